@@ -1,0 +1,1 @@
+"""edgekit.exporters: turn an SLM into a validated edgekit bundle (needs the 'export' extra)."""

@@ -1,0 +1,1 @@
+"""edgekit.runtime: the lean on-device runtime (numpy + onnxruntime + tokenizers; never torch)."""

@@ -1,0 +1,85 @@
+"""The backend seam: one small interface every inference engine implements.
+
+Prefill, decode, sampling, stopping and confidence live once, in the generator
+above this seam (ExecuTorch's runner does the same: one abstract
+``forward(tokens, input_pos) -> logits`` under a shared ``generate()``,
+``examples/models/llama/runner/generation.py``). A backend only turns token ids
+plus a cache into next-token logits.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from ..manifest import Manifest
+from ..registry import Registry
+
+__all__ = ["BackendOptions", "Cache", "Backend", "BACKENDS", "register_backend"]
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    threads: int | None = None  # intra-op threads; None = physical cores
+    allow_spinning: bool = False  # FINDINGS: spinning collapses throughput on a busy 2-core machine
+    prefill_chunk: int = 256  # longest prompt slice per forward call
+
+
+class Cache(ABC):
+    """Per-sequence state (KV buffers). ``length`` = tokens already consumed."""
+
+    length: int = 0
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Forget all tokens (keeps the allocated buffers)."""
+
+
+class Backend(ABC):
+    """Runs the model. Not thread-safe per Cache; one Cache per concurrent sequence."""
+
+    name: ClassVar[str]
+
+    @classmethod
+    @abstractmethod
+    def open(cls, folder: Path, manifest: Manifest, options: BackendOptions) -> "Backend":
+        """Create the backend for a verified bundle folder."""
+
+    @property
+    @abstractmethod
+    def max_context(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def vocab_size(self) -> int: ...
+
+    @abstractmethod
+    def new_cache(self) -> Cache: ...
+
+    @abstractmethod
+    def forward(self, tokens: np.ndarray, cache: Cache, logits_to_keep: int = 1) -> np.ndarray:
+        """Consume ``tokens`` (int64, 1-D) after ``cache.length`` cached tokens.
+
+        Returns float32 logits of shape [logits_to_keep, vocab] for the last
+        positions, and advances ``cache.length`` by ``len(tokens)``.
+        """
+
+    def close(self) -> None:  # pragma: no cover - optional
+        """Release native resources."""
+
+
+BACKENDS: Registry[type[Backend]] = Registry("backend")
+
+
+def register_backend(name: str):
+    """Class decorator: ``@register_backend("onnx") class OnnxBackend(Backend)``."""
+
+    def decorate(cls: type[Backend]) -> type[Backend]:
+        cls.name = name
+        return BACKENDS.add(name, cls)
+
+    return decorate

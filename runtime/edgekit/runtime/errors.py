@@ -1,0 +1,152 @@
+"""The one error tree of edgekit.
+
+Every error that a user can cause (bad input, a broken bundle, an unreachable
+cloud) is an ``EdgekitError``: the CLI prints its message on one line and exits
+non-zero, never with a traceback. Messages say what failed, the value, and the
+fix. Programming errors stay ordinary Python exceptions.
+
+    EdgekitError
+    ├── ConfigError                 a typed option or spec has a bad value
+    │   └── UnknownNameError        a registry lookup failed (lists known names)
+    ├── ExportError                 edgekit export could not produce a bundle
+    │   ├── SourceError             model path/GGUF/hub id missing, unreadable, truncated
+    │   ├── UnsupportedError        architecture, recipe or target combination refused
+    │   ├── DependencyError         an optional extra (export, executorch, bench) is absent
+    │   └── QualityGateError        validation missed the floor under --strict/--min-agreement
+    ├── BundleError                 a bundle cannot be loaded
+    │   ├── SchemaError             edgekit.json missing, malformed, unknown schema version
+    │   ├── IntegrityError          a file is missing, truncated or fails its sha256
+    │   └── InsufficientMemoryError the bundle will not fit in available memory
+    ├── RuntimeGenerationError      generation failed (bad options, context overflow policy=error)
+    │   └── ContextOverflowError
+    └── EscalationError             the cloud side failed (the hybrid client falls back locally)
+        ├── CloudTimeoutError
+        ├── CloudHTTPError          non-2xx answer (status kept)
+        ├── CloudProtocolError      malformed JSON, stream cut mid-way
+        ├── CircuitOpenError
+        └── BudgetExceededError
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+__all__ = [
+    "EdgekitError",
+    "ConfigError",
+    "UnknownNameError",
+    "ExportError",
+    "SourceError",
+    "UnsupportedError",
+    "DependencyError",
+    "QualityGateError",
+    "BundleError",
+    "SchemaError",
+    "IntegrityError",
+    "InsufficientMemoryError",
+    "RuntimeGenerationError",
+    "ContextOverflowError",
+    "EscalationError",
+    "CloudTimeoutError",
+    "CloudHTTPError",
+    "CloudProtocolError",
+    "CircuitOpenError",
+    "BudgetExceededError",
+]
+
+
+class EdgekitError(Exception):
+    """Root of every user-facing edgekit error."""
+
+
+class ConfigError(EdgekitError):
+    """An option or spec field has a value edgekit cannot use."""
+
+
+class UnknownNameError(ConfigError):
+    """A name was looked up in a registry that does not hold it."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str]):
+        self.kind = kind
+        self.name = name
+        self.known = sorted(known)
+        super().__init__(
+            f"unknown {kind} {name!r}; known {kind}s: {', '.join(self.known) or '(none)'}"
+        )
+
+
+class ExportError(EdgekitError):
+    """edgekit export could not produce a bundle."""
+
+
+class SourceError(ExportError):
+    """The model source is missing, unreadable, truncated or unreachable."""
+
+
+class UnsupportedError(ExportError):
+    """An architecture, recipe or target combination is not supported."""
+
+
+class DependencyError(EdgekitError):
+    """An optional dependency group is not installed."""
+
+    def __init__(self, what: str, extra: str, missing: str | None = None):
+        self.extra = extra
+        detail = f" (missing module {missing!r})" if missing else ""
+        super().__init__(f"{what} needs the '{extra}' extra{detail}: pip install 'edgekit[{extra}]'")
+
+
+class QualityGateError(ExportError):
+    """Validation of the exported model missed the requested quality floor."""
+
+
+class BundleError(EdgekitError):
+    """A bundle cannot be loaded."""
+
+
+class SchemaError(BundleError):
+    """edgekit.json is missing, malformed, or of an unknown schema version."""
+
+
+class IntegrityError(BundleError):
+    """A bundle file is missing, truncated or does not match its sha256."""
+
+
+class InsufficientMemoryError(BundleError):
+    """The bundle needs more memory than the device has available."""
+
+
+class RuntimeGenerationError(EdgekitError):
+    """Generation could not run with the given input or options."""
+
+
+class ContextOverflowError(RuntimeGenerationError):
+    """Prompt plus requested output exceed the bundle's max context."""
+
+
+class EscalationError(EdgekitError):
+    """The cloud side of the hybrid client failed."""
+
+
+class CloudTimeoutError(EscalationError):
+    """The cloud did not answer within the configured timeout."""
+
+
+class CloudHTTPError(EscalationError):
+    """The cloud answered with a non-success HTTP status."""
+
+    def __init__(self, status: int, message: str):
+        self.status = status
+        super().__init__(message)
+
+
+class CloudProtocolError(EscalationError):
+    """The cloud's answer was malformed (bad JSON, stream cut mid-way)."""
+
+
+class CircuitOpenError(EscalationError):
+    """The circuit breaker is open after repeated cloud failures."""
+
+
+class BudgetExceededError(EscalationError):
+    """An escalation or cloud-token budget cap has been reached."""

@@ -1,0 +1,13 @@
+"""Shared pytest configuration.
+
+Fixtures that build tiny real models and bundles live in tests/fixtures/ and are
+registered here so every test folder can use them.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Tests must never reach the hub: everything they load is built here or shipped in a package.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
