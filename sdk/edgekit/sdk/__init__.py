@@ -1,5 +1,50 @@
-"""edgekit.sdk: the hybrid client (local first, cloud when the device should) and the CLI."""
+"""edgekit.sdk: the hybrid client (local first, cloud when the device should) and the CLI.
+
+    from edgekit.sdk import HybridClient, CloudConfig, Policy
+    client = HybridClient(local="bundles/smollm2",
+                          cloud=CloudConfig("https://api.openai.com/v1", "gpt-4o-mini", api_key_env="OPENAI_API_KEY"))
+    answer = client.ask("What is 37 * 89?")     # answer.text, .route, .rule, .signals, .cost
+
+Names are imported lazily (PEP 562), so ``edgekit --help`` does not import httpx or numpy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+_EXPORTS = {
+    "HybridClient": "edgekit.sdk.hybrid",
+    "Answer": "edgekit.sdk.answer",
+    "Route": "edgekit.sdk.answer",
+    "Cost": "edgekit.sdk.answer",
+    "HybridEvent": "edgekit.sdk.answer",
+    "EventKind": "edgekit.sdk.answer",
+    "CloudConfig": "edgekit.sdk.cloud",
+    "CloudClient": "edgekit.sdk.cloud",
+    "CloudReply": "edgekit.sdk.cloud",
+    "BudgetCaps": "edgekit.sdk.cloud",
+    "CircuitBreaker": "edgekit.sdk.cloud",
+    "Policy": "edgekit.sdk.policy",
+    "Decision": "edgekit.sdk.policy",
+    "Redactor": "edgekit.sdk.redaction",
+    "Redaction": "edgekit.sdk.redaction",
+    "serve_in_thread": "edgekit.sdk.serve",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edgekit.sdk' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

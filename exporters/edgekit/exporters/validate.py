@@ -1,0 +1,247 @@
+"""Validate an exported bundle against the float reference (same weights) on real text.
+
+Measures, teacher-forced over ``data/validation_text.txt`` (~3,000 tokens of
+English prose): top-1 agreement, mean KL(reference || exported) of the
+next-token distributions, and the perplexity of both; plus a golden greedy
+check on a fixed chat prompt (reported, not gated: a near-tie first token
+makes greedy text a weak signal, FINDINGS).
+
+The exported side runs in a child process through the runtime's backend seam
+(``validation/runner.py``), so validation is the same for every target and the
+child's peak RSS is the runtime's memory need (``manifest.memory.peak_rss_mib``).
+The reference side (torch) runs here and hands the child its log-probs in a
+scratch file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.runtime.errors import ExportError, QualityGateError
+from edgekit.runtime.progress import Steps
+
+from .model import LoadedModel
+from .validation.text import GOLDEN_PROMPT, VALIDATION_TEXT_FILE, validation_text
+
+__all__ = [
+    "DEFAULT_MIN_AGREEMENT",
+    "ValidationSettings",
+    "ValidationResult",
+    "validate_bundle",
+    "check_quality",
+]
+
+DEFAULT_MIN_AGREEMENT = 0.95  # --strict / --quant auto floor (issue 2)
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    """How validation runs. ``max_tokens`` limits the text (None: all of it)."""
+
+    max_tokens: int | None = None
+    segment_tokens: int = 512  # each segment starts from an empty cache (capped at max_context)
+    window: int = 128  # tokens per forward() call inside a segment: exercises the cache path
+    golden_prompt: str = GOLDEN_PROMPT
+    golden_max_new_tokens: int = 24
+    threads: int | None = None
+    timeout_s: float = 900.0
+
+
+@dataclass
+class ValidationResult:
+    tokens: int
+    positions: int
+    segments: int
+    top1_agreement: float
+    mean_kl: float
+    max_kl: float
+    perplexity_reference: float
+    perplexity_exported: float
+    perplexity_ratio: float
+    golden: dict[str, Any]
+    peak_rss_mib: float
+    seconds: float
+    backend: str
+    text: str = VALIDATION_TEXT_FILE.name
+    min_agreement: float | None = None
+    passed: bool | None = None  # None: no floor was asked for
+    per_segment: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _segments(ids: list[int], length: int, minimum: int = 16) -> list[list[int]]:
+    chunks = [ids[i : i + length] for i in range(0, len(ids), length)]
+    return [c for c in chunks if len(c) >= minimum]
+
+
+def _render_prompt(chat_template: str | None, prompt: str, bos: str | None, eos: str | None) -> str:
+    if not chat_template:
+        return prompt
+    from edgekit.runtime.chat import ChatTemplate
+
+    return ChatTemplate(chat_template, bos_token=bos, eos_token=eos).render([{"role": "user", "content": prompt}])
+
+
+def _reference_pass(model: Any, segments: list[list[int]], path: Path) -> None:
+    """Write the reference's next-token log-probs (float32 rows, segment positions 0..n-2) to ``path``."""
+    import torch
+
+    with torch.inference_mode(), open(path, "wb") as out:
+        for segment in segments:
+            logits = model(torch.tensor([segment], dtype=torch.long)).logits[0, :-1].float()
+            out.write(torch.log_softmax(logits, dim=-1).numpy().astype(np.float32, copy=False).tobytes())
+
+
+def _reference_greedy(model: Any, prompt_ids: list[int], max_new: int, eos_ids: set[int]) -> list[int]:
+    import torch
+
+    out: list[int] = []
+    with torch.inference_mode():
+        result = model(torch.tensor([prompt_ids], dtype=torch.long), use_cache=True)
+        for _ in range(max_new):
+            token = int(result.logits[0, -1].argmax())
+            out.append(token)
+            if token in eos_ids:
+                break
+            result = model(torch.tensor([[token]], dtype=torch.long), past_key_values=result.past_key_values, use_cache=True)
+    return out
+
+
+def _run_child(job: dict[str, Any], scratch: Path, timeout: float) -> dict[str, Any]:
+    job_path, result_path = scratch / "job.json", scratch / "result.json"
+    job_path.write_text(json.dumps(job), encoding="utf-8")
+    env = dict(os.environ)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "edgekit.exporters.validation.runner", str(job_path), str(result_path)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+        )
+    except subprocess.TimeoutExpired:
+        raise ExportError(f"validation of the exported model did not finish within {timeout:.0f} s") from None
+    if proc.returncode != 0:
+        lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+        last = lines[-1] if lines else f"exit status {proc.returncode}"
+        raise ExportError(f"the exported model failed to run in the edgekit runtime during validation: {last}")
+    return json.loads(result_path.read_text(encoding="utf-8"))
+
+
+def validate_bundle(
+    folder: Path,
+    model: LoadedModel,
+    settings: ValidationSettings = ValidationSettings(),
+    steps: Steps | None = None,
+    min_agreement: float | None = None,
+) -> ValidationResult:
+    """Score the bundle in ``folder`` (written for ``model``) against ``model``'s float reference."""
+    from tokenizers import Tokenizer
+
+    from edgekit.runtime.manifest import read_manifest
+
+    start = time.perf_counter()
+    manifest = read_manifest(folder)
+    tokenizer = Tokenizer.from_file(str(folder / manifest.tokenizer.file))
+    ids = tokenizer.encode(validation_text(), add_special_tokens=False).ids
+    if manifest.tokenizer.add_bos and manifest.tokenizer.bos_id is not None:
+        ids = [manifest.tokenizer.bos_id] + ids
+    if settings.max_tokens is not None:
+        ids = ids[: settings.max_tokens]
+    segments = _segments(ids, min(settings.segment_tokens, manifest.max_context))
+    if not segments:
+        raise ExportError("validation text is too short for even one segment; raise max_tokens")
+
+    bos_text = tokenizer.id_to_token(manifest.tokenizer.bos_id) if manifest.tokenizer.bos_id is not None else None
+    eos_text = tokenizer.id_to_token(manifest.tokenizer.eos_ids[0]) if manifest.tokenizer.eos_ids else None
+    prompt = _render_prompt(manifest.chat_template, settings.golden_prompt, bos_text, eos_text)
+    prompt_ids = tokenizer.encode(prompt, add_special_tokens=False).ids
+    if manifest.tokenizer.add_bos and manifest.tokenizer.bos_id is not None and prompt_ids[:1] != [manifest.tokenizer.bos_id]:
+        prompt_ids = [manifest.tokenizer.bos_id] + prompt_ids
+    eos_ids = set(manifest.tokenizer.eos_ids)
+    max_new = max(1, min(settings.golden_max_new_tokens, manifest.max_context - len(prompt_ids)))
+
+    if model.load_reference is None:
+        raise ExportError(f"model {model.name!r} has no float reference loader; validation needs one")
+    with tempfile.TemporaryDirectory(prefix="edgekit-validate-") as scratch_name:
+        scratch = Path(scratch_name)
+        reference = model.load_reference()
+        ref_start = time.perf_counter()
+        _reference_pass(reference, segments, scratch / "reference.f32")
+        golden_ref = _reference_greedy(reference, prompt_ids, max_new, eos_ids)
+        del reference
+        ref_seconds = time.perf_counter() - ref_start
+        if steps is not None:
+            steps.note("validate", "float reference", tokens=sum(map(len, segments)), ref_s=round(ref_seconds, 1))
+        job = {
+            "bundle": str(folder),
+            "segments": segments,
+            "reference": str(scratch / "reference.f32"),
+            "vocab": manifest.architecture.vocab_size,
+            "window": settings.window,
+            "golden_ids": prompt_ids,
+            "golden_max_new": max_new,
+            "eos_ids": sorted(eos_ids),
+            "threads": settings.threads,
+        }
+        child = _run_child(job, scratch, settings.timeout_s)
+
+    golden_exp = child["golden_ids"]
+    matching = 0
+    for a, b in zip(golden_ref, golden_exp):
+        if a != b:
+            break
+        matching += 1
+    golden = {
+        "prompt": settings.golden_prompt,
+        "reference_text": tokenizer.decode(golden_ref, skip_special_tokens=True),
+        "exported_text": tokenizer.decode(golden_exp, skip_special_tokens=True),
+        "reference_ids": golden_ref,
+        "exported_ids": golden_exp,
+        "tokens_matching": matching,
+        "tokens_compared": max(len(golden_ref), len(golden_exp)),
+        "match": golden_ref == golden_exp,
+    }
+    summary = child["summary"]
+    result = ValidationResult(
+        tokens=sum(map(len, segments)),
+        positions=summary["positions"],
+        segments=len(segments),
+        top1_agreement=summary["top1_agreement"],
+        mean_kl=summary["mean_kl"],
+        max_kl=summary["max_kl"],
+        perplexity_reference=summary["perplexity_reference"],
+        perplexity_exported=summary["perplexity_exported"],
+        perplexity_ratio=summary["perplexity_ratio"],
+        golden=golden,
+        peak_rss_mib=round(float(child["peak_rss_mib"]), 1),
+        seconds=time.perf_counter() - start,
+        backend=child["backend"],
+        min_agreement=min_agreement,
+        passed=None if min_agreement is None else summary["top1_agreement"] >= min_agreement,
+        per_segment=child["segments"],
+    )
+    return result
+
+
+def check_quality(result: ValidationResult, recipe: str) -> None:
+    """Raise ``QualityGateError`` when a floor was asked for and missed."""
+    if result.passed is False:
+        raise QualityGateError(
+            f"recipe {recipe!r} missed the quality floor: top-1 agreement {result.top1_agreement:.4f} < "
+            f"{result.min_agreement:.4f} (mean KL {result.mean_kl:.4f}, perplexity {result.perplexity_exported:.2f} vs "
+            f"{result.perplexity_reference:.2f} float); choose a wider recipe (int8, fp32, or gguf for a GGUF source), "
+            "or lower --min-agreement"
+        )

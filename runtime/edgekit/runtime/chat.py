@@ -1,0 +1,164 @@
+"""Chat templates: the bundle's Jinja template rendered in a sandbox.
+
+A chat template ships inside the bundle, so it is untrusted code. It is
+rendered in ``jinja2.sandbox.ImmutableSandboxedEnvironment`` with the helpers
+transformers gives templates (``transformers/utils/chat_template_utils.py``,
+``_cached_compile_jinja_template``): ``raise_exception``, ``strftime_now``,
+``tojson`` (no HTML escaping), a ``namespace`` that refuses underscore names,
+``dict``, ``loopcontrols`` and the ``{% generation %}`` tag; variables
+``messages``, ``add_generation_prompt``, ``bos_token``, ``eos_token``,
+``tools``, ``documents``. A template reaching for Python internals
+(``''.__class__.__mro__``) raises ``BundleError``; jinja2 < 3.1.6 has known
+sandbox escapes (the reason transformers refuses it), so it is refused too.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Mapping, Sequence
+
+from .errors import BundleError, RuntimeGenerationError
+
+__all__ = ["ChatTemplate", "Message", "validate_messages"]
+
+Message = Mapping[str, Any]
+
+_MIN_JINJA = (3, 1, 6)
+
+
+def _jinja_version_ok(version: str) -> bool:
+    parts = []
+    for part in version.split(".")[:3]:
+        digits = "".join(ch for ch in part if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts) >= _MIN_JINJA
+
+
+def _environment():
+    import jinja2
+    import jinja2.ext
+    import jinja2.nodes
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    if not _jinja_version_ok(jinja2.__version__):
+        raise BundleError(
+            f"jinja2 {jinja2.__version__} has known sandbox escapes; chat templates need jinja2>=3.1.6: "
+            "pip install -U 'jinja2>=3.1.6'"
+        )
+
+    class GenerationTag(jinja2.ext.Extension):
+        """``{% generation %}...{% endgeneration %}`` (transformers' assistant-mask tag): render the body."""
+
+        tags = {"generation"}
+
+        def parse(self, parser):
+            lineno = next(parser.stream).lineno
+            body = parser.parse_statements(["name:endgeneration"], drop_needle=True)
+            return jinja2.nodes.CallBlock(self.call_method("_render"), [], [], body).set_lineno(lineno)
+
+        def _render(self, caller):
+            return caller()
+
+    class TemplateNamespace(jinja2.utils.Namespace):
+        # Same guard as transformers: no dunder/underscore attributes on a namespace.
+        def __init__(*args, **kwargs):
+            self, args = args[0], args[1:]
+            attrs = dict(*args, **kwargs)
+            for name in attrs:
+                TemplateNamespace._check(name)
+            jinja2.utils.Namespace.__init__(self, attrs)
+
+        def __setitem__(self, name, value):
+            TemplateNamespace._check(name)
+            jinja2.utils.Namespace.__setitem__(self, name, value)
+
+        @staticmethod
+        def _check(name):
+            if isinstance(name, str) and name.startswith("_"):
+                raise jinja2.exceptions.SecurityError(f"namespace attribute {name!r} starts with an underscore")
+
+    def raise_exception(message):
+        raise jinja2.exceptions.TemplateError(message)
+
+    def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+        return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+    def strftime_now(fmt):
+        return datetime.now().strftime(fmt)
+
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=[GenerationTag, jinja2.ext.loopcontrols]
+    )
+    env.filters["tojson"] = tojson
+    env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = strftime_now
+    env.globals["dict"] = lambda *a, **k: dict(*a, **k)
+    env.globals["namespace"] = TemplateNamespace
+    return env
+
+
+def validate_messages(messages: Any) -> list[dict[str, Any]]:
+    """Plain-dict copy of a messages list, or RuntimeGenerationError naming the bad entry."""
+    if not isinstance(messages, (list, tuple)) or not messages:
+        raise RuntimeGenerationError(
+            "messages must be a non-empty list of {'role': ..., 'content': ...} dicts; got "
+            f"{type(messages).__name__}"
+        )
+    out = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            raise RuntimeGenerationError(f"messages[{i}] is a {type(message).__name__}, not a dict with 'role' and 'content'")
+        role, content = message.get("role"), message.get("content")
+        if not isinstance(role, str) or not role:
+            raise RuntimeGenerationError(f"messages[{i}] has no 'role' string (use 'system', 'user' or 'assistant')")
+        if not isinstance(content, str):
+            raise RuntimeGenerationError(f"messages[{i}] ('{role}') has no 'content' string")
+        out.append(json.loads(json.dumps(dict(message))))  # plain data only: no objects reach the template
+    return out
+
+
+class ChatTemplate:
+    """A compiled, sandboxed chat template."""
+
+    def __init__(self, source: str, bos_token: str | None = None, eos_token: str | None = None):
+        import jinja2
+
+        self.source = source
+        self.bos_token = bos_token or ""
+        self.eos_token = eos_token or ""
+        try:
+            self._template = _environment().from_string(source)
+        except jinja2.exceptions.TemplateSyntaxError as exc:
+            raise BundleError(
+                f"the bundle's chat template is not valid Jinja (line {exc.lineno}: {exc.message}); "
+                "fix chat_template in edgekit.json or re-export"
+            ) from None
+
+    def render(self, messages: Sequence[Message], add_generation_prompt: bool = True, **extra: Any) -> str:
+        import jinja2
+
+        plain = validate_messages(messages)
+        try:
+            return self._template.render(
+                messages=plain,
+                add_generation_prompt=add_generation_prompt,
+                bos_token=self.bos_token,
+                eos_token=self.eos_token,
+                tools=None,
+                documents=None,
+                **extra,
+            )
+        except jinja2.exceptions.SecurityError as exc:
+            raise BundleError(
+                f"the bundle's chat template tried an unsafe operation and was stopped by the sandbox ({exc}); "
+                "do not use this bundle, or replace its chat_template"
+            ) from None
+        except jinja2.exceptions.TemplateError as exc:
+            # raise_exception() in the template: the template refuses these messages
+            raise RuntimeGenerationError(f"the chat template refused the messages: {exc}") from None
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+            raise BundleError(
+                f"the bundle's chat template failed while rendering ({type(exc).__name__}: {exc}); "
+                "fix chat_template in edgekit.json or re-export"
+            ) from None

@@ -1,0 +1,159 @@
+"""Prefill, decode, stop rules and streaming, written once above the backend seam.
+
+The loop (ExecuTorch's ``runner/generation.py`` and onnxruntime-genai's
+``model-generate.py`` have the same shape): prefill the prompt in chunks,
+then sample → detokenize → check stops → forward one token, until eos, a stop
+string, max_new_tokens or the end of the context. Each step yields a
+``Piece``; the last one carries the ``Result``.
+
+Rules worth knowing:
+- eos ids end generation and are not part of ``token_ids`` or the text;
+- a stop string ends generation; the text is cut before it, the token that
+  completed it stays in ``token_ids``;
+- while the tail of the text could still become a stop string it is held back
+  from the stream (streamed text never contains a stop string);
+- streamed text never splits a UTF-8 character (tokenizer.IncrementalDetokenizer);
+  the concatenated stream equals ``Result.text``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from .backends.base import Backend, Cache
+from .confidence import summarize
+from .results import FinishReason, Piece, Result, Timings, TokenInfo
+from .sampler import Sampler
+from .tokenizer import Tokenizer
+
+__all__ = ["DecodeRequest", "run_generation", "stop_holdback"]
+
+
+@dataclass(frozen=True)
+class DecodeRequest:
+    prompt_ids: Sequence[int]
+    max_new_tokens: int
+    eos_ids: frozenset[int]
+    stop: tuple[str, ...] = ()
+    prefill_chunk: int = 256
+    load_ms: float = 0.0
+    started: float = 0.0  # time.perf_counter() when the call began (for first_token_ms)
+    context_overflow: bool = False
+    dropped_messages: int = 0
+
+
+def stop_holdback(text: str, stops: Sequence[str]) -> int:
+    """Length of the longest tail of ``text`` that is a proper prefix of a stop string."""
+    best = 0
+    for stop in stops:
+        for n in range(min(len(stop) - 1, len(text)), best, -1):
+            if text.endswith(stop[:n]):
+                best = n
+                break
+    return best
+
+
+def _find_stop(text: str, stops: Sequence[str], start: int) -> int:
+    """Earliest index >= start where a stop string begins, or -1."""
+    hits = [i for i in (text.find(s, start) for s in stops) if i >= 0]
+    return min(hits) if hits else -1
+
+
+def run_generation(
+    backend: Backend, cache: Cache, tokenizer: Tokenizer, sampler: Sampler, request: DecodeRequest
+) -> Iterator[Piece]:
+    clock = time.perf_counter
+    started = request.started or clock()
+    prompt = np.asarray(request.prompt_ids, dtype=np.int64)
+    stops = tuple(s for s in request.stop if s)
+    max_len = max((len(s) for s in stops), default=0)
+
+    # -- prefill (chunked: bounds activation memory for long prompts) ----------------------
+    t0 = clock()
+    chunk = max(1, int(request.prefill_chunk))
+    logits = None
+    for begin in range(0, len(prompt), chunk):
+        logits = backend.forward(prompt[begin : begin + chunk], cache, logits_to_keep=1)
+    prefill_ms = (clock() - t0) * 1e3
+    assert logits is not None  # the caller never passes an empty prompt
+
+    detok = tokenizer.detokenizer(context_ids=request.prompt_ids)
+    history: list[int] = list(request.prompt_ids)  # repetition penalty looks at prompt + output, as transformers does
+    token_ids: list[int] = []
+    tokens: list[TokenInfo] = []
+    text = ""
+    emitted = 0
+    finish = FinishReason.LENGTH
+    first_token_ms = 0.0
+    decode_start = clock()
+
+    while True:
+        token_id, logprob, entropy = sampler.sample(logits[-1], history)
+        if not tokens and not token_ids:
+            first_token_ms = (clock() - started) * 1e3
+            decode_start = clock()
+        if token_id in request.eos_ids:
+            finish = FinishReason.EOS
+            break
+        token_ids.append(token_id)
+        history.append(token_id)
+        piece_text = detok.add(token_id)
+        info = TokenInfo(token_id, piece_text, logprob, entropy)
+        tokens.append(info)
+        before = len(text)
+        text += piece_text
+        safe = len(text)
+        if stops:
+            hit = _find_stop(text, stops, max(0, before - max_len + 1)) if piece_text else -1
+            if hit >= 0:
+                text = text[:hit]
+                yield Piece(text[emitted:], info)
+                emitted = len(text)
+                finish = FinishReason.STOP
+                break
+            safe -= stop_holdback(text, stops)
+        if safe > emitted:
+            yield Piece(text[emitted:safe], info)
+            emitted = safe
+        else:
+            yield Piece("", info)
+        if len(token_ids) >= request.max_new_tokens:
+            finish = FinishReason.LENGTH
+            break
+        if cache.length + 1 > backend.max_context:
+            finish = FinishReason.CONTEXT
+            break
+        logits = backend.forward(np.array([token_id], dtype=np.int64), cache, logits_to_keep=1)
+
+    if finish is not FinishReason.STOP:
+        tail = detok.flush()
+        text += tail
+        if len(text) > emitted:
+            yield Piece(text[emitted:], None)
+            emitted = len(text)
+    end = clock()
+    timings = Timings(
+        load_ms=request.load_ms,
+        prefill_ms=prefill_ms,
+        decode_ms=(end - decode_start) * 1e3 if token_ids else 0.0,
+        first_token_ms=first_token_ms,
+        total_ms=(end - started) * 1e3,
+        prompt_tokens=len(prompt),
+        generated_tokens=len(token_ids),
+    )
+    result = Result(
+        text=text,
+        token_ids=token_ids,
+        finish_reason=finish,
+        prompt_tokens=len(prompt),
+        tokens=tokens,
+        confidence=summarize(tokens),
+        timings=timings,
+        context_overflow=request.context_overflow,
+        dropped_messages=request.dropped_messages,
+    )
+    yield Piece("", None, result)

@@ -1,0 +1,73 @@
+"""``load(path)``: read and verify a bundle, pick its backend, return a LocalModel.
+
+Order matters: the manifest is read and every file's size and sha256 checked
+*before* any compute or native library touches the model, so a tampered,
+truncated or missing file is refused with a message naming it and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from .backends import BackendOptions, get_backend
+from .errors import BundleError, UnknownNameError
+from .manifest import read_manifest, verify_files
+from .model import LocalModel
+from .tokenizer import Tokenizer
+
+__all__ = ["load"]
+
+
+def _check_memory(manifest, force: bool) -> None:
+    # edgekit.runtime.memory belongs to the Pi engineer; call it once it exists.
+    try:
+        from .memory import check_fits
+    except ImportError:
+        return
+    check_fits(manifest, force=force)
+
+
+def load(
+    path: str | os.PathLike,
+    threads: int | None = None,
+    verify: bool = True,
+    force: bool = False,
+    *,
+    allow_spinning: bool = False,
+    prefill_chunk: int = 256,
+) -> LocalModel:
+    """Load the bundle folder ``path``.
+
+    threads: intra-op threads (None = physical cores). verify: check each
+    file's sha256 (sizes are always checked). force: load even if the memory
+    check says the bundle will not fit.
+    """
+    started = time.perf_counter()
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise BundleError(f"threads={threads!r} is invalid: use a positive integer, or None for physical cores")
+    if not isinstance(prefill_chunk, int) or prefill_chunk < 1:
+        raise BundleError(f"prefill_chunk={prefill_chunk!r} is invalid: use a positive integer")
+    folder = Path(path)
+    manifest = read_manifest(folder)
+    _check_memory(manifest, force)
+    try:
+        backend_cls = get_backend(manifest.backend)
+    except UnknownNameError as exc:
+        raise BundleError(
+            f"{folder / 'edgekit.json'}: {exc}; this edgekit cannot run it (upgrade edgekit, or install the "
+            "extra that provides it)"
+        ) from None
+    except ModuleNotFoundError as exc:
+        raise BundleError(
+            f"{folder / 'edgekit.json'}: backend {manifest.backend!r} is not available in this install "
+            f"(missing module {exc.name!r}); install the extra that provides it, e.g. pip install "
+            f"'edgekit[{manifest.backend}]'"
+        ) from None
+    verify_files(folder, manifest, check_hash=verify)
+    tokenizer = Tokenizer.from_bundle(folder, manifest.tokenizer)
+    options = BackendOptions(threads=threads, allow_spinning=allow_spinning, prefill_chunk=prefill_chunk)
+    backend = backend_cls.open(folder, manifest, options)
+    load_ms = (time.perf_counter() - started) * 1e3
+    return LocalModel(folder, manifest, backend, tokenizer, load_ms=load_ms, prefill_chunk=prefill_chunk)

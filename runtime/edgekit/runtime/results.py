@@ -1,0 +1,125 @@
+"""What generation returns: per-token data, confidence summary, timings, the result.
+
+The hybrid client reads ``Result.confidence`` and ``Result.context_overflow``
+to decide whether to escalate, so these field names are a contract (see the
+team brief, "Runtime public API").
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+__all__ = ["FinishReason", "TokenInfo", "Confidence", "Timings", "Result", "Piece"]
+
+
+class FinishReason(str, Enum):
+    """Why generation stopped. A ``str`` enum: compares equal to its value ("eos", ...)."""
+
+    EOS = "eos"  # the model produced one of the bundle's eos ids
+    STOP = "stop"  # a stop string appeared in the text
+    LENGTH = "length"  # max_new_tokens reached
+    CONTEXT = "context"  # the bundle's max context is full (or context_policy="signal" refused the prompt)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """One generated token with the confidence of the model that produced it.
+
+    ``logprob`` and ``entropy`` (nats) come from the full softmax of the raw
+    logits, before temperature, penalties or truncation (see confidence.py).
+    """
+
+    id: int
+    text: str  # this token's share of the decoded text ("" while a multi-byte character is incomplete)
+    logprob: float
+    entropy: float
+
+
+@dataclass(frozen=True)
+class Confidence:
+    """Summary of the per-token numbers (all in nats). Empty generations give NaN-free zeros with n_tokens=0."""
+
+    n_tokens: int
+    mean_logprob: float
+    min_logprob: float
+    mean_entropy: float
+    max_entropy: float
+    max_window_entropy: float  # highest mean entropy over any `window` consecutive tokens
+    window: int
+    perplexity: float  # exp(-mean_logprob)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Wall-clock timings of one call, in milliseconds; rates in tokens per second."""
+
+    load_ms: float  # time load() took for this model (the same for every call)
+    prefill_ms: float
+    decode_ms: float
+    first_token_ms: float  # call start to first generated token
+    total_ms: float
+    prompt_tokens: int
+    generated_tokens: int
+
+    @property
+    def prefill_tok_s(self) -> float:
+        return self.prompt_tokens / (self.prefill_ms / 1e3) if self.prefill_ms > 0 else 0.0
+
+    @property
+    def decode_tok_s(self) -> float:
+        # the first token comes out of prefill; decode steps = generated - 1
+        steps = max(self.generated_tokens - 1, 0)
+        return steps / (self.decode_ms / 1e3) if self.decode_ms > 0 and steps else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["prefill_tok_s"] = self.prefill_tok_s
+        data["decode_tok_s"] = self.decode_tok_s
+        return data
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of ``LocalModel.generate``."""
+
+    text: str
+    token_ids: list[int]
+    finish_reason: FinishReason
+    prompt_tokens: int
+    tokens: list[TokenInfo]
+    confidence: Confidence
+    timings: Timings
+    context_overflow: bool = False  # True when the prompt did not fit (context_policy="signal") or turns were dropped
+    dropped_messages: int = 0  # turns removed by context_policy="truncate"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "token_ids": list(self.token_ids),
+            "finish_reason": self.finish_reason.value,
+            "prompt_tokens": self.prompt_tokens,
+            "tokens": [asdict(t) for t in self.tokens],
+            "confidence": self.confidence.to_dict(),
+            "timings": self.timings.to_dict(),
+            "context_overflow": self.context_overflow,
+            "dropped_messages": self.dropped_messages,
+        }
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One streamed item. ``text`` may be "" while a multi-byte character is incomplete
+    or while text is held back because it could be the start of a stop string.
+    The last item of a stream has ``token=None`` and carries ``result``."""
+
+    text: str
+    token: TokenInfo | None = None
+    result: Result | None = field(default=None, repr=False)

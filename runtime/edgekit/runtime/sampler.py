@@ -1,0 +1,103 @@
+"""Choose the next token from logits (the separate Sampler of karpathy/llama2.c's run.c).
+
+Order of processing follows transformers' ``generate`` so seeded behaviour is
+easy to reason about: repetition penalty → temperature → top-k → top-p →
+min-p → draw. ``temperature == 0`` is greedy (argmax of the penalised
+logits). The returned logprob/entropy are always those of the raw logits
+(confidence.py), whatever the options.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+
+from .confidence import token_stats
+from .errors import RuntimeGenerationError
+
+__all__ = ["SamplingOptions", "Sampler"]
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    temperature: float = 0.0  # 0 = greedy
+    top_k: int = 0  # 0 = off
+    top_p: float = 1.0  # 1 = off
+    min_p: float = 0.0  # 0 = off (min-p sampling, Nguyen et al. 2024: keep p >= min_p * p_max)
+    repetition_penalty: float = 1.0  # 1 = off (CTRL, Keskar et al. 2019: divide positive logits, multiply negative)
+    seed: int | None = None  # None = fresh OS entropy each call
+
+    def __post_init__(self) -> None:
+        def bad(name: str, value: object, rule: str) -> RuntimeGenerationError:
+            return RuntimeGenerationError(f"{name}={value!r} is invalid: {rule}")
+
+        for name in ("temperature", "top_p", "min_p", "repetition_penalty"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise bad(name, value, "use a number")
+        if not (self.temperature >= 0):
+            raise bad("temperature", self.temperature, "use 0 for greedy or a positive number")
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 0:
+            raise bad("top_k", self.top_k, "use 0 (off) or a positive integer")
+        if not (0 < self.top_p <= 1):
+            raise bad("top_p", self.top_p, "use a number in (0, 1]; 1 turns it off")
+        if not (0 <= self.min_p < 1):
+            raise bad("min_p", self.min_p, "use a number in [0, 1); 0 turns it off")
+        if not (self.repetition_penalty > 0):
+            raise bad("repetition_penalty", self.repetition_penalty, "use a positive number; 1 turns it off")
+        if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
+            raise bad("seed", self.seed, "use a non-negative integer or None")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+class Sampler:
+    """Stateful per call (owns the random generator); never share one across threads."""
+
+    def __init__(self, options: SamplingOptions):
+        self.options = options
+        self.rng = np.random.default_rng(options.seed)
+
+    def sample(self, logits: np.ndarray, history: Iterable[int] = ()) -> tuple[int, float, float]:
+        """Return (token id, logprob, entropy) for 1-D ``logits``."""
+        raw = np.asarray(logits, dtype=np.float32)
+        opts = self.options
+        x = raw
+        if opts.repetition_penalty != 1.0:
+            seen = np.fromiter(set(history), dtype=np.int64)
+            if seen.size:
+                x = raw.copy()
+                vals = x[seen]
+                x[seen] = np.where(vals > 0, vals / opts.repetition_penalty, vals * opts.repetition_penalty)
+        if opts.greedy:
+            token = int(np.argmax(x))
+        else:
+            token = self._draw(x.astype(np.float64) / opts.temperature)
+        logprob, entropy = token_stats(raw, token)
+        return token, logprob, entropy
+
+    def _draw(self, x: np.ndarray) -> int:
+        opts = self.options
+        vocab = x.shape[0]
+        if 0 < opts.top_k < vocab:
+            kth = np.partition(x, vocab - opts.top_k)[vocab - opts.top_k]
+            x = np.where(x < kth, -np.inf, x)
+        # Work on the surviving candidates only, sorted by probability.
+        idx = np.flatnonzero(np.isfinite(x))
+        vals = x[idx]
+        order = np.argsort(-vals, kind="stable")
+        idx, vals = idx[order], vals[order]
+        p = np.exp(vals - vals[0])
+        p /= p.sum()
+        keep = len(p)
+        if opts.top_p < 1.0:
+            # smallest prefix whose mass reaches top_p (always at least one token)
+            keep = min(keep, int(np.searchsorted(np.cumsum(p), opts.top_p, side="left")) + 1)
+        if opts.min_p > 0.0:
+            keep = min(keep, max(1, int((p >= opts.min_p * p[0]).sum())))
+        p = p[:keep] / p[:keep].sum()
+        return int(idx[self.rng.choice(keep, p=p)])

@@ -1,0 +1,83 @@
+"""What the hybrid client returns: the text, where it came from, why, and what it cost."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+__all__ = ["Route", "Cost", "Answer", "HybridEvent", "EventKind"]
+
+
+class Route(str, Enum):
+    LOCAL = "local"  # the local answer, and the policy accepted it
+    CLOUD = "cloud"  # the cloud's answer
+    LOCAL_FALLBACK = "local_fallback"  # the policy wanted the cloud but got none (error, budget, breaker, no cloud)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Tokens and wall time on each side (ms). Cloud tokens come from the server's usage, else estimated."""
+
+    local_prompt_tokens: int = 0
+    local_completion_tokens: int = 0
+    local_ms: float = 0.0
+    cloud_prompt_tokens: int = 0
+    cloud_completion_tokens: int = 0
+    cloud_ms: float = 0.0
+    cloud_attempts: int = 0
+    cloud_tokens_estimated: bool = False
+    total_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One answer of ``HybridClient.ask`` (or the final event of ``stream``).
+
+    ``route`` says where the text came from; ``rule`` the rule that fired (e.g.
+    ``router:model:arithmetic``, ``post:model:fact``, ``post:accept``,
+    ``privacy:local-only``); ``signals`` the values it read and ``probability`` /
+    ``threshold`` the model's numbers; ``error`` why a wanted escalation fell
+    back (cloud error, budget, breaker), never containing the API key.
+    """
+
+    text: str
+    route: Route
+    rule: str
+    family: str
+    stage: str
+    signals: dict[str, float] = field(default_factory=dict)
+    probability: float | None = None
+    threshold: float | None = None
+    cost: Cost = field(default_factory=Cost)
+    error: str | None = None
+    error_kind: str | None = None  # "timeout", "http", "protocol", "circuit_open", "budget", "no_cloud", "config"
+    local_text: str | None = None
+    local_finish_reason: str | None = None
+    redacted: dict[str, int] = field(default_factory=dict)  # kinds -> count replaced before the cloud saw the prompt
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["route"] = self.route.value
+        return data
+
+
+class EventKind(str, Enum):
+    TOKEN = "token"  # text from the current source
+    RESTART = "restart"  # the text shown so far is superseded (escalation, or the cloud failed mid-stream)
+    FINAL = "final"  # carries the Answer
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class HybridEvent:
+    kind: EventKind
+    text: str = ""
+    source: str = "local"  # "local" or "cloud"
+    note: str = ""  # for RESTART: why
+    answer: Answer | None = None

@@ -1,0 +1,97 @@
+"""``edgekit chat BUNDLE``: interactive multi-turn chat in the terminal, streamed.
+
+The turn loop (``chat_loop``) only knows a *reply stream*: a function that
+takes the conversation so far and yields pieces with ``.text`` (and, on the
+last one, optionally ``.result``). ``local_reply_stream`` builds it from a
+loaded bundle; the hybrid client plugs its own stream in the same place
+(``edgekit chat --cloud-url ...``) without touching the loop.
+
+Commands inside the chat: /reset (forget the conversation, keep --system), /exit (or Ctrl-D).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable, Iterator, TextIO
+
+import click
+
+from .run_cmd import generation_options, load_options, stream_kwargs
+
+ReplyStream = Callable[[list[dict[str, str]]], Iterator[Any]]
+
+PROMPT = ">>> "
+HELP = "commands: /reset forgets the conversation, /exit quits (Ctrl-D too)"
+
+
+def local_reply_stream(model, **options: Any) -> ReplyStream:
+    """The on-device reply stream: ``model.stream(messages, **options)``."""
+
+    def reply(messages: list[dict[str, str]]) -> Iterator[Any]:
+        return model.stream(messages, **options)
+
+    return reply
+
+
+def chat_loop(reply: ReplyStream, stdin: TextIO, stdout: TextIO, stderr: TextIO, system: str | None = None) -> int:
+    """Run turns until /exit or end of input; return the number of answered turns."""
+    base = [{"role": "system", "content": system}] if system else []
+    messages = list(base)
+    turns = 0
+    stderr.write(HELP + "\n")
+    while True:
+        stderr.write(PROMPT)
+        stderr.flush()
+        line = stdin.readline()
+        if not line:  # EOF
+            stderr.write("\n")
+            return turns
+        text = line.strip()
+        if not text:
+            continue
+        if text in ("/exit", "/quit"):
+            return turns
+        if text == "/reset":
+            messages = list(base)
+            stderr.write("(conversation reset)\n")
+            continue
+        if text.startswith("/"):
+            stderr.write(f"unknown command {text.split()[0]!r}; {HELP}\n")
+            continue
+        messages.append({"role": "user", "content": text})
+        answer = []
+        for piece in reply(messages):
+            if piece.text:
+                answer.append(piece.text)
+                stdout.write(piece.text)
+                stdout.flush()
+            result = getattr(piece, "result", None)
+            if result is not None and getattr(result, "context_overflow", False) and not result.token_ids:
+                stderr.write("(the conversation no longer fits the model's context: /reset to start over)\n")
+        stdout.write("\n")
+        stdout.flush()
+        messages.append({"role": "assistant", "content": "".join(answer)})
+        turns += 1
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(path_type=str))
+@click.option("--system", default=None, help="System message for the whole conversation.")
+@generation_options
+@load_options
+def chat(bundle, system, threads, no_verify, **options):
+    """Talk to the bundle at BUNDLE, turn by turn (/reset, /exit)."""
+    from edgekit.runtime import load
+
+    model = load(bundle, threads=threads, verify=not no_verify)
+    if model.chat_template is None:
+        raise click.ClickException(f"bundle {bundle!r} has no chat template; use `edgekit run --raw` for plain text")
+    kwargs = stream_kwargs(options)
+    kwargs.setdefault("context_policy", "truncate")  # a long chat drops its oldest turns instead of stopping
+    chat_loop(
+        local_reply_stream(model, **kwargs),
+        sys.stdin,
+        sys.stdout,
+        sys.stderr,
+        system=system,
+    )

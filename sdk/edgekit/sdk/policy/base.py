@@ -1,0 +1,57 @@
+"""The hand-written part of the policy: task families and router rules.
+
+``edgekit calibrate`` keeps these and fits the models; they are the defaults
+when no policy file is given. Families are classified by the first matching
+pattern (case-insensitive); ``answer_kind`` says where the answer span is.
+The patterns are written for the labelled set's phrasing and ordinary
+questions alike (a test checks they classify the shipped set as labelled).
+"""
+
+from __future__ import annotations
+
+from .policy import FamilyRule, RouterRule
+
+__all__ = ["BASE_FAMILIES", "BASE_ROUTER_RULES", "DEFAULT_FEATURES"]
+
+_UNITS = (
+    r"kilometers?|meters?|centimeters?|millimeters?|kilograms?|grams?|hours?|minutes?|seconds?|days?|weeks?"
+    r"|feet|foot|inch|inches|yards?|liters?|milliliters?|dozen|miles?|pounds?|ounces?"
+)
+
+BASE_FAMILIES = (
+    FamilyRule(
+        "arithmetic",
+        r"^\s*(what is|what's|calculate|compute|evaluate)\s+-?\d[\d.,]*(\s*[-+*/x×÷]\s*-?\d[\d.,]*)+\s*[?.]?\s*$",
+        "number",
+    ),
+    FamilyRule("conversion", rf"\b(convert|how many \w+ (are|is) (in|there in))\b.*\b({_UNITS})\b", "number"),
+    FamilyRule(
+        "fact",
+        r"\b(capital|chemical symbol|planet|ocean|who wrote|who painted|who was|legs|continents|currency|language"
+        r"|temperature|freezing point|tallest|hardest|largest|gas|mammal|smallest prime|mountain)\b",
+        "entity",
+    ),
+    FamilyRule(
+        "reasoning",
+        r"\b(has|had|holds|buys|gave|left|each|sequence|larger|smaller|twice|half|old|costs?|shared)\b",
+        "number",
+    ),
+)
+
+BASE_ROUTER_RULES = (
+    # A 135M model with a 2k context cannot do much with a prompt this long; the runtime's
+    # context_policy="signal" would refuse it anyway, after tokenizing it.
+    RouterRule("long_prompt", "min_chars", value=6000),
+)
+
+# Features of the fitted models. The fallback model ("default", used for "general" questions
+# without an expected answer kind) leaves out the answer-span features.
+_PRE = ("question_chars", "n_digits", "n_numbers", "max_number_len", "has_arith_op")
+_POST_GENERIC = ("mean_logprob", "min_logprob", "mean_entropy", "max_window_entropy", "gen_tokens", "truncated")
+_POST_ANSWER = ("answer_logprob", "answer_first_logprob", "has_answer")
+
+DEFAULT_FEATURES = {
+    "router": _PRE,
+    "post": _PRE + _POST_GENERIC + _POST_ANSWER,
+    "post_default": _PRE + _POST_GENERIC,
+}

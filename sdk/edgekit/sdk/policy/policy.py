@@ -1,0 +1,373 @@
+"""The escalation policy: a small file, a fully specified decision function.
+
+The policy decides in two stages (and the Java and web demos reproduce it from
+the same file; tests/vectors/policy_vectors.json holds shared test vectors):
+
+1. **Before generation** (router), on the last user message ``q``:
+   a. ``family`` = the first ``families[i].name`` whose ``pattern`` matches ``q``
+      (case-insensitive search), else ``"general"``;
+   b. privacy ``"local-only"`` → local, rule ``privacy:local-only`` (never escalates, at any stage);
+   c. the first ``router.rules[i]`` that matches ``q`` → cloud, rule ``router:rule:<name>``;
+   d. the router model of the family (``router.models[family]``, else ``router.models["default"]``,
+      else none) on the pre-generation signals: p ≥ its threshold → cloud, rule ``router:model:<family>``;
+   e. else generate locally.
+2. **After generation**, on pre + post signals:
+   a. ``context_overflow == 1`` → cloud, rule ``post:context_overflow``;
+   b. the post model of the family (same lookup) : p ≥ threshold → cloud, rule ``post:model:<family>``;
+   c. else keep the local answer, rule ``post:accept``.
+
+A model is a standardised logistic regression::
+
+    z_i   = (x_i - mean_i) / std_i                      for each name in `features`
+    score = bias + sum_i weights_i * z_i
+    p     = 1 / (1 + exp(-score))                       escalate when p >= threshold
+
+Router rules (``kind``): ``regex`` (``pattern``, case-insensitive search),
+``keywords`` (``words``: any whole word, case-insensitive), ``min_chars``
+(``value``: len(q) >= value), ``min_digits`` (``value``: digits in q >= value),
+``family`` (``families``: the classified family is one of them). Patterns use
+the subset of regex that Python ``re``, Java and JavaScript read alike
+(classes, ``\\d \\s \\b``, alternation, quantifiers; no lookbehind or named groups).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from edgekit.runtime.errors import ConfigError
+from edgekit.runtime.registry import Registry
+
+__all__ = [
+    "POLICY_FORMAT",
+    "POLICY_VERSION",
+    "PRIVACY_MODES",
+    "LogisticModel",
+    "FamilyRule",
+    "RouterRule",
+    "Decision",
+    "Policy",
+    "RULE_KINDS",
+    "default_policy_path",
+]
+
+POLICY_FORMAT = "edgekit-policy"
+POLICY_VERSION = 1
+PRIVACY_MODES = ("allow", "local-only")
+GENERAL = "general"
+
+
+@dataclass(frozen=True)
+class LogisticModel:
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+    threshold: float
+
+    def __post_init__(self) -> None:
+        n = len(self.features)
+        if not (len(self.mean) == len(self.std) == len(self.weights) == n):
+            raise ConfigError(
+                f"policy model: features ({n}), mean ({len(self.mean)}), std ({len(self.std)}) and weights "
+                f"({len(self.weights)}) must have the same length; re-run `edgekit calibrate`"
+            )
+        if any(not s > 0 for s in self.std):
+            raise ConfigError("policy model: every std must be > 0 (calibrate writes 1.0 for constant features)")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError(f"policy model: threshold {self.threshold!r} must be a probability in [0, 1]")
+
+    def score(self, signals: Mapping[str, float]) -> float:
+        total = self.bias
+        for name, mean, std, weight in zip(self.features, self.mean, self.std, self.weights):
+            try:
+                x = float(signals[name])
+            except KeyError:
+                raise ConfigError(f"policy needs signal {name!r}, which was not computed; known: {sorted(signals)}") from None
+            total += weight * (x - mean) / std
+        return total
+
+    def probability(self, signals: Mapping[str, float]) -> float:
+        s = self.score(signals)
+        # numerically safe logistic
+        if s >= 0:
+            return 1.0 / (1.0 + math.exp(-s))
+        e = math.exp(s)
+        return e / (1.0 + e)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": list(self.features),
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "weights": list(self.weights),
+            "bias": self.bias,
+            "threshold": self.threshold,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "LogisticModel":
+        try:
+            return cls(
+                features=tuple(str(f) for f in data["features"]),
+                mean=tuple(float(v) for v in data["mean"]),
+                std=tuple(float(v) for v in data["std"]),
+                weights=tuple(float(v) for v in data["weights"]),
+                bias=float(data["bias"]),
+                threshold=float(data["threshold"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"policy model is malformed ({type(exc).__name__}: {exc}); re-run `edgekit calibrate`") from None
+
+
+@dataclass(frozen=True)
+class FamilyRule:
+    name: str
+    pattern: str
+    answer_kind: str | None = None  # "number", "entity", "yesno" or None
+
+    def __post_init__(self) -> None:
+        try:
+            re.compile(self.pattern)
+        except re.error as exc:
+            raise ConfigError(f"policy family {self.name!r}: bad regex {self.pattern!r} ({exc})") from None
+
+    def matches(self, question: str) -> bool:
+        return re.search(self.pattern, question, re.IGNORECASE) is not None
+
+
+@dataclass(frozen=True)
+class RouterRule:
+    name: str
+    kind: str
+    pattern: str | None = None
+    words: tuple[str, ...] = ()
+    value: float | None = None
+    families: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        RULE_KINDS.get(self.kind)  # raises UnknownNameError listing the known kinds
+        if self.kind == "regex":
+            try:
+                re.compile(self.pattern or "")
+            except re.error as exc:
+                raise ConfigError(f"router rule {self.name!r}: bad regex {self.pattern!r} ({exc})") from None
+            if not self.pattern:
+                raise ConfigError(f"router rule {self.name!r}: kind regex needs a pattern")
+        if self.kind in ("min_chars", "min_digits") and self.value is None:
+            raise ConfigError(f"router rule {self.name!r}: kind {self.kind} needs a value")
+
+    def matches(self, question: str, family: str) -> bool:
+        return RULE_KINDS.get(self.kind)(self, question, family)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        if self.pattern is not None:
+            out["pattern"] = self.pattern
+        if self.words:
+            out["words"] = list(self.words)
+        if self.value is not None:
+            out["value"] = self.value
+        if self.families:
+            out["families"] = list(self.families)
+        return out
+
+
+RULE_KINDS: Registry[Callable[[RouterRule, str, str], bool]] = Registry("router rule kind")
+RULE_KINDS.add("regex", lambda r, q, f: re.search(r.pattern or "", q, re.IGNORECASE) is not None)
+RULE_KINDS.add(
+    "keywords",
+    lambda r, q, f: any(re.search(r"\b" + re.escape(w) + r"\b", q, re.IGNORECASE) for w in r.words),
+)
+RULE_KINDS.add("min_chars", lambda r, q, f: len(q) >= (r.value or 0))
+RULE_KINDS.add("min_digits", lambda r, q, f: sum(ch.isdigit() for ch in q) >= (r.value or 0))
+RULE_KINDS.add("family", lambda r, q, f: f in r.families)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the policy decided, and why."""
+
+    escalate: bool
+    stage: str  # "privacy", "router", "post"
+    rule: str  # e.g. "router:rule:long_prompt", "post:model:arithmetic", "post:accept"
+    family: str
+    probability: float | None = None
+    threshold: float | None = None
+    signals: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "escalate": self.escalate,
+            "stage": self.stage,
+            "rule": self.rule,
+            "family": self.family,
+            "probability": self.probability,
+            "threshold": self.threshold,
+            "signals": dict(self.signals),
+        }
+
+
+def default_policy_path() -> Path:
+    return Path(str(resources.files("edgekit.sdk.policy") / "default_policy.json"))
+
+
+def _models(data: Mapping[str, Any] | None, where: str) -> dict[str, LogisticModel]:
+    if not data:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"policy {where} must be an object of family -> model")
+    return {str(k): LogisticModel.from_dict(v) for k, v in data.items()}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Escalation policy. ``Policy.default()`` loads the shipped, calibrated file;
+    ``Policy.load(path)`` a file written by ``edgekit calibrate``; ``Policy()`` has
+    no models (it only escalates on router rules and context overflow)."""
+
+    families: tuple[FamilyRule, ...] = ()
+    router_rules: tuple[RouterRule, ...] = ()
+    router_models: dict[str, LogisticModel] = field(default_factory=dict)
+    post_models: dict[str, LogisticModel] = field(default_factory=dict)
+    privacy: str = "allow"
+    generation: dict[str, Any] = field(default_factory=dict)  # local generation options the models were fitted with
+    meta: dict[str, Any] = field(default_factory=dict)  # what it was fitted on, CV metrics (informative only)
+
+    def __post_init__(self) -> None:
+        if self.privacy not in PRIVACY_MODES:
+            raise ConfigError(f"privacy={self.privacy!r} is unknown; use one of: {', '.join(PRIVACY_MODES)}")
+
+    # -- decisions ------------------------------------------------------------------
+    def classify(self, question: str) -> str:
+        for family in self.families:
+            if family.matches(question):
+                return family.name
+        return GENERAL
+
+    def answer_kind(self, family: str) -> str | None:
+        for rule in self.families:
+            if rule.name == family:
+                return rule.answer_kind
+        return None
+
+    def _model(self, models: Mapping[str, LogisticModel], family: str) -> LogisticModel | None:
+        return models.get(family) or models.get("default")
+
+    def route(self, question: str, pre: Mapping[str, float]) -> Decision:
+        """Stage 1: escalate before generation?"""
+        family = self.classify(question)
+        signals = dict(pre)
+        if self.privacy == "local-only":
+            return Decision(False, "privacy", "privacy:local-only", family, signals=signals)
+        for rule in self.router_rules:
+            if rule.matches(question, family):
+                return Decision(True, "router", f"router:rule:{rule.name}", family, signals=signals)
+        model = self._model(self.router_models, family)
+        if model is not None:
+            p = model.probability(signals)
+            if p >= model.threshold:
+                return Decision(True, "router", f"router:model:{family}", family, p, model.threshold, signals)
+            return Decision(False, "router", "router:local", family, p, model.threshold, signals)
+        return Decision(False, "router", "router:local", family, signals=signals)
+
+    def decide(self, family: str, signals: Mapping[str, float]) -> Decision:
+        """Stage 2: escalate after seeing the local answer's signals (pre + post)?"""
+        signals = dict(signals)
+        if self.privacy == "local-only":
+            return Decision(False, "privacy", "privacy:local-only", family, signals=signals)
+        if signals.get("context_overflow", 0.0) >= 1.0:
+            return Decision(True, "post", "post:context_overflow", family, signals=signals)
+        model = self._model(self.post_models, family)
+        if model is None:
+            return Decision(False, "post", "post:accept", family, signals=signals)
+        p = model.probability(signals)
+        if p >= model.threshold:
+            return Decision(True, "post", f"post:model:{family}", family, p, model.threshold, signals)
+        return Decision(False, "post", "post:accept", family, p, model.threshold, signals)
+
+    # -- file -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": POLICY_FORMAT,
+            "version": POLICY_VERSION,
+            "privacy": self.privacy,
+            "families": [
+                {"name": f.name, "pattern": f.pattern, "answer_kind": f.answer_kind} for f in self.families
+            ],
+            "router": {
+                "rules": [r.to_dict() for r in self.router_rules],
+                "models": {k: m.to_dict() for k, m in self.router_models.items()},
+            },
+            "post": {"models": {k: m.to_dict() for k, m in self.post_models.items()}},
+            "generation": dict(self.generation),
+            "meta": dict(self.meta),
+        }
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "policy") -> "Policy":
+        if not isinstance(data, dict) or data.get("format") != POLICY_FORMAT:
+            raise ConfigError(f"{where}: not an edgekit policy file (no \"format\": \"{POLICY_FORMAT}\")")
+        if data.get("version") != POLICY_VERSION:
+            raise ConfigError(
+                f"{where}: policy version {data.get('version')!r} is not supported (this edgekit reads "
+                f"{POLICY_VERSION}); re-run `edgekit calibrate`"
+            )
+        try:
+            families = tuple(
+                FamilyRule(str(f["name"]), str(f["pattern"]), f.get("answer_kind")) for f in data.get("families") or []
+            )
+            router = data.get("router") or {}
+            rules = tuple(
+                RouterRule(
+                    name=str(r["name"]),
+                    kind=str(r["kind"]),
+                    pattern=r.get("pattern"),
+                    words=tuple(r.get("words") or ()),
+                    value=r.get("value"),
+                    families=tuple(r.get("families") or ()),
+                )
+                for r in router.get("rules") or []
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"{where}: malformed families or router rules ({type(exc).__name__}: {exc})") from None
+        return cls(
+            families=families,
+            router_rules=rules,
+            router_models=_models(router.get("models"), "router.models"),
+            post_models=_models((data.get("post") or {}).get("models"), "post.models"),
+            privacy=str(data.get("privacy", "allow")),
+            generation=dict(data.get("generation") or {}),
+            meta=dict(data.get("meta") or {}),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path, **overrides: Any) -> "Policy":
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"policy file {str(path)!r} does not exist; write one with `edgekit calibrate`")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"policy file {str(path)!r} is not valid JSON ({exc})") from None
+        policy = cls.from_dict(data, where=str(path))
+        return replace(policy, **overrides) if overrides else policy
+
+    @classmethod
+    def default(cls, **overrides: Any) -> "Policy":
+        """The calibrated policy shipped for the default model (edgekit/sdk/policy/default_policy.json)."""
+        return cls.load(default_policy_path(), **overrides)
+
+    def with_privacy(self, privacy: str) -> "Policy":
+        return replace(self, privacy=privacy)
