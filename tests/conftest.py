@@ -11,3 +11,7 @@ import os
 # Tests must never reach the hub: everything they load is built here or shipped in a package.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+# Session fixtures shared by every area (tests/fixtures/bundles.py): tiny_hf_folder, tiny_gguf,
+# tiny_bundle(recipe), default_bundle(recipe).
+from tests.fixtures.bundles import default_bundle, tiny_bundle, tiny_gguf, tiny_hf_folder  # noqa: E402,F401

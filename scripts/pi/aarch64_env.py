@@ -74,6 +74,11 @@ EXTRA_GUEST_PACKAGES = ("pytest", "onnx")
 PI_CPUS = {"cortex-a72": "Raspberry Pi 4 (BCM2711, 4x Cortex-A72)", "cortex-a76": "Raspberry Pi 5 (BCM2712, 4x Cortex-A76)"}
 
 
+# Host variables the guest sees; EDGEKIT_TEST_CACHE lets the guest's test fixtures find the
+# bundles the x86 side exported (tests/fixtures/bundles.py caches them there).
+_PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TERM", "TMPDIR", "CI", "EDGEKIT_TEST_CACHE")
+
+
 class EnvError(RuntimeError):
     """The aarch64 environment could not be built or run (message says which step and why)."""
 
@@ -108,11 +113,9 @@ class Aarch64Env:
 
     def env(self, cpu: str, extra: dict[str, str] | None = None) -> dict[str, str]:
         """A clean environment for the guest Python: nothing of the host venv leaks in."""
-        keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TERM", "TMPDIR", "CI")}
+        keep = {k: v for k, v in os.environ.items() if k in _PASSED_ENV}
         keep.update(
             QEMU_CPU=cpu,
-            QEMU_LD_PREFIX=str(self.rootfs),
-            PYTHONPATH=f"{self.site_edgekit}{os.pathsep}{self.site_deps}",
             PYTHONNOUSERSITE="1",
             PYTHONDONTWRITEBYTECODE="1",
             HF_HUB_OFFLINE="1",
@@ -122,8 +125,13 @@ class Aarch64Env:
         keep.update(extra or {})
         return keep
 
+    @property
+    def python(self) -> Path:
+        """The launcher: a host shell script that runs the guest Python under qemu (see write_launchers)."""
+        return self.cache / "bin" / "python3.11"
+
     def argv(self, args: Sequence[str]) -> list[str]:
-        return [self.qemu, str(self.rootfs / GUEST_PYTHON.lstrip("/")), *args]
+        return [str(self.python), *args]
 
     def run(
         self,
@@ -380,6 +388,40 @@ def build_site_edgekit(cache: Path, log: Callable[[str], None], steps: list[Step
     return site
 
 
+def write_launchers(cache: Path, qemu: str) -> Path:
+    """``bin/python3.11`` (+ python3, python) and ``bin/edgekit``: host scripts that start the guest.
+
+    qemu-user cannot exec an aarch64 binary by itself (that needs binfmt_misc, a host-wide
+    setting we leave alone), so a test that spawns ``sys.executable`` would fail with "Exec
+    format error". The launcher is a shell script, which the host kernel can exec from inside
+    the emulated process; ``-0 "$0"`` makes the guest's argv[0] — hence ``sys.executable`` —
+    the launcher itself, so child processes come back through it (QEMU_CPU is inherited).
+    Python still finds its stdlib through its compiled-in prefix /usr, which ``-L`` maps to
+    the rootfs. ``bin/edgekit`` is a console script whose interpreter is the launcher (Linux
+    allows a script as a shebang interpreter), as pip would write it on the Pi.
+    """
+    bindir = cache / "bin"
+    bindir.mkdir(parents=True, exist_ok=True)
+    rootfs = cache / "rootfs"
+    sites = f"{cache / 'site-edgekit'}:{cache / 'site-deps'}"
+    launcher = (
+        "#!/bin/sh\n# aarch64 Python 3.11 (Debian bookworm = Raspberry Pi OS 64-bit) under qemu-user; see aarch64_env.py\n"
+        f'export QEMU_CPU="${{QEMU_CPU:-cortex-a72}}" PYTHONPATH="{sites}${{PYTHONPATH:+:$PYTHONPATH}}"\n'
+        f'exec "{qemu}" -L "{rootfs}" -0 "$0" "{rootfs}{GUEST_PYTHON}" "$@"\n'
+    )
+    for name in ("python3.11", "python3", "python"):
+        path = bindir / name
+        path.write_text(launcher)
+        path.chmod(0o755)
+    script = bindir / "edgekit"
+    script.write_text(
+        f"#!{bindir / 'python3.11'}\nimport sys\nfrom edgekit.sdk.cli import main\n"
+        "if __name__ == '__main__':\n    sys.exit(main())\n"
+    )
+    script.chmod(0o755)
+    return bindir
+
+
 def build(cache: Path = DEFAULT_CACHE, log: Callable[[str], None] = print, refresh: bool = False, edgekit: bool = True) -> Aarch64Env:
     cache = Path(cache)
     cache.mkdir(parents=True, exist_ok=True)
@@ -391,6 +433,7 @@ def build(cache: Path = DEFAULT_CACHE, log: Callable[[str], None] = print, refre
     build_site_deps(cache, log, steps, refresh)
     if edgekit:
         build_site_edgekit(cache, log, steps)
+    write_launchers(cache, qemu)
     return Aarch64Env(cache=cache, qemu=qemu, steps=steps)
 
 

@@ -70,6 +70,7 @@ class ValidationResult:
     perplexity_ratio: float
     golden: dict[str, Any]
     peak_rss_mib: float
+    generation_peak_rss_mib: float
     seconds: float
     backend: str
     text: str = VALIDATION_TEXT_FILE.name
@@ -100,22 +101,23 @@ def _reference_pass(model: Any, segments: list[list[int]], path: Path) -> None:
 
     with torch.inference_mode(), open(path, "wb") as out:
         for segment in segments:
-            logits = model(torch.tensor([segment], dtype=torch.long)).logits[0, :-1].float()
-            out.write(torch.log_softmax(logits, dim=-1).numpy().astype(np.float32, copy=False).tobytes())
+            logits = model(torch.tensor([segment], dtype=torch.long), use_cache=False).logits[0, :-1].float()
+            np.ascontiguousarray(torch.log_softmax(logits, dim=-1).numpy(), dtype=np.float32).tofile(out)
 
 
 def _reference_greedy(model: Any, prompt_ids: list[int], max_new: int, eos_ids: set[int]) -> list[int]:
+    """Greedy decode by re-running the whole sequence each step: a few dozen short forwards, and
+    no dependence on transformers' cache API (renamed across 5.x releases)."""
     import torch
 
     out: list[int] = []
     with torch.inference_mode():
-        result = model(torch.tensor([prompt_ids], dtype=torch.long), use_cache=True)
         for _ in range(max_new):
-            token = int(result.logits[0, -1].argmax())
+            logits = model(torch.tensor([prompt_ids + out], dtype=torch.long), use_cache=False, logits_to_keep=1).logits
+            token = int(logits[0, -1].argmax())
             out.append(token)
             if token in eos_ids:
                 break
-            result = model(torch.tensor([[token]], dtype=torch.long), past_key_values=result.past_key_values, use_cache=True)
     return out
 
 
@@ -227,6 +229,7 @@ def validate_bundle(
         perplexity_ratio=summary["perplexity_ratio"],
         golden=golden,
         peak_rss_mib=round(float(child["peak_rss_mib"]), 1),
+        generation_peak_rss_mib=round(float(child["generation_peak_rss_mib"]), 1),
         seconds=time.perf_counter() - start,
         backend=child["backend"],
         min_agreement=min_agreement,

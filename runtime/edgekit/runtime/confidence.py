@@ -30,11 +30,20 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def token_stats(logits: np.ndarray, token_id: int) -> tuple[float, float]:
-    """(logprob of ``token_id``, entropy) of softmax(logits), in nats."""
-    logp = log_softmax(logits)
-    p = np.exp(logp)
-    entropy = float(-(p * logp).sum())
-    return float(logp[token_id]), max(entropy, 0.0)
+    """(logprob of ``token_id``, entropy) of softmax(logits), in nats.
+
+    Two float32 passes over the vocabulary (the per-token cost matters: it runs
+    for every generated token): with e = exp(x - max) and Z = sum(e),
+    logprob = x_t - max - log Z and entropy = log Z + max - sum(e * x) / Z.
+    """
+    x = np.asarray(logits, dtype=np.float32)
+    best = float(x.max())
+    e = np.exp(x - best)
+    z = float(e.sum(dtype=np.float64))
+    log_z = best + float(np.log(z))
+    logprob = float(x[token_id]) - log_z
+    entropy = log_z - float(np.dot(e, x)) / z
+    return logprob, max(entropy, 0.0)
 
 
 def summarize(tokens: Sequence[TokenInfo], window: int = DEFAULT_WINDOW) -> Confidence:

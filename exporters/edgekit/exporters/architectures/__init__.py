@@ -53,3 +53,4 @@ def spec_for(config) -> ArchitectureSpec:
 
 # Families register themselves on import (keep this list sorted).
 from . import llama  # noqa: E402,F401
+from . import gemma3, mistral, phi3, qwen2, qwen3  # noqa: E402,F401  (archs engineer)

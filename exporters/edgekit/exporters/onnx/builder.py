@@ -62,6 +62,7 @@ DATA_FILE = "model.onnx.data"
 PROFILES = ("cpu",)
 # GGUF tensor types kept as float32 by the gguf recipe (fp16/bf16 → fp32 is exact).
 FLOAT_GGUF_TYPES = frozenset({"F32", "F16", "BF16"})
+INT8_ACCURACY_LEVEL = 4  # MatMulNBits: quantize activations to int8 (see _DecoderBuilder._accuracy_level)
 
 
 @dataclass
@@ -173,11 +174,17 @@ class _DecoderBuilder:
             N=qm.n,
             bits=qm.bits,
             block_size=qm.block_size,
-            accuracy_level=self.recipe.accuracy_level,
+            accuracy_level=self._accuracy_level(qm),
         )
         if qm.correction is not None:
             y = g.node("Add", [y, self.block_correction(x, qm, part.name)])
         return y
+
+    def _accuracy_level(self, qm: QuantizedMatrix) -> int:
+        # onnxruntime 1.32's CPU MatMulNBits has no fast float kernel for 8-bit weights: measured
+        # 1728x576 decode matmul 5 ms at accuracy_level 0 vs 48 µs at 4 (int8 activations), and
+        # 4-bit 159 µs vs 52 µs. So 8-bit weights always use 4; the recipe decides for 4-bit.
+        return INT8_ACCURACY_LEVEL if qm.bits == 8 else self.recipe.accuracy_level
 
     def block_correction(self, x: str, qm: QuantizedMatrix, name: str) -> str:
         """Σ_b blocksum(x)_b · correction[n, b]: Q4_1's ``m + 8d`` outside the symmetric kernel."""
@@ -220,6 +227,13 @@ class _DecoderBuilder:
             epsilon=float(self.cfg.rms_norm_eps),
         )
         return normed, summed
+
+    def head_rms_norm(self, x: str, heads: int, weight: np.ndarray, name: str) -> str:
+        """RMSNorm over each head's ``head_dim`` slice of x [1, S, heads*head_dim] (Qwen3/Gemma3 q/k norm)."""
+        hd = self.cfg.head_dim
+        per_head = self.g.node("Reshape", [x, self.g.const_i64([0, 0, heads, hd])])
+        normed = self.rms_norm(per_head, weight, name)
+        return self.g.node("Reshape", [normed, self.g.const_i64([0, 0, heads * hd])])
 
     def rope(self, attention: LayerAttention) -> tuple[str, str]:
         key = (attention.rope_theta, attention.rope_scaling)
@@ -351,19 +365,23 @@ class _DecoderBuilder:
         qkv = self.linear(normed, i, ("q", "k", "v"))
         attention = spec.layer_attention(i)
         cos, sin = self.rope(attention)
+        qkv_inputs = [qkv, "", ""]
+        if spec.qk_norm:
+            # onnxruntime 1.32's CPU GroupQueryAttention refuses its q/k norm inputs ("implemented only on
+            # the CUDA and WebGPU EPs"), so the per-head RMSNorm runs here, before GQA's rotary, and q, k, v
+            # go in unpacked (the genai builder's make_qk_norm does the same). [archs engineer]
+            q_size, kv_size = cfg.num_heads * cfg.head_dim, cfg.num_kv_heads * cfg.head_dim
+            q, k, v = g.node("Split", [qkv, g.const_i64([q_size, kv_size, kv_size])], outputs=3, axis=-1)
+            q = self.head_rms_norm(q, cfg.num_heads, spec.norm_weight(model, "q_norm", i), f"{p}.q_norm")
+            k = self.head_rms_norm(k, cfg.num_kv_heads, spec.norm_weight(model, "k_norm", i), f"{p}.k_norm")
+            qkv_inputs = [q, k, v]
         inputs = [
-            qkv, "", "",
+            *qkv_inputs,
             self.cache.past_key.format(layer=i), self.cache.past_value.format(layer=i),
             seqlens_k, total_len, cos, sin,
         ]
         attrs = dict(num_heads=cfg.num_heads, kv_num_heads=cfg.num_kv_heads, do_rotary=1, rotary_interleaved=0,
                      local_window_size=int(attention.local_window_size), scale=float(spec.attention_scale()))
-        if spec.qk_norm:
-            # onnxruntime 1.32's GroupQueryAttention applies per-head RMSNorm to q/k before rotary (inputs 14, 15).
-            inputs += ["", "", "", "", "",
-                       g.initializer(f"{p}.q_norm.weight", spec.norm_weight(model, "q_norm", i)),
-                       g.initializer(f"{p}.k_norm.weight", spec.norm_weight(model, "k_norm", i))]
-            attrs["qk_norm_epsilon"] = float(cfg.rms_norm_eps)
         present_k = self.cache.present_key.format(layer=i)
         present_v = self.cache.present_value.format(layer=i)
         attn = g.fresh(f"{p}/attn")

@@ -17,7 +17,9 @@ The tokenizers library's BPE model runs exactly that when
 * ``byte_fallback`` is on and ``<0xXX>`` pieces are in the vocabulary;
 * spaces become ``▁`` in a normalizer; when the GGUF says ``add_space_prefix``
   (Llama 2 yes, Gemma no) a Metaspace pre-tokenizer prepends one ``▁`` to the
-  start of the text, as SentencePiece's ``add_dummy_prefix`` does;
+  start of the text, as SentencePiece's ``add_dummy_prefix`` does (except when
+  the text starts with a user-defined piece: tests/architectures/
+  test_spm_bpe_builder.py says how; Llama 2 and Mistral have none);
 * user-defined pieces (Gemma: ``\\n`` runs, space runs, HTML tags) are matched
   whole before BPE, as SentencePiece's prefix matcher does. llama.cpp's convert
   script stores them with ``▁`` turned into spaces, so they are added tokens

@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator, TextIO
 
 import click
 
+from .ask_cmd import HYBRID_KEYS, hybrid_options, hybrid_reply_stream
 from .run_cmd import generation_options, load_options, stream_kwargs
 
 ReplyStream = Callable[[list[dict[str, str]]], Iterator[Any]]
@@ -79,17 +80,23 @@ def chat_loop(reply: ReplyStream, stdin: TextIO, stdout: TextIO, stderr: TextIO,
 @click.option("--system", default=None, help="System message for the whole conversation.")
 @generation_options
 @load_options
+@hybrid_options
 def chat(bundle, system, threads, no_verify, **options):
-    """Talk to the bundle at BUNDLE, turn by turn (/reset, /exit)."""
+    """Talk to the bundle at BUNDLE, turn by turn (/reset, /exit). With --cloud-url, hybrid: each answer shows its route."""
     from edgekit.runtime import load
+
+    hybrid = {k: options.pop(k) for k in HYBRID_KEYS}
 
     model = load(bundle, threads=threads, verify=not no_verify)
     if model.chat_template is None:
         raise click.ClickException(f"bundle {bundle!r} has no chat template; use `edgekit run --raw` for plain text")
     kwargs = stream_kwargs(options)
     kwargs.setdefault("context_policy", "truncate")  # a long chat drops its oldest turns instead of stopping
+    reply = local_reply_stream(model, **kwargs)
+    if hybrid["cloud_url"] or hybrid["policy_file"] or hybrid["local_only"]:
+        reply = hybrid_reply_stream(model, sys.stderr, hybrid, **kwargs)
     chat_loop(
-        local_reply_stream(model, **kwargs),
+        reply,
         sys.stdin,
         sys.stdout,
         sys.stderr,

@@ -1,0 +1,216 @@
+// The phone demo: load the bundle, answer locally with streaming, and hand a question to the cloud when the policy
+// says so, the way sdk/edgekit/sdk/hybrid.py HybridClient.ask does: route before generation (pre signals), generate
+// locally, decide after generation (post signals), escalate with redaction, fall back to the local answer if the
+// cloud fails.
+import { WebModel } from './engine.js';
+import { Policy, PolicyError } from './policy.js';
+import { preSignals, postSignals, questionOf } from './signals.js';
+import { Redactor, StreamRestorer } from './redaction.js';
+import { CloudClient } from './cloud.js';
+import { loadSettings, saveSettings, DEFAULTS } from './settings.js';
+import { keepOffline } from './bundle.js';
+
+const $ = (id) => document.getElementById(id);
+const app = { model: null, policy: null, settings: loadSettings(), ready: null, turns: 0 };
+window.edgekitApp = app; // for the browser test and for debugging from DevTools
+
+function status(text, { error = false, progress = null } = {}) {
+  $('status-text').textContent = text;
+  $('status').classList.toggle('error', error);
+  const bar = $('progress');
+  bar.hidden = progress === null;
+  if (progress !== null) bar.value = progress;
+}
+
+async function loadPolicy(url) {
+  if (!url) return null;
+  const href = new URL(url, location.href).href;
+  const response = await fetch(href, { cache: 'no-cache' }).catch(() => null);
+  if (!response || !response.ok) return null;
+  const data = await response.json();
+  const policy = new Policy(data, url);
+  await keepOffline(href, new TextEncoder().encode(JSON.stringify(data)), 'application/json');
+  return policy;
+}
+
+async function start() {
+  const s = app.settings;
+  status('Loading the model…', { progress: 0 });
+  const mb = (n) => (n / 1048576).toFixed(1);
+  app.model = await WebModel.load(s.bundle, {
+    onProgress: (e) => {
+      if (e.stage === 'download') status(`Loading ${e.file}: ${mb(e.done)} / ${mb(e.total)} MB`, { progress: e.total ? e.done / e.total : 0 });
+      else if (e.stage === 'verify') status(`Checking ${e.file}…`, { progress: null });
+      else if (e.stage === 'session') status('Starting onnxruntime…');
+    },
+  });
+  try {
+    app.policy = await loadPolicy(s.policy);
+  } catch (err) {
+    if (!(err instanceof PolicyError)) throw err;
+    status(err.message, { error: true });
+  }
+  $('model-name').textContent = `${app.model.name} · ${app.policy ? 'policy loaded' : 'no policy: local only'}`;
+  const verified = app.model.verified ? 'checksums verified' : 'sizes checked (sha256 needs https or localhost)';
+  status(`Ready: ${app.model.name} loaded in ${(app.model.loadMs / 1000).toFixed(1)} s, ${verified}.`);
+  $('question').disabled = false;
+  $('send').disabled = false;
+  $('question').focus();
+}
+
+function newTurn(question) {
+  const node = $('turn-template').content.firstElementChild.cloneNode(true);
+  node.dataset.turn = String(app.turns++);
+  node.querySelector('.question').textContent = question;
+  $('chat').append(node);
+  node.scrollIntoView({ block: 'end' });
+  return node;
+}
+
+function show(turn, fields) {
+  const meta = (cls, text) => { turn.querySelector(cls).textContent = text; };
+  if (fields.route) {
+    const el = turn.querySelector('.route');
+    el.textContent = fields.route;
+    el.className = `route ${fields.route}`;
+    turn.dataset.route = fields.route;
+  }
+  if (fields.decision) {
+    const d = fields.decision;
+    turn.dataset.rule = d.rule;
+    const p = d.probability == null ? '' : ` p=${d.probability.toFixed(2)}≥${d.threshold.toFixed(2)}?`;
+    meta('.reason', `${d.rule}${p}`);
+  }
+  if (fields.result) {
+    const r = fields.result;
+    turn.dataset.tokenIds = JSON.stringify(r.token_ids);
+    turn.dataset.promptIds = JSON.stringify(r.prompt_ids);
+    turn.dataset.localText = r.text;
+    turn.dataset.finish = r.finish_reason;
+    turn.dataset.meanLogprob = String(r.confidence.mean_logprob);
+    const c = r.confidence;
+    meta('.confidence', c.n_tokens ? `confidence ${(100 * Math.exp(c.mean_logprob)).toFixed(0)}% (mean logprob ${c.mean_logprob.toFixed(2)}, min ${c.min_logprob.toFixed(2)})` : '');
+    meta('.speed', r.timings.decode_tok_s ? `${r.token_ids.length} tokens, ${r.timings.decode_tok_s.toFixed(1)} tok/s` : '');
+  }
+}
+
+async function localAnswer(turn, messages, signal) {
+  const answer = turn.querySelector('.answer');
+  answer.textContent = '';
+  // the hybrid client's local defaults (sdk/edgekit/sdk/hybrid.py: 128 tokens, then the policy's generation options)
+  const options = { max_new_tokens: 128, ...(app.policy?.generation || {}), signal };
+  if (app.settings.maxNewTokens) options.max_new_tokens = Number(app.settings.maxNewTokens);
+  let result = null;
+  for await (const piece of app.model.stream(messages, options)) {
+    if (piece.result) result = piece.result;
+    else if (piece.text) answer.textContent += piece.text;
+  }
+  return result;
+}
+
+async function cloudAnswer(turn, messages, signal) {
+  const s = app.settings;
+  const client = new CloudClient({ baseUrl: s.cloud, model: s.cloudModel, apiKey: s.cloudKey });
+  let outgoing = messages;
+  let restorer = null;
+  if (s.redact) {
+    const [redacted, redaction] = new Redactor().redactMessages(messages);
+    outgoing = redacted;
+    restorer = new StreamRestorer(redaction);
+    if (redaction.count) turn.dataset.redacted = JSON.stringify(redaction.kinds());
+  }
+  const answer = turn.querySelector('.answer');
+  answer.textContent = '';
+  for await (const delta of client.stream(outgoing, signal)) answer.textContent += restorer ? restorer.feed(delta) : delta;
+  if (restorer) answer.textContent += restorer.flush();
+  return answer.textContent;
+}
+
+async function ask(question) {
+  const turn = newTurn(question);
+  const messages = [{ role: 'user', content: question }];
+  const cloudAllowed = app.settings.allowCloud && Boolean(app.settings.cloud);
+  const q = questionOf(messages);
+  const pre = preSignals(q);
+  let decision = app.policy ? app.policy.route(q, pre) : { escalate: false, stage: 'router', rule: 'no-policy', family: 'general' };
+  let result = null;
+  try {
+    if (!(decision.escalate && cloudAllowed)) {
+      show(turn, { route: 'local', decision });
+      result = await localAnswer(turn, messages);
+      show(turn, { result });
+      if (app.policy) {
+        const post = { ...pre, ...postSignals(result, app.policy.answerKind(decision.family)) };
+        decision = app.policy.decide(decision.family, post);
+      } else if (result.context_overflow) {
+        decision = { escalate: true, stage: 'post', rule: 'post:context_overflow', family: 'general' };
+      } else {
+        decision = { ...decision, escalate: false };
+      }
+      show(turn, { decision });
+    }
+    if (decision.escalate && cloudAllowed) {
+      show(turn, { route: 'cloud', decision });
+      try {
+        await cloudAnswer(turn, messages);
+      } catch (err) {
+        // offline or cloud down: keep (or produce) the local answer, say why
+        turn.dataset.cloudError = err.message;
+        if (!result) result = await localAnswer(turn, messages);
+        else turn.querySelector('.answer').textContent = result.text;
+        show(turn, { route: 'fallback', result });
+        turn.querySelector('.reason').textContent += ` · cloud failed: ${err.message}`;
+      }
+    }
+  } catch (err) {
+    turn.querySelector('.answer').textContent = `Error: ${err.message}`;
+    turn.dataset.error = err.message;
+  } finally {
+    turn.dataset.done = '1';
+  }
+}
+
+function wireUi() {
+  const s = app.settings;
+  for (const [key, id] of [['bundle', 'set-bundle'], ['policy', 'set-policy'], ['cloud', 'set-cloud'], ['cloudModel', 'set-cloud-model'], ['cloudKey', 'set-cloud-key']]) {
+    $(id).value = s[key] ?? DEFAULTS[key];
+  }
+  $('set-redact').checked = s.redact;
+  $('set-allow-cloud').checked = s.allowCloud;
+  $('settings-toggle').addEventListener('click', () => {
+    const form = $('settings');
+    form.hidden = !form.hidden;
+    $('settings-toggle').setAttribute('aria-expanded', String(!form.hidden));
+  });
+  $('settings').addEventListener('submit', (e) => {
+    e.preventDefault();
+    saveSettings({
+      bundle: $('set-bundle').value || DEFAULTS.bundle, policy: $('set-policy').value, cloud: $('set-cloud').value,
+      cloudModel: $('set-cloud-model').value, cloudKey: $('set-cloud-key').value, redact: $('set-redact').checked,
+      allowCloud: $('set-allow-cloud').checked,
+    });
+    location.search = '';
+  });
+  $('ask').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const question = $('question').value.trim();
+    if (!question || app.model?.busy) return;
+    $('question').value = '';
+    $('send').disabled = true;
+    try { await ask(question); } finally { $('send').disabled = false; }
+  });
+  $('question').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); $('ask').requestSubmit(); }
+  });
+}
+
+if ('serviceWorker' in navigator && window.isSecureContext) {
+  // offline once loaded: the worker keeps the app, the libraries and the bundle in Cache Storage
+  navigator.serviceWorker.register('sw.js').catch((err) => console.warn('service worker not registered:', err.message));
+}
+wireUi();
+app.ready = start().catch((err) => {
+  status(`Could not load the model: ${err.message}`, { error: true });
+  throw err;
+});
+app.ask = ask;

@@ -1,0 +1,250 @@
+// The on-device model in the browser: an edgekit ONNX bundle run by onnxruntime-web (WASM), with the generation
+// loop of runtime/edgekit/runtime/generation.py: prefill, then sample -> detokenize -> stop checks -> forward one
+// token, until eos, a stop string, max_new_tokens or the end of the context.
+//
+// KV cache: the graph's cache inputs have a symbolic length, and GroupQueryAttention also runs with past and present
+// as separate buffers (present = past + new tokens). In WASM every input and output is copied into and out of the
+// module's heap on each run, so the app grows the cache with the conversation instead of binding one
+// max_context-long buffer (the Python runtime's shared-buffer mode): per-token copies stay proportional to the tokens
+// actually used. Same attention, same logits (the browser test checks the greedy ids against the Python runtime).
+import * as ort from 'onnxruntime-web';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { loadBundle } from './bundle.js';
+import { ChatFormat } from './chat.js';
+import { Sampler, SamplingOptions, summarize } from './sampler.js';
+
+export class GenerationError extends Error {}
+
+const decoder = new TextDecoder();
+
+export function configureOrt() {
+  // One thread: no SharedArrayBuffer, so no cross-origin isolation headers are needed (FINDINGS "Android").
+  ort.env.wasm.numThreads = 1;
+  ort.env.wasm.wasmPaths = new URL('../node_modules/onnxruntime-web/dist/', import.meta.url).href;
+  ort.env.logLevel = 'error';
+}
+
+function stopHoldback(text, stops) {
+  let best = 0;
+  for (const stop of stops) {
+    for (let n = Math.min(stop.length - 1, text.length); n > best; n--) {
+      if (text.endsWith(stop.slice(0, n))) { best = n; break; }
+    }
+  }
+  return best;
+}
+
+function findStop(text, stops, start) {
+  let best = -1;
+  for (const s of stops) {
+    const i = text.indexOf(s, start);
+    if (i >= 0 && (best < 0 || i < best)) best = i;
+  }
+  return best;
+}
+
+export class WebModel {
+  static async load(bundleUrl, { onProgress = () => {}, verify = true } = {}) {
+    configureOrt();
+    const t0 = performance.now();
+    const bundle = await loadBundle(bundleUrl, { onProgress, verify });
+    const { manifest, files } = bundle;
+    const tokenizerJson = JSON.parse(decoder.decode(files.get(manifest.tokenizer.file || 'tokenizer.json')));
+    const graph = manifest.backend_config;
+    onProgress({ stage: 'session' });
+    const externalData = manifest.files
+      .filter((f) => f.role === 'weights')
+      .map((f) => ({ path: f.path, data: files.get(f.path) }));
+    const session = await ort.InferenceSession.create(files.get(graph.model_file), {
+      executionProviders: ['wasm'],
+      graphOptimizationLevel: 'all',
+      externalData,
+    });
+    files.clear(); // the session holds its own copy of the weights
+    const model = new WebModel(manifest, tokenizerJson, session);
+    model.verified = bundle.verified;
+    model.loadMs = performance.now() - t0;
+    return model;
+  }
+
+  constructor(manifest, tokenizerJson, session) {
+    this.manifest = manifest;
+    this.graph = manifest.backend_config;
+    this.cache = this.graph.cache;
+    this.tokenizer = new Tokenizer(tokenizerJson, {});
+    this.chat = new ChatFormat(manifest, tokenizerJson);
+    this.session = session;
+    this.maxContext = manifest.context.max_context;
+    this.eos = new Set(manifest.tokenizer.eos_ids || []);
+    this.busy = false;
+  }
+
+  get name() {
+    return this.manifest.model?.name || 'model';
+  }
+
+  /** Token ids of text; BOS by the manifest's rule (not doubled), as the runtime's Tokenizer.encode. */
+  encode(text) {
+    const ids = this.tokenizer.encode(text, { add_special_tokens: false }).ids;
+    const { add_bos: addBos, bos_id: bos } = this.manifest.tokenizer;
+    if (addBos && bos != null && ids[0] !== bos) ids.unshift(bos);
+    return ids;
+  }
+
+  decode(ids, skipSpecial = true) {
+    return ids.length ? this.tokenizer.decode(ids, { skip_special_tokens: skipSpecial }) : '';
+  }
+
+  /** The prompt string for a question or a message list (chat template when the bundle has one). */
+  prompt(input) {
+    const messages = typeof input === 'string' ? [{ role: 'user', content: input }] : input;
+    return this.chat.render(messages, true);
+  }
+
+  emptyCache() {
+    const past = {};
+    const { num_layers: layers, num_kv_heads: heads, head_dim: dim } = this.cache;
+    for (let i = 0; i < layers; i++) {
+      for (const name of [this.cache.past_key, this.cache.past_value]) {
+        past[name.replace('{layer}', i)] = new ort.Tensor('float32', new Float32Array(0), [1, heads, 0, dim]);
+      }
+    }
+    return { past, length: 0 };
+  }
+
+  async forward(ids, kv) {
+    const g = this.graph;
+    const total = kv.length + ids.length;
+    const feeds = {
+      [g.input_ids]: new ort.Tensor('int64', BigInt64Array.from(ids, (v) => BigInt(v)), [1, ids.length]),
+      [g.attention_mask]: new ort.Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]),
+      [g.logits_to_keep]: new ort.Tensor('int64', BigInt64Array.of(1n), [1]),
+      ...kv.past,
+    };
+    const out = await this.session.run(feeds);
+    const next = {};
+    for (let i = 0; i < this.cache.num_layers; i++) {
+      next[this.cache.past_key.replace('{layer}', i)] = out[this.cache.present_key.replace('{layer}', i)];
+      next[this.cache.past_value.replace('{layer}', i)] = out[this.cache.present_value.replace('{layer}', i)];
+      for (const old of [this.cache.past_key, this.cache.past_value]) kv.past[old.replace('{layer}', i)].dispose?.();
+    }
+    kv.past = next;
+    kv.length = total;
+    const logits = out[g.logits];
+    const vocab = logits.dims[logits.dims.length - 1];
+    return logits.data.subarray(logits.data.length - vocab);
+  }
+
+  /**
+   * Streams an answer: yields {text, token} pieces (text may be "" while a character or a possible stop string is
+   * held back), then a last {result}. Options: max_new_tokens, temperature, top_k, top_p, min_p,
+   * repetition_penalty, seed, stop (string or list), signal (AbortSignal).
+   */
+  async *stream(input, options = {}) {
+    if (this.busy) throw new GenerationError('the model is already answering; wait for that answer to finish');
+    this.busy = true;
+    try {
+      yield* this.run(input, options);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  async *run(input, options) {
+    const defaults = this.manifest.generation_defaults || {};
+    const pick = (k) => (options[k] ?? defaults[k]);
+    const sampling = new SamplingOptions({
+      temperature: pick('temperature') ?? 0,
+      top_k: pick('top_k') ?? 0,
+      top_p: pick('top_p') ?? 1,
+      min_p: pick('min_p') ?? 0,
+      repetition_penalty: pick('repetition_penalty') ?? 1,
+      seed: options.seed ?? null,
+    });
+    const maxNew = pick('max_new_tokens') ?? 256;
+    const stops = [].concat(options.stop ?? []).filter(Boolean);
+    const maxStop = Math.max(0, ...stops.map((s) => s.length));
+    const promptText = typeof input === 'string' && options.chat === false ? input : this.prompt(input);
+    const prompt = this.encode(promptText);
+    if (!prompt.length) throw new GenerationError('the prompt is empty; type a question');
+    const contextOverflow = prompt.length + 1 > this.maxContext;
+    if (contextOverflow) {
+      // nothing generated; the policy escalates on context_overflow (runtime context_policy="signal")
+      yield { result: this.makeResult({ prompt, ids: [], tokens: [], text: '', finish: 'context', contextOverflow, prefillMs: 0, decodeMs: 0 }) };
+      return;
+    }
+    const sampler = new Sampler(sampling);
+    const kv = this.emptyCache();
+    const t0 = performance.now();
+    let logits = await this.forward(prompt, kv);
+    const prefillMs = performance.now() - t0;
+    const history = new Set(prompt);
+    const ids = [];
+    const tokens = [];
+    let text = '';
+    let decodedLen = 0; // characters of decode(ids) already turned into text
+    let emitted = 0;
+    let finish = 'length';
+    const t1 = performance.now();
+    for (;;) {
+      const choice = sampler.sample(logits, history);
+      if (this.eos.has(choice.token)) { finish = 'eos'; break; }
+      ids.push(choice.token);
+      history.add(choice.token);
+      // incremental detokenization: decode everything, hold back a trailing incomplete UTF-8 character (U+FFFD)
+      const full = this.decode(ids);
+      let piece = '';
+      if (!full.endsWith('\uFFFD')) { piece = full.slice(decodedLen); decodedLen = full.length; }
+      const info = { id: choice.token, text: piece, logprob: choice.logprob, entropy: choice.entropy };
+      tokens.push(info);
+      const before = text.length;
+      text += piece;
+      let safe = text.length;
+      if (stops.length) {
+        const hit = piece ? findStop(text, stops, Math.max(0, before - maxStop + 1)) : -1;
+        if (hit >= 0) {
+          text = text.slice(0, hit);
+          yield { text: text.slice(emitted), token: info };
+          emitted = text.length;
+          finish = 'stop';
+          break;
+        }
+        safe -= stopHoldback(text, stops);
+      }
+      if (safe > emitted) { yield { text: text.slice(emitted, safe), token: info }; emitted = safe; }
+      else yield { text: '', token: info };
+      if (ids.length >= maxNew) { finish = 'length'; break; }
+      if (options.signal?.aborted) { finish = 'stop'; break; }
+      if (kv.length + 1 > this.maxContext) { finish = 'context'; break; }
+      logits = await this.forward([choice.token], kv);
+    }
+    if (finish !== 'stop') {
+      const full = this.decode(ids);
+      if (full.length > decodedLen) text += full.slice(decodedLen);
+      if (text.length > emitted) yield { text: text.slice(emitted), token: null };
+    }
+    for (const t of Object.values(kv.past)) t.dispose?.();
+    const decodeMs = ids.length ? performance.now() - t1 : 0;
+    yield { result: this.makeResult({ prompt, ids, tokens, text, finish, contextOverflow: false, prefillMs, decodeMs }) };
+  }
+
+  makeResult({ prompt, ids, tokens, text, finish, contextOverflow, prefillMs, decodeMs }) {
+    return {
+      text,
+      token_ids: ids,
+      prompt_ids: prompt,
+      finish_reason: finish,
+      prompt_tokens: prompt.length,
+      tokens,
+      confidence: summarize(tokens),
+      context_overflow: contextOverflow,
+      timings: { prefill_ms: prefillMs, decode_ms: decodeMs, decode_tok_s: decodeMs > 0 ? (ids.length * 1000) / decodeMs : 0 },
+    };
+  }
+
+  async generate(input, options = {}) {
+    let result = null;
+    for await (const piece of this.stream(input, options)) if (piece.result) result = piece.result;
+    return result;
+  }
+}

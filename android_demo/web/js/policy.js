@@ -1,0 +1,117 @@
+// The escalation policy, read from the same policy file as the Python SDK: a port of
+// sdk/edgekit/sdk/policy/policy.py, whose docstring specifies the two-stage decision (router before generation,
+// post-generation model after) and the standardised logistic models. Checked against
+// tests/vectors/policy_vectors.json in the browser test.
+
+export const POLICY_FORMAT = 'edgekit-policy';
+export const POLICY_VERSION = 1;
+const GENERAL = 'general';
+
+export class PolicyError extends Error {}
+
+class LogisticModel {
+  constructor(d, where) {
+    for (const k of ['features', 'mean', 'std', 'weights', 'bias', 'threshold']) {
+      if (!(k in d)) throw new PolicyError(`${where}: policy model is malformed (missing "${k}"); re-run \`edgekit calibrate\``);
+    }
+    Object.assign(this, { features: d.features, mean: d.mean, std: d.std, weights: d.weights, bias: d.bias, threshold: d.threshold });
+    const n = this.features.length;
+    if (![this.mean, this.std, this.weights].every((a) => a.length === n)) {
+      throw new PolicyError(`${where}: features, mean, std and weights must have the same length; re-run \`edgekit calibrate\``);
+    }
+  }
+
+  probability(signals) {
+    let s = this.bias;
+    this.features.forEach((name, i) => {
+      if (!(name in signals)) throw new PolicyError(`policy needs signal "${name}", which was not computed`);
+      s += (this.weights[i] * (signals[name] - this.mean[i])) / this.std[i];
+    });
+    if (s >= 0) return 1 / (1 + Math.exp(-s));
+    const e = Math.exp(s);
+    return e / (1 + e);
+  }
+}
+
+const RULE_KINDS = {
+  regex: (r, q) => new RegExp(r.pattern, 'iu').test(q),
+  keywords: (r, q) => (r.words || []).some((w) => new RegExp(`\\b${w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`, 'iu').test(q)),
+  min_chars: (r, q) => [...q].length >= (r.value ?? 0),
+  min_digits: (r, q) => [...q].filter((ch) => /\p{Nd}/u.test(ch)).length >= (r.value ?? 0),
+  family: (r, q, f) => (r.families || []).includes(f),
+};
+
+export class Policy {
+  constructor(data, where = 'policy') {
+    if (!data || data.format !== POLICY_FORMAT) throw new PolicyError(`${where}: not an edgekit policy file (no "format": "${POLICY_FORMAT}")`);
+    if (data.version !== POLICY_VERSION) {
+      throw new PolicyError(`${where}: policy version ${data.version} is not supported (this app reads ${POLICY_VERSION}); re-run \`edgekit calibrate\``);
+    }
+    this.privacy = data.privacy || 'allow';
+    this.families = (data.families || []).map((f) => ({ ...f, re: new RegExp(f.pattern, 'iu') }));
+    this.rules = (data.router?.rules || []).map((r) => {
+      if (!RULE_KINDS[r.kind]) throw new PolicyError(`unknown router rule kind "${r.kind}"; known router rule kinds: ${Object.keys(RULE_KINDS).sort().join(', ')}`);
+      return r;
+    });
+    const models = (obj, w) => Object.fromEntries(Object.entries(obj || {}).map(([k, v]) => [k, new LogisticModel(v, `${where} ${w}.${k}`)]));
+    this.routerModels = models(data.router?.models, 'router.models');
+    this.postModels = models(data.post?.models, 'post.models');
+    this.generation = data.generation || {};
+    this.data = data;
+  }
+
+  withPrivacy(privacy) {
+    return new Policy({ ...this.data, privacy }, 'policy');
+  }
+
+  classify(question) {
+    for (const f of this.families) if (f.re.test(question)) return f.name;
+    return GENERAL;
+  }
+
+  answerKind(family) {
+    return this.families.find((f) => f.name === family)?.answer_kind ?? null;
+  }
+
+  model(models, family) {
+    return models[family] || models.default || null;
+  }
+
+  /** Stage 1: escalate before generation? */
+  route(question, pre) {
+    const family = this.classify(question);
+    if (this.privacy === 'local-only') return decision(false, 'privacy', 'privacy:local-only', family);
+    for (const rule of this.rules) {
+      if (RULE_KINDS[rule.kind](rule, question, family)) return decision(true, 'router', `router:rule:${rule.name}`, family);
+    }
+    const m = this.model(this.routerModels, family);
+    if (m) {
+      const p = m.probability(pre);
+      if (p >= m.threshold) return decision(true, 'router', `router:model:${family}`, family, p, m.threshold);
+      return decision(false, 'router', 'router:local', family, p, m.threshold);
+    }
+    return decision(false, 'router', 'router:local', family);
+  }
+
+  /** Stage 2: escalate after the local answer's signals (pre + post)? */
+  decide(family, signals) {
+    if (this.privacy === 'local-only') return decision(false, 'privacy', 'privacy:local-only', family);
+    if ((signals.context_overflow ?? 0) >= 1) return decision(true, 'post', 'post:context_overflow', family);
+    const m = this.model(this.postModels, family);
+    if (!m) return decision(false, 'post', 'post:accept', family);
+    const p = m.probability(signals);
+    if (p >= m.threshold) return decision(true, 'post', `post:model:${family}`, family, p, m.threshold);
+    return decision(false, 'post', 'post:accept', family, p, m.threshold);
+  }
+}
+
+function decision(escalate, stage, rule, family, probability = null, threshold = null) {
+  return { escalate, stage, rule, family, probability, threshold };
+}
+
+/** The whole two-stage flow on recorded signals (sdk/edgekit/sdk/policy/vectors.py decide_vector). */
+export function decideVector(policy, question, signals, privacy = 'allow') {
+  const p = policy.withPrivacy(privacy);
+  const routed = p.route(question, signals);
+  return routed.escalate || routed.stage === 'privacy' ? routed : p.decide(routed.family, signals);
+}

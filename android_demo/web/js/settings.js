@@ -1,0 +1,24 @@
+// Settings: saved in localStorage; URL query parameters override them for one page load
+// (?bundle=…&policy=…&cloud=…&cloudModel=…&cloudKey=…&redact=0|1&allowCloud=0|1&maxNewTokens=N), which is how a QR code or the
+// browser test points the app at a bundle and a cloud.
+
+const KEY = 'edgekit.settings.v1';
+export const DEFAULTS = {
+  bundle: 'bundle/', policy: 'policy.json', cloud: '', cloudModel: '', cloudKey: '', redact: true, allowCloud: true, maxNewTokens: '',
+};
+const BOOLEAN = new Set(['redact', 'allowCloud']);
+
+export function loadSettings() {
+  let saved = {};
+  try { saved = JSON.parse(localStorage.getItem(KEY) || '{}'); } catch { saved = {}; }
+  const settings = { ...DEFAULTS, ...saved };
+  const params = new URLSearchParams(location.search);
+  for (const key of Object.keys(DEFAULTS)) {
+    if (params.has(key)) settings[key] = BOOLEAN.has(key) ? params.get(key) !== '0' : params.get(key);
+  }
+  return settings;
+}
+
+export function saveSettings(settings) {
+  localStorage.setItem(KEY, JSON.stringify(settings));
+}

@@ -1,0 +1,205 @@
+"""The ``executorch`` export target: LoadedModel + recipe → ``model.pte`` for the XNNPACK CPU backend.
+
+Stages (each reported with its time through ``on_progress``; lowering the
+default model takes minutes, issue 4): build the decoder module, quantize,
+torch.export, lower to XNNPACK, serialize. ``TargetResult.metrics`` carries
+the stage times and the process's peak RSS after each stage.
+
+Options (``ExportSpec.options``): ``group_size`` (8da4w, default 32),
+``embedding_bits`` (8 or 32; the ``-emb8`` recipes set 8), ``max_seq_len``
+(longest forward call, default min(512, max_context)), ``logits`` ("last",
+the default and what ExecuTorch's C++ runner expects, or "all": every
+position's logits, for tools that want full teacher-forcing output in one
+call at the price of a larger head matmul in every prefill).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from edgekit.runtime.backends.executorch import LOGITS_ALL, LOGITS_LAST, ExecuTorchKV, ExecuTorchSpec
+from edgekit.runtime.errors import ConfigError, DependencyError
+from edgekit.runtime.progress import OnProgress, Steps
+
+from ..model import LoadedModel
+from ..recipes import RECIPES
+from ..targets import ExportTarget, TargetResult, register_target
+from . import recipes as _recipes  # noqa: F401  registers 8da8w / 8da4w (+ -emb8)
+
+__all__ = ["ExecuTorchTarget", "PROGRAM_FILE", "OPTIONS", "DEFAULT_MAX_SEQ_LEN", "require_executorch"]
+
+PROGRAM_FILE = "model.pte"
+DEFAULT_MAX_SEQ_LEN = 512  # prompt tokens per call; bounds the planned activation arena
+OPTIONS = ("group_size", "embedding_bits", "max_seq_len", "logits")
+_REQUIRED_MODULES = ("torch", "executorch", "torchao")
+
+
+def require_executorch(what: str = "the executorch export target") -> None:
+    """Raise DependencyError naming the extra when torch / executorch / torchao are absent."""
+    for name in _REQUIRED_MODULES:
+        if importlib.util.find_spec(name) is None:
+            raise DependencyError(what, "executorch", name)
+
+
+def _peak_rss_mib() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
+def _executorch_recipe_names() -> list[str]:
+    return sorted(name for name, recipe in RECIPES.items() if recipe.supports_target("executorch"))
+
+
+@register_target("executorch")
+class ExecuTorchTarget(ExportTarget):
+    description = "ExecuTorch .pte (XNNPACK): Android/iOS apps and C++ apps on boards; runtime needs torch's libraries"
+
+    def supports(self, recipe: Any, model: LoadedModel) -> str | None:
+        require_executorch()
+        from .module import SUPPORTED_FAMILIES
+
+        if not recipe.supports_target("executorch"):
+            return (
+                f"recipe {recipe.name!r} is for {', '.join(sorted(recipe.targets))}; the executorch target builds "
+                f"{', '.join(_executorch_recipe_names())}"
+            )
+        family = model.config.architecture
+        if family not in SUPPORTED_FAMILIES:
+            return (
+                f"architecture {family!r} has no ExecuTorch decoder here (supported: {', '.join(sorted(SUPPORTED_FAMILIES))}); "
+                "use --target onnx"
+            )
+        if model.config.rope_scaling and dict(model.config.rope_scaling).get("rope_type", "default") not in ("default", "llama3", "linear"):
+            return f"rope scaling {dict(model.config.rope_scaling)!r} is not supported by the executorch target"
+        return None
+
+    def build(
+        self,
+        model: LoadedModel,
+        recipe: Any,
+        out_dir: Path,
+        max_context: int,
+        options: dict[str, Any],
+        on_progress: OnProgress,
+    ) -> TargetResult:
+        require_executorch()
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            raise ConfigError(f"unknown executorch option(s) {', '.join(unknown)}; known: {', '.join(OPTIONS)}")
+        logits_mode = options.get("logits", LOGITS_LAST)
+        if logits_mode not in (LOGITS_LAST, LOGITS_ALL):
+            raise ConfigError(f"executorch option logits={logits_mode!r}; use {LOGITS_LAST!r} or {LOGITS_ALL!r}")
+        max_seq_len = int(options.get("max_seq_len", min(DEFAULT_MAX_SEQ_LEN, max_context)))
+        if not 1 <= max_seq_len <= max_context:
+            raise ConfigError(f"executorch option max_seq_len={max_seq_len} must be between 1 and max_context ({max_context})")
+
+        import torch
+        import executorch
+
+        from .lower import export_decoder, lower_decoder, serialize_program
+        from .module import EtDecoder, load_custom_ops
+        from .quantize import effective_quant, quantize_decoder
+
+        cfg = model.config
+        steps = Steps(total=5, on_progress=on_progress)
+        seconds: dict[str, float] = {}
+        rss: dict[str, float] = {}
+        metrics: dict[str, Any] = {}
+
+        clock = [time.perf_counter()]
+
+        def timed(stage_name: str, stage) -> None:
+            now = time.perf_counter()
+            seconds[stage_name] = round(now - clock[0], 2)
+            clock[0] = now
+            rss[stage_name] = stage.metrics["peak_rss_mib"] = _peak_rss_mib()
+
+        in_features = (cfg.hidden_size, cfg.num_heads * cfg.head_dim, cfg.intermediate_size)
+        quant = effective_quant(recipe, options, in_features)
+        load_custom_ops()
+        torch.manual_seed(0)
+
+        clock[0] = time.perf_counter()
+        with steps.stage("module", f"{cfg.architecture} {cfg.num_layers} layers") as stage:
+            decoder = EtDecoder(cfg, model.tensors, max_context, all_logits=logits_mode == LOGITS_ALL).eval()
+            stage.metrics["params_m"] = round(sum(p.numel() for p in decoder.parameters()) / 1e6, 1)
+            timed("module", stage)
+        with steps.stage("quantize", recipe.name) as stage:
+            stage.metrics.update(quantize_decoder(decoder, quant))
+            timed("quantize", stage)
+        with steps.stage("export", f"torch.export, dynamic seq len 1..{max_seq_len}") as stage:
+            exported = export_decoder(decoder, max_seq_len)
+            del decoder
+            timed("export", stage)
+        constants = _constant_methods(model, max_context, max_seq_len, logits_mode)
+        with steps.stage("lower", "XNNPACK partition + preprocess") as stage:
+            edge = lower_decoder(exported, constants)
+            del exported
+            timed("lower", stage)
+        with steps.stage("serialize", PROGRAM_FILE) as stage:
+            data, facts = serialize_program(edge)
+            del edge
+            (Path(out_dir) / PROGRAM_FILE).write_bytes(data)
+            stage.metrics.update(pte_mib=round(len(data) / 2**20, 1), delegate_calls=facts["delegate_calls"])
+            timed("serialize", stage)
+
+        spec = ExecuTorchSpec(
+            program_file=PROGRAM_FILE,
+            kv_cache=ExecuTorchKV(cfg.num_layers, cfg.num_kv_heads, cfg.head_dim, max_context),
+            max_seq_len=max_seq_len,
+            logits=logits_mode,
+            quantization=quant.to_dict(),
+            constant_methods=constants,
+            executorch_version=getattr(executorch, "__version__", "") or _dist_version("executorch"),
+        )
+        metrics.update(
+            pte_bytes=len(data),
+            stage_seconds=seconds,
+            peak_rss_mib_after_stage=rss,
+            export_peak_rss_mib=max(rss.values()),
+            planned_activation_bytes=facts["planned_activation_bytes"],
+            delegate_calls=facts["delegate_calls"],
+            quantization=quant.to_dict(),
+        )
+        return TargetResult(
+            files=[(PROGRAM_FILE, "model")],
+            backend="executorch",
+            backend_config=spec.to_dict(),
+            metrics=metrics,
+        )
+
+
+def _constant_methods(model: LoadedModel, max_context: int, max_seq_len: int, logits_mode: str) -> dict[str, Any]:
+    """Metadata methods of the .pte; the names are the ones ExecuTorch's LLM runner reads
+    (``examples/models/llama/export_llama_lib.py`` ``_load_llama_model_metadata``)."""
+    cfg = model.config
+    constants: dict[str, Any] = {
+        "get_max_seq_len": max_seq_len,
+        "get_max_context_len": max_context,
+        "get_vocab_size": cfg.vocab_size,
+        "get_n_layers": cfg.num_layers,
+        "use_kv_cache": True,
+        "use_sdpa_with_kv_cache": True,
+        "enable_dynamic_shape": True,
+        "get_eos_ids": list(model.tokenizer.eos_ids),
+        "get_n_kv_heads": cfg.num_kv_heads,
+        "get_head_dim": cfg.head_dim,
+        "edgekit_full_logits": logits_mode == LOGITS_ALL,
+    }
+    if model.tokenizer.bos_id is not None:
+        constants["get_bos_id"] = int(model.tokenizer.bos_id)
+    return constants
+
+
+def _dist_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return ""

@@ -1,0 +1,378 @@
+"""``export(spec)``: model source -> target files -> manifest -> validation -> bundle folder.
+
+One typed ``ExportSpec`` goes in (not a function with thirty keywords,
+STYLE.md), an ``ExportReport`` comes out. Stages report through
+``on_progress``; nothing is printed. The bundle is written into a staging
+folder next to ``out`` and renamed into place at the end (bundle_writer), so a
+failure, including a missed quality gate under ``strict``, leaves nothing
+behind.
+"""
+
+from __future__ import annotations
+
+import importlib
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from edgekit.runtime.errors import ConfigError, DependencyError, UnsupportedError
+from edgekit.runtime.manifest import Manifest, sha256_file
+from edgekit.runtime.progress import OnProgress, ProgressEvent, Steps
+
+from .bundle_writer import BundleContents, check_destination, staging_folder, write_bundle_manifest
+from .model import LoadedModel
+from .validate import DEFAULT_MIN_AGREEMENT, ValidationResult, ValidationSettings, check_quality, validate_bundle
+
+__all__ = [
+    "ExportSpec",
+    "ExportReport",
+    "CandidateResult",
+    "export",
+    "AUTO",
+    "DEFAULT_MAX_CONTEXT",
+    "TARGET_MODULES",
+    "load_target",
+    "default_recipe_name",
+]
+
+AUTO = "auto"
+# Context the bundle preallocates KV for when --max-context is not given (capped at the model's own).
+# 2048 keeps the default model's KV cache at 90 MiB (30 layers x 2 x 3 heads x 64 x 4 bytes per position).
+DEFAULT_MAX_CONTEXT = 2048
+
+# target name -> module that registers it on import (lazy, like the runtime's BACKEND_MODULES).
+TARGET_MODULES: dict[str, str] = {
+    "onnx": "edgekit.exporters.onnx",
+    "executorch": "edgekit.exporters.executorch",
+}
+# extra that provides each target's dependencies (DependencyError names it)
+_TARGET_EXTRAS = {"onnx": "export", "executorch": "executorch"}
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """What to export and how.
+
+    ``quant``: a recipe name, ``"auto"`` (the smallest of ``AUTO_CANDIDATES``
+    whose validation meets ``min_agreement``, default 0.95) or None (``gguf``
+    for a GGUF source the target can repack exactly, else ``int8``).
+    ``strict`` gates the export on ``min_agreement`` (0.95 when not given);
+    giving ``min_agreement`` alone gates too. ``max_context`` defaults to
+    min(model's, 2048).
+    """
+
+    model: str = "default"
+    out: Path = Path("bundle")
+    target: str = "onnx"
+    quant: str | None = None
+    max_context: int | None = None
+    strict: bool = False
+    min_agreement: float | None = None
+    force: bool = False
+    validate: bool = True
+    validation: ValidationSettings = field(default_factory=ValidationSettings)
+    options: dict[str, Any] = field(default_factory=dict)  # target options, e.g. {"profile": "web"} for onnx
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out", Path(self.out).expanduser())
+        if self.max_context is not None and (not isinstance(self.max_context, int) or self.max_context < 1):
+            raise ConfigError(f"--max-context must be a positive integer, got {self.max_context!r}")
+        if self.min_agreement is not None and not 0.0 <= float(self.min_agreement) <= 1.0:
+            raise ConfigError(f"--min-agreement must be between 0 and 1, got {self.min_agreement!r}")
+        if not self.validate and (self.strict or self.min_agreement is not None or self.quant == AUTO):
+            raise ConfigError("validation is off, but --strict, --min-agreement and --quant auto need it")
+
+    @property
+    def quality_floor(self) -> float | None:
+        if self.min_agreement is not None:
+            return float(self.min_agreement)
+        if self.strict or self.quant == AUTO:
+            return DEFAULT_MIN_AGREEMENT
+        return None
+
+
+@dataclass
+class CandidateResult:
+    """One recipe tried by ``--quant auto``."""
+
+    recipe: str
+    status: str  # "chosen" | "below floor" | "refused"
+    top1_agreement: float | None = None
+    size_bytes: int | None = None
+    reason: str = ""
+
+
+@dataclass
+class ExportReport:
+    bundle: Path
+    manifest: Manifest
+    target: str
+    recipe: str
+    size_bytes: int
+    seconds: float
+    validation: ValidationResult | None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    candidates: list[CandidateResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bundle": str(self.bundle),
+            "target": self.target,
+            "recipe": self.recipe,
+            "size_bytes": self.size_bytes,
+            "seconds": round(self.seconds, 2),
+            "stage_seconds": {k: round(v, 2) for k, v in self.stage_seconds.items()},
+            "validation": self.validation.to_dict() if self.validation else None,
+            "memory": self.manifest.memory,
+            "candidates": [asdict(c) for c in self.candidates],
+            "warnings": self.warnings,
+        }
+
+
+def load_target(name: str) -> Any:
+    """Import the module that registers target ``name`` and return the target instance."""
+    from edgekit.runtime.errors import UnknownNameError
+
+    from .targets import TARGETS
+
+    if name not in TARGETS:
+        module = TARGET_MODULES.get(name)
+        if module is None:
+            raise UnknownNameError("export target", name, TARGET_MODULES)
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            raise DependencyError(f"export target {name!r}", _TARGET_EXTRAS.get(name, "export"), exc.name) from None
+    return TARGETS.get(name)
+
+
+def default_recipe_name(target: Any, model: LoadedModel) -> str:
+    from .recipes import get_recipe
+
+    if model.gguf_tensors is not None and "gguf" in _recipe_names():
+        if target.supports(get_recipe("gguf"), model) is None:
+            return "gguf"
+    return "int8"
+
+
+def _recipe_names() -> list[str]:
+    from .recipes import RECIPES
+
+    return RECIPES.names()
+
+
+def _bundle_size(folder: Path, manifest: Manifest) -> int:
+    return sum(entry.size for entry in manifest.files)
+
+
+def _resolve_max_context(spec: ExportSpec, model: LoadedModel) -> int:
+    model_max = model.config.max_position_embeddings
+    if spec.max_context is None:
+        return min(model_max, DEFAULT_MAX_CONTEXT)
+    if spec.max_context > model_max:
+        raise ConfigError(
+            f"--max-context {spec.max_context} is above the model's maximum context of {model_max} tokens; "
+            f"pass --max-context {model_max} or less"
+        )
+    return spec.max_context
+
+
+def _forward_target_progress(steps: Steps) -> OnProgress:
+    """Target-internal stages become notes of the pipeline's build stage."""
+
+    def forward(event: ProgressEvent) -> None:
+        if event.done:
+            label = f"{event.name} {event.message}".strip()
+            steps.note("build", label, **dict(event.metrics))
+
+    return forward
+
+
+class _BelowFloor(Exception):
+    """Internal: an auto candidate missed the floor (aborts its staging folder)."""
+
+    def __init__(self, result: ValidationResult, size: int):
+        self.result = result
+        self.size = size
+
+
+def _source_digest(model: LoadedModel) -> str | None:
+    path = Path(model.source)
+    return sha256_file(path) if path.is_file() else None
+
+
+def _build_one(
+    spec: ExportSpec,
+    model: LoadedModel,
+    target: Any,
+    recipe: Any,
+    max_context: int,
+    steps: Steps,
+    timings: dict[str, float],
+    source_kind: str,
+    source_sha256: str | None,
+    floor: float | None,
+    gate: bool,
+) -> tuple[Manifest, ValidationResult | None, int]:
+    """Build, describe and validate one recipe inside a staging folder; commit when accepted."""
+    with staging_folder(spec.out, spec.force) as folder:
+        with steps.stage("build", f"{spec.target} {recipe.name}") as stage:
+            start = time.perf_counter()
+            result = target.build(model, recipe, folder, max_context, dict(spec.options), _forward_target_progress(steps))
+            timings["build"] = timings.get("build", 0.0) + time.perf_counter() - start
+            for key in ("onnx_bytes", "gguf_repack_max_error"):
+                if key in result.metrics:
+                    stage.metrics[key] = result.metrics[key]
+        with steps.stage("bundle", "tokenizer.json + edgekit.json") as stage:
+            contents = BundleContents(
+                model=model,
+                target=spec.target,
+                result=result,
+                recipe=recipe.to_dict(),
+                max_context=max_context,
+                validation={"weights": result.metrics},
+                memory={},
+                source_kind=source_kind,
+                source_sha256=source_sha256,
+            )
+            manifest = write_bundle_manifest(folder, contents)
+            size = _bundle_size(folder, manifest)
+            stage.metrics["size_mib"] = round(size / 2**20, 1)
+            stage.metrics["files"] = len(manifest.files)
+        validation = None
+        if spec.validate:
+            with steps.stage("validate", "teacher-forced vs float reference") as stage:
+                start = time.perf_counter()
+                validation = validate_bundle(folder, model, spec.validation, steps, min_agreement=floor)
+                timings["validate"] = timings.get("validate", 0.0) + time.perf_counter() - start
+                stage.metrics.update(
+                    agreement=round(validation.top1_agreement, 4),
+                    kl=validation.mean_kl,
+                    ppl=round(validation.perplexity_exported, 3),
+                    ppl_float=round(validation.perplexity_reference, 3),
+                    rss_mib=validation.peak_rss_mib,
+                )
+            manifest.validation = {"weights": result.metrics, **validation.to_dict()}
+            manifest.memory = {
+                "peak_rss_mib": validation.peak_rss_mib,
+                "generation_peak_rss_mib": validation.generation_peak_rss_mib,
+                "measured_by": "edgekit validation run in a child process (runtime backend, one sequence, "
+                f"max_context {max_context}): peak_rss_mib over the whole run incl. {spec.validation.window}-token "
+                "scoring windows; generation_peak_rss_mib after load + chat prompt + greedy decode",
+            }
+            manifest.write(folder)
+            if validation.passed is False:
+                if gate:
+                    check_quality(validation, recipe.name)
+                if spec.quant == AUTO:
+                    raise _BelowFloor(validation, size)
+    return manifest, validation, size
+
+
+def export(spec: ExportSpec, on_progress: OnProgress | None = None) -> ExportReport:
+    """Export ``spec.model`` into the bundle folder ``spec.out`` (see ExportSpec)."""
+    from .recipes import AUTO_CANDIDATES, get_recipe
+    from .sources import resolve_source, source_kind
+
+    started = time.perf_counter()
+    check_destination(spec.out, spec.force)
+    target = load_target(spec.target)
+    if spec.quant not in (None, AUTO):
+        get_recipe(spec.quant)  # unknown names fail before any loading
+    kind = source_kind(spec.model).name
+    auto = spec.quant == AUTO
+    candidates = list(AUTO_CANDIDATES) if auto else []
+    per_recipe = 3 if spec.validate else 2
+    steps = Steps(total=1 + per_recipe * (len(candidates) if auto else 1), on_progress=on_progress)
+    timings: dict[str, float] = {}
+    floor = spec.quality_floor
+    gate = spec.strict or spec.min_agreement is not None
+    warnings: list[str] = []
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-source-") as work:
+        with steps.stage("load", spec.model) as stage:
+            start = time.perf_counter()
+            model = resolve_source(spec.model, Path(work))
+            max_context = _resolve_max_context(spec, model)
+            digest = _source_digest(model)
+            timings["load"] = time.perf_counter() - start
+            stage.metrics.update(
+                model=model.name,
+                arch=model.config.architecture,
+                params_m=round(sum(t.size for t in model.tensors.values()) / 1e6, 1),
+                layers=model.config.num_layers,
+                max_context=max_context,
+            )
+            if model.gguf_tensors is not None:
+                types = sorted({t.ggml_type for t in model.gguf_tensors.values()})
+                stage.metrics["gguf_types"] = "/".join(types)
+
+        if auto:
+            report = _export_auto(spec, model, target, candidates, max_context, steps, timings, kind, digest, floor, warnings)
+        else:
+            name = spec.quant or default_recipe_name(target, model)
+            recipe = get_recipe(name)
+            reason = target.supports(recipe, model)
+            if reason is not None:
+                raise UnsupportedError(f"target {spec.target!r} cannot build recipe {name!r}: {reason}")
+            manifest, validation, size = _build_one(
+                spec, model, target, recipe, max_context, steps, timings, kind, digest, floor, gate
+            )
+            report = ExportReport(spec.out, manifest, spec.target, name, size, 0.0, validation)
+    if report.validation is not None and report.validation.passed is False:
+        warnings.append(
+            f"quality below the floor: top-1 agreement {report.validation.top1_agreement:.4f} < "
+            f"{report.validation.min_agreement:.4f} (pass --strict to fail the export instead)"
+        )
+    report.warnings = warnings
+    report.stage_seconds = timings
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _export_auto(
+    spec: ExportSpec,
+    model: LoadedModel,
+    target: Any,
+    candidates: list[str],
+    max_context: int,
+    steps: Steps,
+    timings: dict[str, float],
+    kind: str,
+    digest: str | None,
+    floor: float | None,
+    warnings: list[str],
+) -> ExportReport:
+    from edgekit.runtime.errors import QualityGateError
+
+    from .recipes import get_recipe
+
+    tried: list[CandidateResult] = []
+    for name in candidates:
+        recipe = get_recipe(name)
+        reason = target.supports(recipe, model)
+        if reason is not None:
+            tried.append(CandidateResult(name, "refused", reason=reason))
+            steps.current += 3  # keep step numbers meaningful for the skipped stages
+            steps.note("auto", f"skip {name}: {reason}")
+            continue
+        try:
+            manifest, validation, size = _build_one(
+                replace(spec), model, target, recipe, max_context, steps, timings, kind, digest, floor, gate=False
+            )
+        except _BelowFloor as miss:
+            tried.append(CandidateResult(name, "below floor", miss.result.top1_agreement, miss.size))
+            continue
+        tried.append(CandidateResult(name, "chosen", validation.top1_agreement if validation else None, size))
+        steps.total = steps.current  # the remaining candidates are not needed
+        return ExportReport(spec.out, manifest, spec.target, name, size, 0.0, validation, candidates=tried)
+    summary = ", ".join(
+        f"{c.recipe}: {c.top1_agreement:.4f}" if c.top1_agreement is not None else f"{c.recipe}: refused" for c in tried
+    )
+    raise QualityGateError(
+        f"--quant auto: no recipe reached top-1 agreement {floor:.4f} ({summary}); lower --min-agreement"
+    )
+

@@ -1,0 +1,264 @@
+"""ExecuTorch backend: runs the ``.pte`` written by ``edgekit export --target executorch``.
+
+The program's ``forward(tokens int64 [1, S], input_pos int64 [1])`` keeps the
+KV cache inside the loaded method as mutable buffers (ExecuTorch's fused
+``llama::update_cache`` / ``llama::custom_sdpa``), so a call sends only the
+new tokens and their start position: a prompt is one call (up to
+``max_seq_len`` tokens), a decode step is one token. Nothing is copied per
+token and the cache needs no reset: attention is causal from ``input_pos``,
+so positions past ``Cache.length`` are never read (issue 4: only the KV
+buffers would be resettable, the rotary tables are constants).
+
+The program returns logits for the last position only (what ExecuTorch's
+C++ runner expects, and what generation needs). For ``logits_to_keep = K > 1``
+(validation's teacher forcing) the backend feeds the first ``S - K + 1``
+tokens in one call and the remaining ``K - 1`` one at a time, reading one row
+per call: the same numbers a full-logits graph would give, at decode speed.
+A program exported with ``logits: "all"`` returns every row and is sliced.
+
+Dependencies: this module imports nothing heavy at import time (the runtime's
+backend registry imports it only for ExecuTorch bundles). ``open()`` imports
+``executorch`` and ``torch``: every ExecuTorch Python binding links torch's
+shared libraries, which is why the ONNX runtime path stays torch-free and
+this backend needs the ``executorch`` extra. The quantized kernels
+(``embedding_byte``) and the LLM custom ops must be registered before a
+program that uses them is loaded.
+
+Each ``Cache`` owns a loaded program instance: ExecuTorch keeps mutable
+buffers (the KV cache) inside the method's memory arena, and a program shares
+one arena among its methods, so concurrent sequences need separate program
+instances. The first cache reuses the instance ``open()`` loaded; a pool that
+keeps one sequence at a time loads the program once.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import BundleError, DependencyError, RuntimeGenerationError, SchemaError
+from ..manifest import Manifest
+from .base import Backend, BackendOptions, Cache, register_backend
+
+__all__ = ["ExecuTorchSpec", "ExecuTorchKV", "ExecuTorchBackend", "ExecuTorchCache", "import_executorch_runtime"]
+
+LOGITS_LAST = "last"  # forward returns [1, vocab] for the last position
+LOGITS_ALL = "all"  # forward returns [1, S, vocab]
+
+
+@dataclass(frozen=True)
+class ExecuTorchKV:
+    """The KV cache as the program holds it (mutable buffers, one pair per layer)."""
+
+    num_layers: int
+    num_kv_heads: int
+    head_dim: int
+    max_context: int
+    layout: str = "BSHD"  # [1, max_context, kv_heads, head_dim]: llama::update_cache's layout
+    dtype: str = "float32"
+
+
+@dataclass(frozen=True)
+class ExecuTorchSpec:
+    """``backend_config`` of an ExecuTorch bundle."""
+
+    program_file: str
+    kv_cache: ExecuTorchKV
+    max_seq_len: int  # most tokens one forward call accepts (prompts are fed in chunks of this)
+    method: str = "forward"
+    logits: str = LOGITS_LAST
+    kernels: tuple[str, ...] = ("quantized", "llm_custom_ops")  # registered before loading
+    quantization: dict[str, Any] = field(default_factory=dict)
+    constant_methods: dict[str, Any] = field(default_factory=dict)  # what the .pte answers to get_* calls
+    executorch_version: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kernels"] = list(self.kernels)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ExecuTorchSpec":
+        try:
+            data = dict(data)
+            data["kv_cache"] = ExecuTorchKV(**data["kv_cache"])
+            data["kernels"] = tuple(data.get("kernels", ()))
+            spec = cls(**data)
+        except (KeyError, TypeError) as exc:
+            raise SchemaError(f"edgekit.json: bad backend_config for executorch ({exc}); re-export the bundle") from None
+        if spec.logits not in (LOGITS_LAST, LOGITS_ALL) or spec.max_seq_len < 1:
+            raise SchemaError(
+                f"edgekit.json: executorch backend_config has logits={spec.logits!r}, max_seq_len={spec.max_seq_len!r}; "
+                "re-export the bundle"
+            )
+        return spec
+
+
+def import_executorch_runtime(what: str = "the executorch backend"):
+    """Import ExecuTorch's runtime with the kernels edgekit programs use; returns ``(Runtime, torch)``.
+
+    A missing package raises ``DependencyError`` naming the ``executorch`` extra.
+    """
+    try:
+        import torch
+
+        # Registration order matters: kernels first, then programs that call them (issue 4).
+        import executorch.kernels.quantized  # noqa: F401  quantized_decomposed::embedding_byte
+        from executorch.extension.llm.custom_ops import custom_ops  # noqa: F401  llama::update_cache / custom_sdpa
+        from executorch.runtime import Runtime
+    except ModuleNotFoundError as exc:
+        raise DependencyError(what, "executorch", exc.name) from None
+    return Runtime, torch
+
+
+_THREADS_LOCK = threading.Lock()
+
+
+def _set_threads(threads: int) -> None:
+    """Size ExecuTorch's (process-wide) XNNPACK threadpool."""
+    try:
+        from executorch.extension.pybindings import portable_lib
+    except ImportError:  # pragma: no cover - same wheel as the runtime
+        return
+    with _THREADS_LOCK:
+        if portable_lib._threadpool_get_thread_count() != threads:
+            portable_lib._unsafe_reset_threadpool(threads)
+
+
+class ExecuTorchCache(Cache):
+    """One sequence: a loaded program instance whose method holds this sequence's KV buffers."""
+
+    def __init__(self, method: Any, owner: "ExecuTorchBackend", primary: bool):
+        self.method = method
+        self.length = 0
+        self._owner = owner
+        self._primary = primary
+
+    def reset(self) -> None:
+        # Causal attention from input_pos never reads past `length`: nothing to clear.
+        self.length = 0
+
+
+@register_backend("executorch")
+class ExecuTorchBackend(Backend):
+    def __init__(self, path: Path, spec: ExecuTorchSpec, manifest: Manifest, runtime: Any, torch: Any, program: Any):
+        self.path = path
+        self.spec = spec
+        self.manifest = manifest
+        self._runtime = runtime
+        self._torch = torch
+        self._program = program
+        self._max_context = int(manifest.max_context)
+        self._vocab = int(manifest.architecture.vocab_size)
+        self._primary_taken = False
+        self._lock = threading.Lock()
+        self._pos = torch.zeros((1,), dtype=torch.long)
+
+    @classmethod
+    def open(cls, folder: Path, manifest: Manifest, options: BackendOptions) -> "ExecuTorchBackend":
+        spec = ExecuTorchSpec.from_dict(manifest.backend_config)
+        runtime_cls, torch = import_executorch_runtime()
+        from ..cpu import physical_cores
+
+        _set_threads(options.threads or physical_cores())
+        path = Path(folder) / spec.program_file
+        runtime = runtime_cls.get()
+        program = cls._load(runtime, path, spec)
+        if spec.kv_cache.max_context != int(manifest.max_context):
+            raise BundleError(
+                f"edgekit.json: the program's KV cache holds {spec.kv_cache.max_context} positions but the manifest "
+                f"says max_context {manifest.max_context}; re-export the bundle"
+            )
+        return cls(path, spec, manifest, runtime, torch, program)
+
+    @staticmethod
+    def _load(runtime: Any, path: Path, spec: ExecuTorchSpec) -> Any:
+        try:
+            program = runtime.load_program(path)
+        except (RuntimeError, ValueError) as exc:  # the pybinding raises RuntimeError on a bad/truncated file
+            raise BundleError(
+                f"ExecuTorch cannot load {spec.program_file!r} ({str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}); "
+                "re-export the bundle or install the executorch version it was made with "
+                f"({spec.executorch_version or 'unknown'})"
+            ) from None
+        if spec.method not in program.method_names:
+            raise BundleError(
+                f"{spec.program_file}: no method {spec.method!r} (has {', '.join(sorted(program.method_names))}); "
+                "the manifest and the program do not match, re-export the bundle"
+            )
+        return program
+
+    @property
+    def max_context(self) -> int:
+        return self._max_context
+
+    @property
+    def vocab_size(self) -> int:
+        return self._vocab
+
+    def new_cache(self) -> ExecuTorchCache:
+        with self._lock:
+            primary = not self._primary_taken
+            self._primary_taken = True
+        program = self._program if primary else self._load(self._runtime, self.path, self.spec)
+        try:
+            method = program.load_method(self.spec.method)
+        except RuntimeError as exc:
+            raise BundleError(f"ExecuTorch cannot load method {self.spec.method!r} of {self.spec.program_file!r} ({exc})") from None
+        return ExecuTorchCache(method, self, primary)
+
+    def _call(self, cache: ExecuTorchCache, ids: np.ndarray) -> Any:
+        torch = self._torch
+        tokens = torch.from_numpy(ids).view(1, -1)
+        pos = torch.tensor([cache.length], dtype=torch.long)
+        try:
+            (logits,) = cache.method.execute([tokens, pos])
+        except RuntimeError as exc:
+            raise RuntimeGenerationError(f"ExecuTorch forward failed at position {cache.length} ({exc})") from None
+        cache.length += ids.shape[0]
+        return logits
+
+    def forward(self, tokens: np.ndarray, cache: Cache, logits_to_keep: int = 1) -> np.ndarray:
+        if not isinstance(cache, ExecuTorchCache) or cache._owner is not self:
+            raise RuntimeGenerationError("this cache was not created by this ExecuTorch backend; use backend.new_cache()")
+        ids = np.ascontiguousarray(tokens, dtype=np.int64).reshape(-1)
+        n = ids.shape[0]
+        if n == 0:
+            raise RuntimeGenerationError("forward() needs at least one token")
+        total = cache.length + n
+        if total > self._max_context:
+            raise RuntimeGenerationError(
+                f"{total} tokens exceed the bundle's max context {self._max_context}; shorten the prompt or "
+                "use context_policy='truncate'"
+            )
+        keep = max(1, min(int(logits_to_keep), n))
+        if self.spec.logits == LOGITS_ALL:
+            return self._forward_all(ids, cache, keep)
+        rows: list[np.ndarray] = []
+        # Everything before the last `keep - 1` tokens goes in as few calls as max_seq_len allows;
+        # the last of them yields the first kept row.
+        head = n - keep + 1
+        logits = None
+        for begin in range(0, head, self.spec.max_seq_len):
+            logits = self._call(cache, ids[begin : min(begin + self.spec.max_seq_len, head)])
+        rows.append(logits.numpy().reshape(-1))
+        for i in range(head, n):
+            rows.append(self._call(cache, ids[i : i + 1]).numpy().reshape(-1))
+        return np.stack(rows).astype(np.float32, copy=False)
+
+    def _forward_all(self, ids: np.ndarray, cache: ExecuTorchCache, keep: int) -> np.ndarray:
+        n = ids.shape[0]
+        parts: list[np.ndarray] = []
+        for begin in range(0, n, self.spec.max_seq_len):
+            chunk = ids[begin : begin + self.spec.max_seq_len]
+            logits = self._call(cache, chunk).numpy().reshape(chunk.shape[0], -1)
+            if begin + chunk.shape[0] > n - keep:  # only chunks that hold kept rows
+                parts.append(logits)
+        return np.concatenate(parts)[-keep:].astype(np.float32, copy=False)
+
+    def close(self) -> None:
+        self._program = None

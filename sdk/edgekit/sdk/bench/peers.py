@@ -1,0 +1,111 @@
+"""Peer engines' model files, made from the bundle's source GGUF and cached.
+
+- llama.cpp reads the GGUF itself (same file the bundle was exported from).
+- onnxruntime-genai needs its own graph: an HF folder is written from the
+  GGUF (the exporters' float reference, ``save_pretrained``) and its builder
+  runs on it (``python -m onnxruntime_genai.models.builder -p int4 -e cpu``),
+  then its config is fixed as FINDINGS says: eos id from the GGUF (2, not the
+  1 its tokenizer_config copy carries), the tokenizer's decoder a plain
+  ``{"type": "ByteLevel"}``, and the intra-op thread count set.
+Preparation imports torch, so it runs in a subprocess (``python -m edgekit.sdk.bench.peers``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from edgekit.runtime.errors import DependencyError, SourceError
+from edgekit.runtime.manifest import Manifest
+
+__all__ = ["find_gguf", "prepare_genai_model", "set_genai_threads"]
+
+
+def find_gguf(manifest: Manifest, explicit: str | None = None) -> Path:
+    """The GGUF the bundle came from (or ``explicit``)."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise SourceError(f"--gguf {explicit!r} does not exist; pass the GGUF file the bundle was exported from")
+        return path
+    source = str(manifest.model.get("source") or "")
+    if source.endswith(".gguf") and Path(source).is_file():
+        return Path(source)
+    try:
+        from edgekit.exporters.sources import default_model_path
+    except ImportError:
+        raise DependencyError("finding the default model's GGUF", "export", "edgekit.exporters") from None
+    path = Path(default_model_path())
+    if not path.is_file():
+        raise SourceError(f"cannot find the GGUF of bundle model {manifest.model.get('name')!r}; pass --gguf FILE")
+    return path
+
+
+def _key(gguf: Path) -> str:
+    stat = gguf.stat()
+    return hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{int(stat.st_mtime)}".encode()).hexdigest()[:12]
+
+
+def prepare_genai_model(gguf: Path, cache_dir: Path) -> Path:
+    """Folder with the genai int4 graph for ``gguf`` (built once, then reused)."""
+    out = cache_dir / f"genai-int4-{_key(gguf)}"
+    if (out / "genai_config.json").is_file():
+        return out
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgekit.sdk.bench.peers", str(gguf), str(out)], capture_output=True, text=True
+    )
+    if proc.returncode != 0 or not (out / "genai_config.json").is_file():
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
+        raise SourceError(f"building the onnxruntime-genai model failed: {tail[0][:300]}")
+    return out
+
+
+def set_genai_threads(folder: Path, threads: int) -> None:
+    path = folder / "genai_config.json"
+    config = json.loads(path.read_text())
+    session = config["model"]["decoder"].setdefault("session_options", {})
+    session["intra_op_num_threads"] = threads
+    session["inter_op_num_threads"] = 1
+    path.write_text(json.dumps(config, indent=4))
+
+
+def _build(gguf: Path, out: Path) -> None:  # runs in the subprocess: imports torch
+    import shutil
+    import tempfile
+
+    from edgekit.exporters.sources import resolve_source
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work, hf = Path(tmp) / "work", Path(tmp) / "hf"
+        model = resolve_source(str(gguf), work)
+        model.load_reference().save_pretrained(hf)
+        tok = model.tokenizer
+        shutil.copy(tok.tokenizer_json, hf / "tokenizer.json")
+        vocab = json.loads(Path(tok.tokenizer_json).read_text())
+        names = {t["id"]: t["content"] for t in vocab.get("added_tokens", [])}
+        eos = tok.eos_ids[0] if tok.eos_ids else None
+        (hf / "tokenizer_config.json").write_text(json.dumps({
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "bos_token": names.get(tok.bos_id), "eos_token": names.get(eos), "pad_token": names.get(tok.pad_id),
+            "chat_template": tok.chat_template, "add_prefix_space": False,
+        }))
+        subprocess.run(
+            [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(hf), "-o", str(out),
+             "-p", "int4", "-e", "cpu", "-c", str(Path(tmp) / "cache")],
+            check=True, stdout=subprocess.DEVNULL,
+        )
+    config_path = out / "genai_config.json"
+    config = json.loads(config_path.read_text())
+    config["model"]["eos_token_id"] = list(tok.eos_ids) if len(tok.eos_ids) > 1 else eos
+    config_path.write_text(json.dumps(config, indent=4))
+    tok_path = out / "tokenizer.json"
+    data = json.loads(tok_path.read_text())
+    data["decoder"] = {"type": "ByteLevel"}
+    tok_path.write_text(json.dumps(data))
+
+
+if __name__ == "__main__":
+    _build(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -1,0 +1,246 @@
+"""Run each engine in its own process on the same prompt ids and report one comparable row each.
+
+Workload (fixed so runs compare): the chat-templated PROMPT below (about 128
+tokens with SmolLM2's tokenizer), greedy; prefill = the prompt to its first
+token (median of ``repeats`` warm runs); decode = ``decode_tokens`` greedy
+tokens with eos ignored; cold start = process start to the first token
+(interpreter, imports, load, first prefill); peak RSS = the worker's
+``ru_maxrss``. Engines run one after another, never at the same time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgekit.runtime.errors import EdgekitError
+from edgekit.runtime.progress import OnProgress, Steps
+
+__all__ = ["BenchConfig", "EngineResult", "run_bench", "PEERS", "format_table", "TARGETS", "write_plot"]
+
+SYSTEM = "You are a concise assistant running on a small device. Answer in plain English, in at most three sentences."
+PROMPT = (
+    "I am planning a weekend trip to Lyon with two friends. We like food markets, old streets and short walks, "
+    "and we will arrive by train on Friday evening. Suggest a simple plan for Saturday and Sunday, say which "
+    "neighbourhood we should stay in, and name one dish we should not miss. Keep it short, practical and friendly."
+)
+PEERS = ("onnxruntime-genai", "llama.cpp")
+WORKER = Path(__file__).with_name("worker.py")
+
+# Issue 3's targets: (metric, peer, comparison, factor) — edgekit vs peer in the same run.
+TARGETS = [
+    ("decode_tok_s", "llama.cpp", ">=", 1.5),
+    ("decode_tok_s", "onnxruntime-genai", ">=", 1.05),
+    ("prefill_ms", "llama.cpp", "<=", 0.5),
+    ("peak_rss_mib", "llama.cpp", "<=", 1.0),
+]
+COLD_START_TARGET_MS = 500.0
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    bundle: Path
+    peers: tuple[str, ...] = ()
+    threads: int | None = None
+    decode_tokens: int = 64
+    repeats: int = 3
+    cache_dir: Path = Path(".cache/bench")
+    genai_model: Path | None = None  # a ready onnxruntime-genai folder (else built from the GGUF)
+    gguf: str | None = None  # the GGUF for llama.cpp (else the bundle's source)
+    llamacpp_python: str | None = None  # interpreter that has llama_cpp (it compiles ~15 min: often its own venv)
+
+
+@dataclass
+class EngineResult:
+    engine: str
+    status: str  # "ok" | "skipped" | "failed"
+    message: str = ""
+    weights: str = ""
+    load_ms: float | None = None
+    cold_start_ms: float | None = None
+    prefill_ms: float | None = None
+    prefill_tok_s: float | None = None
+    decode_tok_s: float | None = None
+    peak_rss_mib: float | None = None
+    first_tokens: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _run_worker(python: str, job: dict, timeout: float = 900) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        job_path = handle.name
+    # FINDINGS: spinning OpenMP threads collapse llama.cpp on a busy machine
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    job = {**job, "t0": time.time()}  # cold start counts from here: process start to first token
+    Path(job_path).write_text(json.dumps(job))
+    proc = subprocess.run([python, str(WORKER), job_path], capture_output=True, text=True, timeout=timeout, env=env)
+    Path(job_path).unlink(missing_ok=True)
+    if proc.returncode != 0:
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        raise RuntimeError(lines[-1] if lines else f"worker exited {proc.returncode}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _has_module(python: str, module: str) -> bool:
+    if python == sys.executable:
+        return importlib.util.find_spec(module) is not None
+    try:
+        proc = subprocess.run([python, "-c", f"import {module}"], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0
+
+
+def run_bench(config: BenchConfig, on_progress: OnProgress | None = None) -> list[EngineResult]:
+    from edgekit.runtime import load
+    from edgekit.runtime.cpu import physical_cores
+
+    unknown = [p for p in config.peers if p not in PEERS]
+    if unknown:
+        from edgekit.runtime.errors import UnknownNameError
+
+        raise UnknownNameError("bench peer", unknown[0], PEERS)
+    threads = config.threads or physical_cores()
+    steps = Steps(total=1 + len(config.peers), on_progress=on_progress)
+    model = load(config.bundle, threads=1)  # verifies the bundle and gives the shared prompt ids
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": PROMPT}]
+    prompt_ids = model.tokenizer.encode(model.render_chat(messages)) if model.chat_template else model.tokenizer.encode(PROMPT)
+    manifest = model.manifest
+    model.close()
+    job = {"threads": threads, "prompt_ids": prompt_ids, "decode_tokens": config.decode_tokens, "repeats": config.repeats}
+    results = []
+    recipe = manifest.recipe.get("name", "?")
+
+    with steps.stage("edgekit", f"{manifest.model.get('name', '?')} {recipe}") as stage:
+        results.append(_measure("edgekit", sys.executable, {**job, "engine": "edgekit", "model": str(config.bundle)},
+                                f"bundle {recipe}", len(prompt_ids)))
+        stage.metrics.update(_metrics(results[-1]))
+
+    for peer in config.peers:
+        with steps.stage(peer) as stage:
+            results.append(_run_peer(peer, config, manifest, job, threads, len(prompt_ids)))
+            stage.metrics.update(_metrics(results[-1]) or {"status": results[-1].status})
+    return results
+
+
+def _metrics(result: EngineResult) -> dict[str, Any]:
+    if result.status != "ok":
+        return {}
+    return {"decode_tok_s": result.decode_tok_s, "prefill_ms": result.prefill_ms, "rss_mib": result.peak_rss_mib}
+
+
+def _measure(engine: str, python: str, job: dict, weights: str, prompt_len: int) -> EngineResult:
+    try:
+        out = _run_worker(python, job)
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        return EngineResult(engine, "failed", str(exc)[:300], weights)
+    return EngineResult(
+        engine, "ok", "", weights,
+        load_ms=out["load_ms"], cold_start_ms=out["cold_start_ms"], prefill_ms=out["prefill_ms"],
+        prefill_tok_s=prompt_len / (out["prefill_ms"] / 1e3), decode_tok_s=out["decode_tok_s"],
+        peak_rss_mib=out["peak_rss_mib"], first_tokens=out.get("tokens", []),
+    )
+
+
+def _run_peer(peer: str, config: BenchConfig, manifest, job: dict, threads: int, prompt_len: int) -> EngineResult:
+    from .peers import find_gguf, prepare_genai_model, set_genai_threads
+
+    try:
+        if peer == "onnxruntime-genai":
+            if not _has_module(sys.executable, "onnxruntime_genai"):
+                return EngineResult(peer, "skipped", "onnxruntime-genai is not installed: pip install 'edgekit[bench]'")
+            folder = Path(config.genai_model) if config.genai_model else prepare_genai_model(find_gguf(manifest, config.gguf), Path(config.cache_dir))
+            set_genai_threads(folder, threads)
+            return _measure(peer, sys.executable, {**job, "engine": peer, "model": str(folder)}, "genai builder int4", prompt_len)
+        python = config.llamacpp_python or sys.executable
+        if not _has_module(python, "llama_cpp"):
+            return EngineResult(peer, "skipped", "llama-cpp-python is not installed for this interpreter: pip install "
+                                "'edgekit[bench-llamacpp]' (compiles ~15 min) or pass --llamacpp-python PATH")
+        gguf = find_gguf(manifest, config.gguf)
+        return _measure(peer, python, {**job, "engine": peer, "model": str(gguf)}, f"GGUF {gguf.name}", prompt_len)
+    except EdgekitError as exc:
+        return EngineResult(peer, "skipped", str(exc))
+
+
+def _ratio(ours: float | None, theirs: float | None) -> float | None:
+    if ours is None or theirs is None or theirs == 0:
+        return None
+    return ours / theirs
+
+
+def format_table(results: list[EngineResult]) -> str:
+    """Markdown tables: absolute numbers, then edgekit ÷ peer ratios with the issue's targets."""
+    rows = ["| engine | weights | load ms | cold start ms | prefill ms | prefill tok/s | decode tok/s | peak RSS MiB |",
+            "|---|---|---|---|---|---|---|---|"]
+
+    def f(v, fmt="{:.0f}"):
+        return "—" if v is None else fmt.format(v)
+
+    for r in results:
+        if r.status != "ok":
+            rows.append(f"| {r.engine} | {r.status}: {r.message} | | | | | | |")
+            continue
+        rows.append(f"| {r.engine} | {r.weights} | {f(r.load_ms)} | {f(r.cold_start_ms)} | {f(r.prefill_ms)} | "
+                    f"{f(r.prefill_tok_s)} | {f(r.decode_tok_s, '{:.1f}')} | {f(r.peak_rss_mib)} |")
+    ours = next((r for r in results if r.engine == "edgekit" and r.status == "ok"), None)
+    peers = {r.engine: r for r in results if r.engine != "edgekit" and r.status == "ok"}
+    lines = ["\n".join(rows)]
+    if ours and peers:
+        ratio_rows = ["| edgekit vs | decode speed × | prefill time × | peak RSS × | targets |", "|---|---|---|---|---|"]
+        for name, peer in peers.items():
+            checks = []
+            for metric, target_peer, op, factor in TARGETS:
+                if target_peer != name:
+                    continue
+                ratio = _ratio(getattr(ours, metric), getattr(peer, metric))
+                ok = ratio is not None and (ratio >= factor if op == ">=" else ratio <= factor)
+                checks.append(f"{metric.split('_')[0]} {op} {factor}× {'✓' if ok else '✗'}")
+            ratio_rows.append(
+                f"| {name} | {f(_ratio(ours.decode_tok_s, peer.decode_tok_s), '{:.2f}')} | "
+                f"{f(_ratio(ours.prefill_ms, peer.prefill_ms), '{:.2f}')} | "
+                f"{f(_ratio(ours.peak_rss_mib, peer.peak_rss_mib), '{:.2f}')} | {', '.join(checks)} |"
+            )
+        lines.append("\n".join(ratio_rows))
+    if ours:
+        ok = ours.cold_start_ms is not None and ours.cold_start_ms <= COLD_START_TARGET_MS
+        lines.append(f"cold start {f(ours.cold_start_ms)} ms (target ≤ {COLD_START_TARGET_MS:.0f} ms {'✓' if ok else '✗'})")
+    return "\n\n".join(lines)
+
+
+def write_plot(results: list[EngineResult], path: str | Path) -> Path:
+    """Bar charts of decode tok/s, prefill ms and peak RSS per engine (matplotlib, from the bench extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        from edgekit.runtime.errors import DependencyError
+
+        raise DependencyError("--plot", "bench", "matplotlib") from None
+    ok = [r for r in results if r.status == "ok"]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    for ax, (metric, title) in zip(axes, [("decode_tok_s", "decode tok/s (higher is better)"),
+                                          ("prefill_ms", "prefill ms (lower is better)"),
+                                          ("peak_rss_mib", "peak RSS MiB (lower is better)")]):
+        names = [r.engine for r in ok]
+        values = [getattr(r, metric) for r in ok]
+        bars = ax.bar(names, values, color=["#2a7" if n == "edgekit" else "#888" for n in names])
+        ax.bar_label(bars, fmt="%.0f")
+        ax.set_title(title, fontsize=10)
+        ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,107 @@
+"""`edgekit ask BUNDLE "question"`: one hybrid answer, with where it came from and why."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+def hybrid_options(func):
+    """Options shared by `ask` and the hybrid mode of `chat`."""
+    options = [
+        click.option("--cloud-url", default=None, help="OpenAI-compatible base URL, e.g. https://api.openai.com/v1"),
+        click.option("--cloud-model", default=None, help="Cloud model name"),
+        click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, help="Environment variable with the cloud key ('' for none)"),
+        click.option("--policy", "policy_file", type=click.Path(path_type=Path), default=None, help="Policy file (default: the shipped one)"),
+        click.option("--local-only", is_flag=True, help="Privacy: never send anything to the cloud"),
+        click.option("--redact", is_flag=True, help="Replace e-mails, phones, cards and IPs before the cloud sees them"),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def make_client(bundle, cloud_url, cloud_model, api_key_env, policy_file, local_only, redact, max_new_tokens=None):
+    from edgekit.runtime.errors import ConfigError
+
+    from ..cloud import CloudConfig
+    from ..hybrid import HybridClient
+
+    cloud = None
+    if cloud_url:
+        if not cloud_model:
+            raise ConfigError("--cloud-url needs --cloud-model NAME (the model the cloud should use)")
+        cloud = CloudConfig(base_url=cloud_url, model=cloud_model, api_key_env=api_key_env or None)
+    generation = {"max_new_tokens": max_new_tokens} if max_new_tokens else None
+    local = bundle if hasattr(bundle, "stream") else str(bundle)
+    return HybridClient(local, cloud, policy_file, privacy="local-only" if local_only else None, redact=redact,
+                        generation=generation)
+
+
+def route_line(answer) -> str:
+    line = f"[{answer.route.value} · {answer.rule}"
+    if answer.probability is not None:
+        line += f" · p={answer.probability:.2f}/{answer.threshold:.2f}"
+    line += f" · local {answer.cost.local_ms:.0f} ms"
+    if answer.cost.cloud_ms:
+        line += f" · cloud {answer.cost.cloud_ms:.0f} ms, {answer.cost.cloud_prompt_tokens}+{answer.cost.cloud_completion_tokens} tok"
+    if answer.error:
+        line += f" · {answer.error_kind}: {answer.error}"
+    return line + "]"
+
+
+@click.command("ask")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("question")
+@hybrid_options
+@click.option("--max-new-tokens", type=int, default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print the whole answer (route, rule, signals, cost) as JSON")
+def ask(bundle, question, cloud_url, cloud_model, api_key_env, policy_file, local_only, redact, max_new_tokens, as_json):
+    """Ask BUNDLE one QUESTION; escalate to --cloud-url when the policy says so. The route goes to stderr."""
+    with make_client(bundle, cloud_url, cloud_model, api_key_env, policy_file, local_only, redact, max_new_tokens) as client:
+        answer = client.ask(question)
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), indent=2))
+        return
+    click.echo(answer.text)
+    click.echo(route_line(answer), err=True)
+
+
+HYBRID_KEYS = ("cloud_url", "cloud_model", "api_key_env", "policy_file", "local_only", "redact")
+
+
+class _Piece:
+    def __init__(self, text: str):
+        self.text = text
+        self.result = None
+
+
+def hybrid_reply_stream(model, stderr, hybrid: dict, **stream_options):
+    """A reply stream for chat_cmd.chat_loop backed by HybridClient.stream: tokens go to stdout through the loop,
+    the route line and escalation notes to stderr. The loop stores what was streamed as the assistant turn;
+    when a RESTART superseded part of it, the stored turn is corrected to the final answer on the next call."""
+    from ..answer import EventKind
+
+    options = {k: v for k, v in stream_options.items() if k != "context_policy" and v is not None}
+    client = make_client(model, **{k: hybrid.get(k) for k in HYBRID_KEYS})
+    last: dict[str, str] = {}
+
+    def reply(messages):
+        if last and len(messages) >= 2 and messages[-2].get("role") == "assistant" and messages[-2]["content"] == last["streamed"]:
+            messages[-2]["content"] = last["final"]
+        streamed = []
+        for event in client.stream(messages, **options):
+            if event.kind is EventKind.TOKEN:
+                streamed.append(event.text)
+                yield _Piece(event.text)
+            elif event.kind is EventKind.RESTART:
+                stderr.write(f"\n[{event.note}]\n")
+                stderr.flush()
+            elif event.answer is not None:
+                last.update(streamed="".join(streamed), final=event.answer.text)
+                stderr.write("\n" + route_line(event.answer))
+                stderr.flush()
+
+    return reply

@@ -1,0 +1,77 @@
+"""Shared test vectors for the policy: recorded signals -> decisions (tests/vectors/policy_vectors.json).
+
+    python -m edgekit.sdk.policy.vectors RECORDS.jsonl tests/vectors/policy_vectors.json
+
+A vector is ``{"question", "privacy", "signals": {all pre + post signals},
+"expected": {"escalate", "stage", "rule", "family", "probability", "threshold"}}``.
+The decision is the whole two-stage flow: the router's decision when it
+escalates (or privacy stops it), else the post-generation decision. The file
+embeds the policy it was made with, so the Java and web tests need no other input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .policy import Policy
+
+__all__ = ["decide_vector", "make_vectors"]
+
+
+def decide_vector(policy: Policy, question: str, signals: Mapping[str, float], privacy: str = "allow") -> dict[str, Any]:
+    policy = policy.with_privacy(privacy)
+    routed = policy.route(question, signals)
+    decision = routed if (routed.escalate or routed.stage == "privacy") else policy.decide(routed.family, signals)
+    out = decision.to_dict()
+    out.pop("signals")
+    return out
+
+
+def make_vectors(policy: Policy, records: Sequence[Mapping[str, Any]], per_kind: int = 6) -> dict[str, Any]:
+    """Pick records that cover every rule that fired (and both outcomes), plus privacy and overflow cases."""
+    chosen: list[dict[str, Any]] = []
+    by_rule: dict[str, int] = {}
+    for r in records:
+        got = decide_vector(policy, r["question"], r["signals"])
+        key = f"{got['rule']}|{got['escalate']}"
+        if by_rule.get(key, 0) >= per_kind:
+            continue
+        if got["probability"] is not None and got["threshold"] is not None and abs(got["probability"] - got["threshold"]) < 1e-6:
+            continue  # too close to call across float implementations
+        by_rule[key] = by_rule.get(key, 0) + 1
+        chosen.append({"question": r["question"], "privacy": "allow", "signals": dict(r["signals"]), "expected": got})
+    for r in records[:2]:
+        chosen.append({"question": r["question"], "privacy": "local-only", "signals": dict(r["signals"]),
+                       "expected": decide_vector(policy, r["question"], r["signals"], "local-only")})
+    if records:
+        r = records[0]
+        signals = {**r["signals"], "context_overflow": 1.0}
+        chosen.append({"question": r["question"], "privacy": "allow", "signals": signals,
+                       "expected": decide_vector(policy, r["question"], signals)})
+        long_q = "Summarise this: " + "lorem ipsum " * 600
+        from .signals import pre_signals
+
+        signals = {**r["signals"], **pre_signals(long_q)}
+        chosen.append({"question": long_q, "privacy": "allow", "signals": signals,
+                       "expected": decide_vector(policy, long_q, signals)})
+    return {
+        "description": "edgekit policy test vectors: for each question and its recorded signals, the decision of the "
+                       "embedded policy (see README, 'Hybrid client' > 'Policy file'). Regenerate with "
+                       "python -m edgekit.sdk.policy.vectors RECORDS.jsonl OUT.json",
+        "policy": policy.to_dict(),
+        "vectors": chosen,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    records = [json.loads(line) for line in Path(argv[0]).read_text(encoding="utf-8").splitlines() if line.strip()]
+    data = make_vectors(Policy.default(), records)
+    Path(argv[1]).write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

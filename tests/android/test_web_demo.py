@@ -1,0 +1,188 @@
+"""The phone web demo (android_demo/web) end to end in headless Chromium, served by a real `edgekit serve --web`.
+
+- the greedy token ids the page generates for fixed prompts (real default bundle, onnxruntime-web WASM) equal the
+  Python runtime's on the same bundle; it still answers after going offline (service worker); a screenshot is saved
+  and must not be blank;
+- an escalation round trip: the policy sends the question to a second real `edgekit serve` (the "cloud"), the
+  request leaves the page redacted, and the page shows the cloud's answer with route "cloud";
+- the page's JavaScript ports (tokenizer library, policy, signals, redaction) give the Python reference results.
+
+Slow: Chromium and npm packages are installed on first use (tests/android/web_harness.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.android.make_tokenizer_vectors import CORPUS
+from tests.android.reference_vectors import (
+    compare_decision,
+    compare_signals,
+    policy_vectors,
+    redaction_cases,
+    signal_cases,
+)
+from tests.android.web_harness import (
+    REPO,
+    edgekit_serve,
+    ensure_chromium,
+    ensure_node_modules,
+    png_is_not_blank,
+    run_driver,
+)
+
+pytestmark = pytest.mark.slow
+
+OUTPUT = REPO / "test-output" / "android"
+QUESTIONS = ["What is the capital of France?", "Write a haiku about the sea."]
+MAX_NEW_TOKENS = 24  # the second answer runs to this limit: 24 decode steps compared token by token
+
+
+@pytest.fixture(scope="module")
+def browser_ready() -> None:
+    ensure_chromium()
+    ensure_node_modules()
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+
+
+def _python_reference(bundle: Path, questions: list[str]) -> list[dict]:
+    from edgekit.runtime import load
+
+    with load(bundle) as model:
+        out = []
+        for q in questions:
+            messages = [{"role": "user", "content": q}]
+            result = model.generate(messages, max_new_tokens=MAX_NEW_TOKENS, temperature=0.0)
+            prompt = model.tokenizer.encode(model.render_chat(messages))
+            out.append({"ids": list(result.token_ids), "prompt": prompt, "text": result.text, "finish": str(result.finish_reason)})
+        return out
+
+
+def test_web_demo_greedy_ids_equal_python_runtime(browser_ready, default_bundle):
+    bundle = default_bundle("gguf")
+    reference = _python_reference(bundle, QUESTIONS)
+    shot = OUTPUT / "web-demo-default-bundle.png"
+    shot.unlink(missing_ok=True)
+    with edgekit_serve(bundle) as url:
+        # policy= (empty): answer locally whatever a policy would say; ids are what this test compares
+        run = run_driver(
+            {
+                "url": f"{url}/?policy=&maxNewTokens={MAX_NEW_TOKENS}",
+                "questions": QUESTIONS,
+                "offlineQuestions": QUESTIONS[:1],
+                "screenshot": str(shot),
+                "offlineReload": True,
+            }
+        )
+    (OUTPUT / "web-demo-default-bundle.json").write_text(json.dumps(run, indent=1, ensure_ascii=False), encoding="utf-8")
+    assert "checksums verified" in run["status"], run["status"]
+    for turn, ref in zip(run["turns"], reference, strict=True):
+        assert turn["error"] is None, turn["error"]
+        assert turn["route"] == "local"
+        assert turn["promptIds"] == ref["prompt"], f"prompt ids differ for {turn['question']!r} (chat template or tokenizer)"
+        assert turn["tokenIds"] == ref["ids"], (
+            f"greedy ids differ for {turn['question']!r}:\n  python: {ref['ids']}\n  web:    {turn['tokenIds']}"
+        )
+        assert turn["answer"] == ref["text"]
+        assert turn["finish"] == ref["finish"]
+    offline = run["offline"]["turns"][0]
+    assert offline["tokenIds"] == reference[0]["ids"], "after going offline the page answered differently"
+    ok, colors = png_is_not_blank(shot)
+    assert ok, f"screenshot {shot} looks blank ({colors} distinct colours sampled)"
+    print(f"\nweb demo timings (s): {run['timings']}; screenshot: {shot}")
+
+
+def test_web_demo_escalation_round_trip(browser_ready, tiny_bundle, tmp_path):
+    """The page routes to a real `edgekit serve` cloud, redacts the request and shows the cloud's answer."""
+    import httpx
+
+    from edgekit.sdk.policy.policy import Policy, RouterRule
+
+    app_bundle = tiny_bundle("fp32")
+    cloud_bundle = tiny_bundle("int8")
+    # a real policy file: the default policy plus a router rule that escalates questions naming "cloud"
+    policy = Policy.default()
+    policy = Policy(
+        families=policy.families,
+        router_rules=(RouterRule("ask_the_cloud", "keywords", words=("cloud",)), *policy.router_rules),
+        router_models=policy.router_models,
+        post_models=policy.post_models,
+        generation={"max_new_tokens": 8},
+    )
+    policy_file = policy.save(tmp_path / "policy.json")
+    question = "Cloud please: mail jane.doe@example.com the summary."
+    with edgekit_serve(cloud_bundle, web=False) as cloud, edgekit_serve(app_bundle, "--policy", str(policy_file)) as url:
+        run = run_driver({"url": f"{url}/?cloud={cloud}&cloudModel=tiny", "questions": [question]})
+        # what the cloud answers to the redacted request, asked directly
+        sent = [r for r in run["requests"] if r["url"].startswith(cloud)]
+        assert len(sent) == 1, f"expected one request to the cloud, saw {run['requests']}"
+        body = json.loads(sent[0]["body"])
+        direct = httpx.post(f"{cloud}/v1/chat/completions", json={**body, "stream": False}, timeout=120).json()
+    turn = run["turns"][0]
+    assert turn["error"] is None and turn["cloudError"] is None, turn
+    assert turn["route"] == "cloud" and turn["rule"] == "router:rule:ask_the_cloud", turn
+    outgoing = body["messages"][-1]["content"]
+    assert "jane.doe@example.com" not in outgoing and "[EMAIL_1]" in outgoing, outgoing
+    assert body["stream"] is True and body["model"] == "tiny"
+    expected = direct["choices"][0]["message"]["content"].replace("[EMAIL_1]", "jane.doe@example.com")
+    assert turn["answer"] == expected
+    assert turn["redacted"] == {"email": 1}
+
+
+@pytest.fixture(scope="module")
+def vectors_run(browser_ready, tiny_bundle):
+    bundle = tiny_bundle("fp32")
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(bundle / "tokenizer.json"))
+    reference = {
+        "tokenizer": [tok.encode(t, add_special_tokens=False).ids for t in CORPUS],
+        "signals": signal_cases(),
+        "redaction": redaction_cases(),
+        "policy": policy_vectors(),
+    }
+    job_vectors = {
+        "tokenizer": CORPUS,
+        "signals": [{k: c[k] for k in ("question", "answer_kind", "result")} for c in reference["signals"]],
+        "redaction": [c["text"] for c in reference["redaction"]],
+        "policy": reference["policy"],
+    }
+    with edgekit_serve(bundle) as url:
+        run = run_driver({"url": f"{url}/?policy=", "questions": [], "vectors": job_vectors})
+    return reference, run["vectors"]
+
+
+def test_web_tokenizer_library_matches_tokenizers(vectors_run):
+    reference, got = vectors_run
+    bad = [(t, r, g) for t, r, g in zip(CORPUS, reference["tokenizer"], got["tokenizer"]) if r != g]
+    assert not bad, f"{len(bad)} texts tokenize differently in the browser; first: {bad[0]}"
+
+
+def test_web_policy_matches_python_policy(vectors_run):
+    reference, got = vectors_run
+    if reference["policy"] is None:
+        pytest.skip("tests/vectors/policy_vectors.json is not there yet (made by the hybrid side)")
+    bad = []
+    for case, decision in zip(reference["policy"]["vectors"], got["policy"], strict=True):
+        problem = compare_decision(case["expected"], decision)
+        if problem:
+            bad.append(f"{case['question'][:60]!r} ({case['privacy']}): {problem}")
+    assert not bad, f"{len(bad)} policy decisions differ in the browser:\n" + "\n".join(bad)
+
+
+def test_web_signals_match_python_signals(vectors_run):
+    reference, got = vectors_run
+    bad = []
+    for case, mine in zip(reference["signals"], got["signals"], strict=True):
+        bad += compare_signals(case["expected"]["pre"], mine["pre"], f"{case['question']!r} pre")
+        bad += compare_signals(case["expected"]["post"], mine["post"], f"{case['question']!r} post")
+    assert not bad, "\n".join(bad)
+
+
+def test_web_redaction_matches_python_redactor(vectors_run):
+    reference, got = vectors_run
+    for case, mine in zip(reference["redaction"], got["redaction"], strict=True):
+        assert mine == {"redacted": case["redacted"], "mapping": case["mapping"]}, case["text"]

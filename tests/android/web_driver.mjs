@@ -1,0 +1,110 @@
+// Drives the web demo in headless Debian Chromium with playwright-core (FINDINGS "Android": executablePath
+// /usr/bin/chromium and these flags). Called by tests/android/test_web_demo.py:
+//   node web_driver.mjs '<json job>'   ->  one JSON object on stdout
+// Job: {webRoot, url, screenshot, questions: [..], vectors: {...}|null, offlineReload: bool, offlineQuestions, timeoutMs}
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+const job = JSON.parse(process.argv[2]);
+const require = createRequire(path.join(job.webRoot, 'package.json')); // playwright-core from the demo's node_modules
+const { chromium } = require('playwright-core');
+
+const FLAGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-dev-shm-usage'];
+const out = { console: [], requests: [], turns: [], timings: {} };
+const t0 = Date.now();
+const lap = (name) => { out.timings[name] = (Date.now() - t0) / 1000; };
+
+const browser = await chromium.launch({ executablePath: job.chromium || '/usr/bin/chromium', args: FLAGS });
+try {
+  const context = await browser.newContext({ viewport: { width: 412, height: 915 }, deviceScaleFactor: 1 }); // a phone-sized window
+  const page = await context.newPage();
+  page.setDefaultTimeout(job.timeoutMs || 300000);
+  page.on('console', (m) => out.console.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => out.console.push(`pageerror: ${e.message}`));
+  page.on('request', (r) => {
+    if (r.method() === 'POST') out.requests.push({ url: r.url(), body: r.postData() });
+  });
+
+  const waitReady = async () => {
+    await page.waitForFunction(() => window.edgekitApp && window.edgekitApp.ready, null);
+    await page.evaluate(() => window.edgekitApp.ready);
+  };
+  const askAll = async (questions) => {
+    const turns = [];
+    for (const question of questions) {
+      const before = await page.locator('article.turn').count();
+      await page.fill('#question', question);
+      await page.click('#send');
+      const turn = page.locator('article.turn').nth(before);
+      await turn.locator('xpath=self::*[@data-done="1"]').waitFor();
+      turns.push(await turn.evaluate((el) => ({
+        question: el.querySelector('.question').textContent,
+        answer: el.querySelector('.answer').textContent,
+        route: el.dataset.route || null,
+        rule: el.dataset.rule || null,
+        tokenIds: el.dataset.tokenIds ? JSON.parse(el.dataset.tokenIds) : null,
+        promptIds: el.dataset.promptIds ? JSON.parse(el.dataset.promptIds) : null,
+        finish: el.dataset.finish || null,
+        redacted: el.dataset.redacted ? JSON.parse(el.dataset.redacted) : null,
+        cloudError: el.dataset.cloudError || null,
+        error: el.dataset.error || null,
+        meta: el.querySelector('.meta').textContent,
+      })));
+    }
+    return turns;
+  };
+
+  await page.goto(job.url);
+  await waitReady();
+  lap('model_ready');
+  out.status = await page.textContent('#status-text');
+  out.turns = await askAll(job.questions || []);
+  lap('answered');
+  if (job.screenshot) {
+    await page.screenshot({ path: job.screenshot, fullPage: true });
+  }
+  if (job.vectors) {
+    // the demo's own modules, run on reference data the Python side made
+    out.vectors = await page.evaluate(async (v) => {
+      const { Policy, decideVector } = await import('./js/policy.js');
+      const { preSignals, postSignals } = await import('./js/signals.js');
+      const { Redactor } = await import('./js/redaction.js');
+      const res = {};
+      if (v.policy) {
+        const policy = new Policy(v.policy.policy, 'policy_vectors.json');
+        res.policy = v.policy.vectors.map((c) => decideVector(policy, c.question, c.signals, c.privacy));
+      }
+      if (v.signals) {
+        res.signals = v.signals.map((c) => ({ pre: preSignals(c.question), post: postSignals(c.result, c.answer_kind) }));
+      }
+      if (v.redaction) {
+        res.redaction = v.redaction.map((text) => {
+          const [redacted, r] = new Redactor().redact(text);
+          return { redacted, mapping: Object.fromEntries(r.mapping) };
+        });
+      }
+      if (v.tokenizer) {
+        const m = window.edgekitApp.model;
+        res.tokenizer = v.tokenizer.map((text) => m.tokenizer.encode(text, { add_special_tokens: false }).ids);
+      }
+      return res;
+    }, job.vectors);
+    lap('vectors');
+  }
+  if (job.offlineReload) {
+    // works offline once loaded: the service worker serves the app, the libraries and the bundle
+    await page.evaluate(() => navigator.serviceWorker.ready);
+    await context.setOffline(true);
+    await page.reload();
+    await waitReady();
+    out.offline = { status: await page.textContent('#status-text'), turns: await askAll(job.offlineQuestions || job.questions || []) };
+    await context.setOffline(false);
+    lap('offline');
+  }
+} catch (err) {
+  out.error = String(err && err.stack || err);
+} finally {
+  out.browser = browser.version();
+  await browser.close();
+}
+process.stdout.write(JSON.stringify(out));
