@@ -1,8 +1,8 @@
 """The Android app's plain-Java core, unit-tested on the host JVM against references made here in Python.
 
-Each test runs one JUnit class (android_demo/core/src/test/java) in a fresh JVM, after generating its reference
-data with the real Python components (huggingface tokenizers, edgekit.runtime, edgekit.sdk). A mismatch fails the
-pytest test with JUnit's report.
+Each test runs one JUnit class (android_demo/core/src/test/java/dev/edgekit/core) in a fresh JVM, after generating
+its reference data with the real Python components (huggingface tokenizers, edgekit.runtime, edgekit.sdk, a real
+`edgekit serve`). A mismatch fails the pytest test with JUnit's report.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pytest
 from tests.android.default_tokenizer import default_tokenizer_json
 from tests.android.java_core import compile_core, run_junit
 from tests.android.make_tokenizer_vectors import VECTORS, file_sha256
+from tests.android.reference_vectors import POLICY_VECTORS, redaction_cases, sampler_cases, signal_cases
 from tests.android.tokenizer_variants import build_variants, reference_cases
 
 
@@ -38,3 +39,74 @@ def test_tokenizer_matches_tokenizers(core, tmp_path: Path):
     suites_file = tmp_path / "suites.json"
     suites_file.write_text(json.dumps(suites), encoding="utf-8")
     run_junit(core, "TokenizerVectorsTest", {"edgekit.tokenizerSuites": str(suites_file)})
+
+
+def test_tokenizer_refuses_unsupported_files(core):
+    run_junit(core, "TokenizerErrorsTest")
+
+
+def test_json_reader(core):
+    run_junit(core, "JsonTest")
+
+
+def test_policy_matches_python_policy(core):
+    if not POLICY_VECTORS.is_file():
+        pytest.skip("tests/vectors/policy_vectors.json is not there yet (made by the hybrid side)")
+    run_junit(core, "PolicyVectorsTest", {"edgekit.policyVectors": str(POLICY_VECTORS)})
+
+
+def test_signals_redaction_sampler_match_python(core, tmp_path: Path):
+    ports = tmp_path / "ports.json"
+    ports.write_text(
+        json.dumps({"signals": signal_cases(), "redaction": redaction_cases(), "sampler": sampler_cases()}, ensure_ascii=False),
+        encoding="utf-8",
+    )
+    run_junit(core, "PortVectorsTest", {"edgekit.portVectors": str(ports)})
+
+
+def test_generation_loop_rules(core):
+    run_junit(core, "GeneratorTest", {"edgekit.tokenizer": str(default_tokenizer_json())})
+
+
+def test_manifest_reading_and_verification(core, tiny_bundle, tmp_path: Path):
+    from edgekit.runtime.manifest import read_manifest
+
+    bundle = tiny_bundle("fp32")
+    m = read_manifest(bundle)
+    expected = {
+        "backend": m.backend,
+        "max_context": m.max_context,
+        "eos_ids": list(m.tokenizer.eos_ids),
+        "add_bos": m.tokenizer.add_bos,
+        "model_file": m.backend_config["model_file"],
+        "num_layers": m.backend_config["cache"]["num_layers"],
+        "n_files": len(m.files),
+        "chat_template": m.chat_template,
+    }
+    path = tmp_path / "expected.json"
+    path.write_text(json.dumps(expected), encoding="utf-8")
+    run_junit(core, "BundleManifestTest", {"edgekit.bundle": str(bundle), "edgekit.bundleExpected": str(path)})
+
+
+def test_cloud_client_faults_and_real_edgekit_serve(core, tiny_bundle):
+    import httpx
+
+    from edgekit.runtime import load
+    from edgekit.sdk.serve.server import serve_in_thread
+
+    question = "Say something about the sea."
+    with load(tiny_bundle("int8")) as model, serve_in_thread(model) as server:
+        model_id = server.options.model_id
+        body = {"model": model_id, "messages": [{"role": "user", "content": question}], "max_tokens": 8}
+        reply = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=120).json()
+        expected = reply["choices"][0]["message"]["content"]
+        run_junit(
+            core,
+            "OpenAiClientTest",
+            {
+                "edgekit.cloudUrl": server.url,
+                "edgekit.cloudModel": model_id,
+                "edgekit.cloudQuestion": question,
+                "edgekit.cloudExpected": expected,
+            },
+        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -84,17 +86,27 @@ def _dequantized_reference(torch_model, model, recipe):
     return with_weights(torch_model, tensors)
 
 
+def _float_activations(recipe):
+    """The recipe with MatMulNBits on float activations: the graph then computes its weights exactly."""
+    return dataclasses.replace(recipe, accuracy_level=0, int8_accuracy_level=0)
+
+
 @pytest.mark.parametrize("recipe_name", ["int8", "int4-rtn", "int4"])
 def test_quantized_graph_computes_its_dequantized_weights(tiny, tmp_path, recipe_name):
     torch_model, model = tiny
     recipe = get_recipe(recipe_name)
-    result = build_onnx(model, recipe, tmp_path, max_context=MAX_CONTEXT)
+    result = build_onnx(model, _float_activations(recipe), tmp_path / "exact", max_context=MAX_CONTEXT)
     reference = torch_logits(_dequantized_reference(torch_model, model, recipe), IDS)
-    _check_generation(GraphRunner(tmp_path, MAX_CONTEXT), reference, atol=5e-5)
-    # ... and stays close to the float model (tiny random weights: logits are O(1)).
+    _check_generation(GraphRunner(tmp_path / "exact", MAX_CONTEXT), reference, atol=5e-5)
+    # The shipped recipe (int8 activations, accuracy_level 4) stays near the dequantized model:
+    # for 4-bit weights much nearer than the weight rounding moves the logits; for 8-bit both are ~1e-2.
+    build_onnx(model, recipe, tmp_path / "shipped", max_context=MAX_CONTEXT)
+    shipped = GraphRunner(tmp_path / "shipped", MAX_CONTEXT).forward(IDS, len(IDS))
     float_ref = torch_logits(torch_model, IDS)
-    bound = 0.02 if recipe.bits == 8 else 0.15
-    assert np.abs(GraphRunner(tmp_path, MAX_CONTEXT).forward(IDS, len(IDS)) - float_ref).max() < bound
+    weight_effect = np.abs(reference - float_ref).max()
+    assert np.abs(shipped - reference).max() < (0.02 if recipe.bits == 8 else 0.5 * weight_effect)
+    bound = 0.02 if recipe.bits == 8 else 0.15  # tiny random weights: logits are O(1)
+    assert np.abs(shipped - float_ref).max() < bound
     errors = result.metrics["quant_error"]
     assert errors["tensors"] == 4 * model.config.num_layers + (1 if model.config.tie_word_embeddings else 2)
     assert 0 < errors["max_rel_rms_error"] < (0.01 if recipe.bits == 8 else 0.2)
@@ -114,7 +126,7 @@ def test_gguf_repack_is_exact_in_the_graph(tmp_path, mixed):
         torch_model, _ = tiny_llama(tie=tie, seed=5)
         deq_model, model = gguf_tiny(torch_model, layer_type=layer_type, embed_type="Q8_0" if tie else "Q4_1", mixed=mixed)
         out = tmp_path / f"{tie}-{layer_type}"
-        result = build_onnx(model, get_recipe("gguf"), out, max_context=MAX_CONTEXT)
+        result = build_onnx(model, _float_activations(get_recipe("gguf")), out, max_context=MAX_CONTEXT)
         assert result.metrics["gguf_repack_max_error"] == 0.0
         linear = 7 * model.config.num_layers + (1 if tie else 2)
         assert result.metrics["gguf_tensors_repacked"] == linear
@@ -125,5 +137,5 @@ def test_gguf_repack_is_exact_in_the_graph(tmp_path, mixed):
 def test_gguf_q4_1_embedding_uses_correction(tmp_path):
     torch_model, _ = tiny_llama(tie=True, seed=6)
     deq_model, model = gguf_tiny(torch_model, layer_type="Q8_0", embed_type="Q4_1")
-    build_onnx(model, get_recipe("gguf"), tmp_path, max_context=MAX_CONTEXT)
+    build_onnx(model, _float_activations(get_recipe("gguf")), tmp_path, max_context=MAX_CONTEXT)
     _check_generation(GraphRunner(tmp_path, MAX_CONTEXT), torch_logits(deq_model, IDS), atol=5e-5)

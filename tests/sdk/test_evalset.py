@@ -91,3 +91,12 @@ def test_pre_signals():
     s = pre_signals("What is 123 * 45?")
     assert s == {"question_chars": 17.0, "n_digits": 5.0, "n_numbers": 2.0, "max_number_len": 3.0, "has_arith_op": 1.0}
     assert pre_signals("hello")["has_arith_op"] == 0.0
+
+
+def test_number_span_skips_numbers_of_the_question():
+    from edgekit.sdk.policy.answers import question_numbers
+
+    text = "To add 56 and 94, we combine them: the result is 150."
+    assert find_answer("number", text).value == "56"  # the checker's rule (no question given)
+    assert find_answer("number", text, question_numbers("What is 56 + 94?")).value == "150"
+    assert find_answer("number", "To add 56 and 94, we need", question_numbers("What is 56 + 94?")) is None

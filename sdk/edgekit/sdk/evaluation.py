@@ -38,9 +38,10 @@ def collect_records(model: Any, items: Sequence[Mapping[str, Any]], policy: Poli
         messages = [{"role": "user", "content": question}]
         family = policy.classify(question)
         result = model.generate(messages, max_new_tokens=max_new_tokens, temperature=0.0, context_policy="signal")
-        signals = {**pre_signals(question), **post_signals(result, policy.answer_kind(family))}
+        signals = {**pre_signals(question), **post_signals(result, policy.answer_kind(family), question)}
         record = {
             "id": item["id"],
+            "model": str((getattr(getattr(model, "manifest", None), "model", None) or {}).get("name", "")),
             "label_family": item["family"],
             "level": item.get("level", ""),
             "family": family,
@@ -51,6 +52,9 @@ def collect_records(model: Any, items: Sequence[Mapping[str, Any]], policy: Poli
             "correct": bool(check(item["checker"], result.text, item["expected"])),
             "signals": signals,
             "local_ms": result.timings.total_ms,
+            "finish_reason": str(result.finish_reason),
+            # per-token numbers, so signals can be recomputed without running the model again
+            "tokens": [[t.text, round(t.logprob, 5), round(t.entropy, 5)] for t in result.tokens],
             "cloud_correct": None,
         }
         if cloud is not None:

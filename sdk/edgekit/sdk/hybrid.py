@@ -34,6 +34,7 @@ from edgekit.runtime.errors import (
 from .answer import Answer, Cost, EventKind, HybridEvent, Route
 from .cloud import BreakerState, Budget, BudgetCaps, CloudClient, CloudConfig, CloudReply
 from .policy import Policy, post_signals, pre_signals, question_of
+from .policy.base import base_policy
 from .policy.policy import Decision, default_policy_path
 from .redaction import KINDS, Redaction, Redactor, StreamRestorer
 
@@ -95,7 +96,7 @@ class HybridClient:
     ):
         self.local = _load_local(local)
         if policy is None:
-            policy = Policy.default() if default_policy_path().is_file() else Policy()
+            policy = Policy.default() if default_policy_path().is_file() else base_policy()
         elif isinstance(policy, (str, Path)):
             policy = Policy.load(policy)
         if privacy is not None:
@@ -179,8 +180,8 @@ class HybridClient:
         pre = pre_signals(question)
         return question, pre, self.policy.route(question, pre)
 
-    def _decide_post(self, family: str, pre: Mapping[str, float], result: Any) -> Decision:
-        signals = {**pre, **post_signals(result, self.policy.answer_kind(family))}
+    def _decide_post(self, family: str, question: str, pre: Mapping[str, float], result: Any) -> Decision:
+        signals = {**pre, **post_signals(result, self.policy.answer_kind(family), question)}
         return self.policy.decide(family, signals)
 
     # -- ask ---------------------------------------------------------------------------
@@ -188,7 +189,7 @@ class HybridClient:
         """Answer ``messages`` (a list of {role, content} or a plain question). ``options`` go to the local model."""
         started = time.perf_counter()
         messages = self._messages(messages)
-        _question, pre, decision = self._decide_pre(messages)
+        question, pre, decision = self._decide_pre(messages)
         if decision.escalate:
             reply, error, redaction, cloud_ms = self._call_cloud(messages)
             if reply is not None:
@@ -199,7 +200,7 @@ class HybridClient:
                                 error=str(error), error_kind=_error_kind(error), local_text=result.text,
                                 local_finish_reason=str(result.finish_reason))
         result = self.local.generate(messages, **self._local_options(options))
-        post = self._decide_post(decision.family, pre, result)
+        post = self._decide_post(decision.family, question, pre, result)
         if not post.escalate:
             return self._answer(result.text, Route.LOCAL, post, self._cost(result, None, 0.0, started),
                                 local_text=result.text, local_finish_reason=str(result.finish_reason))
@@ -235,7 +236,7 @@ class HybridClient:
         """
         started = time.perf_counter()
         messages = self._messages(messages)
-        _question, pre, decision = self._decide_pre(messages)
+        question, pre, decision = self._decide_pre(messages)
         result = None
         if not decision.escalate:
             for piece in self.local.stream(messages, **self._local_options(options)):
@@ -243,7 +244,7 @@ class HybridClient:
                     yield HybridEvent(EventKind.TOKEN, piece.text, "local")
                 if piece.result is not None:
                     result = piece.result
-            decision = self._decide_post(decision.family, pre, result)
+            decision = self._decide_post(decision.family, question, pre, result)
             if not decision.escalate:
                 yield HybridEvent(EventKind.FINAL, answer=self._answer(
                     result.text, Route.LOCAL, decision, self._cost(result, None, 0.0, started),

@@ -62,7 +62,6 @@ DATA_FILE = "model.onnx.data"
 PROFILES = ("cpu",)
 # GGUF tensor types kept as float32 by the gguf recipe (fp16/bf16 → fp32 is exact).
 FLOAT_GGUF_TYPES = frozenset({"F32", "F16", "BF16"})
-INT8_ACCURACY_LEVEL = 4  # MatMulNBits: quantize activations to int8 (see _DecoderBuilder._accuracy_level)
 
 
 @dataclass
@@ -174,17 +173,15 @@ class _DecoderBuilder:
             N=qm.n,
             bits=qm.bits,
             block_size=qm.block_size,
-            accuracy_level=self._accuracy_level(qm),
+            accuracy_level=self._accuracy_level(qm, part.name),
         )
         if qm.correction is not None:
             y = g.node("Add", [y, self.block_correction(x, qm, part.name)])
         return y
 
-    def _accuracy_level(self, qm: QuantizedMatrix) -> int:
-        # onnxruntime 1.32's CPU MatMulNBits has no fast float kernel for 8-bit weights: measured
-        # 1728x576 decode matmul 5 ms at accuracy_level 0 vs 48 µs at 4 (int8 activations), and
-        # 4-bit 159 µs vs 52 µs. So 8-bit weights always use 4; the recipe decides for 4-bit.
-        return INT8_ACCURACY_LEVEL if qm.bits == 8 else self.recipe.accuracy_level
+    def _accuracy_level(self, qm: QuantizedMatrix, name: str) -> int:
+        # 8-bit and 4-bit weights get separate levels: see QuantRecipe.int8_accuracy_level.
+        return self.recipe.int8_accuracy_level if qm.bits == 8 else self.recipe.accuracy_level
 
     def block_correction(self, x: str, qm: QuantizedMatrix, name: str) -> str:
         """Σ_b blocksum(x)_b · correction[n, b]: Q4_1's ``m + 8d`` outside the symmetric kernel."""
@@ -200,9 +197,10 @@ class _DecoderBuilder:
         parts = self.linear_parts(layer, roles)
         biases = [self.spec.linear_bias(self.model, r, layer) for r in roles]
         if len(parts) == 1:
-            bias = None if all(b is None for b in biases) else np.concatenate(
-                [b if b is not None else np.zeros(p.shape[0], np.float32) for b, p in zip(biases, (self.spec.linear_weight(self.model, r, layer) for r in roles))]
-            )
+            bias = None
+            if any(b is not None for b in biases):  # e.g. Qwen2's q/k/v biases, fused like the weights
+                rows = [self.spec.linear_weight(self.model, r, layer).shape[0] for r in roles]
+                bias = np.concatenate([b if b is not None else np.zeros(n, np.float32) for b, n in zip(biases, rows)])
             return self.matmul(x, parts[0], bias)
         # Mixed GGUF types cannot share one kernel: one MatMulNBits each, then Concat.
         outs = [self.matmul(x, p, b) for p, b in zip(parts, biases)]

@@ -24,12 +24,14 @@ import numpy as np
 
 from ..model import GGUFTensor
 from .blocks import QuantizedMatrix
+from .kquants import KQUANT_TYPES, dequantize_kquant, repack_kquant
 
 __all__ = ["QK", "BLOCK_BYTES", "REPACKABLE_TYPES", "decode_gguf", "dequantize_gguf", "repack_gguf", "repack_error"]
 
 QK = 32  # weights per block for all three types
 BLOCK_BYTES = {"Q4_0": 2 + QK // 2, "Q4_1": 4 + QK // 2, "Q8_0": 2 + QK}
-REPACKABLE_TYPES = frozenset(BLOCK_BYTES)
+# Q5_0/Q5_1/Q4_K/Q5_K/Q6_K repack exactly too, as 4- or 8-bit MatMulNBits (kquants.py, archs engineer).
+REPACKABLE_TYPES = frozenset(BLOCK_BYTES) | KQUANT_TYPES
 
 
 def _blocks(tensor: GGUFTensor) -> np.ndarray:
@@ -61,6 +63,8 @@ def decode_gguf(tensor: GGUFTensor) -> tuple[np.ndarray, np.ndarray, np.ndarray 
 
 def dequantize_gguf(tensor: GGUFTensor, dtype=np.float64) -> np.ndarray:
     """The weight exactly as ggml defines it (float64 holds every value exactly)."""
+    if tensor.ggml_type in KQUANT_TYPES:
+        return dequantize_kquant(tensor, dtype)
     q, d, m = decode_gguf(tensor)
     d = d.astype(dtype)[..., None]
     if tensor.ggml_type == "Q4_0":
@@ -74,6 +78,8 @@ def dequantize_gguf(tensor: GGUFTensor, dtype=np.float64) -> np.ndarray:
 
 def repack_gguf(tensor: GGUFTensor) -> QuantizedMatrix:
     """The tensor's blocks as a symmetric MatMulNBits matrix (+ correction for Q4_1)."""
+    if tensor.ggml_type in KQUANT_TYPES:
+        return repack_kquant(tensor)
     q, d, m = decode_gguf(tensor)
     scales = d.astype(np.float32)
     k = tensor.shape[1]

@@ -24,11 +24,15 @@ this backend needs the ``executorch`` extra. The quantized kernels
 (``embedding_byte``) and the LLM custom ops must be registered before a
 program that uses them is loaded.
 
-Each ``Cache`` owns a loaded program instance: ExecuTorch keeps mutable
-buffers (the KV cache) inside the method's memory arena, and a program shares
-one arena among its methods, so concurrent sequences need separate program
-instances. The first cache reuses the instance ``open()`` loaded; a pool that
-keeps one sequence at a time loads the program once.
+Caches share the one loaded method. ExecuTorch keeps mutable buffers (the
+KV cache) inside the method's memory arena, and a program shares one arena
+among its methods, so a second sequence cannot have buffers of its own
+without loading the whole program (and XNNPACK's packed weights) again.
+Instead each ``Cache`` keeps its token history, and when calls switch from one
+cache to another the incoming sequence is replayed (one prefill call per
+``max_seq_len`` tokens) to rebuild its KV state. One sequence at a time (the
+runtime's pool, the CLI, validation) never replays; interleaved sequences are
+correct but pay a prefill per switch. Calls are serialized by a lock.
 """
 
 from __future__ import annotations
@@ -130,17 +134,17 @@ def _set_threads(threads: int) -> None:
 
 
 class ExecuTorchCache(Cache):
-    """One sequence: a loaded program instance whose method holds this sequence's KV buffers."""
+    """One sequence: its length and token history (the KV buffers live in the shared method)."""
 
-    def __init__(self, method: Any, owner: "ExecuTorchBackend", primary: bool):
-        self.method = method
+    def __init__(self, owner: "ExecuTorchBackend"):
         self.length = 0
+        self.history: list[np.ndarray] = []  # token chunks consumed so far, for a replay after a switch
         self._owner = owner
-        self._primary = primary
 
     def reset(self) -> None:
-        # Causal attention from input_pos never reads past `length`: nothing to clear.
+        # Causal attention from input_pos never reads past `length`: nothing to clear in the buffers.
         self.length = 0
+        self.history = []
 
 
 @register_backend("executorch")
@@ -154,9 +158,10 @@ class ExecuTorchBackend(Backend):
         self._program = program
         self._max_context = int(manifest.max_context)
         self._vocab = int(manifest.architecture.vocab_size)
-        self._primary_taken = False
+        self._method = program.load_method(spec.method)
         self._lock = threading.Lock()
-        self._pos = torch.zeros((1,), dtype=torch.long)
+        self._resident: ExecuTorchCache | None = None  # the cache whose tokens the method's KV buffers hold
+        self.replays = 0  # sequence switches that needed a replay (tests and benchmarks read it)
 
     @classmethod
     def open(cls, folder: Path, manifest: Manifest, options: BackendOptions) -> "ExecuTorchBackend":
@@ -201,24 +206,30 @@ class ExecuTorchBackend(Backend):
         return self._vocab
 
     def new_cache(self) -> ExecuTorchCache:
-        with self._lock:
-            primary = not self._primary_taken
-            self._primary_taken = True
-        program = self._program if primary else self._load(self._runtime, self.path, self.spec)
+        return ExecuTorchCache(self)
+
+    def _execute(self, ids: np.ndarray, start: int) -> Any:
+        tokens = self._torch.from_numpy(ids).view(1, -1)
+        pos = self._torch.tensor([start], dtype=self._torch.long)
         try:
-            method = program.load_method(self.spec.method)
+            (logits,) = self._method.execute([tokens, pos])
         except RuntimeError as exc:
-            raise BundleError(f"ExecuTorch cannot load method {self.spec.method!r} of {self.spec.program_file!r} ({exc})") from None
-        return ExecuTorchCache(method, self, primary)
+            raise RuntimeGenerationError(f"ExecuTorch forward failed at position {start} ({exc})") from None
+        return logits
+
+    def _make_resident(self, cache: ExecuTorchCache) -> None:
+        if self._resident is cache:
+            return
+        if cache.length:
+            self.replays += 1
+            done = np.concatenate(cache.history)
+            for begin in range(0, done.shape[0], self.spec.max_seq_len):
+                self._execute(done[begin : begin + self.spec.max_seq_len], begin)
+        self._resident = cache
 
     def _call(self, cache: ExecuTorchCache, ids: np.ndarray) -> Any:
-        torch = self._torch
-        tokens = torch.from_numpy(ids).view(1, -1)
-        pos = torch.tensor([cache.length], dtype=torch.long)
-        try:
-            (logits,) = cache.method.execute([tokens, pos])
-        except RuntimeError as exc:
-            raise RuntimeGenerationError(f"ExecuTorch forward failed at position {cache.length} ({exc})") from None
+        logits = self._execute(ids, cache.length)
+        cache.history.append(ids.copy())  # the caller may reuse its array
         cache.length += ids.shape[0]
         return logits
 
@@ -236,8 +247,14 @@ class ExecuTorchBackend(Backend):
                 "use context_policy='truncate'"
             )
         keep = max(1, min(int(logits_to_keep), n))
-        if self.spec.logits == LOGITS_ALL:
-            return self._forward_all(ids, cache, keep)
+        with self._lock:
+            self._make_resident(cache)
+            if self.spec.logits == LOGITS_ALL:
+                return self._forward_all(ids, cache, keep)
+            return self._forward_last(ids, cache, keep)
+
+    def _forward_last(self, ids: np.ndarray, cache: ExecuTorchCache, keep: int) -> np.ndarray:
+        n = ids.shape[0]
         rows: list[np.ndarray] = []
         # Everything before the last `keep - 1` tokens goes in as few calls as max_seq_len allows;
         # the last of them yields the first kept row.
@@ -261,4 +278,6 @@ class ExecuTorchBackend(Backend):
         return np.concatenate(parts)[-keep:].astype(np.float32, copy=False)
 
     def close(self) -> None:
+        self._method = None
         self._program = None
+        self._resident = None

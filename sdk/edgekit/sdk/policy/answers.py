@@ -18,6 +18,10 @@ demos can reproduce them:
 - entity: the first sentence after its first marker, trimmed of punctuation
   (or the whole first sentence without a marker);
 - yesno: the first word "yes" or "no" of the region.
+
+For the policy's signals (not for checking), ``exclude`` holds the numbers of
+the question: a candidate number equal to one of them is skipped, since an
+echoed operand ("To add 56 and 94, ...") is not an answer.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-__all__ = ["AnswerSpan", "ANSWER_KINDS", "find_answer", "parse_number", "region", "first_sentence"]
+__all__ = ["AnswerSpan", "ANSWER_KINDS", "find_answer", "parse_number", "question_numbers", "region", "first_sentence"]
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|(?<![\w.])-?\d+(?:\.\d+)?(?!\d)")
 _SENTENCE_END = re.compile(r"[.!?\n](?=\s|$)")
@@ -60,17 +64,17 @@ def parse_number(value: str) -> float | None:
         return None
 
 
-def _numbers(text: str, start: int = 0, end: int | None = None) -> list[re.Match[str]]:
+def _numbers(text: str, start: int = 0, end: int | None = None, exclude: frozenset[float] = frozenset()) -> list[re.Match[str]]:
     end = len(text) if end is None else end
-    return [m for m in _NUMBER.finditer(text, start, end)]
+    return [m for m in _NUMBER.finditer(text, start, end) if parse_number(m.group(0)) not in exclude]
 
 
-def _find_number(text: str) -> AnswerSpan | None:
+def _find_number(text: str, exclude: frozenset[float] = frozenset()) -> AnswerSpan | None:
     r = region(text)
     if "=" in r:
         pos = r.find("=")
         while pos != -1:
-            after = _numbers(r, pos + 1)
+            after = _numbers(r, pos + 1, exclude=exclude)
             if after:
                 m = after[0]
                 return AnswerSpan(m.start(), m.end(), m.group(0))
@@ -79,15 +83,15 @@ def _find_number(text: str) -> AnswerSpan | None:
     for marker in _MARKERS:
         pos = sentence.find(marker)
         if pos != -1:
-            after = _numbers(sentence, pos + len(marker))
+            after = _numbers(sentence, pos + len(marker), exclude=exclude)
             if after:
                 m = after[0]
                 return AnswerSpan(m.start(), m.end(), m.group(0))
-    in_sentence = _numbers(sentence)
+    in_sentence = _numbers(sentence, exclude=exclude)
     if in_sentence:
         m = in_sentence[-1]
         return AnswerSpan(m.start(), m.end(), m.group(0))
-    in_region = _numbers(r)
+    in_region = _numbers(r, exclude=exclude)
     if in_region:
         m = in_region[0]
         return AnswerSpan(m.start(), m.end(), m.group(0))
@@ -124,11 +128,15 @@ ANSWER_KINDS: dict[str, Callable[[str], AnswerSpan | None]] = {
 }
 
 
-def find_answer(kind: str, text: str) -> AnswerSpan | None:
+def question_numbers(question: str) -> frozenset[float]:
+    return frozenset(v for v in (parse_number(m.group(0)) for m in _NUMBER.finditer(question)) if v is not None)
+
+
+def find_answer(kind: str, text: str, exclude: frozenset[float] = frozenset()) -> AnswerSpan | None:
     try:
         finder = ANSWER_KINDS[kind]
     except KeyError:
         from edgekit.runtime.errors import UnknownNameError
 
         raise UnknownNameError("answer kind", kind, ANSWER_KINDS) from None
-    return finder(text)
+    return finder(text, exclude) if kind == "number" else finder(text)

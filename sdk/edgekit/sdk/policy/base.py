@@ -9,9 +9,9 @@ questions alike (a test checks they classify the shipped set as labelled).
 
 from __future__ import annotations
 
-from .policy import FamilyRule, RouterRule
+from .policy import FamilyRule, Policy, RouterRule
 
-__all__ = ["BASE_FAMILIES", "BASE_ROUTER_RULES", "DEFAULT_FEATURES"]
+__all__ = ["BASE_FAMILIES", "BASE_ROUTER_RULES", "DEFAULT_FEATURES", "base_policy"]
 
 _UNITS = (
     r"kilometers?|meters?|centimeters?|millimeters?|kilograms?|grams?|hours?|minutes?|seconds?|days?|weeks?"
@@ -55,3 +55,8 @@ DEFAULT_FEATURES = {
     "post": _PRE + _POST_GENERIC + _POST_ANSWER,
     "post_default": _PRE + _POST_GENERIC,
 }
+
+
+def base_policy() -> Policy:
+    """Families and router rules without fitted models: escalates only on rules and context overflow."""
+    return Policy(families=BASE_FAMILIES, router_rules=BASE_ROUTER_RULES)

@@ -18,7 +18,7 @@ import math
 import re
 from typing import Any, Mapping, Sequence
 
-from .answers import find_answer
+from .answers import find_answer, question_numbers
 
 __all__ = ["PRE_SIGNALS", "POST_SIGNALS", "SIGNAL_DIRECTION", "question_of", "pre_signals", "post_signals", "answer_token_range"]
 
@@ -92,12 +92,13 @@ def answer_token_range(tokens: Sequence[Any], start: int, end: int) -> tuple[int
     return (first, last + 1) if first != -1 else (0, 0)
 
 
-def post_signals(result: Any, answer_kind: str | None) -> dict[str, float]:
-    """Signals of one local Result. ``answer_kind``: "number", "entity", "yesno" or None (no span)."""
+def post_signals(result: Any, answer_kind: str | None, question: str = "") -> dict[str, float]:
+    """Signals of one local Result. ``answer_kind``: "number", "entity", "yesno" or None (no span);
+    numbers of ``question`` are not taken as the answer (answers.py)."""
     conf = result.confidence
     tokens = list(result.tokens)
     text = "".join(t.text for t in tokens) or result.text
-    span = find_answer(answer_kind, text) if answer_kind else None
+    span = find_answer(answer_kind, text, question_numbers(question)) if answer_kind else None
     answer_lp = conf.min_logprob
     first_lp = conf.min_logprob
     if span is not None:

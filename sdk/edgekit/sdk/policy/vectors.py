@@ -36,7 +36,7 @@ def make_vectors(policy: Policy, records: Sequence[Mapping[str, Any]], per_kind:
     by_rule: dict[str, int] = {}
     for r in records:
         got = decide_vector(policy, r["question"], r["signals"])
-        key = f"{got['rule']}|{got['escalate']}"
+        key = f"{got['rule']}|{got['escalate']}|{got['family']}"
         if by_rule.get(key, 0) >= per_kind:
             continue
         if got["probability"] is not None and got["threshold"] is not None and abs(got["probability"] - got["threshold"]) < 1e-6:
@@ -47,13 +47,18 @@ def make_vectors(policy: Policy, records: Sequence[Mapping[str, Any]], per_kind:
         chosen.append({"question": r["question"], "privacy": "local-only", "signals": dict(r["signals"]),
                        "expected": decide_vector(policy, r["question"], r["signals"], "local-only")})
     if records:
+        from .signals import pre_signals
+
         r = records[0]
         signals = {**r["signals"], "context_overflow": 1.0}
         chosen.append({"question": r["question"], "privacy": "allow", "signals": signals,
                        "expected": decide_vector(policy, r["question"], signals)})
+        for q, rec in zip(("Tell me a joke about cats.", "Write a haiku about the sea.", "Why is the sky blue at noon?"),
+                          records[::max(1, len(records) // 3)]):
+            signals = {**rec["signals"], **pre_signals(q)}
+            chosen.append({"question": q, "privacy": "allow", "signals": signals,
+                           "expected": decide_vector(policy, q, signals)})
         long_q = "Summarise this: " + "lorem ipsum " * 600
-        from .signals import pre_signals
-
         signals = {**r["signals"], **pre_signals(long_q)}
         chosen.append({"question": long_q, "privacy": "allow", "signals": signals,
                        "expected": decide_vector(policy, long_q, signals)})

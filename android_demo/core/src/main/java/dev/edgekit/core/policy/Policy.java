@@ -1,0 +1,301 @@
+package dev.edgekit.core.policy;
+
+import dev.edgekit.core.EdgekitException;
+import dev.edgekit.core.Json;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+/**
+ * The escalation policy read from the same file as the Python SDK ({@code edgekit calibrate} writes it): a port of
+ * sdk/edgekit/sdk/policy/policy.py, whose docstring specifies the decision. Stage 1 (router, before generation):
+ * family by the first matching pattern; privacy "local-only" never escalates; the first matching router rule
+ * escalates; else the family's router model (standardised logistic regression, escalate when p >= threshold).
+ * Stage 2 (after generation): context overflow escalates; else the family's post model decides.
+ * Checked against tests/vectors/policy_vectors.json (PolicyVectorsTest).
+ */
+public final class Policy {
+    public static final String FORMAT = "edgekit-policy";
+    public static final int VERSION = 1;
+    private static final String GENERAL = "general";
+    private static final int FLAGS = Pattern.CASE_INSENSITIVE | Pattern.UNICODE_CASE | Pattern.UNICODE_CHARACTER_CLASS;
+
+    static final class Family {
+        final String name;
+        final Pattern pattern;
+        final String answerKind;
+
+        Family(String name, Pattern pattern, String answerKind) {
+            this.name = name;
+            this.pattern = pattern;
+            this.answerKind = answerKind;
+        }
+    }
+
+    static final class Rule {
+        final String name;
+        final String kind;
+        final Pattern pattern;
+        final List<Pattern> words = new ArrayList<>();
+        final Double value;
+        final List<String> families = new ArrayList<>();
+
+        Rule(Map<String, Object> r, String where) {
+            name = Json.string(Json.require(r, "name", where), where + ".name");
+            kind = Json.string(Json.require(r, "kind", where), where + ".kind");
+            Object p = r.get("pattern");
+            pattern = p == null ? null : Pattern.compile(Json.string(p, where + ".pattern"), FLAGS);
+            if (r.get("words") != null) {
+                for (Object w : Json.array(r.get("words"), where + ".words")) {
+                    words.add(Pattern.compile("\\b" + Pattern.quote(Json.string(w, where + ".words[]")) + "\\b", FLAGS));
+                }
+            }
+            value = r.get("value") == null ? null : Json.number(r.get("value"), where + ".value");
+            if (r.get("families") != null) {
+                for (Object f : Json.array(r.get("families"), where + ".families")) {
+                    families.add(Json.string(f, where + ".families[]"));
+                }
+            }
+            switch (kind) {
+                case "regex":
+                    if (pattern == null) {
+                        throw new EdgekitException("router rule \"" + name + "\": kind regex needs a pattern");
+                    }
+                    break;
+                case "min_chars":
+                case "min_digits":
+                    if (value == null) {
+                        throw new EdgekitException("router rule \"" + name + "\": kind " + kind + " needs a value");
+                    }
+                    break;
+                case "keywords":
+                case "family":
+                    break;
+                default:
+                    throw new EdgekitException("unknown router rule kind \"" + kind
+                            + "\"; known router rule kinds: family, keywords, min_chars, min_digits, regex");
+            }
+        }
+
+        boolean matches(String q, String family) {
+            switch (kind) {
+                case "regex": return pattern.matcher(q).find();
+                case "keywords":
+                    for (Pattern w : words) {
+                        if (w.matcher(q).find()) {
+                            return true;
+                        }
+                    }
+                    return false;
+                case "min_chars": return q.codePointCount(0, q.length()) >= value;
+                case "min_digits": return Signals.digits(q) >= value;
+                case "family": return families.contains(family);
+                default: throw new IllegalStateException(kind);
+            }
+        }
+    }
+
+    /** A standardised logistic regression: p = sigmoid(bias + sum w_i (x_i - mean_i) / std_i). */
+    static final class Model {
+        final List<String> features = new ArrayList<>();
+        final double[] mean;
+        final double[] std;
+        final double[] weights;
+        final double bias;
+        final double threshold;
+
+        Model(Map<String, Object> d, String where) {
+            for (Object f : Json.array(Json.require(d, "features", where), where + ".features")) {
+                features.add(Json.string(f, where + ".features[]"));
+            }
+            mean = doubles(Json.require(d, "mean", where), where + ".mean");
+            std = doubles(Json.require(d, "std", where), where + ".std");
+            weights = doubles(Json.require(d, "weights", where), where + ".weights");
+            bias = Json.number(Json.require(d, "bias", where), where + ".bias");
+            threshold = Json.number(Json.require(d, "threshold", where), where + ".threshold");
+            int n = features.size();
+            if (mean.length != n || std.length != n || weights.length != n) {
+                throw new EdgekitException(where + ": features, mean, std and weights must have the same length; "
+                        + "re-run `edgekit calibrate`");
+            }
+            for (double s : std) {
+                if (!(s > 0)) {
+                    throw new EdgekitException(where + ": every std must be > 0 (calibrate writes 1.0 for constant features)");
+                }
+            }
+            if (!(threshold >= 0 && threshold <= 1)) {
+                throw new EdgekitException(where + ": threshold " + threshold + " must be a probability in [0, 1]");
+            }
+        }
+
+        double probability(Map<String, Double> signals) {
+            double s = bias;
+            for (int i = 0; i < features.size(); i++) {
+                Double x = signals.get(features.get(i));
+                if (x == null) {
+                    throw new EdgekitException("policy needs signal \"" + features.get(i) + "\", which was not computed; "
+                            + "known: " + signals.keySet());
+                }
+                s += weights[i] * (x - mean[i]) / std[i];
+            }
+            if (s >= 0) {
+                return 1.0 / (1.0 + Math.exp(-s));
+            }
+            double e = Math.exp(s);
+            return e / (1.0 + e);
+        }
+
+        private static double[] doubles(Object node, String where) {
+            List<Object> list = Json.array(node, where);
+            double[] out = new double[list.size()];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = Json.number(list.get(i), where + "[" + i + "]");
+            }
+            return out;
+        }
+    }
+
+    private final List<Family> families = new ArrayList<>();
+    private final List<Rule> rules = new ArrayList<>();
+    private final Map<String, Model> routerModels = new LinkedHashMap<>();
+    private final Map<String, Model> postModels = new LinkedHashMap<>();
+    public final String privacy;
+    /** Local generation options the models were fitted with (e.g. max_new_tokens). */
+    public final Map<String, Object> generation;
+
+    private Policy(Map<String, Object> data, String privacyOverride, String where) {
+        if (!FORMAT.equals(data.get("format"))) {
+            throw new EdgekitException(where + ": not an edgekit policy file (no \"format\": \"" + FORMAT + "\")");
+        }
+        Object version = data.get("version");
+        if (!(version instanceof Long) || (Long) version != VERSION) {
+            throw new EdgekitException(where + ": policy version " + version + " is not supported (this app reads "
+                    + VERSION + "); re-run `edgekit calibrate`");
+        }
+        String p = privacyOverride != null ? privacyOverride : (data.get("privacy") == null ? "allow" : Json.string(data.get("privacy"), where + ".privacy"));
+        if (!"allow".equals(p) && !"local-only".equals(p)) {
+            throw new EdgekitException("privacy=\"" + p + "\" is unknown; use one of: allow, local-only");
+        }
+        privacy = p;
+        if (data.get("families") != null) {
+            for (Object item : Json.array(data.get("families"), where + ".families")) {
+                Map<String, Object> f = Json.object(item, where + ".families[]");
+                Object kind = f.get("answer_kind");
+                families.add(new Family(Json.string(Json.require(f, "name", where + ".families[]"), "name"),
+                        Pattern.compile(Json.string(Json.require(f, "pattern", where + ".families[]"), "pattern"), FLAGS),
+                        kind == null ? null : Json.string(kind, "answer_kind")));
+            }
+        }
+        Map<String, Object> router = data.get("router") == null ? Collections.<String, Object>emptyMap() : Json.object(data.get("router"), where + ".router");
+        if (router.get("rules") != null) {
+            for (Object item : Json.array(router.get("rules"), where + ".router.rules")) {
+                rules.add(new Rule(Json.object(item, where + ".router.rules[]"), where + ".router.rules[]"));
+            }
+        }
+        models(router.get("models"), routerModels, where + ".router.models");
+        Object post = data.get("post");
+        if (post != null) {
+            models(Json.object(post, where + ".post").get("models"), postModels, where + ".post.models");
+        }
+        generation = data.get("generation") == null ? Collections.<String, Object>emptyMap() : Json.object(data.get("generation"), where + ".generation");
+        this.raw = data;
+    }
+
+    private final Map<String, Object> raw;
+
+    private static void models(Object node, Map<String, Model> into, String where) {
+        if (node == null) {
+            return;
+        }
+        for (Map.Entry<String, Object> e : Json.object(node, where).entrySet()) {
+            into.put(e.getKey(), new Model(Json.object(e.getValue(), where + "." + e.getKey()), where + "." + e.getKey()));
+        }
+    }
+
+    public static Policy parse(String json, String where) {
+        return new Policy(Json.object(Json.parse(json), where), null, where);
+    }
+
+    public static Policy fromMap(Map<String, Object> data, String where) {
+        return new Policy(data, null, where);
+    }
+
+    public Policy withPrivacy(String mode) {
+        return new Policy(raw, mode, "policy");
+    }
+
+    public String classify(String question) {
+        for (Family f : families) {
+            if (f.pattern.matcher(question).find()) {
+                return f.name;
+            }
+        }
+        return GENERAL;
+    }
+
+    public String answerKind(String family) {
+        for (Family f : families) {
+            if (f.name.equals(family)) {
+                return f.answerKind;
+            }
+        }
+        return null;
+    }
+
+    private static Model model(Map<String, Model> models, String family) {
+        Model m = models.get(family);
+        return m != null ? m : models.get("default");
+    }
+
+    /** Stage 1: escalate before generation? */
+    public Decision route(String question, Map<String, Double> pre) {
+        String family = classify(question);
+        if ("local-only".equals(privacy)) {
+            return new Decision(false, "privacy", "privacy:local-only", family);
+        }
+        for (Rule rule : rules) {
+            if (rule.matches(question, family)) {
+                return new Decision(true, "router", "router:rule:" + rule.name, family);
+            }
+        }
+        Model m = model(routerModels, family);
+        if (m != null) {
+            double p = m.probability(pre);
+            if (p >= m.threshold) {
+                return new Decision(true, "router", "router:model:" + family, family, p, m.threshold);
+            }
+            return new Decision(false, "router", "router:local", family, p, m.threshold);
+        }
+        return new Decision(false, "router", "router:local", family);
+    }
+
+    /** Stage 2: escalate after seeing the local answer's signals (pre + post)? */
+    public Decision decide(String family, Map<String, Double> signals) {
+        if ("local-only".equals(privacy)) {
+            return new Decision(false, "privacy", "privacy:local-only", family);
+        }
+        Double overflow = signals.get("context_overflow");
+        if (overflow != null && overflow >= 1.0) {
+            return new Decision(true, "post", "post:context_overflow", family);
+        }
+        Model m = model(postModels, family);
+        if (m == null) {
+            return new Decision(false, "post", "post:accept", family);
+        }
+        double p = m.probability(signals);
+        if (p >= m.threshold) {
+            return new Decision(true, "post", "post:model:" + family, family, p, m.threshold);
+        }
+        return new Decision(false, "post", "post:accept", family, p, m.threshold);
+    }
+
+    /** The whole two-stage flow on recorded signals (sdk/edgekit/sdk/policy/vectors.py decide_vector). */
+    public Decision decideRecorded(String question, Map<String, Double> signals, String privacyMode) {
+        Policy p = withPrivacy(privacyMode);
+        Decision routed = p.route(question, signals);
+        return routed.escalate || "privacy".equals(routed.stage) ? routed : p.decide(routed.family, signals);
+    }
+}

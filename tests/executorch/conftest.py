@@ -1,0 +1,57 @@
+"""Fixtures for the ExecuTorch target: tiny-model .pte bundles, exported once and cached on disk.
+
+Bundles go through the real pipeline (``export(ExportSpec(target="executorch"))``: source → module →
+quantize → torch.export → XNNPACK lowering → .pte → manifest → validation through the runtime
+backend), keyed like tests/fixtures/bundles.py so an unchanged tree reuses them across sessions.
+Every test here needs the ``executorch`` extra; without it the folder is skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from tests.fixtures.bundles import CACHE_ROOT, build_cached, exporter_fingerprint
+
+pytest.importorskip("executorch", reason="the executorch extra is not installed: pip install 'edgekit[executorch]'")
+
+VALIDATION_TOKENS = 512  # tiny bundles: enough positions for a stable agreement number, seconds through the backend
+RUNTIME_BACKEND = Path(__file__).resolve().parents[2] / "runtime" / "edgekit" / "runtime" / "backends" / "executorch.py"
+
+
+def _key(source: Path) -> str:
+    digest = hashlib.sha256(exporter_fingerprint().encode())
+    digest.update(RUNTIME_BACKEND.read_bytes())
+    digest.update(str(source).encode())
+    return digest.hexdigest()[:16]
+
+
+def export_executorch(source: Path, recipe: str, folder: Path, options: dict | None = None, max_context: int = 256):
+    from edgekit.exporters import ExportSpec, ValidationSettings, export
+
+    return export(
+        ExportSpec(
+            model=str(source),
+            out=folder,
+            target="executorch",
+            quant=recipe,
+            max_context=max_context,
+            options=dict(options or {}),
+            validation=ValidationSettings(max_tokens=VALIDATION_TOKENS),
+        )
+    )
+
+
+@pytest.fixture(scope="session")
+def et_bundle(tiny_hf_folder: Path) -> Callable[[str], Path]:
+    """Factory: ``et_bundle("8da8w")`` -> validated ExecuTorch bundle of the tiny llama (max_context 256). Read-only."""
+    key = _key(tiny_hf_folder)
+
+    def make(recipe: str = "fp32") -> Path:
+        path = CACHE_ROOT / "test-bundles" / f"tiny-et-{recipe}-{key}"
+        return build_cached(path, lambda folder: export_executorch(tiny_hf_folder, recipe, folder))
+
+    return make
