@@ -124,6 +124,29 @@ def sampler_cases() -> list[dict]:
     return cases
 
 
+CHAT_CONVERSATIONS = [
+    [{"role": "user", "content": "What is the capital of France?"}],
+    [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Hi"}],
+    [
+        {"role": "user", "content": "Name a color."},
+        {"role": "assistant", "content": "Blue."},
+        {"role": "user", "content": "Another one, with ünïcode 🙂\nand a newline?"},
+    ],
+]
+
+
+def chat_cases(template: str) -> list[dict]:
+    """The Python runtime's Jinja rendering of ``template`` (edgekit.runtime.chat.ChatTemplate)."""
+    from edgekit.runtime.chat import ChatTemplate
+
+    chat = ChatTemplate(template)
+    return [
+        {"messages": messages, "generation_prompt": gen, "rendered": chat.render(messages, add_generation_prompt=gen)}
+        for messages in CHAT_CONVERSATIONS
+        for gen in (True, False)
+    ]
+
+
 def policy_vectors() -> dict | None:
     if not POLICY_VECTORS.is_file():
         return None

@@ -15,7 +15,13 @@ import pytest
 from tests.android.default_tokenizer import default_tokenizer_json
 from tests.android.java_core import compile_core, run_junit
 from tests.android.make_tokenizer_vectors import VECTORS, file_sha256
-from tests.android.reference_vectors import POLICY_VECTORS, redaction_cases, sampler_cases, signal_cases
+from tests.android.reference_vectors import (
+    POLICY_VECTORS,
+    chat_cases,
+    redaction_cases,
+    sampler_cases,
+    signal_cases,
+)
 from tests.android.tokenizer_variants import build_variants, reference_cases
 
 
@@ -55,10 +61,20 @@ def test_policy_matches_python_policy(core):
     run_junit(core, "PolicyVectorsTest", {"edgekit.policyVectors": str(POLICY_VECTORS)})
 
 
-def test_signals_redaction_sampler_match_python(core, tmp_path: Path):
+def test_signals_redaction_sampler_chat_match_python(core, tmp_path: Path):
+    # the default model's chat template, as the exporter writes it into the manifest
+    template = json.loads((default_tokenizer_json().parent / "assets.json").read_text(encoding="utf-8"))["chat_template"]
     ports = tmp_path / "ports.json"
     ports.write_text(
-        json.dumps({"signals": signal_cases(), "redaction": redaction_cases(), "sampler": sampler_cases()}, ensure_ascii=False),
+        json.dumps(
+            {
+                "signals": signal_cases(),
+                "redaction": redaction_cases(),
+                "sampler": sampler_cases(),
+                "chat": {"template": template, "cases": chat_cases(template)},
+            },
+            ensure_ascii=False,
+        ),
         encoding="utf-8",
     )
     run_junit(core, "PortVectorsTest", {"edgekit.portVectors": str(ports)})
@@ -110,3 +126,18 @@ def test_cloud_client_faults_and_real_edgekit_serve(core, tiny_bundle):
                 "edgekit.cloudExpected": expected,
             },
         )
+
+
+def test_assistant_routes_escalates_redacts_and_falls_back(core, tmp_path: Path):
+    from edgekit.sdk.policy.policy import Policy, RouterRule
+
+    # a real policy file: the shipped default plus a router rule that escalates questions naming "cloud"
+    base = Policy.default()
+    policy = Policy(
+        families=base.families,
+        router_rules=(RouterRule("ask_the_cloud", "keywords", words=("cloud",)), *base.router_rules),
+        router_models={},
+        post_models={},
+    )
+    path = policy.save(tmp_path / "policy.json")
+    run_junit(core, "AssistantTest", {"edgekit.tokenizer": str(default_tokenizer_json()), "edgekit.policy": str(path)})

@@ -76,3 +76,10 @@ def test_unsupported_rope_scaling_is_refused():
     spec = spec_for(config)
     with pytest.raises(UnsupportedError, match="yarn"):
         spec.rope_cache(spec.layer_attention(0), 8)
+
+
+def test_head_dim_groupqueryattention_cannot_run_is_refused():
+    _, model = tiny_llama()
+    config = dataclasses.replace(model.config, head_dim=24)
+    with pytest.raises(UnsupportedError, match="head_dim 24"):
+        spec_for(config)

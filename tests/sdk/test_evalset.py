@@ -96,7 +96,7 @@ def test_pre_signals():
 def test_number_span_skips_numbers_of_the_question():
     from edgekit.sdk.policy.answers import question_numbers
 
-    text = "To add 56 and 94, we combine them: the result is 150."
+    text = "The sum of 56 and 94 is 56 plus 94, which gives 150."
     assert find_answer("number", text).value == "56"  # the checker's rule (no question given)
     assert find_answer("number", text, question_numbers("What is 56 + 94?")).value == "150"
     assert find_answer("number", "To add 56 and 94, we need", question_numbers("What is 56 + 94?")) is None

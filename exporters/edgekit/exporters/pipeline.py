@@ -58,8 +58,9 @@ class ExportSpec:
     ``quant``: a recipe name, ``"auto"`` (the smallest of ``AUTO_CANDIDATES``
     whose validation meets ``min_agreement``, default 0.95) or None (``gguf``
     for a GGUF source the target can repack exactly, else ``int8``).
-    ``strict`` gates the export on ``min_agreement`` (0.95 when not given);
-    giving ``min_agreement`` alone gates too. ``max_context`` defaults to
+    Validation always checks top-1 agreement against ``min_agreement`` (0.95
+    when not given) and reports a miss; ``strict``, or giving
+    ``min_agreement``, makes a miss fail the export. ``max_context`` defaults to
     min(model's, 2048).
     """
 
@@ -85,12 +86,13 @@ class ExportSpec:
             raise ConfigError("validation is off, but --strict, --min-agreement and --quant auto need it")
 
     @property
-    def quality_floor(self) -> float | None:
-        if self.min_agreement is not None:
-            return float(self.min_agreement)
-        if self.strict or self.quant == AUTO:
-            return DEFAULT_MIN_AGREEMENT
-        return None
+    def quality_floor(self) -> float:
+        """The agreement every export is checked against (reported always; fatal only when ``gated``)."""
+        return float(self.min_agreement) if self.min_agreement is not None else DEFAULT_MIN_AGREEMENT
+
+    @property
+    def gated(self) -> bool:
+        return self.strict or self.min_agreement is not None
 
 
 @dataclass
@@ -214,7 +216,7 @@ def _build_one(
     timings: dict[str, float],
     source_kind: str,
     source_sha256: str | None,
-    floor: float | None,
+    floor: float,
     gate: bool,
 ) -> tuple[Manifest, ValidationResult | None, int]:
     """Build, describe and validate one recipe inside a staging folder; commit when accepted."""
@@ -289,7 +291,7 @@ def export(spec: ExportSpec, on_progress: OnProgress | None = None) -> ExportRep
     steps = Steps(total=1 + per_recipe * (len(candidates) if auto else 1), on_progress=on_progress)
     timings: dict[str, float] = {}
     floor = spec.quality_floor
-    gate = spec.strict or spec.min_agreement is not None
+    gate = spec.gated
     warnings: list[str] = []
 
     with tempfile.TemporaryDirectory(prefix="edgekit-source-") as work:
@@ -325,7 +327,7 @@ def export(spec: ExportSpec, on_progress: OnProgress | None = None) -> ExportRep
     if report.validation is not None and report.validation.passed is False:
         warnings.append(
             f"quality below the floor: top-1 agreement {report.validation.top1_agreement:.4f} < "
-            f"{report.validation.min_agreement:.4f} (pass --strict to fail the export instead)"
+            f"{report.validation.min_agreement:.4f}; the bundle was written (pass --strict to fail the export instead)"
         )
     report.warnings = warnings
     report.stage_seconds = timings

@@ -229,3 +229,10 @@ class ArchitectureSpec:
         """Raise UnsupportedError for a config this spec cannot build (overridden by families)."""
         if self.mlp_activation not in ("silu", "gelu_tanh"):
             raise UnsupportedError(f"{self.family}: MLP activation {self.mlp_activation!r} is not supported")
+        # onnxruntime 1.32's CPU GroupQueryAttention kernels need these (measured by the archs engineer).
+        head_dim, rotary = self.config.head_dim, self.rotary_dim()
+        if head_dim % 16 or (rotary // 2) % 8:
+            raise UnsupportedError(
+                f"{self.family}: head_dim {head_dim} / rotary dim {rotary} cannot run in onnxruntime's "
+                "GroupQueryAttention (needs head_dim % 16 == 0 and rotary_dim/2 % 8 == 0)"
+            )

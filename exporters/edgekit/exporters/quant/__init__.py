@@ -36,7 +36,7 @@ __all__ = [
 def quantize_weight(w: np.ndarray, bits: int, block_size: int, symmetric: bool, method: str) -> QuantizedMatrix:
     """Quantize one [N, K] float weight by method name ("rtn" | "kquant")."""
     if method == "kquant" and bits < 8:
-        return quantize_kquant(w, bits, block_size)
+        return quantize_kquant(w, bits, block_size, symmetric)
     if method in ("rtn", "kquant"):
         # 8-bit RTN is already within the noise of float (FINDINGS: 0.97–0.98 agreement);
         # the search buys nothing measurable there.

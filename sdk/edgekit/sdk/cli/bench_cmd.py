@@ -9,7 +9,7 @@ import click
 
 @click.command()
 @click.argument("bundle", type=click.Path(path_type=str))
-@click.option("--vs", "peers", multiple=True, type=click.Choice(["onnxruntime-genai", "llama.cpp", "all"]),
+@click.option("--vs", "peers", multiple=True, type=click.Choice(["onnxruntime-genai", "llama.cpp", "executorch-runner", "all"]),
               help="Also run a peer on the same weights (repeatable; 'all' = both). Absent peers are skipped with a message.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for every engine (default: physical cores).")
 @click.option("--decode-tokens", type=click.IntRange(min=2), default=64, show_default=True)

@@ -122,6 +122,22 @@ public class PortVectorsTest {
     }
 
     @Test
+    public void chatFormatEqualsTheJinjaRendering() {
+        Map<String, Object> chat = TestFiles.object(vectors.get("chat"));
+        dev.edgekit.core.generate.ChatFormat format = dev.edgekit.core.generate.ChatFormat.forTemplate((String) chat.get("template"));
+        for (Object item : TestFiles.array(chat.get("cases"))) {
+            Map<String, Object> c = TestFiles.object(item);
+            List<dev.edgekit.core.cloud.ChatMessage> messages = new ArrayList<>();
+            for (Object m : TestFiles.array(c.get("messages"))) {
+                Map<String, Object> msg = TestFiles.object(m);
+                messages.add(new dev.edgekit.core.cloud.ChatMessage((String) msg.get("role"), (String) msg.get("content")));
+            }
+            assertEquals(Json.write(c.get("messages")), c.get("rendered"),
+                    format.render(messages, Boolean.TRUE.equals(c.get("generation_prompt"))));
+        }
+    }
+
+    @Test
     public void badSamplingOptionsAreRefusedWithTheRule() {
         try {
             new SamplingOptions(0.7, 0, 1.5, 0, 1, null);

@@ -1,0 +1,145 @@
+package dev.edgekit.core;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertNotNull;
+import static org.junit.Assert.assertNull;
+import static org.junit.Assert.assertTrue;
+
+import com.sun.net.httpserver.HttpServer;
+import dev.edgekit.core.bundle.BundleManifest;
+import dev.edgekit.core.cloud.ChatMessage;
+import dev.edgekit.core.cloud.OpenAiClient;
+import dev.edgekit.core.policy.Decision;
+import dev.edgekit.core.policy.Policy;
+import dev.edgekit.core.tokenizer.Tokenizer;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import org.junit.After;
+import org.junit.Before;
+import org.junit.Test;
+
+/**
+ * The app's hybrid flow with the real default tokenizer, a real policy file written by the Python SDK
+ * (-Dedgekit.policy: the default policy plus a keyword rule "cloud") and a cloud on 127.0.0.1: local answers stay
+ * local; a routed question goes to the cloud redacted and comes back restored; a dead cloud falls back to the local
+ * answer.
+ */
+public class AssistantTest {
+    private HttpServer cloud;
+    private String cloudUrl;
+    private final List<String> received = Collections.synchronizedList(new ArrayList<String>());
+    private Tokenizer tokenizer;
+    private Policy policy;
+
+    private static final String MANIFEST = "{\"format\": \"edgekit-bundle\", \"schema_version\": 1, \"backend\": \"onnx\","
+            + " \"architecture\": {\"family\": \"llama\", \"num_layers\": 1, \"num_kv_heads\": 1, \"head_dim\": 8, \"vocab_size\": 49152},"
+            + " \"files\": [], \"backend_config\": {\"model_file\": \"model.onnx\", \"cache\": {\"num_layers\": 1, \"num_kv_heads\": 1, \"head_dim\": 8}},"
+            + " \"context\": {\"max_context\": 2048}, \"tokenizer\": {\"bos_id\": 1, \"add_bos\": false, \"eos_ids\": [2]},"
+            + " \"chat_template\": \"{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\\\n' + message['content'] + '<|im_end|>' + '\\\\n'}}{% endfor %}\"}";
+
+    @Before
+    public void setUp() throws IOException {
+        tokenizer = Tokenizer.fromFile(TestFiles.property("edgekit.tokenizer"));
+        policy = Policy.parse(new String(Files.readAllBytes(TestFiles.property("edgekit.policy")), StandardCharsets.UTF_8), "policy.json");
+        cloud = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        cloud.createContext("/v1/chat/completions", ex -> {
+            String body = new String(IO.readAll(ex.getRequestBody()), StandardCharsets.UTF_8);
+            received.add(body);
+            ex.sendResponseHeaders(200, 0);
+            try (OutputStream out = ex.getResponseBody()) {
+                // the cloud refers to the placeholder it was given; the app must put the address back
+                for (String piece : new String[] {"I will write to [EMA", "IL_1] today."}) {
+                    out.write(("data: {\"choices\": [{\"delta\": {\"content\": " + Json.write(piece) + "}}]}\n\n").getBytes(StandardCharsets.UTF_8));
+                }
+                out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
+            }
+        });
+        cloud.start();
+        cloudUrl = "http://127.0.0.1:" + cloud.getAddress().getPort();
+    }
+
+    @After
+    public void tearDown() {
+        cloud.stop(0);
+    }
+
+    private Assistant assistant(String localAnswer, String question) {
+        BundleManifest manifest = BundleManifest.parse(MANIFEST, "test manifest");
+        int[] ids = tokenizer.encode(localAnswer);
+        int[] script = java.util.Arrays.copyOf(ids, ids.length + 1);
+        script[ids.length] = 2; // eos
+        int promptLength = new Assistant(manifest, tokenizer, new GeneratorTest.ScriptedBackend(new int[] {2}, 0, 2048, tokenizer.vocabSize()),
+                null, null, false).promptIds(Collections.singletonList(new ChatMessage("user", question))).length;
+        GeneratorTest.ScriptedBackend backend = new GeneratorTest.ScriptedBackend(script, promptLength, 2048, tokenizer.vocabSize());
+        OpenAiClient client = new OpenAiClient(cloudUrl, "cloud-model", null, null, 2000, 5000, 0);
+        return new Assistant(manifest, tokenizer, backend, policy, client, true);
+    }
+
+    private static final String QUESTION = "Who wrote Hamlet?";
+
+    private static final class Recorder implements Assistant.Listener {
+        final StringBuilder shown = new StringBuilder();
+        final List<Assistant.Route> restarts = new ArrayList<>();
+
+        @Override
+        public void onText(String piece) {
+            shown.append(piece);
+        }
+
+        @Override
+        public void onRestart(Assistant.Route route, Decision decision) {
+            restarts.add(route);
+            shown.setLength(0);
+        }
+    }
+
+    @Test
+    public void aConfidentLocalAnswerStaysLocal() {
+        Recorder rec = new Recorder();
+        Assistant.Answer a = assistant("Hamlet was written by William Shakespeare.", QUESTION)
+                .ask(Collections.singletonList(new ChatMessage("user", QUESTION)), rec, null);
+        assertEquals(Assistant.Route.LOCAL, a.route);
+        assertEquals("Hamlet was written by William Shakespeare.", a.text);
+        assertEquals(a.text, rec.shown.toString());
+        assertEquals("post:accept", a.decision.rule);
+        assertEquals(policy.classify(QUESTION), a.decision.family);
+        assertTrue(received.isEmpty());
+    }
+
+    @Test
+    public void aRoutedQuestionGoesToTheCloudRedactedAndComesBackRestored() {
+        Recorder rec = new Recorder();
+        String q = "Cloud please: mail jane.doe@example.com the summary.";
+        Assistant.Answer a = assistant("unused", q).ask(Collections.singletonList(new ChatMessage("user", q)), rec, null);
+        assertEquals(Assistant.Route.CLOUD, a.route);
+        assertEquals("router:rule:ask_the_cloud", a.decision.rule);
+        assertNull("the router escalated before generating", a.local);
+        assertEquals("I will write to jane.doe@example.com today.", a.text);
+        assertEquals(a.text, rec.shown.toString());
+        assertEquals(Integer.valueOf(1), a.redacted.get("email"));
+        assertEquals(1, received.size());
+        assertFalse("the address left the phone", received.get(0).contains("jane.doe@example.com"));
+        assertTrue(received.get(0), received.get(0).contains("[EMAIL_1]"));
+    }
+
+    @Test
+    public void aDeadCloudFallsBackToTheLocalAnswer() {
+        cloud.stop(0);
+        Recorder rec = new Recorder();
+        String q = "cloud: are you there?";
+        Assistant.Answer a = assistant("I cannot reach anyone.", q).ask(Collections.singletonList(new ChatMessage("user", q)), rec, null);
+        assertEquals(Assistant.Route.FALLBACK, a.route);
+        assertEquals("I cannot reach anyone.", a.text);
+        assertEquals(a.text, rec.shown.toString());
+        assertNotNull(a.cloudError);
+        assertTrue(a.cloudError, a.cloudError.contains("cannot reach the cloud"));
+        assertEquals(Collections.singletonList(Assistant.Route.CLOUD), rec.restarts.subList(0, 1));
+    }
+}

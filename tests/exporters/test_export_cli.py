@@ -1,0 +1,100 @@
+"""`edgekit export`: stdout carries the path or JSON, progress and the table go to stderr, bad input is one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from edgekit.sdk.cli import main
+
+
+def _run(*args):
+    return CliRunner().invoke(main, ["export", *map(str, args)])
+
+
+def test_export_json_and_progress(tiny_hf_folder, tmp_path):
+    out = tmp_path / "bundle"
+    result = _run(tiny_hf_folder, "--quant", "fp32", "--out", out, "--validation-tokens", "200", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)  # stdout is only the JSON report
+    assert report["bundle"] == str(out) and report["recipe"] == "fp32"
+    assert report["validation"]["top1_agreement"] == 1.0
+    assert "[1/4] load" in result.stderr and "validate" in result.stderr
+    table = result.stderr.splitlines()
+    header = next(line for line in table if line.startswith("recipe"))
+    for column in ("size MiB", "agreement", "mean KL", "ppl", "time s"):
+        assert column in header
+    assert any("golden" in line for line in table)
+    assert (out / "edgekit.json").is_file()
+
+
+def test_export_prints_only_the_bundle_path(tiny_hf_folder, tmp_path):
+    out = tmp_path / "b"
+    result = _run(tiny_hf_folder, "--quant", "int8", "--out", out, "--validation-tokens", "200", "--quiet")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == str(out)
+    assert result.stderr == ""
+
+
+def test_strict_miss_exits_nonzero_with_one_line(tiny_hf_folder, tmp_path):
+    out = tmp_path / "b"
+    result = _run(tiny_hf_folder, "--quant", "int4", "--out", out, "--validation-tokens", "200", "--strict", "--quiet")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: recipe 'int4' missed the quality floor")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["/no/such/model", "--out", "{tmp}/b"], "no such file or folder"),
+        (["default", "--quant", "int3", "--out", "{tmp}/b"], "unknown quant recipe 'int3'; known quant recipes: fp32"),
+        (["default", "--target", "tflite", "--out", "{tmp}/b"], "unknown export target 'tflite'; known export targets"),
+        (["default", "--out", "{tmp}"], "already exists; pass --force"),
+        (["default", "--min-agreement", "2", "--out", "{tmp}/b"], "--min-agreement must be between 0 and 1"),
+        (["{tmp}/junk.gguf", "--out", "{tmp}/b"], "is not a GGUF file"),
+    ],
+)
+def test_bad_input_is_one_clear_line(tmp_path, args, message):
+    (tmp_path / "junk.gguf").write_bytes(b"junk")
+    result = _run(*[a.format(tmp=tmp_path) for a in args])
+    assert result.exit_code == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_max_context_above_model(tiny_hf_folder, tmp_path):
+    result = _run(tiny_hf_folder, "--out", tmp_path / "b", "--max-context", "100000", "--quiet")
+    assert result.exit_code == 1
+    assert "--max-context 100000 is above the model's maximum context of 512 tokens" in result.stderr
+
+
+def test_real_process_has_no_traceback(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgekit.sdk.cli", "export", str(tmp_path / "missing"), "--out", str(tmp_path / "b")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr.strip().startswith("Error: model") and "Traceback" not in proc.stderr
+
+
+def test_missing_export_extra_is_a_dependency_error(monkeypatch, tmp_path):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_torch(name, *args, **kwargs):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError("No module named 'torch'", name="torch")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    result = _run("default", "--out", tmp_path / "b")
+    assert result.exit_code == 1
+    assert "needs the 'export' extra (missing module 'torch'): pip install 'edgekit[export]'" in result.stderr
