@@ -48,6 +48,15 @@ TINY_PROMPT = "The capital of France is"
 DEFAULT_PROMPT = "The three most useful things to pack for a day hike are"
 MAX_NEW_TOKENS = 16
 GUEST_TESTS = ("tests/runtime", "tests/pi")
+# Left out inside the emulator, each with the reason the job prints.
+GUEST_DESELECT = {
+    "tests/runtime/test_bench.py": "speed benchmark: emulation says nothing about speed (and its --plot needs the "
+    "bench extra, which the base install on a Pi does not have)",
+    "tests/runtime/test_no_torch.py": "torch is not installed in the emulated device at all, so every test run there "
+    "already proves the runtime works without it",
+    "tests/pi/test_doctor.py::test_doctor_never_imports_torch": "torch is not installed in the emulated device at all "
+    "(same reason as test_no_torch)",
+}
 # What each emulated CPU must (not) expose: Cortex-A72 is ARMv8.0-A (no dotprod), Cortex-A76 is
 # ARMv8.2-A with the dot product extension (Arm Cortex-A72/A76 TRMs).
 EXPECTED_FEATURES = {"cortex-a72": {"neon": True, "dotprod": False}, "cortex-a76": {"neon": True, "dotprod": True}}
@@ -78,13 +87,23 @@ def make_cases(tiny: dict[str, str], default: str | None, threads: int) -> list[
     return cases
 
 
-def _remaining(deadline: float) -> float:
-    return max(deadline - time.monotonic(), 1.0)
+@dataclass(frozen=True)
+class Deadline:
+    """The job's wall-time budget: every subprocess gets only what is left of it."""
+
+    budget_s: float
+    ends_at: float
+
+    def remaining(self) -> float:
+        return max(self.ends_at - time.monotonic(), 1.0)
+
+    def text(self) -> str:
+        return f"{self.budget_s:.0f}-second"
 
 
-def run_driver(argv: list[str], cases_file: Path, env: dict[str, str] | None, deadline: float, logfile: Path) -> dict:
+def run_driver(argv: list[str], cases_file: Path, env: dict[str, str] | None, deadline: Deadline, logfile: Path) -> dict:
     proc = subprocess.run([*argv, str(HERE / "parity_driver.py"), str(cases_file)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=_remaining(deadline))
+                          capture_output=True, text=True, timeout=deadline.remaining())
     logfile.write_text(proc.stderr)
     if proc.returncode != 0:
         raise RuntimeError(f"parity driver exited {proc.returncode}:\n{proc.stderr[-3000:]}")
@@ -107,12 +126,14 @@ def parse_junit(path: Path) -> dict[str, Any]:
     return {**counts, "skipped_tests": skipped, "failed_tests": failed}
 
 
-def guest_tests(env_: aarch64_env.Aarch64Env, cpu: str, work: Path, deadline: float, paths: tuple[str, ...]) -> dict:
+def guest_tests(env_: aarch64_env.Aarch64Env, cpu: str, work: Path, deadline: Deadline, paths: tuple[str, ...]) -> dict:
     junit = work / f"junit-{cpu}.xml"
     logfile = work / f"pytest-{cpu}.log"
     args = ["-m", "pytest", *paths, "-q", "-m", "not slow", "-p", "no:cacheprovider", "-p", "guest_plugin",
-            f"--junitxml={junit}", "-o", "junit_family=xunit1"]
-    proc = env_.run(cpu, args, cwd=REPO, env={"PYTHONPATH": str(HERE)}, timeout=_remaining(deadline))
+            f"--junitxml={junit}", "-o", "junit_family=xunit1", "--durations=5"]
+    for node in GUEST_DESELECT:
+        args += ["--ignore", node] if "::" not in node else ["--deselect", node]
+    proc = env_.run(cpu, args, cwd=REPO, env={"PYTHONPATH": str(HERE)}, timeout=deadline.remaining())
     logfile.write_text(proc.stdout + "\n" + proc.stderr)
     result = parse_junit(junit) if junit.exists() else {"tests": 0, "passed": 0, "failures": 0, "errors": 1,
                                                            "skipped": 0, "skipped_tests": [], "failed_tests": []}
@@ -167,32 +188,34 @@ def compare(cpu: str, reference: dict, guest: dict, cases: list[dict]) -> tuple[
 
 
 def run_cpu(env_: aarch64_env.Aarch64Env, cpu: str, cases_file: Path, cases: list[dict], reference: dict,
-            work: Path, deadline: float, test_paths: tuple[str, ...]) -> CpuOutcome:
+            work: Path, deadline: Deadline, test_paths: tuple[str, ...]) -> CpuOutcome:
+    """Parity decode first (the job's main claim), then the runtime's tests, within the deadline."""
     out = CpuOutcome(cpu)
+    if cases:
+        t0 = time.monotonic()
+        try:
+            guest = run_driver(env_.argv([]), cases_file, env_.env(cpu), deadline, work / f"driver-{cpu}.log")
+        except subprocess.TimeoutExpired:
+            out.failures.append(f"{cpu}: parity decode exceeded the {deadline.text()} budget")
+            guest = None
+        except RuntimeError as exc:
+            out.failures.append(f"{cpu}: {exc}")
+            guest = None
+        out.seconds["parity"] = round(time.monotonic() - t0, 1)
+        if guest is not None:
+            out.parity, failures = compare(cpu, reference, guest, cases)
+            out.failures += failures
     t0 = time.monotonic()
     try:
         out.tests = guest_tests(env_, cpu, work, deadline, test_paths)
     except subprocess.TimeoutExpired:
-        out.failures.append(f"{cpu}: runtime tests exceeded the {BUDGET_S // 60}-minute budget")
+        out.failures.append(f"{cpu}: runtime tests exceeded the {deadline.text()} budget")
         return out
     out.seconds["tests"] = round(time.monotonic() - t0, 1)
     t = out.tests
     if t["exit_code"] != 0 or t["failures"] or t["errors"] or t["passed"] == 0:
         names = ", ".join(f["test"] for f in t["failed_tests"][:10])
         out.failures.append(f"{cpu}: runtime tests failed (exit {t['exit_code']}): {names or t['summary_line']}; log {t['log']}")
-    if cases:
-        t0 = time.monotonic()
-        try:
-            guest = run_driver(env_.argv([]), cases_file, env_.env(cpu), deadline, work / f"driver-{cpu}.log")
-        except subprocess.TimeoutExpired:
-            out.failures.append(f"{cpu}: parity decode exceeded the {BUDGET_S // 60}-minute budget")
-            return out
-        except RuntimeError as exc:
-            out.failures.append(f"{cpu}: {exc}")
-            return out
-        out.seconds["parity"] = round(time.monotonic() - t0, 1)
-        out.parity, failures = compare(cpu, reference, guest, cases)
-        out.failures += failures
     return out
 
 
@@ -205,12 +228,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads on both sides (one process per CPU runs in parallel)")
     parser.add_argument("--cache", type=Path, default=aarch64_env.DEFAULT_CACHE)
     parser.add_argument("--summary-json", type=Path, help="write the summary here")
+    parser.add_argument("--budget", type=float, default=BUDGET_S,
+                        help="wall-time limit in seconds (default %(default)s: the issue's 8 minutes; raise it only on a busy dev machine)")
     ns = parser.parse_args(argv)
     started = time.monotonic()
-    deadline = started + BUDGET_S
+    deadline = Deadline(ns.budget, started + ns.budget)
     skipped: list[str] = ["speed: emulation runs compute kernels 100-300x slower than a Pi; nothing is timed or asserted"]
+    skipped += [f"test {node}: {reason}" for node, reason in GUEST_DESELECT.items()]
     tiny = dict(item.split("=", 1) for item in ns.tiny)
     cpus = [c for c in ns.cpus.split(",") if c]
+    unknown = [c for c in cpus if c not in aarch64_env.PI_CPUS]
+    if unknown or not cpus:
+        parser.error(f"--cpus {ns.cpus!r}: use one or more of {', '.join(aarch64_env.PI_CPUS)}")
     if not ns.default:
         skipped.append("default-model parity: no --default bundle given")
     if not tiny:
@@ -276,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"SKIPPED {item}")
     for item in failures:
         log(f"FAIL {item}")
-    log(f"wall time {summary['wall_s']} s (budget {BUDGET_S} s): environment {summary['steps']['environment']} s, "
+    log(f"wall time {summary['wall_s']} s (budget {ns.budget:.0f} s): environment {summary['steps']['environment']} s, "
         f"x86 reference {summary['steps'].get('x86_reference', 0)} s, emulated runs {summary['steps']['emulated_runs']} s; "
         f"logs in {work}")
     log("RESULT " + ("PASS" if not failures else f"FAIL ({len(failures)} problem(s))"))

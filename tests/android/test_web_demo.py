@@ -139,8 +139,11 @@ def test_web_demo_escalation_round_trip(browser_ready, tiny_bundle, tmp_path):
     )
     policy_file = policy.save(tmp_path / "policy.json")
     question = "Cloud please: mail jane.doe@example.com the summary."
-    with edgekit_serve(cloud_bundle, web=False) as cloud, edgekit_serve(app_bundle, "--policy", str(policy_file)) as url:
-        run = run_driver({"url": f"{url}/?cloud={cloud}&cloudModel=tiny", "questions": [question]})
+    with edgekit_serve(cloud_bundle, "--model-id", "tiny", web=False) as cloud, edgekit_serve(
+        app_bundle, "--policy", str(policy_file)
+    ) as url:
+        shot = OUTPUT / "web-demo-escalation.png"
+        run = run_driver({"url": f"{url}/?cloud={cloud}&cloudModel=tiny", "questions": [question], "screenshot": str(shot)})
         # what the cloud answers to the redacted request, asked directly
         sent = [r for r in run["requests"] if r["url"].startswith(cloud)]
         assert len(sent) == 1, f"expected one request to the cloud, saw {run['requests']}"
@@ -155,6 +158,7 @@ def test_web_demo_escalation_round_trip(browser_ready, tiny_bundle, tmp_path):
     expected = direct["choices"][0]["message"]["content"].replace("[EMAIL_1]", "jane.doe@example.com")
     assert turn["answer"] == expected
     assert turn["redacted"] == {"email": 1}
+    assert png_is_not_blank(shot)[0], f"screenshot {shot} looks blank"
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -70,17 +71,15 @@ def edgekit_serve(bundle: Path, *extra: str, web: bool = True, timeout: float = 
     cmd = [str(exe), "serve", str(bundle), "--host", "127.0.0.1", "--port", str(port), "--threads", "1", *extra]
     if web:
         cmd.append("--web")
-    log = open(REPO / ".cache" / "android" / f"serve-{port}.log", "w+") if (REPO / ".cache" / "android").is_dir() else None
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log or subprocess.DEVNULL, text=True)
+    log = tempfile.TemporaryFile("w+")  # the server's stderr, quoted if it dies
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                detail = ""
-                if log:
-                    log.seek(0)
-                    detail = log.read()[-3000:]
+                log.seek(0)
+                detail = log.read()[-3000:]
                 pytest.fail(f"edgekit serve exited with {proc.returncode}:\n{detail}")
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -97,8 +96,7 @@ def edgekit_serve(bundle: Path, *extra: str, web: bool = True, timeout: float = 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if log:
-            log.close()
+        log.close()
 
 
 def run_driver(job: dict, timeout: float = 900) -> dict:

@@ -56,8 +56,9 @@ def test_gguf_recipe_is_an_exact_repack(tiny_bundle):
     manifest = read_manifest(tiny_bundle("gguf"))
     assert manifest.model["source_kind"] == "gguf" and manifest.model["source_sha256"]
     assert manifest.validation["weights"]["gguf_repack_max_error"] == 0.0
-    # Same weights as the float reference (the dequantized GGUF): only float rounding differs.
-    assert manifest.validation["top1_agreement"] > 0.99
+    # Same weights as the float reference (the dequantized GGUF); the 8-bit embedding/head run with int8
+    # activations (graph.md: onnxruntime has no fast float-activation 8-bit kernel), so not bit-exact.
+    assert manifest.validation["top1_agreement"] >= 0.97
 
 
 def test_quantized_recipes_lose_some_quality_and_report_it(tiny_bundle):

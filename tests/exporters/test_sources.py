@@ -123,7 +123,8 @@ def test_roundtrip_check_rejects_a_vocabulary_mismatch(gguf_model):
     from edgekit.exporters.sources.tokenizer_build import check_roundtrip
 
     path = gguf_model.tokenizer.tokenizer_json
-    vocab = [Tokenizer.from_file(str(path)).id_to_token(i) for i in range(49152)]
+    tokenizer = Tokenizer.from_file(str(path))
+    vocab = [tokenizer.id_to_token(i) for i in range(49152)]
     check_roundtrip(path, "ok", vocab)
     vocab[500], vocab[501] = vocab[501], vocab[500]
     with pytest.raises(SourceError, match="maps id 500"):

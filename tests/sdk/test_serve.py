@@ -133,3 +133,10 @@ def test_web_static_and_bundle_files(tiny_local, tmp_path):
             assert httpx.get(srv.url + bad).status_code == 404, bad
         # the API still works next to the static files
         assert httpx.get(srv.url + "/v1/models").json()["data"][0]["id"] == model_id_for(tiny_local, bundle)
+
+
+def test_default_web_root_is_the_repo_android_demo():
+    from edgekit.sdk.serve.web import default_web_root
+
+    root = default_web_root()
+    assert root == Path(__file__).resolve().parents[2] / "android_demo" / "web"

@@ -11,7 +11,7 @@ alone, random escalation and the oracle (policy.metrics).
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 

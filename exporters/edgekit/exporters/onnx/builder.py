@@ -59,9 +59,10 @@ __all__ = ["build_onnx", "MODEL_FILE", "DATA_FILE", "PROFILES", "FLOAT_GGUF_TYPE
 
 MODEL_FILE = "model.onnx"
 DATA_FILE = "model.onnx.data"
-PROFILES = ("cpu",)
+PROFILES = ("cpu", "web")  # "web": web_profile.py (float activations, what onnxruntime-web computes)
 # GGUF tensor types kept as float32 by the gguf recipe (fp16/bf16 → fp32 is exact).
 FLOAT_GGUF_TYPES = frozenset({"F32", "F16", "BF16"})
+FUSE_GATE_UP = True
 
 
 @dataclass
@@ -396,8 +397,11 @@ class _DecoderBuilder:
             ffn_role = "post_attention"
         normed, residual = self.skip_rms_norm(out, residual, spec.norm_weight(model, ffn_role, i), f"{p}.{ffn_role}_norm")
 
-        gate_up = self.linear(normed, i, ("gate", "up"))
-        gate, up = g.node("Split", [gate_up, g.const_i64([cfg.intermediate_size, cfg.intermediate_size])], outputs=2, axis=-1)
+        if FUSE_GATE_UP:
+            gate_up = self.linear(normed, i, ("gate", "up"))
+            gate, up = g.node("Split", [gate_up, g.const_i64([cfg.intermediate_size, cfg.intermediate_size])], outputs=2, axis=-1)
+        else:
+            gate, up = self.linear(normed, i, ("gate",)), self.linear(normed, i, ("up",))
         if spec.mlp_activation == "silu":
             act = g.node("Mul", [gate, g.node("Sigmoid", [gate])])
         else:  # gelu_tanh
@@ -456,6 +460,10 @@ def build_onnx(
     """Write ``model.onnx`` + ``model.onnx.data`` for ``model`` quantized by ``recipe`` into ``out_dir``."""
     if profile not in PROFILES:
         raise ConfigError(f"unknown ONNX graph profile {profile!r}; known profiles: {', '.join(PROFILES)}")
+    if profile == "web":
+        from .web_profile import web_recipe
+
+        recipe = web_recipe(recipe)
     if not isinstance(max_context, int) or max_context < 1:
         raise ConfigError(f"max_context must be a positive integer, got {max_context!r}")
     if "onnx" not in recipe.targets:

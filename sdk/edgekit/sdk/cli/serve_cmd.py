@@ -17,7 +17,9 @@ import click
 @click.option("--web", is_flag=True, help="Also serve the phone web demo at / and the bundle files at /bundle/")
 @click.option("--web-root", type=click.Path(path_type=Path, file_okay=False), default=None, help="Web demo folder (default: android_demo/web)")
 @click.option("--threads", type=int, default=None, help="onnxruntime threads")
-def serve(bundle, host, port, api_key_env, model_id, web, web_root, threads):
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Policy file the web demo reads at /policy.json (default: the shipped default policy)")
+def serve(bundle, host, port, api_key_env, model_id, web, web_root, threads, policy_path):
     """Serve BUNDLE at http://HOST:PORT/v1 (chat completions, streaming, /v1/models)."""
     from edgekit.runtime import load
     from edgekit.runtime.errors import ConfigError
@@ -35,9 +37,17 @@ def serve(bundle, host, port, api_key_env, model_id, web, web_root, threads):
         root = (web_root or default_web_root()).resolve()
         if not (root / "index.html").is_file():
             raise ConfigError(f"web root {str(root)!r} has no index.html; pass --web-root DIR with the demo's files")
+    policy_file = None
+    if root is not None:
+        from ..policy.policy import Policy, default_policy_path
+
+        policy_file = Path(policy_path or default_policy_path()).resolve()
+        if not policy_file.is_file():
+            raise ConfigError(f"--policy {str(policy_file)!r}: no such file; pass a policy written by `edgekit calibrate`")
+        Policy.load(policy_file)  # refuse a malformed policy now, not in the phone's browser
     model = load(bundle, threads=threads)
     options = ServeOptions(model_id=model_id or model_id_for(model, bundle), api_key=token, web_root=root,
-                           bundle_dir=Path(bundle).resolve())
+                           bundle_dir=Path(bundle).resolve(), policy_file=policy_file)
     try:
         server = EdgekitServer(model, host, port, options=options)
     except OSError as exc:

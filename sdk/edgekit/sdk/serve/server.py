@@ -32,7 +32,6 @@ from .openai_api import (
     ApiError,
     chunk_body,
     completion_body,
-    error_body,
     new_id,
     parse_chat_request,
     usage,
@@ -67,6 +66,7 @@ class ServeOptions:
     api_key: str | None = None
     web_root: Path | None = None
     bundle_dir: Path | None = None
+    policy_file: Path | None = None  # served at /policy.json: the escalation policy the web demo runs (android_demo)
 
 
 class EdgekitServer(ThreadingHTTPServer):
@@ -265,6 +265,8 @@ class _Handler(BaseHTTPRequestHandler):
             target = None
             if options.bundle_dir is not None and getattr(self.server.model, "manifest", None) is not None:
                 target = resolve_bundle_file(options.bundle_dir, self.server.model.manifest, path[len("/bundle/"):])
+        elif path == "/policy.json" and options.policy_file is not None:
+            target = options.policy_file if options.policy_file.is_file() else None
         else:
             target = resolve_static(options.web_root, path)
         if target is None:

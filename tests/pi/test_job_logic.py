@@ -1,0 +1,129 @@
+"""The Pi job's verdicts, without emulation: what makes scripts/pi/run_job.py fail, and its pytest plugin."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PI_SCRIPTS = REPO / "scripts" / "pi"
+sys.path.insert(0, str(PI_SCRIPTS))
+import run_job  # noqa: E402
+
+
+def _result(ids, logprobs=None, machine="aarch64", features=("neon",), stream=True, sampled=None):
+    return {
+        "machine": machine,
+        "torch_imported": False,
+        "cpu_features": list(features),
+        "cases": [{
+            "name": "tiny-int4", "token_ids": list(ids), "text": "x", "logprobs": logprobs or [-0.5] * len(ids),
+            "stream_matches_generate": stream, "sampled_ids": sampled if sampled is not None else [7, 8], "greedy_s": 1.0,
+            "load_s": 0.1,
+        }],
+    }
+
+
+CASES = run_job.make_cases({"int4": "/b"}, None, threads=1)
+
+
+def test_identical_tokens_pass():
+    ref = _result([1, 2, 3, 4], machine="x86_64")
+    rows, failures = run_job.compare("cortex-a72", ref, _result([1, 2, 3, 4]), CASES)
+    assert failures == []
+    assert rows[0]["identical"] and rows[0]["sampled_identical"] and rows[0]["stream_matches_generate"]
+
+
+def test_a_different_token_fails_and_says_where():
+    ref = _result([1, 2, 3, 4], machine="x86_64")
+    rows, failures = run_job.compare("cortex-a72", ref, _result([1, 2, 3, 9]), CASES)
+    assert len(failures) == 1 and "differ from x86 at position 3" in failures[0]
+    assert rows[0]["first_divergence"] == 3
+
+
+def test_logprob_drift_fails_even_with_equal_tokens():
+    ref = _result([1, 2], logprobs=[-0.5, -0.5], machine="x86_64")
+    _, failures = run_job.compare("cortex-a76", ref, _result([1, 2], [-0.5, -0.6], features=("neon", "fp16", "dotprod")), CASES)
+    assert len(failures) == 1 and "logprobs differ" in failures[0]
+
+
+def test_stream_sample_torch_machine_and_cpu_features_are_checked():
+    ref = _result([1, 2], machine="x86_64")
+    guest = _result([1, 2], stream=False, sampled=[7, 9], machine="x86_64", features=("neon", "dotprod"))
+    guest["torch_imported"] = True
+    _, failures = run_job.compare("cortex-a72", ref, guest, CASES)
+    text = "\n".join(failures)
+    assert "not aarch64" in text and "imported torch" in text and "dotprod absent" in text
+    assert "stream()" in text and "seeded sampling differs" in text
+
+
+def test_default_case_must_be_16_tokens():
+    cases = run_job.make_cases({}, "/default", threads=1)
+    ref = copy.deepcopy(_result([1, 2], machine="x86_64"))
+    ref["cases"][0]["name"] = "default-gguf"
+    guest = copy.deepcopy(_result([1, 2]))
+    guest["cases"][0]["name"] = "default-gguf"
+    _, failures = run_job.compare("cortex-a72", ref, guest, cases)
+    assert any("not 16" in f for f in failures)
+
+
+def _pytest(tmp_path, body: str, *extra):
+    (tmp_path / "test_case.py").write_text(textwrap.dedent(body))
+    junit = tmp_path / "junit.xml"
+    env = dict(os.environ, PYTHONPATH=str(PI_SCRIPTS))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", "--rootdir", str(tmp_path),
+         "-c", os.devnull, *extra, str(tmp_path)],
+        capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
+    )
+    return proc, run_job.parse_junit(junit)
+
+
+BODY = """
+import pytest
+
+@pytest.fixture
+def exported():
+    raise ModuleNotFoundError("No module named 'torch'", name="torch")
+
+def test_needs_export(exported):
+    pass
+
+def test_body_imports_torch():
+    raise ModuleNotFoundError("No module named 'torch'", name="torch")
+
+def test_ok():
+    pass
+
+@pytest.mark.skip(reason="because")
+def test_skipped():
+    pass
+"""
+
+
+def test_junit_counts_and_reasons(tmp_path):
+    proc, result = _pytest(tmp_path, BODY)
+    assert proc.returncode == 1
+    assert (result["passed"], result["skipped"]) == (1, 1)
+    assert result["failures"] + result["errors"] == 2
+    assert result["skipped_tests"][0]["reason"] == "because"
+
+
+def test_guest_plugin_skips_only_fixtures_that_need_the_export_stack(tmp_path):
+    proc, result = _pytest(tmp_path, BODY, "-p", "guest_plugin")
+    assert proc.returncode == 1, proc.stdout  # the test body importing torch still fails
+    assert [f["test"].split("::")[-1] for f in result["failed_tests"]] == ["test_body_imports_torch"]
+    reasons = {s["test"].split("::")[-1]: s["reason"] for s in result["skipped_tests"]}
+    assert "test_needs_export" in reasons and "absent on the device by design" in reasons["test_needs_export"]
+    assert result["passed"] == 1
+
+
+def test_job_script_refuses_bad_arguments():
+    proc = subprocess.run([sys.executable, str(PI_SCRIPTS / "run_job.py"), "--cpus", "cortex-a53"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
