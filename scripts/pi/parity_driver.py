@@ -11,7 +11,7 @@ CASES.json: ``[{"name": str, "bundle": path, "prompt": str | "messages": [...], 
 "threads": int | null, "checks": ["greedy", "stream", "sample"]}, ...]``. For each case it
 records the greedy token ids (eos never stops it early when ``max_new_tokens`` is short),
 per-token logprob and entropy, the finish reason, whether streaming produced the same
-text and tokens as ``generate``, and the token ids of a seeded sampled run.
+text and tokens as ``generate``, and the token ids of a seeded sampled run (twice).
 """
 
 from __future__ import annotations
@@ -58,7 +58,9 @@ def run_case(case: dict) -> dict:
             )
         if "sample" in checks:
             sampled = model.generate(prompt, max_new_tokens=n, chat=chat, **SAMPLE)
+            again = model.generate(prompt, max_new_tokens=n, chat=chat, **SAMPLE)
             out["sampled_ids"] = list(sampled.token_ids)
+            out["sampled_ids_repeat"] = list(again.token_ids)
     return out
 
 

@@ -40,9 +40,17 @@ import aarch64_env  # noqa: E402
 
 REPO = aarch64_env.REPO
 BUDGET_S = 8 * 60  # the limit for the whole job
-# Per-token logprobs are float32 softmax of logits from kernels whose accumulation order differs
-# by ISA (AVX-512 vs NEON vs dotprod); measured differences are ~1e-5 nats on the default model.
-LOGPROB_TOL = 1e-3
+# Per-token logprobs differ between ISAs because onnxruntime's int8-activation kernels (MatMulNBits
+# accuracy_level 4: the 8-bit layers and head of every quantized recipe, and the 4-bit layers on a
+# core without dotprod) quantize activations differently on AVX-512-VNNI, NEON and NEON-dotprod.
+# Measured here: 1e-6 for fp32; up to 0.019 nats (tiny int8) and 0.065 nats (default gguf, Cortex-A72)
+# for quantized bundles, with identical greedy tokens. A runtime bug (cache, rotary position, mask)
+# moves logits by whole nats and changes the tokens.
+LOGPROB_TOL = 0.15
+# Below this the two sides did the same arithmetic, so a seeded sample must pick the same tokens.
+# Above it, it need not: the tiny models have random weights and near-uniform distributions
+# (entropy ~ ln 49152), where any change in the last digits reorders the top-k.
+SAME_ARITHMETIC_TOL = 1e-4
 TINY_PROMPT = "The capital of France is"
 # Raw text, no chat template: 12 prompt tokens instead of 38, and emulation pays per token.
 DEFAULT_PROMPT = "The three most useful things to pack for a day hike are"
@@ -181,8 +189,13 @@ def compare(cpu: str, reference: dict, guest: dict, cases: list[dict]) -> tuple[
                 failures.append(f"{cpu} {ref['name']}: stream() text/tokens differ from generate()")
         if "sample" in case["checks"]:
             row["sampled_identical"] = got.get("sampled_ids") == ref.get("sampled_ids")
-            if not row["sampled_identical"]:
-                failures.append(f"{cpu} {ref['name']}: seeded sampling differs from x86: {got.get('sampled_ids')} vs {ref.get('sampled_ids')}")
+            row["sample_repeatable"] = got.get("sampled_ids") == got.get("sampled_ids_repeat")
+            if not row["sample_repeatable"]:
+                failures.append(f"{cpu} {ref['name']}: the same seed sampled different tokens twice on aarch64: "
+                                f"{got.get('sampled_ids')} vs {got.get('sampled_ids_repeat')}")
+            if not row["sampled_identical"] and dlp <= SAME_ARITHMETIC_TOL:
+                failures.append(f"{cpu} {ref['name']}: seeded sampling differs from x86 although the logprobs agree "
+                                f"to {dlp:.1e}: {got.get('sampled_ids')} vs {ref.get('sampled_ids')}")
         rows.append(row)
     return rows, failures
 
@@ -294,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{verdict} {out.cpu} {row['case']}: {len(row['aarch64_ids'])} greedy token ids "
                 f"{'identical to' if row['identical'] else 'DIFFER from'} x86 (max |dlogprob| {row['max_logprob_diff']:.1e}"
                 + (", stream == generate" if row.get("stream_matches_generate") else "")
-                + (", seeded sample identical" if row.get("sampled_identical") else "")
+                + ("" if "sampled_identical" not in row else ", seeded sample identical to x86" if row["sampled_identical"]
+                   else ", seeded sample repeatable on aarch64 (differs from x86: different int8 kernels, near-uniform random model)")
                 + f"; emulated decode {row['greedy_s']} s, not a speed measurement)")
         failures += out.failures
     summary["outcomes"] = [asdict(o) for o in outcomes]

@@ -34,13 +34,19 @@ def test_web_recipe_pins_float_activations():
         assert (web.name, web.bits, web.group_size, web.method) == (recipe.name, recipe.bits, recipe.group_size, recipe.method)
 
 
-def test_web_profile_graph_has_only_level_0_matmuls(tiny_gguf, tmp_path: Path):
+@pytest.fixture(scope="module")
+def tiny_model(tiny_gguf, tmp_path_factory):
+    from edgekit.exporters.sources import resolve_source
+
+    return resolve_source(str(tiny_gguf), tmp_path_factory.mktemp("work"))
+
+
+def test_web_profile_graph_has_only_level_0_matmuls(tiny_model, tmp_path: Path):
     from edgekit.exporters.onnx import build_onnx
     from edgekit.exporters.recipes import get_recipe
-    from edgekit.exporters.sources import resolve_source
     from edgekit.runtime.manifest import OnnxGraphSpec
 
-    model = resolve_source(str(tiny_gguf), tmp_path / "work")
+    model = tiny_model
     cpu = build_onnx(model, get_recipe("gguf"), tmp_path / "cpu", 64)
     web = build_onnx(model, get_recipe("gguf"), tmp_path / "web", 64, profile="web")
     cpu_levels, web_levels = _accuracy_levels(tmp_path / "cpu" / "model.onnx"), _accuracy_levels(tmp_path / "web" / "model.onnx")
@@ -50,12 +56,11 @@ def test_web_profile_graph_has_only_level_0_matmuls(tiny_gguf, tmp_path: Path):
     assert OnnxGraphSpec.from_dict(cpu.backend_config).profile == "cpu"
 
 
-def test_unknown_profile_is_refused_with_the_known_ones(tiny_gguf, tmp_path: Path):
+def test_unknown_profile_is_refused_with_the_known_ones(tiny_model, tmp_path: Path):
     from edgekit.exporters.onnx import build_onnx
     from edgekit.exporters.recipes import get_recipe
-    from edgekit.exporters.sources import resolve_source
     from edgekit.runtime.errors import ConfigError
 
-    model = resolve_source(str(tiny_gguf), tmp_path / "work")
+    model = tiny_model
     with pytest.raises(ConfigError, match=r"unknown ONNX graph profile 'phone'; known profiles: cpu, web"):
         build_onnx(model, get_recipe("gguf"), tmp_path / "x", 64, profile="phone")

@@ -139,3 +139,13 @@ def test_gguf_q4_1_embedding_uses_correction(tmp_path):
     deq_model, model = gguf_tiny(torch_model, layer_type="Q8_0", embed_type="Q4_1")
     build_onnx(model, _float_activations(get_recipe("gguf")), tmp_path, max_context=MAX_CONTEXT)
     _check_generation(GraphRunner(tmp_path, MAX_CONTEXT), torch_logits(deq_model, IDS), atol=5e-5)
+
+
+def test_four_bit_asymmetric_shared_embedding_and_head(tmp_path):
+    """GatherBlockQuantized with zero points over the head's 4-bit MatMulNBits weight (tied)."""
+    torch_model, model = tiny_llama(tie=True, seed=3)
+    recipe = dataclasses.replace(get_recipe("int4"), embedding_bits=4, head_bits=4)
+    assert not recipe.symmetric
+    build_onnx(model, _float_activations(recipe), tmp_path, max_context=MAX_CONTEXT)
+    reference = torch_logits(_dequantized_reference(torch_model, model, recipe), IDS)
+    _check_generation(GraphRunner(tmp_path, MAX_CONTEXT), reference, atol=5e-5)

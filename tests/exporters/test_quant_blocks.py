@@ -112,3 +112,9 @@ def test_gather_block_quantized_reads_the_matmulnbits_bytes():
 def test_unknown_method_is_refused():
     with pytest.raises(ValueError, match="magic"):
         quantize_weight(_weights(), 4, 32, True, "magic")
+
+
+@pytest.mark.parametrize("method", ["rtn", "kquant"])
+def test_eight_bit_weights_are_always_symmetric(method):
+    qm = quantize_weight(_weights(), 8, 32, symmetric=False, method=method)
+    assert qm.bits == 8 and qm.zero_points is None

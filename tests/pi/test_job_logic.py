@@ -24,8 +24,8 @@ def _result(ids, logprobs=None, machine="aarch64", features=("neon",), stream=Tr
         "cpu_features": list(features),
         "cases": [{
             "name": "tiny-int4", "token_ids": list(ids), "text": "x", "logprobs": logprobs or [-0.5] * len(ids),
-            "stream_matches_generate": stream, "sampled_ids": sampled if sampled is not None else [7, 8], "greedy_s": 1.0,
-            "load_s": 0.1,
+            "stream_matches_generate": stream, "sampled_ids": sampled if sampled is not None else [7, 8],
+            "sampled_ids_repeat": sampled if sampled is not None else [7, 8], "greedy_s": 1.0, "load_s": 0.1,
         }],
     }
 
@@ -49,8 +49,21 @@ def test_a_different_token_fails_and_says_where():
 
 def test_logprob_drift_fails_even_with_equal_tokens():
     ref = _result([1, 2], logprobs=[-0.5, -0.5], machine="x86_64")
-    _, failures = run_job.compare("cortex-a76", ref, _result([1, 2], [-0.5, -0.6], features=("neon", "fp16", "dotprod")), CASES)
+    guest = _result([1, 2], [-0.5, -0.5 - 2 * run_job.LOGPROB_TOL], features=("neon", "fp16", "dotprod"))
+    _, failures = run_job.compare("cortex-a76", ref, guest, CASES)
     assert len(failures) == 1 and "logprobs differ" in failures[0]
+
+
+def test_sampling_across_isas_is_only_required_when_the_arithmetic_matches():
+    ref = _result([1, 2], logprobs=[-0.5, -0.5], machine="x86_64")
+    # int8 kernels differ (logprobs within tolerance but not identical): another sample is allowed ...
+    drift = _result([1, 2], [-0.5, -0.5 - 10 * run_job.SAME_ARITHMETIC_TOL], sampled=[7, 9])
+    rows, failures = run_job.compare("cortex-a72", ref, drift, CASES)
+    assert failures == [] and rows[0]["sampled_identical"] is False and rows[0]["sample_repeatable"] is True
+    # ... but the same seed must repeat on the device
+    drift["cases"][0]["sampled_ids_repeat"] = [7, 10]
+    _, failures = run_job.compare("cortex-a72", ref, drift, CASES)
+    assert len(failures) == 1 and "sampled different tokens twice" in failures[0]
 
 
 def test_stream_sample_torch_machine_and_cpu_features_are_checked():

@@ -85,3 +85,20 @@ def test_chat_hybrid_shows_route(bundle):
     r = CliRunner().invoke(main, ["chat", str(bundle), "--local-only", "-n", "3"], input="What is 2 + 2?\n/exit\n")
     assert r.exit_code == 0, r.output
     assert "[local · privacy:local-only" in r.output
+
+
+def test_eval_with_a_measured_cloud(bundle, tiny_local):
+    from edgekit.sdk.serve import serve_in_thread
+
+    with serve_in_thread(tiny_local, model_id="cloud") as server:
+        r = run("eval", "escalation", bundle, "--limit", 6, "--max-new-tokens", 3, "--folds", 2, "--json", "--quiet",
+                "--cloud-url", server.url + "/v1", "--cloud-model", "cloud", "--api-key-env", "")
+    report = json.loads(r.output)
+    # the tiny random model is never right: measured cloud answers are wrong, so the oracle gains nothing
+    assert report["overall"]["cloud_accuracy"] == 0.0
+    assert report["overall"]["accuracy_at"]["oracle"]["50%"] == report["overall"]["local_accuracy"]
+
+
+def test_eval_cloud_url_needs_model(bundle):
+    r = CliRunner().invoke(main, ["eval", "escalation", str(bundle), "--cloud-url", "http://127.0.0.1:9/v1"])
+    assert r.exit_code == 1 and "--cloud-model" in r.output

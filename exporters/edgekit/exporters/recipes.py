@@ -56,7 +56,9 @@ class QuantRecipe:
     ``bits`` applies to the linear layers of the decoder blocks;
     ``embedding_bits`` / ``head_bits`` to the token embedding and the LM head
     (32 = float32). When the model ties embedding and head, one tensor serves
-    both and it is stored at ``head_bits``. ``group_size`` is the block length
+    both and it is stored at ``head_bits``. ``symmetric`` and ``method``
+    apply to sub-8-bit tensors; 8-bit tensors are always symmetric
+    round-to-nearest (see ``quant.quantize_weight``). ``group_size`` is the block length
     along the input dimension (MatMulNBits ``block_size``). For ``method="gguf"`` the widths come from the source file, and the fields
     here only describe what is expected.
 
@@ -223,3 +225,11 @@ register_recipe(
 # because Q4_1's correction term makes it ~6 bits/weight, but it loses nothing
 # more than the source already did, so it usually passes where int4 does not.
 AUTO_CANDIDATES: tuple[str, ...] = ("int4", "gguf", "int8", "fp32")
+
+# ExecuTorch's recipes (issue 4, exporters/edgekit/exporters/executorch/recipes.py) register here too, so
+# `--quant` choices and `auto` see them without importing torch. auto tries the 8-bit-embedding variants (the
+# smallest of each width) among the recipes of their width, fp32 last; the onnx target refuses them as the
+# executorch target refuses the ONNX ones. A literal tuple: either module may be imported first.
+from .executorch import recipes as _executorch_recipes  # noqa: E402,F401
+
+AUTO_CANDIDATES = ("int4", "gguf", "8da4w-emb8", "int8", "8da8w-emb8", "fp32")

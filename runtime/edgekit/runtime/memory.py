@@ -34,14 +34,17 @@ class RecipeFootprint:
     note: str
 
 
-# Peak RSS of the runtime process (load + 127-token chat prompt + 64 greedy tokens, 2 threads),
-# from the x86 measurements in /work/shared/FINDINGS.md ("ONNX export of SmolLM2-135M"); a
-# bundle's own manifest.memory["peak_rss_mib"] takes precedence wherever a bundle is at hand.
+# Peak RSS of the runtime process for the default model (SmolLM2-135M-Instruct), x86, 2,048-token
+# context. gguf and fp32: edgekit's own measurement, manifest.memory["peak_rss_mib"] of the bundles
+# `edgekit export` validated (a child process running this runtime over 128-token scoring windows;
+# generation alone peaks lower: 226 MiB gguf, 691 MiB fp32). int4 and int8: the FINDINGS.md table
+# ("ONNX export of SmolLM2-135M", MatMulNBits 4-bit block 32 / 8-bit rows) until edgekit measures
+# them. A bundle's own manifest number takes precedence wherever a bundle is at hand.
 DEFAULT_MODEL_FOOTPRINTS: tuple[RecipeFootprint, ...] = (
-    RecipeFootprint("int4", "SmolLM2-135M-Instruct", 598.0, "smallest file; lowest quality of the four"),
-    RecipeFootprint("gguf", "SmolLM2-135M-Instruct", 478.0, "exact repack of the shipped Q4_1 GGUF: recommended for a Pi"),
-    RecipeFootprint("int8", "SmolLM2-135M-Instruct", 619.0, "near-float quality"),
-    RecipeFootprint("fp32", "SmolLM2-135M-Instruct", 920.0, "the float reference"),
+    RecipeFootprint("gguf", "SmolLM2-135M-Instruct", 461.3, "exact repack of the shipped Q4_1 GGUF: recommended for a Pi"),
+    RecipeFootprint("int4", "SmolLM2-135M-Instruct", 598.0, "re-quantized 4-bit: lower quality (FINDINGS number)"),
+    RecipeFootprint("int8", "SmolLM2-135M-Instruct", 619.0, "near-float quality (FINDINGS number)"),
+    RecipeFootprint("fp32", "SmolLM2-135M-Instruct", 959.1, "the float reference"),
 )
 
 

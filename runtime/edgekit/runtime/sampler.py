@@ -76,7 +76,7 @@ class Sampler:
         if opts.greedy:
             token = int(np.argmax(x))
         else:
-            token = self._draw(x.astype(np.float64) / opts.temperature)
+            token = self._draw(x / np.float32(opts.temperature))  # float32: per-token cost over a 49k vocabulary
         logprob, entropy = token_stats(raw, token)
         return token, logprob, entropy
 
@@ -102,13 +102,24 @@ class Sampler:
             return int(min(np.searchsorted(cdf, self.rng.random() * cdf[-1], side="right"), vocab - 1))
         vals = x[idx]
         if opts.top_p < 1.0:
-            order = np.argsort(-vals, kind="stable")
-            idx, vals = idx[order], vals[order]
             p = np.exp(vals - best)
-            mass = np.cumsum(p) / p.sum()
+            total = float(p.sum(dtype=np.float64))
+            # Rank only as many tokens as the nucleus needs: grow a partial top-k until it holds top_p of the
+            # mass (a flat distribution falls back to one full sort).
+            k = 64
+            while True:
+                if k >= len(vals):
+                    order = np.argsort(-vals, kind="stable")
+                    break
+                part = np.argpartition(-vals, k)[:k]
+                if float(p[part].sum(dtype=np.float64)) >= opts.top_p * total:
+                    order = part[np.argsort(-vals[part], kind="stable")]
+                    break
+                k *= 4
+            mass = np.cumsum(p[order], dtype=np.float64) / total
             # smallest prefix whose mass reaches top_p (always at least one token)
-            keep = int(np.searchsorted(mass, opts.top_p, side="left")) + 1
-            idx, vals = idx[:keep], vals[:keep]
+            keep = min(int(np.searchsorted(mass, opts.top_p, side="left")) + 1, len(order))
+            idx, vals = idx[order[:keep]], vals[order[:keep]]
         if opts.min_p > 0.0:
             survivors = vals >= best + np.log(opts.min_p)  # p >= min_p * p_max
             idx, vals = idx[survivors], vals[survivors]

@@ -2,8 +2,8 @@
 
 Follows ExecuTorch's LLM export (``extension/llm/export/builder.py``):
 strict ``torch.export`` with a dynamic token dimension (ExecuTorch caps it at
-``max_seq_len - 1`` because of an export limitation; here ``max_seq_len`` itself is the longest call, kept below the cache
-length) and a static ``input_pos`` of length 1, ``run_decompositions({})``
+``max_seq_len - 1`` because of an export limitation; here the bound is
+``max_seq_len`` itself, checked by the tests) and a static ``input_pos`` of length 1, ``run_decompositions({})``
 to unwrap torchao's tensor subclasses, ``to_edge_transform_and_lower`` with
 the ``XnnpackPartitioner`` and the constant methods the C++ runner reads,
 then ``to_executorch`` with quant fusion (dequantize + embedding →

@@ -18,7 +18,6 @@ can drive the same file): ``forward(tokens int64 [1, S], input_pos int64 [1])
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping
 
 import numpy as np
@@ -186,7 +185,7 @@ class EtDecoder(nn.Module):
         self.max_context = max_context
         self.all_logits = all_logits
         embed = w["model.embed_tokens.weight"]
-        # padding_idx stays None: torchao's embedding quantizer refuses it (FINDINGS-style fact from issue 4).
+        # padding_idx stays None: torchao's embedding quantizer refuses it (issue 4).
         self.embed_tokens = nn.Embedding(embed.shape[0], embed.shape[1])
         self.embed_tokens.weight = nn.Parameter(embed, requires_grad=False)
         self.layers = nn.ModuleList(Block(config, w, i, max_context) for i in range(config.num_layers))
@@ -225,7 +224,3 @@ def _as_tensor(value: Any) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value.detach().to(torch.float32)
     return torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
-
-
-def head_dim_ok(config: ModelConfig) -> bool:
-    return config.head_dim % 2 == 0 and config.num_heads % max(config.num_kv_heads, 1) == 0 and not math.isnan(config.rms_norm_eps)

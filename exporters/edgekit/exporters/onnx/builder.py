@@ -62,6 +62,8 @@ DATA_FILE = "model.onnx.data"
 PROFILES = ("cpu", "web")  # "web": web_profile.py (float activations, what onnxruntime-web computes)
 # GGUF tensor types kept as float32 by the gguf recipe (fp16/bf16 → fp32 is exact).
 FLOAT_GGUF_TYPES = frozenset({"F32", "F16", "BF16"})
+# One MatMulNBits for gate|up plus a Split measured no slower than two MatMulNBits (the genai
+# builder's layout) on SmolLM2 (CPU ms/token 11.5 vs 12.1, within noise); a switch for profiling.
 FUSE_GATE_UP = True
 
 
@@ -334,23 +336,27 @@ class _DecoderBuilder:
         g, qm = self.g, part.quantized
         if qm.k % qm.block_size:
             raise UnsupportedError(f"embedding width {qm.k} is not a multiple of the block size {qm.block_size}")
+        # GatherBlockQuantized reads MatMulNBits' 3-D weight [N, k_blocks, blob] in place, quantized
+        # along its last axis. A Reshape to the 2-D table onnxruntime-genai uses would be constant-folded
+        # into a second copy at session start (measured: +28 MB RAM for SmolLM2's Q8_0 table), and
+        # MatMulNBits refuses a 2-D weight. Only the scales (1/8 of the 4-bit bytes) go through a Reshape,
+        # because MatMulNBits wants them [N, k_blocks] and GatherBlockQuantized [N, k_blocks, 1].
         packed = g.shared(f"{part.name}.qweight", qm.packed_weight)
         scales = g.shared(f"{part.name}.scales", lambda: qm.scales)
-        zp = qm.packed_zero_points()
-        zp_name = g.shared(f"{part.name}.qzeros", lambda: zp) if zp is not None else ""
-        # MatMulNBits wants [N, k_blocks, blob]; GatherBlockQuantized a 2-D table: reshape, no copy.
-        table = g.node("Reshape", [packed, g.const_i64([qm.n, qm.k * qm.bits // 8])], name=f"{part.name}/table")
-        inputs = [table, ids, scales] + ([zp_name] if zp is not None else [])
+        blocks_shape = g.const_i64([qm.n, qm.k_blocks, 1])
+        inputs = [packed, ids, g.node("Reshape", [scales, blocks_shape], name=f"{part.name}/scales3d")]
+        if qm.zero_points is not None:
+            # One zero point per block on the quantize axis: unpacked uint8 [N, k_blocks, 1] (low nibble).
+            inputs.append(g.shared(f"{part.name}.qzeros3d", lambda: qm.zero_points.reshape(qm.n, qm.k_blocks, 1)))
         hidden = g.node(
             "GatherBlockQuantized", inputs, domain=MS_DOMAIN, name=f"{part.name}/GatherBlockQuantized",
-            bits=qm.bits, block_size=qm.block_size, gather_axis=0, quantize_axis=1,
-        )
+            bits=qm.bits, block_size=qm.block_size, gather_axis=0, quantize_axis=2,
+        )  # [1, S, k_blocks, block_size]
         if qm.correction is not None:
             corr = g.initializer(f"{part.name}.correction", qm.correction)
             per_block = g.node("Unsqueeze", [g.node("Gather", [corr, ids], axis=0), g.const_i64([-1])])
-            blocks = g.node("Reshape", [hidden, g.const_i64([0, 0, qm.k_blocks, qm.block_size])])
-            hidden = g.node("Reshape", [g.node("Add", [blocks, per_block]), g.const_i64([0, 0, qm.k])])
-        return hidden
+            hidden = g.node("Add", [hidden, per_block])
+        return g.node("Reshape", [hidden, g.const_i64([0, 0, qm.k])])
 
     def layer(self, i: int, hidden: str, residual: str | None, seqlens_k: str, total_len: str) -> tuple[str, str]:
         g, spec, model, cfg = self.g, self.spec, self.model, self.cfg

@@ -34,11 +34,16 @@ __all__ = [
 
 
 def quantize_weight(w: np.ndarray, bits: int, block_size: int, symmetric: bool, method: str) -> QuantizedMatrix:
-    """Quantize one [N, K] float weight by method name ("rtn" | "kquant")."""
-    if method == "kquant" and bits < 8:
+    """Quantize one [N, K] float weight by method name ("rtn" | "kquant").
+
+    8-bit weights are always symmetric round-to-nearest: at 8 bits the rounding error is already
+    within the noise (FINDINGS: 0.97–0.98 agreement), and onnxruntime's 8-bit kernel is ~1.7x
+    slower with zero points (measured 84 vs 48 µs for a 1728x576 decode matmul).
+    """
+    if method not in ("rtn", "kquant"):
+        raise ValueError(f"no block quantizer for method {method!r}")
+    if bits == 8:
+        return quantize_rtn(w, bits, block_size, symmetric=True)
+    if method == "kquant":
         return quantize_kquant(w, bits, block_size, symmetric)
-    if method in ("rtn", "kquant"):
-        # 8-bit RTN is already within the noise of float (FINDINGS: 0.97–0.98 agreement);
-        # the search buys nothing measurable there.
-        return quantize_rtn(w, bits, block_size, symmetric)
-    raise ValueError(f"no block quantizer for method {method!r}")
+    return quantize_rtn(w, bits, block_size, symmetric)

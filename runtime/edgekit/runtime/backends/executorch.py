@@ -120,16 +120,23 @@ def import_executorch_runtime(what: str = "the executorch backend"):
 
 
 _THREADS_LOCK = threading.Lock()
+_PROGRAM_LOADED = False  # once a program runs, the threadpool must not be replaced (see _set_threads)
 
 
 def _set_threads(threads: int) -> None:
-    """Size ExecuTorch's (process-wide) XNNPACK threadpool."""
+    """Size ExecuTorch's process-wide threadpool, only before the first program is loaded.
+
+    XNNPACK delegates keep a pointer to the pool they were initialized with:
+    ``_unsafe_reset_threadpool`` after a program has run makes that program's
+    next call segfault (measured). Later loads therefore share the first
+    load's thread count.
+    """
     try:
         from executorch.extension.pybindings import portable_lib
     except ImportError:  # pragma: no cover - same wheel as the runtime
         return
     with _THREADS_LOCK:
-        if portable_lib._threadpool_get_thread_count() != threads:
+        if not _PROGRAM_LOADED and portable_lib._threadpool_get_thread_count() != threads:
             portable_lib._unsafe_reset_threadpool(threads)
 
 
@@ -159,6 +166,9 @@ class ExecuTorchBackend(Backend):
         self._max_context = int(manifest.max_context)
         self._vocab = int(manifest.architecture.vocab_size)
         self._method = program.load_method(spec.method)
+        # Decode steps reuse these two tensors (one token, one position): no allocation per token.
+        self._token1 = torch.zeros((1, 1), dtype=torch.long)
+        self._pos1 = torch.zeros((1,), dtype=torch.long)
         self._lock = threading.Lock()
         self._resident: ExecuTorchCache | None = None  # the cache whose tokens the method's KV buffers hold
         self.replays = 0  # sequence switches that needed a replay (tests and benchmarks read it)
@@ -182,7 +192,9 @@ class ExecuTorchBackend(Backend):
 
     @staticmethod
     def _load(runtime: Any, path: Path, spec: ExecuTorchSpec) -> Any:
+        global _PROGRAM_LOADED
         try:
+            _PROGRAM_LOADED = True
             program = runtime.load_program(path)
         except (RuntimeError, ValueError) as exc:  # the pybinding raises RuntimeError on a bad/truncated file
             raise BundleError(
@@ -209,10 +221,14 @@ class ExecuTorchBackend(Backend):
         return ExecuTorchCache(self)
 
     def _execute(self, ids: np.ndarray, start: int) -> Any:
-        tokens = self._torch.from_numpy(ids).view(1, -1)
-        pos = self._torch.tensor([start], dtype=self._torch.long)
+        if ids.shape[0] == 1:
+            self._token1[0, 0] = int(ids[0])
+            tokens = self._token1
+        else:
+            tokens = self._torch.from_numpy(ids).view(1, -1)
+        self._pos1[0] = start
         try:
-            (logits,) = self._method.execute([tokens, pos])
+            (logits,) = self._method.execute([tokens, self._pos1])
         except RuntimeError as exc:
             raise RuntimeGenerationError(f"ExecuTorch forward failed at position {start} ({exc})") from None
         return logits
@@ -255,6 +271,8 @@ class ExecuTorchBackend(Backend):
 
     def _forward_last(self, ids: np.ndarray, cache: ExecuTorchCache, keep: int) -> np.ndarray:
         n = ids.shape[0]
+        if keep == 1 and n <= self.spec.max_seq_len:  # every generation call: one execute, one row
+            return self._call(cache, ids).numpy().reshape(1, -1)
         rows: list[np.ndarray] = []
         # Everything before the last `keep - 1` tokens goes in as few calls as max_seq_len allows;
         # the last of them yields the first kept row.

@@ -52,7 +52,11 @@ def escalation(bundle, data, limit, max_new_tokens, cloud_url, cloud_model, api_
         items = load_items(data or DEFAULT_PATH, limit=limit)
         cloud = None
         if cloud_url:
-            config = CloudConfig(base_url=cloud_url, model=cloud_model or "default", api_key_env=api_key_env or None)
+            if not cloud_model:
+                from edgekit.runtime.errors import ConfigError
+
+                raise ConfigError("--cloud-url needs --cloud-model NAME (the model the cloud should use)")
+            config = CloudConfig(base_url=cloud_url, model=cloud_model, api_key_env=api_key_env or None)
             config.api_key()
             cloud = CloudClient(config)
         with load(bundle) as model:
