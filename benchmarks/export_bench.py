@@ -185,8 +185,11 @@ def main() -> int:
         log(f"== export default --quant {name}")
         out = work / f"default-{name}"
         start = time.perf_counter()
-        report = export(ExportSpec(model="default", out=out, quant=name, force=True))
+        from edgekit.sdk.cli.progress_render import StderrProgress
+
+        report = export(ExportSpec(model="default", out=out, quant=name, force=True), on_progress=StderrProgress())
         seconds = time.perf_counter() - start
+        log(f"stage seconds: {report.stage_seconds}")
         if prompt_ids is None:
             manifest = report.manifest
             text = ChatTemplate(manifest.chat_template).render([{"role": "user", "content": PROMPT}])

@@ -1,7 +1,8 @@
 // Service worker: the app works offline once it has been loaded. App shell and libraries are cached when the
 // worker installs; every other same-origin GET (the onnxruntime WASM, the bundle's model files) is cached on first
 // use. edgekit.json and the policy are fetched network-first, so a re-exported bundle is noticed (the app then
-// checks every file's sha256 against the new manifest and the cache entry is refreshed).
+// checks every file's sha256 against the new manifest; a file that fails is dropped from the cache and fetched again,
+// js/bundle.js loadBundle).
 const CACHE = 'edgekit-web-v1'; // js/bundle.js CACHE_NAME
 const SHELL = [
   './', 'index.html', 'app.css', 'manifest.webmanifest', 'icons/icon.svg', 'icons/icon-192.png', 'icons/icon-512.png',

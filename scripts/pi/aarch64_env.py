@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -118,9 +119,9 @@ class Aarch64Env:
             QEMU_CPU=cpu,
             PYTHONNOUSERSITE="1",
             PYTHONDONTWRITEBYTECODE="1",
-            HF_HUB_OFFLINE="1",
-            # The guest must never reach a hub or the network: tests talk to 127.0.0.1 only.
-            NO_PROXY="127.0.0.1,localhost",
+            HF_HUB_OFFLINE="1",  # as tests/conftest.py: nothing may reach a model hub
+            # `python3` / `edgekit` spawned by a guest test resolve to the guest launchers first.
+            PATH=f"{self.cache / 'bin'}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
         )
         keep.update(extra or {})
         return keep
@@ -426,14 +427,18 @@ def build(cache: Path = DEFAULT_CACHE, log: Callable[[str], None] = print, refre
     cache = Path(cache)
     cache.mkdir(parents=True, exist_ok=True)
     steps: list[Step] = []
-    with _Timer(steps, "qemu-user-static", log) as t:
-        qemu, how = ensure_qemu()
-        t.detail, t.cached = f"{qemu} ({how})", how == "present"
-    build_rootfs(cache, log, steps, refresh)
-    build_site_deps(cache, log, steps, refresh)
-    if edgekit:
-        build_site_edgekit(cache, log, steps)
-    write_launchers(cache, qemu)
+    # One builder at a time per cache (a developer's smoke run next to a test run would otherwise
+    # delete a site folder the other is filling).
+    with open(cache / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with _Timer(steps, "qemu-user-static", log) as t:
+            qemu, how = ensure_qemu()
+            t.detail, t.cached = f"{qemu} ({how})", how == "present"
+        build_rootfs(cache, log, steps, refresh)
+        build_site_deps(cache, log, steps, refresh)
+        if edgekit:
+            build_site_edgekit(cache, log, steps)
+        write_launchers(cache, qemu)
     return Aarch64Env(cache=cache, qemu=qemu, steps=steps)
 
 

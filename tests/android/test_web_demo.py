@@ -120,13 +120,14 @@ def test_web_demo_greedy_ids_equal_python_runtime(browser_ready, web_default_bun
     print(f"\nweb demo timings (s): {run['timings']}; screenshot: {shot}")
 
 
-def test_web_demo_escalation_round_trip(browser_ready, tiny_bundle, tmp_path):
-    """The page routes to a real `edgekit serve` cloud, redacts the request and shows the cloud's answer."""
+def test_web_demo_escalation_round_trip(browser_ready, default_bundle, tiny_bundle, tmp_path):
+    """The page (the real default cpu bundle) routes to a real `edgekit serve` cloud (a tiny bundle), redacts the
+    request and shows the cloud's answer."""
     import httpx
 
     from edgekit.sdk.policy.policy import Policy, RouterRule
 
-    app_bundle = tiny_bundle("fp32")
+    app_bundle = default_bundle("gguf")
     cloud_bundle = tiny_bundle("int8")
     # a real policy file: the default policy plus a router rule that escalates questions naming "cloud"
     policy = Policy.default()
@@ -149,6 +150,7 @@ def test_web_demo_escalation_round_trip(browser_ready, tiny_bundle, tmp_path):
         assert len(sent) == 1, f"expected one request to the cloud, saw {run['requests']}"
         body = json.loads(sent[0]["body"])
         direct = httpx.post(f"{cloud}/v1/chat/completions", json={**body, "stream": False}, timeout=120).json()
+    assert "checksums verified" in run["status"], run["status"]
     turn = run["turns"][0]
     assert turn["error"] is None and turn["cloudError"] is None, turn
     assert turn["route"] == "cloud" and turn["rule"] == "router:rule:ask_the_cloud", turn

@@ -149,3 +149,28 @@ def test_four_bit_asymmetric_shared_embedding_and_head(tmp_path):
     build_onnx(model, _float_activations(recipe), tmp_path, max_context=MAX_CONTEXT)
     reference = torch_logits(_dequantized_reference(torch_model, model, recipe), IDS)
     _check_generation(GraphRunner(tmp_path, MAX_CONTEXT), reference, atol=5e-5)
+
+
+@pytest.mark.parametrize("layer_type, embed_type", [("Q4_1", "Q8_0"), ("Q8_0", "Q4_1")])
+def test_head_on_int8_activations_refines_its_top_k_exactly(tmp_path, layer_type, embed_type):
+    """Float-activation layers, head at accuracy_level 4 + float top-k refinement.
+
+    The top-k logits (and so every greedy choice) equal the float model's; the other logits keep
+    the int8-activation error. Q4_1 head: the refinement's rows carry the block correction too.
+    """
+    from edgekit.exporters.onnx import builder
+
+    torch_model, _ = tiny_llama(tie=True, seed=8)
+    deq_model, model = gguf_tiny(torch_model, layer_type=layer_type, embed_type=embed_type)
+    recipe = get_recipe("gguf")
+    assert recipe.accuracy_level == 0 and recipe.int8_accuracy_level == 4  # the shipped gguf recipe: Q8_0 head refined
+    if embed_type == "Q4_1":  # 4-bit head on int8 activations, 8-bit layers on float activations
+        recipe = dataclasses.replace(recipe, accuracy_level=4, int8_accuracy_level=0)
+    build_onnx(model, recipe, tmp_path / "refined", max_context=MAX_CONTEXT)
+    reference = torch_logits(deq_model, IDS)
+    got = GraphRunner(tmp_path / "refined", MAX_CONTEXT).forward(IDS, len(IDS))
+    top = np.argsort(-reference, axis=-1)[:, : builder.HEAD_REFINE_TOP_K // 2]
+    np.testing.assert_allclose(np.take_along_axis(got, top, -1), np.take_along_axis(reference, top, -1), atol=5e-5, rtol=0)
+    np.testing.assert_array_equal(got.argmax(-1), reference.argmax(-1))
+    rest = np.abs(got - reference).max()
+    assert rest > 5e-5  # the other logits do carry the int8-activation error (the refinement is what fixed the top)

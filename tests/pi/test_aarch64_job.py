@@ -11,6 +11,7 @@ skips. No speed assertion: emulation says nothing about speed.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -22,7 +23,9 @@ REPO = Path(__file__).resolve().parents[2]
 # Each recipe runs a different onnxruntime kernel family on Arm: float MatMul, MatMulNBits 8-bit,
 # MatMulNBits 4-bit, and the GGUF Q4_1 repack (symmetric 4-bit + correction term).
 TINY_RECIPES = ("fp32", "int8", "int4", "gguf")
-JOB_TIMEOUT_S = 9 * 60  # the job budgets itself 8 minutes; this only stops a hung emulator
+# The job budgets itself 8 minutes (the limit, what CI enforces). EDGEKIT_PI_BUDGET_S raises
+# it on a developer machine shared with other heavy jobs, where emulation runs several times slower.
+BUDGET_S = float(os.environ.get("EDGEKIT_PI_BUDGET_S", 8 * 60))
 
 
 @pytest.mark.slow
@@ -41,7 +44,8 @@ def test_runtime_on_emulated_raspberry_pi(tiny_bundle, default_bundle, tmp_path,
         default, default_skip = None, str(exc)
 
     summary_path = tmp_path / "summary.json"
-    cmd = [sys.executable, str(REPO / "scripts" / "pi" / "run_job.py"), "--summary-json", str(summary_path)]
+    cmd = [sys.executable, str(REPO / "scripts" / "pi" / "run_job.py"), "--summary-json", str(summary_path),
+           "--budget", str(BUDGET_S)]
     cmd += [f"--tiny={recipe}={path}" for recipe, path in tiny.items()]
     if default is not None:
         cmd += ["--default", str(default)]
@@ -51,7 +55,7 @@ def test_runtime_on_emulated_raspberry_pi(tiny_bundle, default_bundle, tmp_path,
     try:
         for line in proc.stdout:
             _terminal(line)
-        proc.wait(timeout=JOB_TIMEOUT_S)
+        proc.wait(timeout=BUDGET_S + 60)  # the job stops itself at its budget; this only catches a hang
     finally:
         if proc.poll() is None:
             proc.kill()

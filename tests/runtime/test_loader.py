@@ -111,3 +111,12 @@ def test_threads_option_reaches_session(fresh_toy_bundle):
     assert model.backend.session.get_session_options().intra_op_num_threads == 1
     entries = model.backend.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
     assert entries == "0"
+
+
+def test_memory_check_refuses_unless_forced(fresh_toy_bundle):
+    from edgekit.runtime import InsufficientMemoryError
+
+    _edit_manifest(fresh_toy_bundle, memory={"peak_rss_mib": 1e9})  # a petabyte: never fits
+    with pytest.raises(InsufficientMemoryError):
+        load(fresh_toy_bundle)
+    assert load(fresh_toy_bundle, force=True).generate("hi", max_new_tokens=2).token_ids

@@ -92,19 +92,27 @@ export async function loadBundle(baseUrl, { onProgress = () => {}, verify = true
   let hashed = true;
   for (const entry of manifest.files) {
     const url = new URL(entry.path, base).href;
-    onProgress({ stage: 'download', file: entry.path, done, total });
-    const bytes = await fetchBytes(url, (n) => { done += n; onProgress({ stage: 'download', file: entry.path, done, total }); });
-    if (bytes.length !== entry.size) {
-      throw new BundleError(`bundle file "${entry.path}" is ${bytes.length} bytes, the manifest says ${entry.size} ` +
-        '(truncated or replaced); copy the bundle again or re-export');
-    }
-    if (verify) {
-      onProgress({ stage: 'verify', file: entry.path, done, total });
-      const hex = await sha256Hex(bytes);
-      if (hex === null) hashed = false;
-      else if (hex !== entry.sha256) {
-        throw new BundleError(`bundle file "${entry.path}" fails its sha256 check (modified or corrupted); copy the bundle again or re-export`);
+    let bytes = null;
+    // a second try after dropping the offline copy: a re-exported bundle has a new manifest but old cached files
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const before = done;
+      onProgress({ stage: 'download', file: entry.path, done, total });
+      bytes = await fetchBytes(url, (n) => { done += n; onProgress({ stage: 'download', file: entry.path, done, total }); });
+      let problem = null;
+      if (bytes.length !== entry.size) {
+        problem = `bundle file "${entry.path}" is ${bytes.length} bytes, the manifest says ${entry.size} ` +
+          '(truncated or replaced); copy the bundle again or re-export';
+      } else if (verify) {
+        onProgress({ stage: 'verify', file: entry.path, done, total });
+        const hex = await sha256Hex(bytes);
+        if (hex === null) hashed = false;
+        else if (hex !== entry.sha256) {
+          problem = `bundle file "${entry.path}" fails its sha256 check (modified or corrupted); copy the bundle again or re-export`;
+        }
       }
+      if (!problem) break;
+      if (attempt === 1 || !globalThis.caches || !(await (await caches.open(CACHE_NAME)).delete(url))) throw new BundleError(problem);
+      done = before;
     }
     await keepOffline(url, bytes);
     files.set(entry.path, bytes);

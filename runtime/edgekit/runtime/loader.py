@@ -14,19 +14,11 @@ from pathlib import Path
 from .backends import BackendOptions, get_backend
 from .errors import BundleError, UnknownNameError
 from .manifest import read_manifest, verify_files
+from .memory import check_fits
 from .model import LocalModel
 from .tokenizer import Tokenizer
 
 __all__ = ["load"]
-
-
-def _check_memory(manifest, force: bool) -> None:
-    # edgekit.runtime.memory belongs to the Pi engineer; call it once it exists.
-    try:
-        from .memory import check_fits
-    except ImportError:
-        return
-    check_fits(manifest, force=force)
 
 
 def load(
@@ -51,7 +43,7 @@ def load(
         raise BundleError(f"prefill_chunk={prefill_chunk!r} is invalid: use a positive integer")
     folder = Path(path)
     manifest = read_manifest(folder)
-    _check_memory(manifest, force)
+    check_fits(manifest, force=force)  # InsufficientMemoryError unless it fits (or force)
     try:
         backend_cls = get_backend(manifest.backend)
     except UnknownNameError as exc:

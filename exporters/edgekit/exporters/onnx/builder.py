@@ -65,6 +65,9 @@ FLOAT_GGUF_TYPES = frozenset({"F32", "F16", "BF16"})
 # One MatMulNBits for gate|up plus a Split measured no slower than two MatMulNBits (the genai
 # builder's layout) on SmolLM2 (CPU ms/token 11.5 vs 12.1, within noise); a switch for profiling.
 FUSE_GATE_UP = True
+# Top-k logits recomputed with float activations when the head runs on int8 activations
+# (_DecoderBuilder.refine_top_k); 0 turns it off.
+HEAD_REFINE_TOP_K = 8
 
 
 @dataclass
@@ -321,7 +324,10 @@ class _DecoderBuilder:
 
         def head(x: str) -> str:
             if head_part.quantized is not None:
-                return self.matmul(x, head_part)
+                logits = self.matmul(x, head_part)
+                if self._accuracy_level(head_part.quantized, head_part.name) > 0 and HEAD_REFINE_TOP_K:
+                    logits = self.refine_top_k(x, logits, head_part)
+                return logits
             # Float head: Gemm with transB reads the [vocab, hidden] table in place, so a tied
             # embedding is stored once (a Transpose of the initializer would be folded into a copy).
             w = table if shared or (tied and emb_part.quantized is None) else g.initializer("lm_head.weight", head_w)
@@ -331,7 +337,25 @@ class _DecoderBuilder:
 
         return hidden, head
 
-    def gather_quantized(self, ids: str, part: _Part) -> str:
+    def refine_top_k(self, x: str, logits: str, part: _Part) -> str:
+        """Recompute the top-k logits with float activations; the rest keep the int8-activation values.
+
+        With int8 activations (accuracy_level 4, the only fast 8-bit kernel on CPU) a near tie between
+        the two best tokens can flip: SmolLM2's answer to "What is the capital of France?" starts with
+        "The" 25.33 vs "L" 25.24 in float, and the level-4 head picked "L" while onnxruntime-web (float
+        activations) picked "The". Gathering the k candidate rows (GatherBlockQuantized, exact weights)
+        and taking their dot products in float makes greedy choice and the top of the distribution
+        independent of the activation quantization, for ~k/vocab of the head's work.
+        """
+        g, qm = self.g, part.quantized
+        k = HEAD_REFINE_TOP_K
+        _, idx = g.node("TopK", [logits, g.const_i64([k])], outputs=2, axis=-1, largest=1, sorted=0, name="lm_head/TopK")
+        rows = self.gather_quantized(idx, part, flat_shape=[0, 0, k, qm.k])  # [1, S, k, hidden], exact weights
+        exact = g.node("MatMul", [rows, g.node("Unsqueeze", [x, g.const_i64([-1])])])  # [1, S, k, 1]
+        exact = g.node("Squeeze", [exact, g.const_i64([-1])])
+        return g.node("ScatterElements", [logits, idx, exact], axis=-1, name="lm_head/refine")
+
+    def gather_quantized(self, ids: str, part: _Part, flat_shape: list[int] | None = None) -> str:
         """GatherBlockQuantized over the same bytes MatMulNBits reads (one tensor for embedding and head)."""
         g, qm = self.g, part.quantized
         if qm.k % qm.block_size:
@@ -353,10 +377,10 @@ class _DecoderBuilder:
             bits=qm.bits, block_size=qm.block_size, gather_axis=0, quantize_axis=2,
         )  # [1, S, k_blocks, block_size]
         if qm.correction is not None:
-            corr = g.initializer(f"{part.name}.correction", qm.correction)
+            corr = g.shared(f"{part.name}.correction", lambda: qm.correction)
             per_block = g.node("Unsqueeze", [g.node("Gather", [corr, ids], axis=0), g.const_i64([-1])])
             hidden = g.node("Add", [hidden, per_block])
-        return g.node("Reshape", [hidden, g.const_i64([0, 0, qm.k])])
+        return g.node("Reshape", [hidden, g.const_i64(flat_shape or [0, 0, qm.k])])
 
     def layer(self, i: int, hidden: str, residual: str | None, seqlens_k: str, total_len: str) -> tuple[str, str]:
         g, spec, model, cfg = self.g, self.spec, self.model, self.cfg

@@ -13,9 +13,9 @@ standardised features (Hastie, Tibshirani & Friedman, *Elements of
 Statistical Learning*, §4.4.1). With ~40-140 items per family and ~14
 features the penalty matters; ``l2=1.0`` was the best of {0.3, 1, 3} by
 cross-validated AUROC on the shipped set. A family gets a model of its own
-only with >= ``min_class`` (10) answers of each outcome: with 5, the default
-model's reasoning family (7 correct of 70) overfit (its CV AUROC 0.43, against
-0.56 from the pooled model).
+only with >= ``min_class`` (10) answers of each outcome: with 5, the
+reasoning family of an earlier export of the default model (7 correct of 70)
+overfit (its CV AUROC 0.43, against 0.56 from the pooled model).
 
 Cross-validation: stratified k folds (seeded); every number reported by
 ``edgekit calibrate`` / ``edgekit eval`` is measured on out-of-fold
