@@ -6,7 +6,8 @@
   exporters/edgekit/exporters/onnx/web_profile.py): WASM computes MatMulNBits accuracy_level 4 with float
   activations while x86 quantizes them, and the default cpu bundle's 8-bit head runs at level 4, so only the web
   profile makes "the same bundle in both runtimes" a like-for-like comparison;
-- an escalation round trip: the policy sends the question to a second real `edgekit serve` (the "cloud"), the
+- an escalation round trip: the page loads the real default cpu bundle (default_bundle("gguf")), the policy file
+  served by `edgekit serve --web --policy` sends the question to a second real `edgekit serve` (the "cloud"), the
   request leaves the page redacted, and the page shows the cloud's answer with route "cloud";
 - the page's JavaScript ports (tokenizer library, policy, signals, redaction) give the Python reference results.
 

@@ -13,9 +13,11 @@ What is checked, and against what:
   ratio within floors measured on this model (see README "Supported
   architectures"); the 8-bit layers run with int8 activations (the recipe's
   speed setting), which is the only difference from the reference;
+- measured (1,024 tokens): agreement 0.969, mean KL 0.0028, perplexity 57.40 -> 57.56;
+  the whole module took 8 min on a busy 2-core machine (export 7.5 min of it);
 - a greedy continuation through the runtime: FINDINGS measured that the float
   model continues "The capital of France is" with " the capital of the country
-  of France."; the bundle must produce text that mentions France again.
+  of France."; the bundle must start the same way and mention France again.
 """
 
 from __future__ import annotations
@@ -80,4 +82,5 @@ def test_tokenizer_and_greedy_continuation(gemma_bundle):
     assert model.tokenizer.encode(prompt) == [2, 818, 5279, 529, 7001, 563]  # BOS from the manifest (add_bos)
     result = model.generate(prompt, max_new_tokens=12, temperature=0, chat=False)
     assert result.prompt_tokens == 6
-    assert "France" in result.text, result.text
+    # The float model's continuation (FINDINGS) is " the capital of the country of France."
+    assert result.text.startswith(" the capital of") and "France" in result.text, result.text

@@ -25,7 +25,6 @@ from .tokenizer import Tokenizer
 
 __all__ = ["LocalModel"]
 
-PromptOrMessages = "str | Sequence[dict[str, Any]]"
 
 
 class _CachePool:
