@@ -127,17 +127,19 @@ def build_genai(work: Path, threads: int) -> Path | None:
     if importlib.util.find_spec("onnxruntime_genai") is None:
         log("onnxruntime-genai not installed: skipping its row (pip install 'edgekit[bench]')")
         return None
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    from edgekit.exporters.sources import default_model_path
+    from edgekit.exporters.sources import default_model_path, resolve_source
 
     gguf = default_model_path()
     hf = work / "genai-hf"
     out = work / "genai-int4"
     if not (out / "genai_config.json").is_file():
         log("genai: writing an HF folder from the GGUF ...")
-        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        model.save_pretrained(str(hf))
+        # A model loaded with gguf_file= refuses save_pretrained ("quantized with gguf"): save the float
+        # reference edgekit builds from the same dequantized weights instead.
+        with tempfile.TemporaryDirectory() as scratch:
+            resolve_source("default", Path(scratch)).load_reference().save_pretrained(str(hf))
         AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(str(hf))
         log("genai: running python -m onnxruntime_genai.models.builder -p int4 -e cpu ...")
         proc = subprocess.run(

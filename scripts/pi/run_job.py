@@ -25,6 +25,7 @@ import argparse
 import concurrent.futures
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -128,7 +129,13 @@ def parse_junit(path: Path) -> dict[str, Any]:
         name = f"{case.get('classname')}::{case.get('name')}"
         for child in case:
             if child.tag == "skipped":
-                skipped.append({"test": name, "reason": child.get("message", "")})
+                # A module skipped at collection says only "collection skipped"; the reason is the text.
+                reason = child.get("message", "")
+                if reason == "collection skipped" and child.text:
+                    # text is the repr of (path, line, "Skipped: reason")
+                    found = re.search(r"Skipped: (.*)[\"']\)\s*$", child.text)
+                    reason = found.group(1) if found else child.text.strip()
+                skipped.append({"test": name, "reason": reason})
             elif child.tag in ("failure", "error"):
                 failed.append({"test": name, "message": (child.get("message") or "")[:300]})
     counts["passed"] = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]

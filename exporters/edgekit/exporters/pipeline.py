@@ -277,14 +277,14 @@ def _build_one(
 def export(spec: ExportSpec, on_progress: OnProgress | None = None) -> ExportReport:
     """Export ``spec.model`` into the bundle folder ``spec.out`` (see ExportSpec)."""
     from .recipes import AUTO_CANDIDATES, get_recipe
-    from .sources import resolve_source, source_kind
+    from .sources import preflight, resolve_source
 
     started = time.perf_counter()
     check_destination(spec.out, spec.force)
     target = load_target(spec.target)
     if spec.quant not in (None, AUTO):
         get_recipe(spec.quant)  # unknown names fail before any loading
-    kind = source_kind(spec.model).name
+    kind = preflight(spec.model).name
     auto = spec.quant == AUTO
     candidates = list(AUTO_CANDIDATES) if auto else []
     per_recipe = 3 if spec.validate else 2

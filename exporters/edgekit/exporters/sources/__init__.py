@@ -22,6 +22,7 @@ from edgekit.runtime.registry import Registry
 from ..model import LoadedModel
 from .builtin import BUILTIN_MODELS, DEFAULT_ALIAS, DEFAULT_MODEL, builtin_model, is_builtin_name
 from .gguf_file import gguf_rows_to_hf, load_gguf
+from .gguf_reader import GGUF_MAGIC, open_checked
 from .hf_folder import is_hf_folder, load_hf_folder
 from .hub import download_hub_model, looks_like_hub_id
 
@@ -30,6 +31,7 @@ __all__ = [
     "SOURCE_KINDS",
     "resolve_source",
     "source_kind",
+    "preflight",
     "default_model_path",
     "gguf_rows_to_hf",
     "BUILTIN_MODELS",
@@ -75,6 +77,28 @@ def source_kind(model: str) -> SourceKind:
         f"model {model!r}: no such file or folder; MODEL is a Hugging Face folder, a .gguf file, "
         f"a hub id (org/name, online only) or a built-in model ({builtins})"
     )
+
+
+def preflight(model: str) -> SourceKind:
+    """The kind of ``model`` plus the checks that cost nothing (file magic, config.json), so that bad input
+    fails before any stage starts; the full checks run again while loading."""
+    kind = source_kind(model)
+    path = Path(model).expanduser()
+    if kind.name == "gguf":
+        with open_checked(path) as handle:
+            if handle.read(4) != GGUF_MAGIC:
+                raise SourceError(
+                    f"{str(path)!r} is not a GGUF file (it does not start with the GGUF magic); "
+                    "pass a .gguf model file or a Hugging Face model folder"
+                )
+    elif kind.name == "hf-folder" and not is_hf_folder(path):
+        raise SourceError(
+            f"{str(path)!r} is a folder without config.json: not a Hugging Face model folder; "
+            "pass a folder written by save_pretrained, a .gguf file or 'default'"
+        )
+    elif kind.name == "builtin":
+        builtin_model(model).path()
+    return kind
 
 
 def default_model_path() -> Path:

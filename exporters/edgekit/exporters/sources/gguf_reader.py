@@ -8,24 +8,29 @@ inside numpy. Those become one ``SourceError`` naming the file and the fix.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from edgekit.runtime.errors import SourceError
 
-__all__ = ["GGUF_MAGIC", "open_gguf", "gguf_value", "gguf_tensor_names"]
+__all__ = ["GGUF_MAGIC", "open_gguf", "open_checked", "gguf_value", "gguf_tensor_names"]
 
 GGUF_MAGIC = b"GGUF"
+
+
+def open_checked(path: Path) -> BinaryIO:
+    """``open(path, "rb")`` with a ``SourceError`` naming the path when it cannot be read."""
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise SourceError(f"cannot read {str(path)!r} ({exc.strerror}); check the path and its permissions") from None
 
 
 def open_gguf(path: Path) -> Any:
     """Return a ``gguf.GGUFReader`` for ``path`` or raise ``SourceError``."""
     import gguf
 
-    try:
-        with open(path, "rb") as handle:
-            magic = handle.read(4)
-    except OSError as exc:
-        raise SourceError(f"cannot read GGUF file {str(path)!r} ({exc.strerror}); check the path and its permissions") from None
+    with open_checked(path) as handle:
+        magic = handle.read(4)
     if magic != GGUF_MAGIC:
         raise SourceError(
             f"{str(path)!r} is not a GGUF file (it does not start with the GGUF magic); "
