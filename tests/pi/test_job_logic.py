@@ -9,8 +9,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[2]
 PI_SCRIPTS = REPO / "scripts" / "pi"
 sys.path.insert(0, str(PI_SCRIPTS))
