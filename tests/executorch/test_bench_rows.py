@@ -1,0 +1,40 @@
+"""`edgekit bench` on an ExecuTorch bundle: edgekit's Python-driven loop and ExecuTorch's C++ runner, same .pte.
+
+A benchmark, so nothing here asserts a speed: only that both rows are measured on the same file and the
+ratio line with issue 4's target is printed.
+"""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from edgekit.sdk.cli import main
+
+
+def test_bench_measures_edgekit_and_the_cpp_runner_on_the_same_pte(et_bundle):
+    bundle = et_bundle("8da8w")
+    args = ["bench", str(bundle), "--vs", "executorch-runner", "--decode-tokens", "8", "--repeats", "1"]
+    result = CliRunner().invoke(main, args + ["--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["engine"]: r for r in json.loads(result.stdout)}
+    assert rows["edgekit"]["status"] == "ok" and rows["executorch-runner"]["status"] == "ok", rows
+    runner = rows["executorch-runner"]
+    assert runner["weights"] == "same .pte, C++ TextLLMRunner"
+    assert runner["decode_tok_s"] > 0 and runner["prefill_ms"] > 0 and runner["peak_rss_mib"] > 0
+
+    from edgekit.sdk.bench.runner import EngineResult, format_table
+
+    table = format_table([EngineResult(**rows["edgekit"]), EngineResult(**runner)])
+    assert "| executorch-runner |" in table and "decode >= 0.9×" in table
+
+
+def test_cpp_runner_peer_is_skipped_for_onnx_bundles(tiny_bundle):
+    result = CliRunner().invoke(
+        main, ["bench", str(tiny_bundle("fp32")), "--vs", "executorch-runner", "--decode-tokens", "4", "--repeats", "1", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = {r["engine"]: r for r in json.loads(result.stdout)}
+    assert rows["executorch-runner"]["status"] == "skipped"
+    assert "needs an ExecuTorch bundle" in rows["executorch-runner"]["message"]
