@@ -21,6 +21,7 @@ def bench_bundle(tmp_path_factory):
 
 
 def test_bench_json_measures_edgekit_and_skips_missing_peer(bench_bundle, tmp_path):
+    pytest.importorskip("matplotlib", reason="--plot needs the bench extra (matplotlib)")
     result = CliRunner().invoke(main, ["bench", str(bench_bundle), "--vs", "llama.cpp", "--llamacpp-python",
                                        str(tmp_path / "no-python"), "--decode-tokens", "8", "--repeats", "1", "--json",
                                        "--plot", str(tmp_path / "bench.png")])

@@ -120,3 +120,16 @@ def test_memory_check_refuses_unless_forced(fresh_toy_bundle):
     with pytest.raises(InsufficientMemoryError):
         load(fresh_toy_bundle)
     assert load(fresh_toy_bundle, force=True).generate("hi", max_new_tokens=2).token_ids
+
+
+def test_cli_refuses_an_oversized_bundle_in_one_line_and_force_overrides(fresh_toy_bundle):
+    from click.testing import CliRunner
+
+    from edgekit.sdk.cli import main
+
+    _edit_manifest(fresh_toy_bundle, memory={"peak_rss_mib": 1e9})
+    refused = CliRunner().invoke(main, ["run", str(fresh_toy_bundle), "hi", "-n", "2"])
+    assert refused.exit_code == 1
+    assert "--force" in refused.output and "Traceback" not in refused.output
+    forced = CliRunner().invoke(main, ["run", str(fresh_toy_bundle), "hi", "-n", "2", "--force"])
+    assert forced.exit_code == 0, forced.output

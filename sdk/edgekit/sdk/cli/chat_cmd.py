@@ -81,13 +81,13 @@ def chat_loop(reply: ReplyStream, stdin: TextIO, stdout: TextIO, stderr: TextIO,
 @generation_options
 @load_options
 @hybrid_options
-def chat(bundle, system, threads, no_verify, **options):
+def chat(bundle, system, threads, no_verify, force, **options):
     """Talk to the bundle at BUNDLE, turn by turn (/reset, /exit). With --cloud-url, hybrid: each answer shows its route."""
     from edgekit.runtime import load
 
     hybrid = {k: options.pop(k) for k in HYBRID_KEYS}
 
-    model = load(bundle, threads=threads, verify=not no_verify)
+    model = load(bundle, threads=threads, verify=not no_verify, force=force)
     if model.chat_template is None:
         raise click.ClickException(f"bundle {bundle!r} has no chat template; use `edgekit run --raw` for plain text")
     kwargs = stream_kwargs(options)

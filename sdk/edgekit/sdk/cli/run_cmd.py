@@ -34,6 +34,7 @@ def generation_options(func):
 
 
 def load_options(func):
+    func = click.option("--force", is_flag=True, help="Load even if the memory check says the bundle will not fit.")(func)
     func = click.option("--no-verify", is_flag=True, help="Skip the sha256 check of the bundle files (sizes are still checked).")(func)
     func = click.option("--threads", type=click.IntRange(min=1), default=None, help="Compute threads (default: physical cores).")(func)
     return func
@@ -58,7 +59,7 @@ def stream_kwargs(options: dict) -> dict:
 @click.option("--stats", is_flag=True, help="Print timings and confidence on stderr after the text.")
 @generation_options
 @load_options
-def run(bundle, prompt, system, raw, as_json, stats, threads, no_verify, **options):
+def run(bundle, prompt, system, raw, as_json, stats, threads, no_verify, force, **options):
     """Generate a reply to PROMPT with the bundle at BUNDLE (PROMPT "-" or absent: read stdin)."""
     from edgekit.runtime import load
 
@@ -68,7 +69,7 @@ def run(bundle, prompt, system, raw, as_json, stats, threads, no_verify, **optio
         prompt = sys.stdin.read()
     if raw and system:
         raise click.UsageError("--system needs the chat template; drop --raw")
-    model = load(bundle, threads=threads, verify=not no_verify)
+    model = load(bundle, threads=threads, verify=not no_verify, force=force)
     source = [{"role": "system", "content": system}, {"role": "user", "content": prompt}] if system else prompt
     chat = False if raw else None
     result = None

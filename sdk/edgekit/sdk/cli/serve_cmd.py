@@ -19,7 +19,8 @@ import click
 @click.option("--threads", type=int, default=None, help="onnxruntime threads")
 @click.option("--policy", "policy_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Policy file the web demo reads at /policy.json (default: the shipped default policy)")
-def serve(bundle, host, port, api_key_env, model_id, web, web_root, threads, policy_path):
+@click.option("--force", is_flag=True, help="Load even if the memory check says the bundle will not fit.")
+def serve(bundle, host, port, api_key_env, model_id, web, web_root, threads, policy_path, force):
     """Serve BUNDLE at http://HOST:PORT/v1 (chat completions, streaming, /v1/models)."""
     from edgekit.runtime import load
     from edgekit.runtime.errors import ConfigError
@@ -45,7 +46,7 @@ def serve(bundle, host, port, api_key_env, model_id, web, web_root, threads, pol
         if not policy_file.is_file():
             raise ConfigError(f"--policy {str(policy_file)!r}: no such file; pass a policy written by `edgekit calibrate`")
         Policy.load(policy_file)  # refuse a malformed policy now, not in the phone's browser
-    model = load(bundle, threads=threads)
+    model = load(bundle, threads=threads, force=force)
     options = ServeOptions(model_id=model_id or model_id_for(model, bundle), api_key=token, web_root=root,
                            bundle_dir=Path(bundle).resolve(), policy_file=policy_file)
     try:
