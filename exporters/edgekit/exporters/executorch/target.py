@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.runtime.backends.executorch import LOGITS_ALL, LOGITS_LAST, ExecuTorchKV, ExecuTorchSpec
-from edgekit.runtime.errors import ConfigError, DependencyError
+from edgekit.runtime.errors import ConfigError, DependencyError, UnsupportedError
 from edgekit.runtime.progress import OnProgress, Steps
 
 from ..model import LoadedModel
@@ -97,6 +97,15 @@ class ExecuTorchTarget(ExportTarget):
         max_seq_len = int(options.get("max_seq_len", min(DEFAULT_MAX_SEQ_LEN, max_context)))
         if not 1 <= max_seq_len <= max_context:
             raise ConfigError(f"executorch option max_seq_len={max_seq_len} must be between 1 and max_context ({max_context})")
+        window = _smallest_sliding_window(model)
+        if window is not None and window < max_seq_len:
+            # custom_sdpa attends to every cached position: no sliding-window mask, so a sequence longer than the
+            # window would silently diverge from the model (Mistral, Qwen2 with use_sliding_window).
+            raise UnsupportedError(
+                f"the executorch target has no sliding-window attention and {model.name!r} slides over "
+                f"{window} tokens, fewer than max_seq_len {max_seq_len}; pass --max-context {window} (or less) "
+                "to stay inside the window, or use --target onnx"
+            )
 
         import executorch
 
@@ -201,3 +210,12 @@ def _dist_version(name: str) -> str:
         return version(name)
     except PackageNotFoundError:
         return ""
+
+
+def _smallest_sliding_window(model: LoadedModel) -> int | None:
+    """The narrowest sliding window any layer applies (None: every layer attends to the full context)."""
+    from ..architectures.mistral import layer_sliding_window
+
+    hf = dict(model.config.hf_config or {})
+    windows = [w for w in (layer_sliding_window(hf, i) for i in range(model.config.num_layers)) if w]
+    return min(windows) if windows else None
