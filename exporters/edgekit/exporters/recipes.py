@@ -18,7 +18,7 @@ order that ``--quant auto`` tries until validation meets the quality floor.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from edgekit.runtime.errors import ConfigError
@@ -174,7 +174,7 @@ register_recipe(
     )
 )
 
-register_recipe(
+_INT4_KQUANT = register_recipe(
     QuantRecipe(
         name="int4-kquant",
         bits=4,
@@ -190,17 +190,11 @@ register_recipe(
 )
 
 # ``int4`` is the best 4-bit method by measurement on the default model (see
-# exporters/edgekit/exporters/quant/kquant.py for the numbers).
+# exporters/edgekit/exporters/quant/kquant.py for the numbers): the k-quant recipe under its short name.
 register_recipe(
-    QuantRecipe(
+    replace(
+        _INT4_KQUANT,
         name="int4",
-        bits=4,
-        group_size=32,
-        symmetric=False,
-        method=QuantMethod.KQUANT,
-        embedding_bits=8,
-        head_bits=8,
-        targets=_ONNX,
         description="4-bit block-wise (32), best measured method (k-quant search); 8-bit embedding/head",
     )
 )
