@@ -32,6 +32,18 @@ class Timer:
         return (time.perf_counter() - self.t) * 1e3
 
 
+def _peer_result(load_ms: float, first_token_wall: float, prefills: list[float], tokens: list[int], decode_ms: float) -> dict:
+    """A peer's measurements: the first token came from prefill, so decode speed counts the other len-1 tokens."""
+    return {
+        "load_ms": load_ms,
+        "first_token_wall": first_token_wall,
+        "prefill_ms": statistics.median(prefills),
+        "decode_tokens": len(tokens),
+        "decode_tok_s": (len(tokens) - 1) / (decode_ms / 1e3),
+        "tokens": tokens[:16],
+    }
+
+
 def run_edgekit(job: dict) -> dict:
     import numpy as np
 
@@ -104,15 +116,7 @@ def run_genai(job: dict) -> dict:
     for _ in range(n - 1):
         gen.generate_next_token()
         tokens.append(int(gen.get_next_tokens()[0]))
-    decode_ms = timer.ms()
-    return {
-        "load_ms": load_ms,
-        "first_token_wall": first_token_wall,
-        "prefill_ms": statistics.median(prefills),
-        "decode_tokens": len(tokens),
-        "decode_tok_s": (len(tokens) - 1) / (decode_ms / 1e3),
-        "tokens": tokens[:16],
-    }
+    return _peer_result(load_ms, first_token_wall, prefills, tokens, timer.ms())
 
 
 def run_llamacpp(job: dict) -> dict:
@@ -151,15 +155,7 @@ def run_llamacpp(job: dict) -> dict:
         llm.eval([token])
         token = argmax_last()
         tokens.append(token)
-    decode_ms = timer.ms()
-    return {
-        "load_ms": load_ms,
-        "first_token_wall": first_token_wall,
-        "prefill_ms": statistics.median(prefills),
-        "decode_tokens": len(tokens),
-        "decode_tok_s": (len(tokens) - 1) / (decode_ms / 1e3),
-        "tokens": tokens[:16],
-    }
+    return _peer_result(load_ms, first_token_wall, prefills, tokens, timer.ms())
 
 
 def run_executorch_runner(job: dict) -> dict:
