@@ -71,6 +71,12 @@ def test_every_recipe_exports_validates_and_generates(et_bundle, recipe):
     for stage in ("module", "quantize", "export", "lower", "serialize"):
         assert weights["stage_seconds"][stage] >= 0
     assert weights["export_peak_rss_mib"] > 0
+    smoothing = spec.quantization["smoothing"]
+    if recipe == "fp32":
+        assert smoothing is None and spec.quantization["smooth_alpha"] == 0
+    else:  # SmoothQuant runs by default before every int8-activation recipe (smooth.py)
+        assert smoothing["method"] == "smoothquant" and smoothing["alpha"] == spec.quantization["smooth_alpha"] == 0.5
+        assert smoothing["calibration_tokens"] > 0
 
     with load(bundle) as model:
         result = model.generate(PROMPT, max_new_tokens=6, chat=False)
@@ -211,3 +217,34 @@ def test_damaged_program_is_a_bundle_error(et_bundle, tmp_path):
     pte.write_bytes(b"\0" * pte.stat().st_size)  # same size: only ExecuTorch itself can notice
     with pytest.raises(BundleError, match="ExecuTorch cannot load 'model.pte'"):
         load(bundle, verify=False)
+
+
+def test_auto_picks_the_smallest_executorch_recipe_that_meets_the_floor(tiny_hf_folder, et_bundle, tmp_path):
+    """The floor sits between what 8da4w-emb8 and 8da8w-emb8 reach on this model (read from their cached bundles),
+    so auto must try the 4-bit candidate, reject it, and keep the 8-bit one; ONNX recipes are refused by name."""
+    from edgekit.exporters import ExportSpec, ValidationSettings, export
+
+    agreement = {
+        r: json.loads((et_bundle(r) / "edgekit.json").read_text())["validation"]["top1_agreement"]
+        for r in ("8da4w-emb8", "8da8w-emb8")
+    }
+    assert agreement["8da4w-emb8"] < agreement["8da8w-emb8"]
+    floor = (agreement["8da4w-emb8"] + agreement["8da8w-emb8"]) / 2
+    report = export(
+        ExportSpec(
+            model=str(tiny_hf_folder),
+            out=tmp_path / "auto",
+            target="executorch",
+            quant="auto",
+            max_context=256,
+            min_agreement=floor,
+            validation=ValidationSettings(max_tokens=VALIDATION_TOKENS),
+        )
+    )
+    assert report.recipe == "8da8w-emb8"
+    status = {c.recipe: c.status for c in report.candidates}
+    assert status["8da4w-emb8"] == "below floor" and status["8da8w-emb8"] == "chosen"
+    assert status["int4"] == status["int8"] == "refused"
+    assert report.validation.top1_agreement == pytest.approx(agreement["8da8w-emb8"], abs=1e-9)
+    manifest = json.loads((tmp_path / "auto" / "edgekit.json").read_text())
+    assert manifest["recipe"]["name"] == "8da8w-emb8" and manifest["backend"] == "executorch"

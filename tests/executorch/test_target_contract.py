@@ -84,6 +84,9 @@ def test_target_refuses_unsupported_architecture(et_target, tiny_loaded):
         ("8da8w", {"colour": "blue"}, "unknown executorch option(s) colour"),
         ("fp32", {"logits": "some"}, "logits='some'"),
         ("fp32", {"max_seq_len": 0}, "max_seq_len=0"),
+        ("8da8w", {"smooth_alpha": 1.5}, "outside 0..1"),
+        ("8da4w", {"smooth_alpha": "lots"}, "not a number"),
+        ("fp32", {"smooth_alpha": 0.5}, "only applies to the int8-activation recipes"),
     ],
 )
 def test_bad_options_fail_before_any_lowering(et_target, tiny_loaded, tmp_path, recipe, options, fragment):

@@ -99,3 +99,40 @@ def test_missing_export_extra_is_a_dependency_error(monkeypatch, tmp_path):
     result = _run("default", "--out", tmp_path / "b")
     assert result.exit_code == 1
     assert "needs the 'export' extra (missing module 'torch'): pip install 'edgekit[export]'" in result.stderr
+
+
+def test_target_options_parse_to_typed_values_and_typos_are_refused(tiny_hf_folder, tmp_path):
+    from edgekit.sdk.cli.export_cmd import parse_target_options
+
+    assert parse_target_options(("group_size=64", "smooth_alpha=0.25", "logits=all", "flag=true")) == {
+        "group_size": 64,
+        "smooth_alpha": 0.25,
+        "logits": "all",
+        "flag": True,
+    }
+    bad = _run(tiny_hf_folder, "-o", "group_size", "--out", tmp_path / "b")
+    assert bad.exit_code == 2 and "'group_size' is not KEY=VALUE" in bad.stderr
+    typo = _run(tiny_hf_folder, "--quant", "fp32", "-o", "colour=blue", "--out", tmp_path / "b", "--quiet")
+    assert typo.exit_code == 1
+    assert typo.stderr.strip() == "Error: unknown onnx option(s) colour; known: profile (cpu, web)"
+    assert not (tmp_path / "b").exists()
+
+
+def test_summary_names_a_golden_near_tie():
+    from types import SimpleNamespace
+
+    from edgekit.sdk.cli.export_cmd import summary_table
+
+    divergence = {"index": 0, "reference_token": "The", "exported_token": "L", "reference_prob": 0.291,
+                  "exported_token_reference_prob": 0.268, "near_tie": True}
+    golden = {"prompt": "Q?", "exported_text": "L'Étoile", "tokens_matching": 0, "tokens_compared": 8, "match": False,
+              "divergence": divergence}
+    validation = SimpleNamespace(top1_agreement=0.93, mean_kl=0.009, perplexity_exported=25.0,
+                                 perplexity_reference=24.8, peak_rss_mib=900.0, golden=golden, passed=None)
+    report = SimpleNamespace(recipe="8da8w", size_bytes=2**20, validation=validation, seconds=1.0, candidates=[],
+                             warnings=[])
+    lines = summary_table(report).splitlines()
+    assert lines[2].startswith("golden ✗ 'Q?' -> \"L'Étoile\"")
+    assert lines[3] == "  first difference at token 0: float p('The')=0.291 vs p('L')=0.268, a near-tie"
+    divergence["near_tie"] = False
+    assert summary_table(report).splitlines()[3].endswith(", not a near-tie")

@@ -109,3 +109,37 @@ def test_check_quality_message_names_recipe_floor_and_fix():
         check_quality(result, "int4")
     result.passed = True
     check_quality(result, "int4")
+
+
+def _rows(probabilities: list[dict[int, float]], vocab: int = 8) -> list[np.ndarray]:
+    rows = []
+    for probs in probabilities:
+        row = np.full(vocab, 1e-6)
+        for token, p in probs.items():
+            row[token] = p
+        rows.append(np.log(row / row.sum()))
+    return rows
+
+
+def test_golden_divergence_names_the_token_and_judges_near_ties():
+    from edgekit.exporters.validate import golden_divergence
+
+    decode = lambda ids: f"<{ids[0]}>"  # noqa: E731
+    reference = [3, 4, 5]
+    # The reference chose 4 with 0.40 and gave the exported 6 0.35: a near-tie any rounding may flip.
+    rows = _rows([{3: 0.9}, {4: 0.40, 6: 0.35, 1: 0.25}, {5: 0.9}])
+    tie = golden_divergence(reference, [3, 6, 7], rows, decode)
+    assert tie == {
+        "index": 1,
+        "reference_token": "<4>",
+        "exported_token": "<6>",
+        "reference_prob": pytest.approx(0.40, abs=1e-3),
+        "exported_token_reference_prob": pytest.approx(0.35, abs=1e-3),
+        "near_tie": True,
+    }
+    # A token the reference all but ruled out is real damage, not a tie.
+    rows = _rows([{3: 0.85, 2: 0.10, 6: 0.05}, {4: 0.9}, {5: 0.9}])
+    damage = golden_divergence(reference, [6, 4, 5], rows, decode)
+    assert damage["index"] == 0 and damage["near_tie"] is False
+    assert golden_divergence(reference, [3, 4, 5], rows, decode) is None
+    assert golden_divergence(reference, [3, 4], rows, decode) is None  # stopped early: no differing token

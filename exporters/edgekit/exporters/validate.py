@@ -105,20 +105,51 @@ def _reference_pass(model: Any, segments: list[list[int]], path: Path) -> None:
             np.ascontiguousarray(torch.log_softmax(logits, dim=-1).numpy(), dtype=np.float32).tofile(out)
 
 
-def _reference_greedy(model: Any, prompt_ids: list[int], max_new: int, eos_ids: set[int]) -> list[int]:
+def _reference_greedy(
+    model: Any, prompt_ids: list[int], max_new: int, eos_ids: set[int]
+) -> tuple[list[int], list[np.ndarray]]:
     """Greedy decode by re-running the whole sequence each step: a few dozen short forwards, and
-    no dependence on transformers' cache API (renamed across 5.x releases)."""
+    no dependence on transformers' cache API (renamed across 5.x releases). Also returns each
+    step's log-probs, so a divergence can be judged against the reference's own choice."""
     import torch
 
     out: list[int] = []
+    steps: list[np.ndarray] = []
     with torch.inference_mode():
         for _ in range(max_new):
             logits = model(torch.tensor([prompt_ids + out], dtype=torch.long), use_cache=False, logits_to_keep=1).logits
-            token = int(logits[0, -1].argmax())
+            row = torch.log_softmax(logits[0, -1].float(), dim=-1)
+            token = int(row.argmax())
             out.append(token)
+            steps.append(row.numpy().copy())
             if token in eos_ids:
                 break
-    return out
+    return out, steps
+
+
+# A divergence where the float reference gives the exported token at least half the probability of
+# its own choice is a near-tie: any quantization noise may flip it, and it says little about damage.
+NEAR_TIE_PROB_RATIO = 0.5
+
+
+def golden_divergence(
+    reference_ids: list[int], exported_ids: list[int], reference_logprobs: list[np.ndarray], decode: Any
+) -> dict[str, Any] | None:
+    """Where the exported greedy text first leaves the reference's, and how close the reference's call was."""
+    index = next((i for i, (a, b) in enumerate(zip(reference_ids, exported_ids)) if a != b), None)
+    if index is None or index >= len(reference_logprobs):
+        return None
+    row = reference_logprobs[index]
+    ref_token, exp_token = reference_ids[index], exported_ids[index]
+    ref_p, exp_p = float(np.exp(row[ref_token])), float(np.exp(row[exp_token]))
+    return {
+        "index": index,
+        "reference_token": decode([ref_token]),
+        "exported_token": decode([exp_token]),
+        "reference_prob": round(ref_p, 4),
+        "exported_token_reference_prob": round(exp_p, 4),
+        "near_tie": exp_p >= NEAR_TIE_PROB_RATIO * ref_p,
+    }
 
 
 def _run_child(job: dict[str, Any], scratch: Path, timeout: float) -> dict[str, Any]:
@@ -182,7 +213,7 @@ def validate_bundle(
         reference = model.load_reference()
         ref_start = time.perf_counter()
         _reference_pass(reference, segments, scratch / "reference.f32")
-        golden_ref = _reference_greedy(reference, prompt_ids, max_new, eos_ids)
+        golden_ref, golden_ref_logprobs = _reference_greedy(reference, prompt_ids, max_new, eos_ids)
         del reference
         ref_seconds = time.perf_counter() - ref_start
         if steps is not None:
@@ -215,6 +246,7 @@ def validate_bundle(
         "tokens_matching": matching,
         "tokens_compared": max(len(golden_ref), len(golden_exp)),
         "match": golden_ref == golden_exp,
+        "divergence": golden_divergence(golden_ref, golden_exp, golden_ref_logprobs, tokenizer.decode),
     }
     summary = child["summary"]
     result = ValidationResult(

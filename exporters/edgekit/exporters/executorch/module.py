@@ -202,7 +202,7 @@ class EtDecoder(nn.Module):
         seqlen = tokens.shape[1]
         start_pos = input_pos[0].item()
         # Bounds for torch.export's symbolic start position (ExecuTorch rope.py get_freqs does the same).
-        torch._check_is_size(start_pos)
+        torch._check(start_pos >= 0)  # torch 2.13 deprecates _check_is_size for this
         torch._check(start_pos + seqlen <= self.max_context)
         cos = self.rope_cos.narrow(0, start_pos, seqlen).unsqueeze(1)
         sin = self.rope_sin.narrow(0, start_pos, seqlen).unsqueeze(1)

@@ -36,6 +36,7 @@ class EffectiveQuant:
     weight_bits: int  # 32 = float
     group_size: int | None  # None: per output channel
     embedding_bits: int  # 32 = float, 8 = int8 per row
+    smooth_alpha: float = 0.0  # SmoothQuant migration strength applied before quantizing (0 = off; smooth.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +48,7 @@ class EffectiveQuant:
             "group_size": self.group_size,
             "activation": "float32" if self.weight_bits == FLOAT_BITS else "int8 dynamic per token",
             "embedding_bits": self.embedding_bits,
+            "smooth_alpha": self.smooth_alpha,
         }
 
 
@@ -56,7 +58,14 @@ def effective_quant(recipe: QuantRecipe, options: dict[str, Any], in_features: t
     if embedding_bits not in (8, FLOAT_BITS):
         raise ConfigError(f"executorch option embedding_bits={embedding_bits} is not supported; use 8 or {FLOAT_BITS}")
     if recipe.is_float:
+        if float(options.get("smooth_alpha", 0) or 0):
+            raise ConfigError(
+                f"executorch option smooth_alpha only applies to the int8-activation recipes, not {recipe.name!r}; drop it"
+            )
         return EffectiveQuant(recipe.name, FLOAT_BITS, None, embedding_bits)
+    from .smooth import DEFAULT_ALPHA, check_alpha
+
+    smooth_alpha = check_alpha(options.get("smooth_alpha", DEFAULT_ALPHA))
     granularity = dict(recipe.extra).get("weight_granularity")
     group_size: int | None = None
     if granularity != "per_channel" or "group_size" in options:
@@ -74,7 +83,7 @@ def effective_quant(recipe: QuantRecipe, options: dict[str, Any], in_features: t
                 f"group_size={group_size} does not divide the linear input width(s) {bad} of this model; "
                 f"choose a group size that divides {min(in_features)} (e.g. 32)"
             )
-    return EffectiveQuant(recipe.name, recipe.bits, group_size, embedding_bits)
+    return EffectiveQuant(recipe.name, recipe.bits, group_size, embedding_bits, smooth_alpha)
 
 
 def quantize_decoder(module: nn.Module, quant: EffectiveQuant) -> dict[str, Any]:

@@ -6,7 +6,9 @@ torch.export, lower to XNNPACK, serialize. ``TargetResult.metrics`` carries
 the stage times and the process's peak RSS after each stage.
 
 Options (``ExportSpec.options``): ``group_size`` (8da4w, default 32),
-``embedding_bits`` (8 or 32; the ``-emb8`` recipes set 8), ``max_seq_len``
+``embedding_bits`` (8 or 32; the ``-emb8`` recipes set 8), ``smooth_alpha``
+(SmoothQuant strength before the 8daNw recipes, default 0.5, 0 = off;
+``smooth.py``), ``max_seq_len``
 (longest forward call, default min(512, max_context)), ``logits`` ("last",
 the default and what ExecuTorch's C++ runner expects, or "all": every
 position's logits, for tools that want full teacher-forcing output in one
@@ -35,7 +37,7 @@ __all__ = ["ExecuTorchTarget", "PROGRAM_FILE", "OPTIONS", "DEFAULT_MAX_SEQ_LEN",
 
 PROGRAM_FILE = "model.pte"
 DEFAULT_MAX_SEQ_LEN = 512  # prompt tokens per call; bounds the planned activation arena
-OPTIONS = ("group_size", "embedding_bits", "max_seq_len", "logits")
+OPTIONS = ("group_size", "embedding_bits", "max_seq_len", "logits", "smooth_alpha")
 _REQUIRED_MODULES = ("torch", "executorch", "torchao")
 
 
@@ -112,6 +114,7 @@ class ExecuTorchTarget(ExportTarget):
         from .lower import export_decoder, lower_decoder, serialize_program
         from .module import EtDecoder, load_custom_ops
         from .quantize import effective_quant, quantize_decoder
+        from .smooth import calibration_sequences, smooth_decoder
 
         cfg = model.config
         steps = Steps(total=5, on_progress=on_progress)
@@ -136,7 +139,12 @@ class ExecuTorchTarget(ExportTarget):
             decoder = EtDecoder(cfg, model.tensors, max_context, all_logits=logits_mode == LOGITS_ALL).eval()
             stage.metrics["params_m"] = round(sum(p.numel() for p in decoder.parameters()) / 1e6, 1)
             timed("module", stage)
+        smoothing: dict[str, Any] | None = None
         with steps.stage("quantize", recipe.name) as stage:
+            if quant.smooth_alpha:
+                # Scales come from the float decoder, so smoothing runs before any weight is quantized.
+                smoothing = smooth_decoder(decoder, calibration_sequences(model, max_seq_len), quant.smooth_alpha)
+                stage.metrics["smooth_alpha"] = quant.smooth_alpha
             stage.metrics.update(quantize_decoder(decoder, quant))
             timed("quantize", stage)
         with steps.stage("export", f"torch.export, dynamic seq len 1..{max_seq_len}") as stage:
@@ -160,7 +168,7 @@ class ExecuTorchTarget(ExportTarget):
             kv_cache=ExecuTorchKV(cfg.num_layers, cfg.num_kv_heads, cfg.head_dim, max_context),
             max_seq_len=max_seq_len,
             logits=logits_mode,
-            quantization=quant.to_dict(),
+            quantization={**quant.to_dict(), "smoothing": smoothing},
             constant_methods=constants,
             executorch_version=getattr(executorch, "__version__", "") or _dist_version("executorch"),
         )
@@ -171,7 +179,7 @@ class ExecuTorchTarget(ExportTarget):
             export_peak_rss_mib=max(rss.values()),
             planned_activation_bytes=facts["planned_activation_bytes"],
             delegate_calls=facts["delegate_calls"],
-            quantization=quant.to_dict(),
+            quantization={**quant.to_dict(), "smoothing": smoothing},
         )
         return TargetResult(
             files=[(PROGRAM_FILE, "model")],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgekit.runtime.errors import UnknownNameError
+from edgekit.runtime.errors import ConfigError, UnknownNameError
 from edgekit.runtime.progress import OnProgress
 
 from ..architectures import ARCHITECTURES
@@ -43,6 +43,9 @@ class OnnxTarget(ExportTarget):
         options: dict[str, Any],
         on_progress: OnProgress,
     ) -> TargetResult:
+        unknown = sorted(set(options) - {"profile"})
+        if unknown:
+            raise ConfigError(f"unknown onnx option(s) {', '.join(unknown)}; known: profile (cpu, web)")
         profile = options.get("profile", "cpu")
         if profile not in PROFILES:
             raise UnknownNameError("ONNX graph profile", profile, PROFILES)

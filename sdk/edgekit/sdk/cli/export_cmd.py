@@ -47,6 +47,14 @@ def summary_table(report) -> str:
             f"golden {mark} {golden.get('prompt')!r} -> {golden.get('exported_text', '')!r} "
             f"({golden.get('tokens_matching')}/{golden.get('tokens_compared')} tokens as float)"
         )
+        divergence = golden.get("divergence")
+        if divergence:
+            kind = "a near-tie" if divergence["near_tie"] else "not a near-tie"
+            lines.append(
+                f"  first difference at token {divergence['index']}: float p({divergence['reference_token']!r})="
+                f"{divergence['reference_prob']:.3f} vs p({divergence['exported_token']!r})="
+                f"{divergence['exported_token_reference_prob']:.3f}, {kind}"
+            )
         if validation.passed is True:
             lines.append(f"quality ✓ agreement {validation.top1_agreement:.4f} ≥ {validation.min_agreement:.4f}")
         elif validation.passed is False:
@@ -54,6 +62,38 @@ def summary_table(report) -> str:
     for warning in report.warnings:
         lines.append(f"WARNING: {warning}")
     return "\n".join(lines)
+
+
+def _quiet_third_party_loggers() -> None:
+    """torchao warns about CUDA kernels it cannot load on a CPU machine, torch's pytree about enum
+    registration: noise on every export that names no problem of the user's."""
+    import logging
+
+    for name in ("torchao", "torch.utils._pytree"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _option_value(text: str):
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_target_options(pairs) -> dict:
+    """``("group_size=64", "logits=all")`` -> ``{"group_size": 64, "logits": "all"}``; the target checks names."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE (e.g. -o group_size=64)", param_hint="--option")
+        options[key.strip()] = _option_value(value)
+    return options
 
 
 @click.command()
@@ -71,22 +111,34 @@ def summary_table(report) -> str:
 @click.option("--min-agreement", type=float, default=None, help="Quality floor: top-1 agreement with float (gates).")
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
 @click.option("--profile", default=None, help="ONNX graph profile (cpu, web).")
+@click.option(
+    "-o",
+    "--option",
+    "target_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Target option, repeatable (executorch: group_size=64, embedding_bits=8, smooth_alpha=0.5, max_seq_len=256, "
+    "logits=all).",
+)
 @click.option("--no-validate", is_flag=True, help="Skip validation (no quality numbers in the manifest).")
 @click.option("--validation-tokens", type=int, default=None, hidden=True, help="Validate on the first N tokens only.")
 @click.option("--json", "as_json", is_flag=True, help="Print the export report as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
-def export(model, target, quant, out, max_context, strict, min_agreement, force, profile, no_validate,
-           validation_tokens, as_json, quiet):
+def export(model, target, quant, out, max_context, strict, min_agreement, force, profile, target_options,
+           no_validate, validation_tokens, as_json, quiet):
     """Export MODEL (default | HF folder | .gguf file | hub id) into a validated edgekit bundle.
 
     \b
     edgekit export --out bundles/smollm2                         # the built-in default model, exact GGUF repack
     edgekit export ./my-model --quant int4 --out b --strict      # fail if agreement < 0.95
     edgekit export model.gguf --quant auto --min-agreement 0.97 --out b
+    edgekit export --target executorch --quant 8da4w -o group_size=64 --out b-et
     """
     from edgekit.runtime.errors import DependencyError
 
     from .progress_render import StderrProgress
+
+    _quiet_third_party_loggers()
 
     try:
         from edgekit.exporters import ExportSpec, ValidationSettings
@@ -99,7 +151,9 @@ def export(model, target, quant, out, max_context, strict, min_agreement, force,
     except ModuleNotFoundError as exc:
         raise DependencyError("edgekit export", "export", exc.name) from None
 
-    options = {"profile": profile} if profile else {}
+    options = parse_target_options(target_options)
+    if profile:
+        options["profile"] = profile
     spec = ExportSpec(
         model=model,
         out=out,
