@@ -7,6 +7,8 @@
   then its config is fixed as FINDINGS says: eos id from the GGUF (2, not the
   1 its tokenizer_config copy carries), the tokenizer's decoder a plain
   ``{"type": "ByteLevel"}``, and the intra-op thread count set.
+- optimum-executorch exports its own ``.pte`` from the same HF folder
+  (``prepare_hf_folder``; see ``optimum_et.py``).
 Preparation imports torch, so it runs in a subprocess (``python -m edgekit.sdk.bench.peers``).
 """
 
@@ -21,7 +23,7 @@ from pathlib import Path
 from edgekit.runtime.errors import DependencyError, SourceError
 from edgekit.runtime.manifest import Manifest
 
-__all__ = ["find_gguf", "prepare_genai_model", "set_genai_threads"]
+__all__ = ["find_gguf", "prepare_genai_model", "set_genai_threads", "prepare_hf_folder", "write_hf_folder"]
 
 
 def find_gguf(manifest: Manifest, explicit: str | None = None) -> Path:
@@ -72,26 +74,59 @@ def set_genai_threads(folder: Path, threads: int) -> None:
     path.write_text(json.dumps(config, indent=4))
 
 
-def _build(gguf: Path, out: Path) -> None:  # runs in the subprocess: imports torch
+def write_hf_folder(gguf: Path, hf: Path):  # runs in a subprocess: imports torch
+    """A ``save_pretrained`` folder of the float model behind ``gguf`` (the exporters' float reference) + tokenizer.
+
+    A model loaded with ``gguf_file=`` refuses ``save_pretrained`` ("quantized with gguf"), so the
+    float reference edgekit validates against is saved instead (benchmarks/export_bench.py does the same).
+    """
     import shutil
     import tempfile
 
     from edgekit.exporters.sources import resolve_source
 
     with tempfile.TemporaryDirectory() as tmp:
-        work, hf = Path(tmp) / "work", Path(tmp) / "hf"
-        model = resolve_source(str(gguf), work)
+        model = resolve_source(str(gguf), Path(tmp) / "work")
         model.load_reference().save_pretrained(hf)
         tok = model.tokenizer
         shutil.copy(tok.tokenizer_json, hf / "tokenizer.json")
-        vocab = json.loads(Path(tok.tokenizer_json).read_text())
-        names = {t["id"]: t["content"] for t in vocab.get("added_tokens", [])}
+    vocab = json.loads((hf / "tokenizer.json").read_text())
+    names = {t["id"]: t["content"] for t in vocab.get("added_tokens", [])}
+    eos = tok.eos_ids[0] if tok.eos_ids else None
+    (hf / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": names.get(tok.bos_id), "eos_token": names.get(eos), "pad_token": names.get(tok.pad_id),
+        "chat_template": tok.chat_template, "add_prefix_space": False,
+    }))
+    return tok  # the source's tokenizer spec (eos ids, ...)
+
+
+def prepare_hf_folder(gguf: Path, out: Path) -> Path:
+    """``out`` holding the HF folder of ``gguf`` (written once in a subprocess, then reused)."""
+    if (out / "config.json").is_file():
+        return out
+    partial = out.with_name(out.name + ".partial")
+    if partial.exists():
+        import shutil
+
+        shutil.rmtree(partial)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgekit.sdk.bench.peers", "hf", str(gguf), str(partial)], capture_output=True, text=True
+    )
+    if proc.returncode != 0 or not (partial / "config.json").is_file():
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
+        raise SourceError(f"writing a Hugging Face folder from {gguf.name} failed: {tail[0][:300]}")
+    partial.rename(out)
+    return out
+
+
+def _build(gguf: Path, out: Path) -> None:  # runs in the subprocess: imports torch
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        hf = Path(tmp) / "hf"
+        tok = write_hf_folder(gguf, hf)
         eos = tok.eos_ids[0] if tok.eos_ids else None
-        (hf / "tokenizer_config.json").write_text(json.dumps({
-            "tokenizer_class": "PreTrainedTokenizerFast",
-            "bos_token": names.get(tok.bos_id), "eos_token": names.get(eos), "pad_token": names.get(tok.pad_id),
-            "chat_template": tok.chat_template, "add_prefix_space": False,
-        }))
         subprocess.run(
             [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(hf), "-o", str(out),
              "-p", "int4", "-e", "cpu", "-c", str(Path(tmp) / "cache")],
@@ -108,4 +143,7 @@ def _build(gguf: Path, out: Path) -> None:  # runs in the subprocess: imports to
 
 
 if __name__ == "__main__":
-    _build(Path(sys.argv[1]), Path(sys.argv[2]))
+    if sys.argv[1] == "hf":  # python -m edgekit.sdk.bench.peers hf GGUF OUT
+        write_hf_folder(Path(sys.argv[2]), Path(sys.argv[3]))
+    else:
+        _build(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,8 @@ PROMPT = (
     "and we will arrive by train on Friday evening. Suggest a simple plan for Saturday and Sunday, say which "
     "neighbourhood we should stay in, and name one dish we should not miss. Keep it short, practical and friendly."
 )
-PEERS = ("onnxruntime-genai", "llama.cpp", "executorch-runner")  # executorch-runner: ExecuTorch bundles only
+# executorch-runner, optimum-executorch: ExecuTorch bundles only (optimum-executorch in its own venv, optimum_et.py)
+PEERS = ("onnxruntime-genai", "llama.cpp", "executorch-runner", "optimum-executorch")
 WORKER = Path(__file__).with_name("worker.py")
 
 # Issue 3's targets: (metric, peer, comparison, factor) — edgekit vs peer in the same run.
@@ -58,6 +60,7 @@ class BenchConfig:
     genai_model: Path | None = None  # a ready onnxruntime-genai folder (else built from the GGUF)
     gguf: str | None = None  # the GGUF for llama.cpp (else the bundle's source)
     llamacpp_python: str | None = None  # interpreter that has llama_cpp (it compiles ~15 min: often its own venv)
+    optimum_executorch_python: str | None = None  # interpreter that has optimum-executorch (its own venv)
 
 
 @dataclass
@@ -73,16 +76,17 @@ class EngineResult:
     decode_tok_s: float | None = None
     peak_rss_mib: float | None = None
     first_tokens: list[int] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # engine-specific facts (optimum-executorch: recipe, export)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _run_worker(python: str, job: dict, timeout: float = 900) -> dict:
+def _run_worker(python: str, job: dict, timeout: float = 900, env: dict | None = None) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         job_path = handle.name
     # FINDINGS: spinning OpenMP threads collapse llama.cpp on a busy machine
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", **(env or {})}
     job = {**job, "t0": time.time()}  # cold start counts from here: process start to first token
     Path(job_path).write_text(json.dumps(job))
     proc = subprocess.run([python, str(WORKER), job_path], capture_output=True, text=True, timeout=timeout, env=env)
@@ -141,9 +145,9 @@ def _metrics(result: EngineResult) -> dict[str, Any]:
     return {"decode_tok_s": result.decode_tok_s, "prefill_ms": result.prefill_ms, "rss_mib": result.peak_rss_mib}
 
 
-def _measure(engine: str, python: str, job: dict, weights: str, prompt_len: int) -> EngineResult:
+def _measure(engine: str, python: str, job: dict, weights: str, prompt_len: int, env: dict | None = None) -> EngineResult:
     try:
-        out = _run_worker(python, job)
+        out = _run_worker(python, job, env=env)
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         return EngineResult(engine, "failed", str(exc)[:300], weights)
     return EngineResult(
@@ -158,6 +162,8 @@ def _run_peer(peer: str, config: BenchConfig, manifest, job: dict, threads: int,
     from .peers import find_gguf, prepare_genai_model, set_genai_threads
 
     try:
+        if peer == "optimum-executorch":
+            return _run_optimum_executorch(config, manifest, job, prompt_len)
         if peer == "executorch-runner":  # issue 4 hook: engine in edgekit.exporters.executorch.cpp_runner
             if manifest.backend != "executorch":
                 return EngineResult(peer, "skipped", "needs an ExecuTorch bundle (edgekit export --target executorch)")
@@ -179,6 +185,56 @@ def _run_peer(peer: str, config: BenchConfig, manifest, job: dict, threads: int,
         return _measure(peer, python, {**job, "engine": peer, "model": str(gguf)}, f"GGUF {gguf.name}", prompt_len)
     except EdgekitError as exc:
         return EngineResult(peer, "skipped", str(exc))
+
+
+def _run_optimum_executorch(config: BenchConfig, manifest, job: dict, prompt_len: int) -> EngineResult:
+    """Their published recipe on the bundle's source model, exported and run in their own venv (optimum_et.py)."""
+    from edgekit.runtime.errors import ExportError, SourceError, UnsupportedError
+
+    from .optimum_et import OPTIMUM_PEER, SETUP_HINT, has_optimum_executorch, prepare_optimum_export
+
+    if manifest.backend != "executorch":
+        return EngineResult(OPTIMUM_PEER, "skipped", "needs an ExecuTorch bundle (edgekit export --target executorch) "
+                            "to compare with optimum-executorch's recipe")
+    python = config.optimum_executorch_python or sys.executable
+    if shutil.which(python) is None:
+        return EngineResult(OPTIMUM_PEER, "skipped",
+                            f"--optimum-executorch-python {python!r} is not an executable: {SETUP_HINT}")
+    if not has_optimum_executorch(python):
+        return EngineResult(OPTIMUM_PEER, "skipped", f"optimum-executorch is not installed for {python}: {SETUP_HINT}")
+    try:
+        prepared = prepare_optimum_export(manifest, python, Path(config.cache_dir), config.gguf)
+    except (UnsupportedError, SourceError):
+        raise  # fixable by the user: reported as skipped, with the fix
+    except ExportError as exc:
+        return EngineResult(OPTIMUM_PEER, "failed", str(exc)[:300])
+    record = prepared.record
+    flags = record["flags"]
+    qlinear = flags[flags.index("--qlinear") + 1] if "--qlinear" in flags else "fp32"
+    qembedding = flags[flags.index("--qembedding") + 1] if "--qembedding" in flags else "float"
+    bundle_model = next((f for f in manifest.files if f.role == "model"), None)
+    result = _measure(OPTIMUM_PEER, python, {**job, "engine": OPTIMUM_PEER, "model": str(prepared.folder)},
+                      f"their .pte: xnnpack {qlinear}, emb {qembedding}", prompt_len, env={"HF_HUB_OFFLINE": "1"})
+    result.extra = {
+        "recipe": "optimum-cli export executorch --task text-generation " + " ".join(flags),
+        "export": "exported in this run" if prepared.built_now else "cached, numbers from its first export",
+        "export_s": record.get("export_s"),
+        "export_peak_rss_mib": record.get("export_peak_rss_mib"),
+        "pte_mib": record.get("pte_bytes", 0) / 2**20,
+        "bundle_model_mib": bundle_model.size / 2**20 if bundle_model else None,
+        **_bundle_export_facts(manifest),
+        "versions": record.get("versions", {}),
+        "folder": str(prepared.folder),
+    }
+    return result
+
+
+def _bundle_export_facts(manifest) -> dict[str, Any]:
+    """The edgekit bundle's own export time and peak RSS, as its exporter recorded them (validation.weights)."""
+    weights = (manifest.validation or {}).get("weights") or {}
+    stages = weights.get("stage_seconds") or {}
+    return {"bundle_export_s": sum(stages.values()) if stages else None,
+            "bundle_export_peak_rss_mib": weights.get("export_peak_rss_mib")}
 
 
 def _ratio(ours: float | None, theirs: float | None) -> float | None:
@@ -220,6 +276,15 @@ def format_table(results: list[EngineResult]) -> str:
                 f"{f(_ratio(ours.peak_rss_mib, peer.peak_rss_mib), '{:.2f}')} | {', '.join(checks)} |"
             )
         lines.append("\n".join(ratio_rows))
+    for r in results:
+        if r.engine == "optimum-executorch" and r.status == "ok" and r.extra:
+            e = r.extra
+            lines.append(
+                f"optimum-executorch: `{e['recipe']}`; export {f(e.get('export_s'))} s, export peak RSS "
+                f"{f(e.get('export_peak_rss_mib'))} MiB ({e['export']}); their .pte {f(e.get('pte_mib'), '{:.1f}')} MiB. "
+                f"edgekit's bundle: .pte {f(e.get('bundle_model_mib'), '{:.1f}')} MiB, export stages "
+                f"{f(e.get('bundle_export_s'))} s, export peak RSS {f(e.get('bundle_export_peak_rss_mib'))} MiB (its manifest)"
+            )
     if ours:
         ok = ours.cold_start_ms is not None and ours.cold_start_ms <= COLD_START_TARGET_MS
         lines.append(f"cold start {f(ours.cold_start_ms)} ms (target ≤ {COLD_START_TARGET_MS:.0f} ms {'✓' if ok else '✗'})")

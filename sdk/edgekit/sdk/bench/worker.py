@@ -165,8 +165,16 @@ def run_executorch_runner(job: dict) -> dict:
     return run_cpp_runner(job)
 
 
+def run_optimum_executorch(job: dict) -> dict:
+    """Issue 4: optimum-executorch's runtime on their own .pte, in their venv (no edgekit there: a sibling script)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from optimum_et_worker import run_optimum_executorch as run
+
+    return run(job)
+
+
 ENGINES = {"edgekit": run_edgekit, "onnxruntime-genai": run_genai, "llama.cpp": run_llamacpp,
-           "executorch-runner": run_executorch_runner}
+           "executorch-runner": run_executorch_runner, "optimum-executorch": run_optimum_executorch}
 
 
 def main(argv: list[str]) -> int:
