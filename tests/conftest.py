@@ -11,6 +11,12 @@ import os
 # Tests must never reach the hub: everything they load is built here or shipped in a package.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# The runtime's record of verified bundle files (runtime/edgekit/runtime/verified_files.py) stays out of ~/.cache:
+# one fresh folder per test run, shared with the subprocesses tests start.
+if "EDGEKIT_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["EDGEKIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="edgekit-test-cache-")
 
 # Session fixtures shared by every area (tests/fixtures/bundles.py): tiny_hf_folder, tiny_gguf,
 # tiny_bundle(recipe), default_bundle(recipe).

@@ -35,9 +35,12 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import IntegrityError, SchemaError
+
+if TYPE_CHECKING:
+    from .verified_files import VerifiedFiles
 
 __all__ = [
     "MANIFEST_NAME",
@@ -303,20 +306,36 @@ def read_manifest(folder: str | os.PathLike) -> Manifest:
     return Manifest.from_dict(data, where=str(path))
 
 
-def verify_files(folder: str | os.PathLike, manifest: Manifest, check_hash: bool = True) -> None:
-    """Check every listed file exists with its size and (optionally) sha256, before any compute."""
+def verify_files(
+    folder: str | os.PathLike, manifest: Manifest, check_hash: bool = True, verified: "VerifiedFiles | None" = None
+) -> None:
+    """Check every listed file exists with its size and (optionally) sha256, before any compute.
+
+    ``verified``: the record of files already hashed (verified_files.py); an unchanged file it vouches for
+    skips the hash, and every file hashed here is added to it.
+    """
+    import time
+
     folder = Path(folder)
     for entry in manifest.files:
         path = folder / entry.path
         if not path.is_file():
             raise IntegrityError(f"bundle file {entry.path!r} is missing from {str(folder)!r}; copy the whole bundle folder again or re-export")
-        size = path.stat().st_size
+        stat = path.stat()
+        size = stat.st_size
         if size != entry.size:
             raise IntegrityError(
                 f"bundle file {entry.path!r} is {size} bytes, the manifest says {entry.size} (truncated or replaced); "
                 "copy the bundle again or re-export"
             )
-        if check_hash and sha256_file(path) != entry.sha256:
+        if not check_hash or (verified is not None and verified.trusted(path, stat, entry.sha256)):
+            continue
+        checked_at = time.time()
+        if sha256_file(path) != entry.sha256:
             raise IntegrityError(
                 f"bundle file {entry.path!r} fails its sha256 check (modified or corrupted); copy the bundle again or re-export"
             )
+        if verified is not None:
+            verified.remember(path, stat, entry.sha256, checked_at)
+    if verified is not None:
+        verified.save()
