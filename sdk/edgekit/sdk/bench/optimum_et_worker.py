@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -122,13 +121,13 @@ def run_optimum_executorch(job: dict) -> dict:
         raise RuntimeError(f"optimum-executorch generated {len(tokens)} tokens, expected {n} "
                            f"(their cache holds {model.max_cache_size} positions)")
     decode_ms = (end - marks[0]) * 1e3  # marks[0]: the prefill forward returned; the rest is n-1 decode steps
+    # Raw measurements: worker.py turns them into the row every peer reports (_peer_result).
     return {
         "load_ms": load_ms,
         "first_token_wall": first_token_wall,
-        "prefill_ms": statistics.median(prefills),
-        "decode_tokens": len(tokens),
-        "decode_tok_s": (len(tokens) - 1) / (decode_ms / 1e3),
-        "tokens": tokens[:16],
+        "prefills": prefills,
+        "tokens": tokens,
+        "decode_ms": decode_ms,
         "versions": _versions(),
     }
 

@@ -170,7 +170,9 @@ def run_optimum_executorch(job: dict) -> dict:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from optimum_et_worker import run_optimum_executorch as run
 
-    return run(job)
+    raw = run(job)
+    row = _peer_result(raw["load_ms"], raw["first_token_wall"], raw["prefills"], raw["tokens"], raw["decode_ms"])
+    return {**row, "versions": raw["versions"]}
 
 
 ENGINES = {"edgekit": run_edgekit, "onnxruntime-genai": run_genai, "llama.cpp": run_llamacpp,
