@@ -166,8 +166,15 @@ def test_default_recipe_is_gguf_for_gguf_and_int8_otherwise(tiny_gguf, tiny_hf_f
 def test_auto_picks_the_smallest_recipe_over_the_floor(tiny_hf_folder, tmp_path):
     from edgekit.exporters import export
 
-    report = export(_spec(model=str(tiny_hf_folder), out=tmp_path / "auto", quant="auto", min_agreement=0.999))
+    events = []
+    report = export(
+        _spec(model=str(tiny_hf_folder), out=tmp_path / "auto", quant="auto", min_agreement=0.999), on_progress=events.append
+    )
     statuses = {c.recipe: c.status for c in report.candidates}
+    # The float reference is computed for the first candidate and reused by the others (validate._float_reference).
+    validated = sum(1 for c in report.candidates if c.status != "refused")
+    references = [e.message for e in events if e.name == "validate" and e.message.startswith("float reference")]
+    assert validated >= 2 and references == ["float reference"] + ["float reference reused"] * (validated - 1)
     assert statuses["gguf"] == "refused"  # HF source: nothing to repack
     assert statuses.get("int4") == "below floor"
     chosen = [c for c in report.candidates if c.status == "chosen"]

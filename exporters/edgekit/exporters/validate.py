@@ -15,6 +15,7 @@ scratch file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -152,6 +153,44 @@ def golden_divergence(
     }
 
 
+def _float_reference(
+    model: LoadedModel,
+    segments: list[list[int]],
+    prompt_ids: list[int],
+    max_new: int,
+    eos_ids: set[int],
+    scratch: Path,
+    steps: Steps | None,
+) -> tuple[Path, list[int], list[np.ndarray], bool]:
+    """The float model's log-probs over ``segments`` and its golden greedy answer.
+
+    Kept in the source's work folder, keyed by exactly what was scored, so ``--quant auto`` computes them once for
+    all its candidates (the default model's pass is ~15-30 s and a 600 MB file) instead of once per candidate.
+    """
+    key = hashlib.sha256(json.dumps([segments, prompt_ids, max_new, sorted(eos_ids)]).encode()).hexdigest()[:16]
+    keep = Path(model.work_dir) / f"validation-reference-{key}" if model.work_dir is not None else None
+    if keep is not None and (keep / "golden.json").is_file():
+        golden = json.loads((keep / "golden.json").read_text(encoding="utf-8"))
+        rows = list(np.load(keep / "golden_logprobs.npy"))
+        if steps is not None:
+            steps.note("validate", "float reference reused", tokens=sum(map(len, segments)))
+        return keep / "reference.f32", golden, rows, True
+    folder = keep if keep is not None else scratch
+    folder.mkdir(parents=True, exist_ok=True)
+    reference = model.load_reference()
+    started = time.perf_counter()
+    _reference_pass(reference, segments, folder / "reference.f32")
+    golden, rows = _reference_greedy(reference, prompt_ids, max_new, eos_ids)
+    del reference
+    np.save(folder / "golden_logprobs.npy", np.stack(rows).astype(np.float32))
+    (folder / "golden.json").write_text(json.dumps(golden), encoding="utf-8")  # last: marks the entry complete
+    if steps is not None:
+        steps.note(
+            "validate", "float reference", tokens=sum(map(len, segments)), ref_s=round(time.perf_counter() - started, 1)
+        )
+    return folder / "reference.f32", golden, rows, False
+
+
 def _run_child(job: dict[str, Any], scratch: Path, timeout: float) -> dict[str, Any]:
     job_path, result_path = scratch / "job.json", scratch / "result.json"
     job_path.write_text(json.dumps(job), encoding="utf-8")
@@ -210,18 +249,13 @@ def validate_bundle(
         raise ExportError(f"model {model.name!r} has no float reference loader; validation needs one")
     with tempfile.TemporaryDirectory(prefix="edgekit-validate-") as scratch_name:
         scratch = Path(scratch_name)
-        reference = model.load_reference()
-        ref_start = time.perf_counter()
-        _reference_pass(reference, segments, scratch / "reference.f32")
-        golden_ref, golden_ref_logprobs = _reference_greedy(reference, prompt_ids, max_new, eos_ids)
-        del reference
-        ref_seconds = time.perf_counter() - ref_start
-        if steps is not None:
-            steps.note("validate", "float reference", tokens=sum(map(len, segments)), ref_s=round(ref_seconds, 1))
+        reference_file, golden_ref, golden_ref_logprobs, _reused = _float_reference(
+            model, segments, prompt_ids, max_new, eos_ids, scratch, steps
+        )
         job = {
             "bundle": str(folder),
             "segments": segments,
-            "reference": str(scratch / "reference.f32"),
+            "reference": str(reference_file),
             "vocab": manifest.architecture.vocab_size,
             "window": settings.window,
             "golden_ids": prompt_ids,
