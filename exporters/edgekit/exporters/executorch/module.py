@@ -32,8 +32,10 @@ __all__ = ["EtDecoder", "rope_tables", "load_custom_ops", "SUPPORTED_FAMILIES"]
 
 # Architecture families whose block is plain llama: pre-norm RMSNorm, rotary
 # (half-split) attention with grouped KV heads, SwiGLU MLP. Qwen2 only adds
-# q/k/v biases, which the linears below take when the weights carry them.
-SUPPORTED_FAMILIES = frozenset({"llama", "mistral", "qwen2"})
+# q/k/v biases, which the linears below take when the weights carry them;
+# Qwen3 adds an RMSNorm over each head's q and k before the rotation
+# (transformers ``Qwen3Attention``: ``q_norm``/``k_norm`` on ``head_dim``).
+SUPPORTED_FAMILIES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
 
 
 def load_custom_ops() -> None:
@@ -116,6 +118,9 @@ class Attention(nn.Module):
         self.k_proj = _linear(w[prefix + "k_proj.weight"], w.get(prefix + "k_proj.bias"))
         self.v_proj = _linear(w[prefix + "v_proj.weight"], w.get(prefix + "v_proj.bias"))
         self.o_proj = _linear(w[prefix + "o_proj.weight"], w.get(prefix + "o_proj.bias"))
+        has_qk_norm = prefix + "q_norm.weight" in w
+        self.q_norm = RMSNorm(w[prefix + "q_norm.weight"], config.rms_norm_eps) if has_qk_norm else None
+        self.k_norm = RMSNorm(w[prefix + "k_norm.weight"], config.rms_norm_eps) if has_qk_norm else None
         shape = (1, max_context, self.n_kv_heads, self.head_dim)
         # The only mutable state of the program: ExecuTorch plans these as
         # mutable buffers that live inside the loaded method.
@@ -127,6 +132,8 @@ class Attention(nn.Module):
         q = self.q_proj(x).view(bsz, seqlen, self.n_heads, self.head_dim)
         k = self.k_proj(x).view(bsz, seqlen, self.n_kv_heads, self.head_dim)
         v = self.v_proj(x).view(bsz, seqlen, self.n_kv_heads, self.head_dim)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)  # over head_dim, per head (Qwen3)
         # [S, 1, D] broadcasts over heads in the [B, S, H, D] layout the custom ops use.
         q = q * cos + _rotate_half(q) * sin
         k = k * cos + _rotate_half(k) * sin

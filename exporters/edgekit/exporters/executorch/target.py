@@ -100,12 +100,12 @@ class ExecuTorchTarget(ExportTarget):
         if not 1 <= max_seq_len <= max_context:
             raise ConfigError(f"executorch option max_seq_len={max_seq_len} must be between 1 and max_context ({max_context})")
         window = _smallest_sliding_window(model)
-        if window is not None and window < max_seq_len:
-            # custom_sdpa attends to every cached position: no sliding-window mask, so a sequence longer than the
-            # window would silently diverge from the model (Mistral, Qwen2 with use_sliding_window).
+        if window is not None and window < max_context:
+            # custom_sdpa attends to every cached position: no sliding-window mask, so once a sequence outgrows
+            # the window it would silently diverge from the model (Mistral, Qwen2 with use_sliding_window).
             raise UnsupportedError(
                 f"the executorch target has no sliding-window attention and {model.name!r} slides over "
-                f"{window} tokens, fewer than max_seq_len {max_seq_len}; pass --max-context {window} (or less) "
+                f"{window} tokens, fewer than the {max_context}-token context; pass --max-context {window} (or less) "
                 "to stay inside the window, or use --target onnx"
             )
 
