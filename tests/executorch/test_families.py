@@ -1,7 +1,9 @@
 """Every family the ExecuTorch target accepts computes transformers' function: eager module and lowered .pte.
 
 Tiny random configs from tests/architectures/tiny_archs.py with each family's departures switched on (Mistral's
-explicit head_dim, Qwen2's q/k/v biases, Qwen3's per-head q/k norms and head_dim ≠ hidden/heads). Families with a
+explicit head_dim, Qwen2's q/k/v biases, Qwen3's per-head q/k norms and head_dim ≠ hidden/heads, Phi-3's fused
+qkv/gate_up tensors and partial rotary, Gemma 3's sandwich norms, 1+w norms, scaled embedding, GELU-tanh,
+query_pre_attn_scalar and two rope thetas). Families with a
 sliding window are exported with the cache no longer than the window, the only way the target accepts them.
 """
 
@@ -13,8 +15,8 @@ import torch
 
 from tests.architectures.tiny_archs import tiny_model, torch_logits, validation_ids
 
-FAMILIES = ("llama", "mistral", "qwen2", "qwen3")
-WINDOWED = {"mistral": 8, "qwen2": 8}  # tiny_archs: sliding_window=8
+FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "phi3", "gemma3_text")
+WINDOWED = {"mistral": 8, "qwen2": 8, "phi3": 16, "gemma3_text": 8}  # tiny_archs.py sliding windows
 
 
 def _context(family: str) -> int:
@@ -38,7 +40,13 @@ def test_eager_decoder_matches_transformers(family):
     np.testing.assert_allclose(steps, expected, atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("family", ["qwen2", "qwen3"])
+def test_every_registered_family_has_a_case_here():
+    from edgekit.exporters.architectures import ARCHITECTURES
+
+    assert set(ARCHITECTURES.names()) == set(FAMILIES)
+
+
+@pytest.mark.parametrize("family", ["qwen2", "qwen3", "gemma3_text", "phi3"])
 def test_lowered_program_matches_transformers(family, tmp_path):
     """fp32 through the whole target (torch.export, XNNPACK lowering, serialization), run by ExecuTorch's runtime:
     one-call prefill of half the context, then token-by-token decode to its end."""

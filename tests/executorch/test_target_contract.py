@@ -66,12 +66,15 @@ def test_onnx_target_refuses_executorch_recipes(tiny_loaded):
     assert reason is not None and "executorch" in reason
 
 
-def test_target_refuses_unsupported_architecture(et_target, tiny_loaded):
+def test_target_refuses_unknown_architecture_and_unsupported_rope(et_target, tiny_loaded):
     from edgekit.exporters.recipes import get_recipe
 
-    gemma = replace(tiny_loaded, config=replace(tiny_loaded.config, architecture="gemma3"))
-    reason = et_target.supports(get_recipe("8da8w"), gemma)
-    assert reason is not None and "'gemma3'" in reason and "--target onnx" in reason
+    unknown = replace(tiny_loaded, config=replace(tiny_loaded.config, architecture="gpt2"))
+    reason = et_target.supports(get_recipe("8da8w"), unknown)
+    assert reason is not None and "'gpt2'" in reason and "gemma3_text" in reason and "qwen3" in reason
+    yarn = replace(tiny_loaded, config=replace(tiny_loaded.config, rope_scaling={"rope_type": "yarn", "factor": 4.0}))
+    reason = et_target.supports(get_recipe("8da8w"), yarn)
+    assert reason is not None and "'yarn'" in reason and "llama3" in reason
 
 
 @pytest.mark.parametrize(

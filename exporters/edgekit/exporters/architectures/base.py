@@ -215,7 +215,7 @@ class ArchitectureSpec:
             medium = (wavelen >= high_wavelen) & (wavelen <= low_wavelen)
             return np.where(medium, smoothed, scaled)
         raise UnsupportedError(
-            f"{self.family}: rope_scaling type {kind!r} is not supported by the ONNX graph builder "
+            f"{self.family}: rope_scaling type {kind!r} is not supported by edgekit's exporters "
             "(supported: default, linear, llama3)"
         )
 

@@ -1,4 +1,4 @@
-"""A llama-family decoder written for ExecuTorch: fused KV-cache update and attention.
+"""A decoder written for ExecuTorch: fused KV-cache update and attention, driven by the architecture spec.
 
 Built from a ``LoadedModel`` (``ModelConfig`` + float32 weights under Hugging
 Face names), so it computes exactly the float reference's function. What makes
@@ -11,6 +11,14 @@ layout of ExecuTorch's own llama export
 (``examples/models/llama/source_transformation/custom_kv_cache.py``
 ``CustomKVCache``, ``sdpa.py`` ``SDPACustom``, ``rope.py`` ``get_freqs``).
 
+Every way a family departs from llama comes from the same ``ArchitectureSpec``
+the ONNX graph builder asks (``architectures/base.py``): q/k/v biases (Qwen2),
+per-head q/k norms (Qwen3, Gemma 3), norm weight offset, embedding scale,
+sandwich norms, GELU-tanh MLP and the softmax scale (Gemma 3), per-layer rope
+theta and scaling (Gemma 3, llama3), fused checkpoint tensors and partial
+rotary (Phi-3). Sliding windows are not masked here: the target refuses a
+context longer than the narrowest window (``target.py``).
+
 Signature (the one ExecuTorch's C++ LLM runner expects, so its text runner
 can drive the same file): ``forward(tokens int64 [1, S], input_pos int64 [1])
 -> logits float32 [1, vocab]`` for the last position.
@@ -18,24 +26,17 @@ can drive the same file): ``forward(tokens int64 [1, S], input_pos int64 [1])
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
 import torch
 from torch import nn
 
-from edgekit.runtime.errors import UnsupportedError
-
+from ..architectures import ArchitectureSpec, LayerAttention, spec_for
 from ..model import ModelConfig
 
-__all__ = ["EtDecoder", "rope_tables", "load_custom_ops", "SUPPORTED_FAMILIES"]
-
-# Architecture families whose block is plain llama: pre-norm RMSNorm, rotary
-# (half-split) attention with grouped KV heads, SwiGLU MLP. Qwen2 only adds
-# q/k/v biases, which the linears below take when the weights carry them;
-# Qwen3 adds an RMSNorm over each head's q and k before the rotation
-# (transformers ``Qwen3Attention``: ``q_norm``/``k_norm`` on ``head_dim``).
-SUPPORTED_FAMILIES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
+__all__ = ["EtDecoder", "load_custom_ops"]
 
 
 def load_custom_ops() -> None:
@@ -43,33 +44,28 @@ def load_custom_ops() -> None:
     from executorch.extension.llm.custom_ops import custom_ops  # noqa: F401  (registers on import)
 
 
-def _inv_freq(config: ModelConfig) -> tuple[torch.Tensor, float]:
-    """Rotary inverse frequencies and attention scaling, as transformers computes them."""
-    scaling = dict(config.rope_scaling or {})
-    rope_type = scaling.get("rope_type", scaling.get("type", "default"))
-    if rope_type == "default":
-        dim = config.head_dim
-        inv = 1.0 / (config.rope_theta ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim))
-        return inv.to(torch.float32), 1.0
-    # Scaled variants (llama3, yarn, ...): use transformers' own init so the numbers match the reference.
-    from transformers import AutoConfig
-    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+@dataclass
+class _Weights:
+    """What the spec's tensor accessors read (the LoadedModel fields they use)."""
 
-    if rope_type not in ROPE_INIT_FUNCTIONS:
-        raise UnsupportedError(f"rope scaling {rope_type!r} is not supported by the executorch target")
-    hf = dict(config.hf_config)
-    hf_config = AutoConfig.for_model(hf.pop("model_type", "llama"), **hf)
-    inv, attention_scaling = ROPE_INIT_FUNCTIONS[rope_type](hf_config, "cpu")
-    return inv.to(torch.float32), float(attention_scaling)
+    tensors: Mapping[str, Any]
+    name: str = "model"
+    gguf_tensors: Any = None
+    extra: dict = field(default_factory=dict)
 
 
-def rope_tables(config: ModelConfig, max_context: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos, sin of shape [max_context, head_dim] in transformers' half-split layout."""
-    inv, attention_scaling = _inv_freq(config)
-    positions = torch.arange(max_context, dtype=torch.float32)
-    freqs = positions[:, None] * inv[None, :]
-    emb = torch.cat((freqs, freqs), dim=-1)
-    return emb.cos() * attention_scaling, emb.sin() * attention_scaling
+def _t(array: Any) -> torch.Tensor:
+    if isinstance(array, torch.Tensor):
+        return array.detach().to(torch.float32)
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+
+
+def _rope_table(spec: ArchitectureSpec, attention: LayerAttention, max_context: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin [max_context, rotary_dim] in transformers' half-split layout (float64 angles, as the ONNX graph)."""
+    inv = spec.rope_inv_freq(attention)
+    angles = np.outer(np.arange(max_context, dtype=np.float64), inv)
+    emb = np.concatenate([angles, angles], axis=-1)
+    return _t(np.cos(emb)), _t(np.sin(emb))
 
 
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -84,14 +80,15 @@ class RMSNorm(nn.Module):
     tensor (``backends/xnnpack/partition/config/generic_node_configs.py``
     ``MeanDimConfig``), so a plain ``mean(-1)`` stays in the portable kernels
     and splits every decoder layer into several delegate calls. As a linear it
-    is delegated with the rest of the block.
+    is delegated with the rest of the block. ``weight`` is the gamma as
+    multiplied (the spec applies Gemma's ``1 + w`` offset).
     """
 
-    def __init__(self, weight: torch.Tensor, eps: float):
+    def __init__(self, weight: Any, eps: float):
         super().__init__()
-        self.weight = nn.Parameter(weight, requires_grad=False)
+        self.weight = nn.Parameter(_t(weight), requires_grad=False)
         self.eps = eps
-        dim = weight.shape[0]
+        dim = self.weight.shape[0]
         self.register_buffer("mean_column", torch.full((1, dim), 1.0 / dim), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -99,33 +96,43 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(mean_square + self.eps) * self.weight
 
 
-def _linear(weight: torch.Tensor, bias: torch.Tensor | None = None) -> nn.Linear:
+def _linear(weight: Any, bias: Any | None = None) -> nn.Linear:
+    weight = _t(weight)
     out_features, in_features = weight.shape
     layer = nn.Linear(in_features, out_features, bias=bias is not None)
     layer.weight = nn.Parameter(weight, requires_grad=False)
     if bias is not None:
-        layer.bias = nn.Parameter(bias, requires_grad=False)
+        layer.bias = nn.Parameter(_t(bias), requires_grad=False)
     return layer
 
 
 class Attention(nn.Module):
-    def __init__(self, config: ModelConfig, w: Mapping[str, torch.Tensor], prefix: str, max_context: int):
+    def __init__(self, spec: ArchitectureSpec, w: _Weights, layer: int, max_context: int, rope: int):
         super().__init__()
+        config = spec.config
         self.n_heads = config.num_heads
         self.n_kv_heads = config.num_kv_heads
         self.head_dim = config.head_dim
-        self.q_proj = _linear(w[prefix + "q_proj.weight"], w.get(prefix + "q_proj.bias"))
-        self.k_proj = _linear(w[prefix + "k_proj.weight"], w.get(prefix + "k_proj.bias"))
-        self.v_proj = _linear(w[prefix + "v_proj.weight"], w.get(prefix + "v_proj.bias"))
-        self.o_proj = _linear(w[prefix + "o_proj.weight"], w.get(prefix + "o_proj.bias"))
-        has_qk_norm = prefix + "q_norm.weight" in w
-        self.q_norm = RMSNorm(w[prefix + "q_norm.weight"], config.rms_norm_eps) if has_qk_norm else None
-        self.k_norm = RMSNorm(w[prefix + "k_norm.weight"], config.rms_norm_eps) if has_qk_norm else None
+        self.rotary_dim = spec.rotary_dim()
+        self.rope = rope  # index of this layer's rope table in the decoder
+        self.scale = spec.attention_scale()
+        for role in ("q", "k", "v", "o"):
+            setattr(self, f"{role}_proj", _linear(spec.linear_weight(w, role, layer), spec.linear_bias(w, role, layer)))
+        eps = config.rms_norm_eps
+        self.q_norm = RMSNorm(spec.norm_weight(w, "q_norm", layer), eps) if spec.qk_norm else None
+        self.k_norm = RMSNorm(spec.norm_weight(w, "k_norm", layer), eps) if spec.qk_norm else None
         shape = (1, max_context, self.n_kv_heads, self.head_dim)
         # The only mutable state of the program: ExecuTorch plans these as
         # mutable buffers that live inside the loaded method.
         self.register_buffer("k_cache", torch.zeros(shape), persistent=False)
         self.register_buffer("v_cache", torch.zeros(shape), persistent=False)
+
+    def _rotate(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        if self.rotary_dim == self.head_dim:
+            return x * cos + _rotate_half(x) * sin
+        # Partial rotary (Phi-4-mini): only the first rotary_dim dims turn (transformers' q_rot / q_pass).
+        rot, keep = x[..., : self.rotary_dim], x[..., self.rotary_dim :]
+        return torch.cat((rot * cos + _rotate_half(rot) * sin, keep), dim=-1)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start_pos: int) -> torch.Tensor:
         bsz, seqlen, _ = x.shape
@@ -133,39 +140,55 @@ class Attention(nn.Module):
         k = self.k_proj(x).view(bsz, seqlen, self.n_kv_heads, self.head_dim)
         v = self.v_proj(x).view(bsz, seqlen, self.n_kv_heads, self.head_dim)
         if self.q_norm is not None:
-            q, k = self.q_norm(q), self.k_norm(k)  # over head_dim, per head (Qwen3)
+            q, k = self.q_norm(q), self.k_norm(k)  # over head_dim, per head, before the rotation
         # [S, 1, D] broadcasts over heads in the [B, S, H, D] layout the custom ops use.
-        q = q * cos + _rotate_half(q) * sin
-        k = k * cos + _rotate_half(k) * sin
+        q, k = self._rotate(q, cos, sin), self._rotate(k, cos, sin)
         torch.ops.llama.update_cache(k, self.k_cache, start_pos)
         torch.ops.llama.update_cache(v, self.v_cache, start_pos)
-        out = torch.ops.llama.custom_sdpa(q, self.k_cache, self.v_cache, start_pos, None, 0, True)
+        out = torch.ops.llama.custom_sdpa(q, self.k_cache, self.v_cache, start_pos, None, 0, True, self.scale)
         return self.o_proj(out.view(bsz, seqlen, self.n_heads * self.head_dim))
 
 
 class MLP(nn.Module):
-    def __init__(self, w: Mapping[str, torch.Tensor], prefix: str):
+    def __init__(self, spec: ArchitectureSpec, w: _Weights, layer: int):
         super().__init__()
-        self.gate_proj = _linear(w[prefix + "gate_proj.weight"])
-        self.up_proj = _linear(w[prefix + "up_proj.weight"])
-        self.down_proj = _linear(w[prefix + "down_proj.weight"])
+        self.gate_proj = _linear(spec.linear_weight(w, "gate", layer))
+        self.up_proj = _linear(spec.linear_weight(w, "up", layer))
+        self.down_proj = _linear(spec.linear_weight(w, "down", layer))
+        self.gelu = spec.mlp_activation == "gelu_tanh"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(nn.functional.silu(self.gate_proj(x)) * self.up_proj(x))
+        gate = self.gate_proj(x)
+        gate = nn.functional.gelu(gate, approximate="tanh") if self.gelu else nn.functional.silu(gate)
+        return self.down_proj(gate * self.up_proj(x))
 
 
 class Block(nn.Module):
-    def __init__(self, config: ModelConfig, w: Mapping[str, torch.Tensor], layer: int, max_context: int):
+    """Pre-norm block; with sandwich norms (Gemma 3) also norms on the attention and MLP outputs.
+
+    ``ffn_layernorm`` is the norm whose output feeds gate/up (llama's ``post_attention_layernorm``, Gemma's
+    ``pre_feedforward_layernorm``): the names SmoothQuant folds into (``smooth.py``).
+    """
+
+    def __init__(self, spec: ArchitectureSpec, w: _Weights, layer: int, max_context: int, rope: int):
         super().__init__()
-        prefix = f"model.layers.{layer}."
-        self.input_layernorm = RMSNorm(w[prefix + "input_layernorm.weight"], config.rms_norm_eps)
-        self.self_attn = Attention(config, w, prefix + "self_attn.", max_context)
-        self.post_attention_layernorm = RMSNorm(w[prefix + "post_attention_layernorm.weight"], config.rms_norm_eps)
-        self.mlp = MLP(w, prefix + "mlp.")
+        eps = spec.config.rms_norm_eps
+        self.input_layernorm = RMSNorm(spec.norm_weight(w, "input", layer), eps)
+        self.self_attn = Attention(spec, w, layer, max_context, rope)
+        self.mlp = MLP(spec, w, layer)
+        if spec.sandwich_norms:
+            self.attn_out_norm = RMSNorm(spec.norm_weight(w, "post_attention", layer), eps)
+            self.ffn_layernorm = RMSNorm(spec.norm_weight(w, "pre_ffn", layer), eps)
+            self.ffn_out_norm = RMSNorm(spec.norm_weight(w, "post_ffn", layer), eps)
+        else:
+            self.attn_out_norm = self.ffn_out_norm = None
+            self.ffn_layernorm = RMSNorm(spec.norm_weight(w, "post_attention", layer), eps)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start_pos: int) -> torch.Tensor:
-        h = x + self.self_attn(self.input_layernorm(x), cos, sin, start_pos)
-        return h + self.mlp(self.post_attention_layernorm(h))
+        attn = self.self_attn(self.input_layernorm(x), cos, sin, start_pos)
+        h = x + (self.attn_out_norm(attn) if self.attn_out_norm is not None else attn)
+        mlp = self.mlp(self.ffn_layernorm(h))
+        return h + (self.ffn_out_norm(mlp) if self.ffn_out_norm is not None else mlp)
 
 
 class EtDecoder(nn.Module):
@@ -183,27 +206,31 @@ class EtDecoder(nn.Module):
         all_logits: bool = False,
     ):
         super().__init__()
-        if config.architecture not in SUPPORTED_FAMILIES:
-            raise UnsupportedError(
-                f"the executorch target builds {', '.join(sorted(SUPPORTED_FAMILIES))} decoders, "
-                f"not {config.architecture!r}; export this model with --target onnx"
-            )
-        w = {name: _as_tensor(value) for name, value in tensors.items()}
+        spec = spec_for(config)  # UnknownNameError / UnsupportedError name the family and the fix
+        w = _Weights(tensors)
         self.max_context = max_context
         self.all_logits = all_logits
-        embed = w["model.embed_tokens.weight"]
+        embed = _t(spec.embedding(w))
         # padding_idx stays None: torchao's embedding quantizer refuses it (issue 4).
         self.embed_tokens = nn.Embedding(embed.shape[0], embed.shape[1])
         self.embed_tokens.weight = nn.Parameter(embed, requires_grad=False)
-        self.layers = nn.ModuleList(Block(config, w, i, max_context) for i in range(config.num_layers))
-        self.norm = RMSNorm(w["model.norm.weight"], config.rms_norm_eps)
-        head = embed if config.tie_word_embeddings or "lm_head.weight" not in w else w["lm_head.weight"]
+        scale = spec.embedding_scale()
+        self.embedding_scale = None if scale is None else float(torch.tensor(scale, dtype=torch.float32))
+        # One rope table per distinct layer setting (Gemma 3: local theta 10k, global 1M).
+        attentions = [spec.layer_attention(i) for i in range(config.num_layers)]
+        distinct = list(dict.fromkeys(attentions))
+        for index, attention in enumerate(distinct):
+            cos, sin = _rope_table(spec, attention, max_context)
+            self.register_buffer(f"rope_cos_{index}", cos, persistent=False)
+            self.register_buffer(f"rope_sin_{index}", sin, persistent=False)
+        self.layers = nn.ModuleList(
+            Block(spec, w, i, max_context, distinct.index(attentions[i])) for i in range(config.num_layers)
+        )
+        self.norm = RMSNorm(spec.norm_weight(w, "final_norm"), config.rms_norm_eps)
         # A separate Parameter even when tied: the head is a linear (quantized as one),
         # the embedding a gather (quantized, or not, on its own).
-        self.lm_head = _linear(head)
-        cos, sin = rope_tables(config, max_context)
-        self.register_buffer("rope_cos", cos, persistent=False)
-        self.register_buffer("rope_sin", sin, persistent=False)
+        self.lm_head = _linear(spec.head(w))
+        self.softcap = spec.final_logit_softcap
 
     def forward(self, tokens: torch.Tensor, input_pos: torch.Tensor) -> torch.Tensor:
         seqlen = tokens.shape[1]
@@ -211,23 +238,26 @@ class EtDecoder(nn.Module):
         # Bounds for torch.export's symbolic start position (ExecuTorch rope.py get_freqs does the same).
         torch._check(start_pos >= 0)  # torch 2.13 deprecates _check_is_size for this
         torch._check(start_pos + seqlen <= self.max_context)
-        cos = self.rope_cos.narrow(0, start_pos, seqlen).unsqueeze(1)
-        sin = self.rope_sin.narrow(0, start_pos, seqlen).unsqueeze(1)
+        tables = {}
         x = self.embed_tokens(tokens)
+        if self.embedding_scale is not None:
+            x = x * self.embedding_scale
         for layer in self.layers:
-            x = layer(x, cos, sin, start_pos)
+            rope = layer.self_attn.rope
+            if rope not in tables:
+                cos = getattr(self, f"rope_cos_{rope}").narrow(0, start_pos, seqlen).unsqueeze(1)
+                sin = getattr(self, f"rope_sin_{rope}").narrow(0, start_pos, seqlen).unsqueeze(1)
+                tables[rope] = (cos, sin)
+            x = layer(x, *tables[rope], start_pos)
         if not self.all_logits:
             x = x[:, -1, :]
-        return self.lm_head(self.norm(x))
+        logits = self.lm_head(self.norm(x))
+        if self.softcap:
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        return logits
 
     def reset_cache(self) -> None:
         """Zero the KV buffers (only those: the rotary tables are constants)."""
         for layer in self.layers:
             layer.self_attn.k_cache.zero_()
             layer.self_attn.v_cache.zero_()
-
-
-def _as_tensor(value: Any) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        return value.detach().to(torch.float32)
-    return torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))

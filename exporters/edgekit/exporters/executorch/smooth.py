@@ -12,7 +12,8 @@ extra op runs on the device. α = 0.5 is the paper's default and the best of
 
 Where the division folds (every pair is exact in float):
 - ``input_layernorm`` weight → ``q/k/v_proj`` columns;
-- ``post_attention_layernorm`` weight → ``gate/up_proj`` columns;
+- the norm that feeds the MLP (``ffn_layernorm``: llama's post-attention norm,
+  Gemma's pre-feedforward norm) → ``gate/up_proj`` columns;
 - ``v_proj`` rows → ``o_proj`` columns (attention is linear in V; with
   grouped KV heads one scale per KV channel, shared by the query heads that
   read it);
@@ -167,7 +168,7 @@ def smooth_decoder(decoder: nn.Module, sequences: list[list[int]], alpha: float)
 
         gate_up = [mlp.gate_proj, mlp.up_proj]
         s = _scales(stats[p + "mlp.gate_proj"], [l.weight for l in gate_up], alpha)
-        _set(block.post_attention_layernorm, "weight", block.post_attention_layernorm.weight / s)
+        _set(block.ffn_layernorm, "weight", block.ffn_layernorm.weight / s)
         _scale_columns(gate_up, s)
 
         s = _scales(stats[p + "mlp.down_proj"], [mlp.down_proj.weight], alpha)

@@ -63,22 +63,12 @@ class ExecuTorchTarget(ExportTarget):
 
     def supports(self, recipe: Any, model: LoadedModel) -> str | None:
         require_executorch()
-        from .module import SUPPORTED_FAMILIES
-
         if not recipe.supports_target("executorch"):
             return (
                 f"recipe {recipe.name!r} is for {', '.join(sorted(recipe.targets))}; the executorch target builds "
                 f"{', '.join(_executorch_recipe_names())}"
             )
-        family = model.config.architecture
-        if family not in SUPPORTED_FAMILIES:
-            return (
-                f"architecture {family!r} has no ExecuTorch decoder here (supported: {', '.join(sorted(SUPPORTED_FAMILIES))}); "
-                "use --target onnx"
-            )
-        if model.config.rope_scaling and dict(model.config.rope_scaling).get("rope_type", "default") not in ("default", "llama3", "linear"):
-            return f"rope scaling {dict(model.config.rope_scaling)!r} is not supported by the executorch target"
-        return None
+        return _architecture_refusal(model)
 
     def build(
         self,
@@ -209,6 +199,22 @@ def _constant_methods(model: LoadedModel, max_context: int, max_seq_len: int, lo
     if model.tokenizer.bos_id is not None:
         constants["get_bos_id"] = int(model.tokenizer.bos_id)
     return constants
+
+
+def _architecture_refusal(model: LoadedModel) -> str | None:
+    """Why the decoder cannot be built for this model (the architecture spec's own checks, shared with ONNX,
+    and rope settings ``ArchitectureSpec.rope_inv_freq`` cannot express), or None."""
+    from edgekit.runtime.errors import UnknownNameError
+
+    from ..architectures import spec_for
+
+    try:
+        spec = spec_for(model.config)
+        for layer in range(model.config.num_layers):
+            spec.rope_inv_freq(spec.layer_attention(layer))
+    except (UnknownNameError, UnsupportedError) as exc:
+        return f"{exc}; the executorch target cannot build this model"
+    return None
 
 
 def _dist_version(name: str) -> str:
