@@ -10,7 +10,7 @@ import pytest
 
 from tests.fixtures.bundles import CACHE_ROOT, build_cached, exporter_fingerprint
 
-# Measured on this bundle (3,023 tokens, SmoothQuant α=0.5): top-1 agreement 0.9327, KL 0.0097, perplexity 25.24 vs
+# Measured on this bundle (3,023 tokens, SmoothQuant α=0.5): top-1 agreement 0.9294, KL 0.0095, perplexity 25.11 vs
 # 24.84 float (without smoothing: 0.9035, 0.0186, 25.27). The floor sits below with margin for kernel-level
 # differences between machines, and above what the unsmoothed recipe reaches, so losing smoothing fails here.
 MIN_AGREEMENT = 0.915
@@ -48,8 +48,9 @@ def test_default_model_8da8w_agrees_and_answers_paris(default_et_bundle):
     assert quantization["smoothing"]["method"] == "smoothquant" and quantization["smoothing"]["calibration_tokens"] > 0
     golden = validation["golden"]
     # The golden prompt's first token is a near-tie in float ("The" 25.33 vs "L" 25.24 logits). Unsmoothed 8da8w
-    # flipped it (L by 0.04 -> "L'Étoile..."); smoothed, the .pte puts "The" ahead by 0.39, so the exact prompt must
-    # answer like float. Should a kernel change ever flip it again, the report must call it a near-tie, not damage.
+    # flipped it (L by 0.04 -> "L'Étoile..."); smoothed, the .pte puts "The" ahead by 0.21, so the exact prompt must
+    # answer Paris. Its greedy text may still leave float's at a later near-tie ("Paris," vs "Paris.": 0.42 vs 0.57);
+    # the report must call any divergence a near-tie, not damage.
     assert golden["match"] or golden["divergence"]["near_tie"], golden
     with load(default_et_bundle) as model:
         exact = model.generate([{"role": "user", "content": "What is the capital of France?"}], max_new_tokens=24)
