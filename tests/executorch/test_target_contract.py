@@ -165,17 +165,3 @@ def test_onnx_path_and_backend_registry_stay_torch_free():
     proc = _run(code)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().replace("'", '"')) == []
-
-
-@pytest.mark.parametrize("options", [{}, {"max_seq_len": 4}])
-def test_sliding_window_shorter_than_the_context_is_refused(et_target, tmp_path, options):
-    """custom_sdpa has no sliding-window mask: a Mistral whose window is shorter than the KV cache must be refused,
-    even when every single call is short (decode past the window would attend to too much)."""
-    from edgekit.exporters.recipes import get_recipe
-    from tests.architectures.tiny_archs import tiny_model
-
-    _, mistral = tiny_model("mistral")  # sliding_window=8
-    with pytest.raises(UnsupportedError) as err:
-        et_target.build(mistral, get_recipe("fp32"), tmp_path, 64, options, lambda event: None)
-    assert "slides over 8 tokens" in str(err.value) and "--max-context 8" in str(err.value)
-    assert not list(tmp_path.iterdir())

@@ -16,8 +16,8 @@ the ONNX graph builder asks (``architectures/base.py``): q/k/v biases (Qwen2),
 per-head q/k norms (Qwen3, Gemma 3), norm weight offset, embedding scale,
 sandwich norms, GELU-tanh MLP and the softmax scale (Gemma 3), per-layer rope
 theta and scaling (Gemma 3, llama3), fused checkpoint tensors and partial
-rotary (Phi-3). Sliding windows are not masked here: the target refuses a
-context longer than the narrowest window (``target.py``).
+rotary (Phi-3), and sliding-window layers (Mistral, Phi-3, Qwen2, Gemma 3's local
+layers), which get an additive window mask instead of plain causal attention.
 
 Signature (the one ExecuTorch's C++ LLM runner expects, so its text runner
 can drive the same file): ``forward(tokens int64 [1, S], input_pos int64 [1])
@@ -116,6 +116,9 @@ class Attention(nn.Module):
         self.rotary_dim = spec.rotary_dim()
         self.rope = rope  # index of this layer's rope table in the decoder
         self.scale = spec.attention_scale()
+        window = spec.layer_attention(layer).local_window_size
+        # A window at least as long as the cache never excludes a key: plain causal attention is the same function.
+        self.window = window if 0 < window < max_context else None
         for role in ("q", "k", "v", "o"):
             setattr(self, f"{role}_proj", _linear(spec.linear_weight(w, role, layer), spec.linear_bias(w, role, layer)))
         eps = config.rms_norm_eps
@@ -134,7 +137,9 @@ class Attention(nn.Module):
         rot, keep = x[..., : self.rotary_dim], x[..., self.rotary_dim :]
         return torch.cat((rot * cos + _rotate_half(rot) * sin, keep), dim=-1)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start_pos: int) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start_pos: int, mask: torch.Tensor | None
+    ) -> torch.Tensor:
         bsz, seqlen, _ = x.shape
         q = self.q_proj(x).view(bsz, seqlen, self.n_heads, self.head_dim)
         k = self.k_proj(x).view(bsz, seqlen, self.n_kv_heads, self.head_dim)
@@ -145,8 +150,21 @@ class Attention(nn.Module):
         q, k = self._rotate(q, cos, sin), self._rotate(k, cos, sin)
         torch.ops.llama.update_cache(k, self.k_cache, start_pos)
         torch.ops.llama.update_cache(v, self.v_cache, start_pos)
-        out = torch.ops.llama.custom_sdpa(q, self.k_cache, self.v_cache, start_pos, None, 0, True, self.scale)
+        if mask is None:
+            out = torch.ops.llama.custom_sdpa(q, self.k_cache, self.v_cache, start_pos, None, 0, True, self.scale)
+        else:
+            out = torch.ops.llama.custom_sdpa(q, self.k_cache, self.v_cache, start_pos, mask, 0, False, self.scale)
         return self.o_proj(out.view(bsz, seqlen, self.n_heads * self.head_dim))
+
+
+def _window_mask(start_pos: int, seqlen: int, max_context: int, window: int) -> torch.Tensor:
+    """Additive mask [S, max_context]: the query at position p sees keys p - window < k <= p (transformers'
+    sliding-window causal mask); custom_sdpa takes it instead of its causal flag, as in ExecuTorch's own export
+    (``examples/models/llama/attention.py``, ring-buffer KV cache)."""
+    positions = torch.arange(seqlen).unsqueeze(1) + start_pos
+    keys = torch.arange(max_context).unsqueeze(0)
+    allowed = (keys <= positions) & (keys > positions - window)
+    return torch.where(allowed, 0.0, float("-inf")).to(torch.float32)
 
 
 class MLP(nn.Module):
@@ -184,8 +202,10 @@ class Block(nn.Module):
             self.attn_out_norm = self.ffn_out_norm = None
             self.ffn_layernorm = RMSNorm(spec.norm_weight(w, "post_attention", layer), eps)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start_pos: int) -> torch.Tensor:
-        attn = self.self_attn(self.input_layernorm(x), cos, sin, start_pos)
+    def forward(
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start_pos: int, mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        attn = self.self_attn(self.input_layernorm(x), cos, sin, start_pos, mask)
         h = x + (self.attn_out_norm(attn) if self.attn_out_norm is not None else attn)
         mlp = self.mlp(self.ffn_layernorm(h))
         return h + (self.ffn_out_norm(mlp) if self.ffn_out_norm is not None else mlp)
@@ -239,6 +259,7 @@ class EtDecoder(nn.Module):
         torch._check(start_pos >= 0)  # torch 2.13 deprecates _check_is_size for this
         torch._check(start_pos + seqlen <= self.max_context)
         tables = {}
+        masks: dict[int, torch.Tensor] = {}  # one per distinct window, shared by its layers
         x = self.embed_tokens(tokens)
         if self.embedding_scale is not None:
             x = x * self.embedding_scale
@@ -248,7 +269,10 @@ class EtDecoder(nn.Module):
                 cos = getattr(self, f"rope_cos_{rope}").narrow(0, start_pos, seqlen).unsqueeze(1)
                 sin = getattr(self, f"rope_sin_{rope}").narrow(0, start_pos, seqlen).unsqueeze(1)
                 tables[rope] = (cos, sin)
-            x = layer(x, *tables[rope], start_pos)
+            window = layer.self_attn.window
+            if window is not None and window not in masks:
+                masks[window] = _window_mask(start_pos, seqlen, self.max_context, window)
+            x = layer(x, *tables[rope], start_pos, masks.get(window) if window is not None else None)
         if not self.all_logits:
             x = x[:, -1, :]
         logits = self.lm_head(self.norm(x))

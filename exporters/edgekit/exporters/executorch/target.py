@@ -89,16 +89,6 @@ class ExecuTorchTarget(ExportTarget):
         max_seq_len = int(options.get("max_seq_len", min(DEFAULT_MAX_SEQ_LEN, max_context)))
         if not 1 <= max_seq_len <= max_context:
             raise ConfigError(f"executorch option max_seq_len={max_seq_len} must be between 1 and max_context ({max_context})")
-        window = _smallest_sliding_window(model)
-        if window is not None and window < max_context:
-            # custom_sdpa attends to every cached position: no sliding-window mask, so once a sequence outgrows
-            # the window it would silently diverge from the model (Mistral, Qwen2 with use_sliding_window).
-            raise UnsupportedError(
-                f"the executorch target has no sliding-window attention and {model.name!r} slides over "
-                f"{window} tokens, fewer than the {max_context}-token context; pass --max-context {window} (or less) "
-                "to stay inside the window, or use --target onnx"
-            )
-
         import executorch
 
         from .lower import export_decoder, lower_decoder, serialize_program
@@ -224,12 +214,3 @@ def _dist_version(name: str) -> str:
         return version(name)
     except PackageNotFoundError:
         return ""
-
-
-def _smallest_sliding_window(model: LoadedModel) -> int | None:
-    """The narrowest sliding window any layer applies (None: every layer attends to the full context)."""
-    from ..architectures.mistral import layer_sliding_window
-
-    hf = dict(model.config.hf_config or {})
-    windows = [w for w in (layer_sliding_window(hf, i) for i in range(model.config.num_layers)) if w]
-    return min(windows) if windows else None
