@@ -22,7 +22,7 @@ from edgekit.runtime.registry import Registry
 from ..model import LoadedModel
 from .builtin import BUILTIN_MODELS, DEFAULT_ALIAS, DEFAULT_MODEL, builtin_model, is_builtin_name
 from .gguf_file import gguf_rows_to_hf, load_gguf
-from .gguf_reader import GGUF_MAGIC, open_checked
+from .gguf_reader import check_gguf_magic
 from .hf_folder import is_hf_folder, load_hf_folder
 from .hub import download_hub_model, looks_like_hub_id
 
@@ -85,12 +85,7 @@ def preflight(model: str) -> SourceKind:
     kind = source_kind(model)
     path = Path(model).expanduser()
     if kind.name == "gguf":
-        with open_checked(path) as handle:
-            if handle.read(4) != GGUF_MAGIC:
-                raise SourceError(
-                    f"{str(path)!r} is not a GGUF file (it does not start with the GGUF magic); "
-                    "pass a .gguf model file or a Hugging Face model folder"
-                )
+        check_gguf_magic(path)
     elif kind.name == "hf-folder" and not is_hf_folder(path):
         raise SourceError(
             f"{str(path)!r} is a folder without config.json: not a Hugging Face model folder; "

@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 
 from edgekit.runtime.errors import SourceError
 
-__all__ = ["GGUF_MAGIC", "open_gguf", "open_checked", "gguf_value", "gguf_tensor_names"]
+__all__ = ["GGUF_MAGIC", "open_gguf", "open_checked", "check_gguf_magic", "gguf_value", "gguf_tensor_names"]
 
 GGUF_MAGIC = b"GGUF"
 
@@ -25,10 +25,8 @@ def open_checked(path: Path) -> BinaryIO:
         raise SourceError(f"cannot read {str(path)!r} ({exc.strerror}); check the path and its permissions") from None
 
 
-def open_gguf(path: Path) -> Any:
-    """Return a ``gguf.GGUFReader`` for ``path`` or raise ``SourceError``."""
-    import gguf
-
+def check_gguf_magic(path: Path) -> None:
+    """Raise ``SourceError`` unless ``path`` is readable and starts with the GGUF magic (cheap: 4 bytes)."""
     with open_checked(path) as handle:
         magic = handle.read(4)
     if magic != GGUF_MAGIC:
@@ -36,6 +34,13 @@ def open_gguf(path: Path) -> Any:
             f"{str(path)!r} is not a GGUF file (it does not start with the GGUF magic); "
             "pass a .gguf model file or a Hugging Face model folder"
         )
+
+
+def open_gguf(path: Path) -> Any:
+    """Return a ``gguf.GGUFReader`` for ``path`` or raise ``SourceError``."""
+    import gguf
+
+    check_gguf_magic(path)
     try:
         reader = gguf.GGUFReader(path)
         size = path.stat().st_size
