@@ -88,12 +88,24 @@ def _segments(ids: list[int], length: int, minimum: int = 16) -> list[list[int]]
     return [c for c in chunks if len(c) >= minimum]
 
 
-def _render_prompt(chat_template: str | None, prompt: str, bos: str | None, eos: str | None) -> str:
+def chat_template_for(tokenizer: Any, chat_template: str | None, bos_id: int | None, eos_ids: Any) -> Any:
+    """The compiled chat template with the tokenizer's bos/eos token strings, as the runtime renders it (or None)."""
     if not chat_template:
-        return prompt
+        return None
     from edgekit.runtime.chat import ChatTemplate
 
-    return ChatTemplate(chat_template, bos_token=bos, eos_token=eos).render([{"role": "user", "content": prompt}])
+    bos = tokenizer.id_to_token(bos_id) if bos_id is not None else None
+    eos = tokenizer.id_to_token(eos_ids[0]) if eos_ids else None
+    return ChatTemplate(chat_template, bos_token=bos, eos_token=eos)
+
+
+def encode_for_model(tokenizer: Any, text: str, add_bos: bool, bos_id: int | None) -> list[int]:
+    """Token ids as the model sees ``text``: no special tokens added by the tokenizer, and the bos the model
+    expects prepended unless the text (a rendered template) already starts with it."""
+    ids = tokenizer.encode(text, add_special_tokens=False).ids
+    if add_bos and bos_id is not None and ids[:1] != [bos_id]:
+        ids = [bos_id] + ids
+    return ids
 
 
 def _reference_pass(model: Any, segments: list[list[int]], path: Path) -> None:
@@ -161,7 +173,7 @@ def _float_reference(
     eos_ids: set[int],
     scratch: Path,
     steps: Steps | None,
-) -> tuple[Path, list[int], list[np.ndarray], bool]:
+) -> tuple[Path, list[int], list[np.ndarray]]:
     """The float model's log-probs over ``segments`` and its golden greedy answer.
 
     Kept in the source's work folder, keyed by exactly what was scored, so ``--quant auto`` computes them once for
@@ -174,7 +186,7 @@ def _float_reference(
         rows = list(np.load(keep / "golden_logprobs.npy"))
         if steps is not None:
             steps.note("validate", "float reference reused", tokens=sum(map(len, segments)))
-        return keep / "reference.f32", golden, rows, True
+        return keep / "reference.f32", golden, rows
     folder = keep if keep is not None else scratch
     folder.mkdir(parents=True, exist_ok=True)
     reference = model.load_reference()
@@ -188,7 +200,7 @@ def _float_reference(
         steps.note(
             "validate", "float reference", tokens=sum(map(len, segments)), ref_s=round(time.perf_counter() - started, 1)
         )
-    return folder / "reference.f32", golden, rows, False
+    return folder / "reference.f32", golden, rows
 
 
 def _run_child(job: dict[str, Any], scratch: Path, timeout: float) -> dict[str, Any]:
@@ -227,29 +239,27 @@ def validate_bundle(
     start = time.perf_counter()
     manifest = read_manifest(folder)
     tokenizer = Tokenizer.from_file(str(folder / manifest.tokenizer.file))
-    ids = tokenizer.encode(validation_text(), add_special_tokens=False).ids
-    if manifest.tokenizer.add_bos and manifest.tokenizer.bos_id is not None:
-        ids = [manifest.tokenizer.bos_id] + ids
+    info = manifest.tokenizer
+    ids = encode_for_model(tokenizer, validation_text(), info.add_bos, info.bos_id)
     if settings.max_tokens is not None:
         ids = ids[: settings.max_tokens]
     segments = _segments(ids, min(settings.segment_tokens, manifest.max_context))
     if not segments:
         raise ExportError("validation text is too short for even one segment; raise max_tokens")
 
-    bos_text = tokenizer.id_to_token(manifest.tokenizer.bos_id) if manifest.tokenizer.bos_id is not None else None
-    eos_text = tokenizer.id_to_token(manifest.tokenizer.eos_ids[0]) if manifest.tokenizer.eos_ids else None
-    prompt = _render_prompt(manifest.chat_template, settings.golden_prompt, bos_text, eos_text)
-    prompt_ids = tokenizer.encode(prompt, add_special_tokens=False).ids
-    if manifest.tokenizer.add_bos and manifest.tokenizer.bos_id is not None and prompt_ids[:1] != [manifest.tokenizer.bos_id]:
-        prompt_ids = [manifest.tokenizer.bos_id] + prompt_ids
-    eos_ids = set(manifest.tokenizer.eos_ids)
+    template = chat_template_for(tokenizer, manifest.chat_template, info.bos_id, info.eos_ids)
+    prompt = settings.golden_prompt
+    if template is not None:
+        prompt = template.render([{"role": "user", "content": prompt}])
+    prompt_ids = encode_for_model(tokenizer, prompt, info.add_bos, info.bos_id)
+    eos_ids = set(info.eos_ids)
     max_new = max(1, min(settings.golden_max_new_tokens, manifest.max_context - len(prompt_ids)))
 
     if model.load_reference is None:
         raise ExportError(f"model {model.name!r} has no float reference loader; validation needs one")
     with tempfile.TemporaryDirectory(prefix="edgekit-validate-") as scratch_name:
         scratch = Path(scratch_name)
-        reference_file, golden_ref, golden_ref_logprobs, _reused = _float_reference(
+        reference_file, golden_ref, golden_ref_logprobs = _float_reference(
             model, segments, prompt_ids, max_new, eos_ids, scratch, steps
         )
         job = {

@@ -65,27 +65,19 @@ def calibration_sequences(model: LoadedModel, max_tokens: int) -> list[list[int]
     """Token ids of the calibration conversations (rendered with the model's chat template) and prose."""
     from tokenizers import Tokenizer
 
-    data = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
-    tokenizer = Tokenizer.from_file(str(model.tokenizer.tokenizer_json))
-    texts: list[str] = []
-    if model.tokenizer.chat_template:
-        from edgekit.runtime.chat import ChatTemplate
+    from ..validate import chat_template_for, encode_for_model
 
-        bos = tokenizer.id_to_token(model.tokenizer.bos_id) if model.tokenizer.bos_id is not None else None
-        eos = tokenizer.id_to_token(model.tokenizer.eos_ids[0]) if model.tokenizer.eos_ids else None
-        template = ChatTemplate(model.tokenizer.chat_template, bos_token=bos, eos_token=eos)
-        texts += [template.render(chat, add_generation_prompt=False) for chat in data["conversations"]]
+    data = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+    info = model.tokenizer
+    tokenizer = Tokenizer.from_file(str(info.tokenizer_json))
+    template = chat_template_for(tokenizer, info.chat_template, info.bos_id, info.eos_ids)
+    if template is not None:
+        texts = [template.render(chat, add_generation_prompt=False) for chat in data["conversations"]]
     else:
-        texts += ["\n".join(m["content"] for m in chat) for chat in data["conversations"]]
+        texts = ["\n".join(m["content"] for m in chat) for chat in data["conversations"]]
     texts += data["prose"]
-    sequences = []
-    for text in texts:
-        ids = tokenizer.encode(text, add_special_tokens=False).ids
-        if model.tokenizer.add_bos and model.tokenizer.bos_id is not None and ids[:1] != [model.tokenizer.bos_id]:
-            ids = [model.tokenizer.bos_id] + ids
-        if ids:
-            sequences.append(ids[:max_tokens])
-    return sequences
+    sequences = [encode_for_model(tokenizer, text, info.add_bos, info.bos_id)[:max_tokens] for text in texts]
+    return [ids for ids in sequences if ids]
 
 
 @contextmanager
