@@ -90,6 +90,7 @@ def test_target_refuses_unknown_architecture_and_unsupported_rope(et_target, tin
         ("8da8w", {"smooth_alpha": 1.5}, "outside 0..1"),
         ("8da4w", {"smooth_alpha": "lots"}, "not a number"),
         ("fp32", {"smooth_alpha": 0.5}, "only applies to the int8-activation recipes"),
+        ("fp32", {"smooth_alpha": "lots"}, "not a number"),
     ],
 )
 def test_bad_options_fail_before_any_lowering(et_target, tiny_loaded, tmp_path, recipe, options, fragment):

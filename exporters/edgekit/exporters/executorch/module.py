@@ -26,7 +26,7 @@ can drive the same file): ``forward(tokens int64 [1, S], input_pos int64 [1])
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
@@ -51,7 +51,6 @@ class _Weights:
     tensors: Mapping[str, Any]
     name: str = "model"
     gguf_tensors: Any = None
-    extra: dict = field(default_factory=dict)
 
 
 def _t(array: Any) -> torch.Tensor:
@@ -61,11 +60,10 @@ def _t(array: Any) -> torch.Tensor:
 
 
 def _rope_table(spec: ArchitectureSpec, attention: LayerAttention, max_context: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos, sin [max_context, rotary_dim] in transformers' half-split layout (float64 angles, as the ONNX graph)."""
-    inv = spec.rope_inv_freq(attention)
-    angles = np.outer(np.arange(max_context, dtype=np.float64), inv)
-    emb = np.concatenate([angles, angles], axis=-1)
-    return _t(np.cos(emb)), _t(np.sin(emb))
+    """cos, sin [max_context, rotary_dim]: the ONNX graph's rope cache ([max_context, rotary_dim/2], float64
+    angles) repeated for transformers' half-split layout."""
+    cos, sin = spec.rope_cache(attention, max_context)
+    return _t(np.concatenate([cos, cos], axis=-1)), _t(np.concatenate([sin, sin], axis=-1))
 
 
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -272,7 +270,7 @@ class EtDecoder(nn.Module):
             window = layer.self_attn.window
             if window is not None and window not in masks:
                 masks[window] = _window_mask(start_pos, seqlen, self.max_context, window)
-            x = layer(x, *tables[rope], start_pos, masks.get(window) if window is not None else None)
+            x = layer(x, *tables[rope], start_pos, masks.get(window))
         if not self.all_logits:
             x = x[:, -1, :]
         logits = self.lm_head(self.norm(x))

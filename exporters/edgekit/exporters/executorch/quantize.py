@@ -57,15 +57,15 @@ def effective_quant(recipe: QuantRecipe, options: dict[str, Any], in_features: t
     embedding_bits = int(options.get("embedding_bits", recipe.embedding_bits))
     if embedding_bits not in (8, FLOAT_BITS):
         raise ConfigError(f"executorch option embedding_bits={embedding_bits} is not supported; use 8 or {FLOAT_BITS}")
+    from .smooth import DEFAULT_ALPHA, check_alpha
+
+    smooth_alpha = check_alpha(options.get("smooth_alpha", 0.0 if recipe.is_float else DEFAULT_ALPHA))
     if recipe.is_float:
-        if float(options.get("smooth_alpha", 0) or 0):
+        if smooth_alpha:
             raise ConfigError(
                 f"executorch option smooth_alpha only applies to the int8-activation recipes, not {recipe.name!r}; drop it"
             )
         return EffectiveQuant(recipe.name, FLOAT_BITS, None, embedding_bits)
-    from .smooth import DEFAULT_ALPHA, check_alpha
-
-    smooth_alpha = check_alpha(options.get("smooth_alpha", DEFAULT_ALPHA))
     granularity = dict(recipe.extra).get("weight_granularity")
     group_size: int | None = None
     if granularity != "per_channel" or "group_size" in options:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.runtime.backends.executorch import LOGITS_ALL, LOGITS_LAST, ExecuTorchKV, ExecuTorchSpec
-from edgekit.runtime.errors import ConfigError, DependencyError, UnsupportedError
+from edgekit.runtime.errors import ConfigError, DependencyError, UnknownNameError, UnsupportedError
 from edgekit.runtime.progress import OnProgress, Steps
 
 from ..model import LoadedModel
@@ -89,6 +89,7 @@ class ExecuTorchTarget(ExportTarget):
         max_seq_len = int(options.get("max_seq_len", min(DEFAULT_MAX_SEQ_LEN, max_context)))
         if not 1 <= max_seq_len <= max_context:
             raise ConfigError(f"executorch option max_seq_len={max_seq_len} must be between 1 and max_context ({max_context})")
+
         import executorch
 
         from .lower import export_decoder, lower_decoder, serialize_program
@@ -127,6 +128,7 @@ class ExecuTorchTarget(ExportTarget):
                 stage.metrics["smooth_alpha"] = quant.smooth_alpha
             stage.metrics.update(quantize_decoder(decoder, quant))
             timed("quantize", stage)
+        quantization = {**quant.to_dict(), "smoothing": smoothing}
         with steps.stage("export", f"torch.export, dynamic seq len 1..{max_seq_len}") as stage:
             exported = export_decoder(decoder, max_seq_len)
             del decoder
@@ -148,7 +150,7 @@ class ExecuTorchTarget(ExportTarget):
             kv_cache=ExecuTorchKV(cfg.num_layers, cfg.num_kv_heads, cfg.head_dim, max_context),
             max_seq_len=max_seq_len,
             logits=logits_mode,
-            quantization={**quant.to_dict(), "smoothing": smoothing},
+            quantization=quantization,
             constant_methods=constants,
             executorch_version=getattr(executorch, "__version__", "") or _dist_version("executorch"),
         )
@@ -159,7 +161,7 @@ class ExecuTorchTarget(ExportTarget):
             export_peak_rss_mib=max(rss.values()),
             planned_activation_bytes=facts["planned_activation_bytes"],
             delegate_calls=facts["delegate_calls"],
-            quantization={**quant.to_dict(), "smoothing": smoothing},
+            quantization=quantization,
         )
         return TargetResult(
             files=[(PROGRAM_FILE, "model")],
@@ -194,8 +196,6 @@ def _constant_methods(model: LoadedModel, max_context: int, max_seq_len: int, lo
 def _architecture_refusal(model: LoadedModel) -> str | None:
     """Why the decoder cannot be built for this model (the architecture spec's own checks, shared with ONNX,
     and rope settings ``ArchitectureSpec.rope_inv_freq`` cannot express), or None."""
-    from edgekit.runtime.errors import UnknownNameError
-
     from ..architectures import spec_for
 
     try:
