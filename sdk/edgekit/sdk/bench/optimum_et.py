@@ -36,10 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.runtime.errors import ExportError, UnsupportedError
-from edgekit.runtime.manifest import Manifest
+from edgekit.runtime.manifest import Manifest, sha256_file
 
-__all__ = ["OPTIMUM_PEER", "SETUP_HINT", "OptimumRecipe", "recipe_for", "PreparedExport", "prepare_optimum_export",
-           "has_optimum_executorch"]
+__all__ = ["OPTIMUM_PEER", "SETUP_HINT", "OptimumRecipe", "recipe_for", "PreparedExport", "prepare_optimum_export"]
 
 OPTIMUM_PEER = "optimum-executorch"
 SETUP_HINT = ("create one with scripts/setup-optimum-executorch.sh VENV_DIR "
@@ -100,18 +99,6 @@ def recipe_for(manifest: Manifest) -> OptimumRecipe:
     return OptimumRecipe(qlinear, "8w" if embedding_bits == 8 else None, manifest.max_context)
 
 
-def has_optimum_executorch(python: str) -> bool:
-    """Whether ``python`` can find ``optimum.executorch`` (found, not imported: importing it takes seconds)."""
-    code = ("import importlib.util, sys\n"
-            "try:\n    found = importlib.util.find_spec('optimum.executorch') is not None\n"
-            "except ModuleNotFoundError:\n    found = False\n"
-            "sys.exit(0 if found else 1)")
-    try:
-        return subprocess.run([python, "-c", code], capture_output=True, timeout=60).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 @dataclass(frozen=True)
 class PreparedExport:
     folder: Path  # holds their model.pte and export.json
@@ -121,13 +108,11 @@ class PreparedExport:
 
 def _sha256(paths: list[Path]) -> str:
     """sha256 of one file's bytes (a GGUF: the manifest's ``source_sha256``), or of a folder's named files."""
+    if len(paths) == 1:
+        return sha256_file(paths[0])
     digest = hashlib.sha256()
     for path in sorted(paths):
-        if len(paths) > 1:
-            digest.update(path.name.encode())
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        digest.update(f"{path.name}:{sha256_file(path)}".encode())
     return digest.hexdigest()
 
 

@@ -31,8 +31,6 @@ import sys
 import time
 from pathlib import Path
 
-RECIPE_SOURCE = "huggingface/transformers docs/source/en/executorch.md; optimum-executorch README (SmolLM2-135M-Instruct)"
-
 
 def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB

@@ -97,11 +97,25 @@ def _run_worker(python: str, job: dict, timeout: float = 900, env: dict | None =
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _has_module(python: str, module: str) -> bool:
-    if python == sys.executable:
-        return importlib.util.find_spec(module) is not None
+def _find_module(module: str) -> bool:
     try:
-        proc = subprocess.run([python, "-c", f"import {module}"], capture_output=True, timeout=60)
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a dotted name whose parent package is missing
+        return False
+
+
+def _has_module(python: str, module: str) -> bool:
+    """Whether ``python`` can find ``module`` (found, not imported: importing optimum.executorch takes seconds)."""
+    if python == sys.executable:
+        return _find_module(module)
+    code = (
+        "import importlib.util, sys\n"
+        "try:\n    found = importlib.util.find_spec(sys.argv[1]) is not None\n"
+        "except ModuleNotFoundError:\n    found = False\n"
+        "sys.exit(0 if found else 1)"
+    )
+    try:
+        proc = subprocess.run([python, "-c", code, module], capture_output=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return proc.returncode == 0
@@ -191,7 +205,7 @@ def _run_optimum_executorch(config: BenchConfig, manifest, job: dict, prompt_len
     """Their published recipe on the bundle's source model, exported and run in their own venv (optimum_et.py)."""
     from edgekit.runtime.errors import ExportError, SourceError, UnsupportedError
 
-    from .optimum_et import OPTIMUM_PEER, SETUP_HINT, has_optimum_executorch, prepare_optimum_export
+    from .optimum_et import OPTIMUM_PEER, SETUP_HINT, prepare_optimum_export
 
     if manifest.backend != "executorch":
         return EngineResult(OPTIMUM_PEER, "skipped", "needs an ExecuTorch bundle (edgekit export --target executorch) "
@@ -200,7 +214,7 @@ def _run_optimum_executorch(config: BenchConfig, manifest, job: dict, prompt_len
     if shutil.which(python) is None:
         return EngineResult(OPTIMUM_PEER, "skipped",
                             f"--optimum-executorch-python {python!r} is not an executable: {SETUP_HINT}")
-    if not has_optimum_executorch(python):
+    if not _has_module(python, "optimum.executorch"):
         return EngineResult(OPTIMUM_PEER, "skipped", f"optimum-executorch is not installed for {python}: {SETUP_HINT}")
     try:
         prepared = prepare_optimum_export(manifest, python, Path(config.cache_dir), config.gguf)
