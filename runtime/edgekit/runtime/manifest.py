@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -314,8 +315,6 @@ def verify_files(
     ``verified``: the record of files already hashed (verified_files.py); an unchanged file it vouches for
     skips the hash, and every file hashed here is added to it.
     """
-    import time
-
     folder = Path(folder)
     for entry in manifest.files:
         path = folder / entry.path

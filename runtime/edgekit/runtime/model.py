@@ -26,7 +26,6 @@ from .tokenizer import Tokenizer
 __all__ = ["LocalModel"]
 
 
-
 class _CachePool:
     """Idle KV caches kept for reuse (allocation is cheap but not free; buffers are max_context long)."""
 
