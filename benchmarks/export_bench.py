@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -92,9 +90,9 @@ def genai_graph_decode(folder: Path, prompt_ids: list[int], new_tokens: int, thr
     session = _session(folder / decoder["filename"], threads)
     names = decoder["inputs"]
     layers, kv_heads, head_dim = decoder["num_hidden_layers"], decoder["num_key_value_heads"], decoder["head_size"]
-    past = {
-        names["past_key_names"] % i: np.zeros((1, kv_heads, 0, head_dim), np.float32) for i in range(layers)
-    } | {names["past_value_names"] % i: np.zeros((1, kv_heads, 0, head_dim), np.float32) for i in range(layers)}
+    past = {names["past_key_names"] % i: np.zeros((1, kv_heads, 0, head_dim), np.float32) for i in range(layers)} | {
+        names["past_value_names"] % i: np.zeros((1, kv_heads, 0, head_dim), np.float32) for i in range(layers)
+    }
     input_names = {i.name for i in session.get_inputs()}
     outputs = [o.name for o in session.get_outputs()]
 
@@ -127,9 +125,8 @@ def build_genai(work: Path, threads: int) -> Path | None:
     if importlib.util.find_spec("onnxruntime_genai") is None:
         log("onnxruntime-genai not installed: skipping its row (pip install 'edgekit[bench]')")
         return None
-    from transformers import AutoTokenizer
-
     from edgekit.exporters.sources import default_model_path, resolve_source
+    from transformers import AutoTokenizer
 
     gguf = default_model_path()
     hf = work / "genai-hf"
@@ -143,9 +140,23 @@ def build_genai(work: Path, threads: int) -> Path | None:
         AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(str(hf))
         log("genai: running python -m onnxruntime_genai.models.builder -p int4 -e cpu ...")
         proc = subprocess.run(
-            [sys.executable, "-m", "onnxruntime_genai.models.builder", "-m", str(hf), "-o", str(out), "-p", "int4",
-             "-e", "cpu", "-c", str(work / "genai-cache")],
-            capture_output=True, text=True,
+            [
+                sys.executable,
+                "-m",
+                "onnxruntime_genai.models.builder",
+                "-m",
+                str(hf),
+                "-o",
+                str(out),
+                "-p",
+                "int4",
+                "-e",
+                "cpu",
+                "-c",
+                str(work / "genai-cache"),
+            ],
+            capture_output=True,
+            text=True,
         )
         if proc.returncode != 0:
             log("genai builder failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1])
@@ -173,10 +184,9 @@ def main() -> int:
     parser.add_argument("--no-genai", action="store_true")
     args = parser.parse_args()
 
-    from tokenizers import Tokenizer
-
     from edgekit.exporters import RECIPES, ExportSpec, export
     from edgekit.runtime.chat import ChatTemplate
+    from tokenizers import Tokenizer
 
     work = Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
@@ -198,9 +208,18 @@ def main() -> int:
             prompt_ids = Tokenizer.from_file(str(out / "tokenizer.json")).encode(text, add_special_tokens=False).ids
         tok_s, _ = edgekit_graph_decode(out, prompt_ids, args.tokens, args.threads)
         v = report.validation
-        rows.append([f"edgekit {name}", f"{seconds:.1f}", f"{report.size_bytes / 1e6:.1f}", f"{v.top1_agreement:.4f}",
-                     f"{v.mean_kl:.4f}", f"{v.perplexity_exported:.2f} / {v.perplexity_reference:.2f}",
-                     f"{v.peak_rss_mib:.0f}", f"{tok_s:.1f}"])
+        rows.append(
+            [
+                f"edgekit {name}",
+                f"{seconds:.1f}",
+                f"{report.size_bytes / 1e6:.1f}",
+                f"{v.top1_agreement:.4f}",
+                f"{v.mean_kl:.4f}",
+                f"{v.perplexity_exported:.2f} / {v.perplexity_reference:.2f}",
+                f"{v.peak_rss_mib:.0f}",
+                f"{tok_s:.1f}",
+            ]
+        )
         log(" | ".join(rows[-1]))
     if not args.no_genai and prompt_ids is not None:
         start = time.perf_counter()
@@ -209,9 +228,19 @@ def main() -> int:
             seconds = time.perf_counter() - start
             size = sum(p.stat().st_size for p in folder.iterdir() if p.suffix in (".onnx", ".data"))
             tok_s, _ = genai_graph_decode(folder, prompt_ids, args.tokens, args.threads)
-            rows.append(["genai builder int4", f"{seconds:.1f}", f"{size / 1e6:.1f}", "-", "-", "-", "-", f"{tok_s:.1f}"])
-    header = ["graph / recipe", "export s", "bundle MB", "top-1 agreement", "mean KL", "ppl (exported / float)",
-              "validation peak RSS MiB", "decode tok/s (plain ORT loop)"]
+            rows.append(
+                ["genai builder int4", f"{seconds:.1f}", f"{size / 1e6:.1f}", "-", "-", "-", "-", f"{tok_s:.1f}"]
+            )
+    header = [
+        "graph / recipe",
+        "export s",
+        "bundle MB",
+        "top-1 agreement",
+        "mean KL",
+        "ppl (exported / float)",
+        "validation peak RSS MiB",
+        "decode tok/s (plain ORT loop)",
+    ]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:

@@ -20,8 +20,13 @@ if "EDGEKIT_CACHE_DIR" not in os.environ:
 
 # Session fixtures shared by every area (tests/fixtures/bundles.py): tiny_hf_folder, tiny_gguf,
 # tiny_bundle(recipe), default_bundle(recipe).
-from tests.fixtures.bundles import default_bundle, tiny_bundle, tiny_gguf, tiny_hf_folder  # noqa: E402,F401
-from tests.fixtures.bundles import prune_stale_entries  # noqa: E402
+from tests.fixtures.bundles import (  # noqa: E402,F401
+    default_bundle,
+    prune_stale_entries,  # noqa: E402
+    tiny_bundle,
+    tiny_gguf,
+    tiny_hf_folder,
+)
 
 
 def pytest_sessionstart(session):

@@ -48,8 +48,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE = Path(os.environ.get("EDGEKIT_PI_CACHE", REPO / ".cache" / "pi"))
@@ -72,7 +72,10 @@ PINNED_FROM_HOST = ("numpy", "onnxruntime", "tokenizers", "jinja2", "markupsafe"
 # Test tools only, never imported by edgekit: pytest runs the runtime's test subset inside the
 # emulated Python, and onnx builds those tests' toy graphs (tests/runtime/toy_bundle.py).
 EXTRA_GUEST_PACKAGES = ("pytest", "onnx")
-PI_CPUS = {"cortex-a72": "Raspberry Pi 4 (BCM2711, 4x Cortex-A72)", "cortex-a76": "Raspberry Pi 5 (BCM2712, 4x Cortex-A76)"}
+PI_CPUS = {
+    "cortex-a72": "Raspberry Pi 4 (BCM2711, 4x Cortex-A72)",
+    "cortex-a76": "Raspberry Pi 5 (BCM2712, 4x Cortex-A76)",
+}
 
 
 # Host variables the guest sees; EDGEKIT_TEST_CACHE lets the guest's test fixtures find the
@@ -158,6 +161,7 @@ class Aarch64Env:
 
 # -- helpers ----------------------------------------------------------------------------------
 
+
 def _sh(cmd: Sequence[str], what: str, **kw) -> subprocess.CompletedProcess:
     proc = subprocess.run(list(cmd), text=True, capture_output=True, **kw)
     if proc.returncode != 0:
@@ -184,7 +188,7 @@ class _Timer:
         self.steps, self.name, self.log = steps, name, log
         self.detail, self.cached = "", False
 
-    def __enter__(self) -> "_Timer":
+    def __enter__(self) -> _Timer:
         self.t0 = time.monotonic()
         return self
 
@@ -192,10 +196,13 @@ class _Timer:
         if exc_type is None:
             step = Step(self.name, time.monotonic() - self.t0, self.detail, self.cached)
             self.steps.append(step)
-            self.log(f"[pi-env] {step.name:<22} {step.seconds:6.1f} s  {'(cached) ' if step.cached else ''}{step.detail}")
+            self.log(
+                f"[pi-env] {step.name:<22} {step.seconds:6.1f} s  {'(cached) ' if step.cached else ''}{step.detail}"
+            )
 
 
 # -- steps ------------------------------------------------------------------------------------
+
 
 def ensure_qemu() -> tuple[str, str]:
     """Path of qemu-aarch64-static (apt-get installs it when absent and we are root)."""
@@ -277,7 +284,11 @@ def build_rootfs(cache: Path, log: Callable[[str], None], steps: list[Step], ref
         if not packages:
             raise EnvError("apt resolved an empty package set for arm64 python3.11:\n" + sim.stdout[-2000:])
         before = {p.name for p in archives.glob("*.deb")}
-        _sh(["apt-get", *opts, "install", "-d", "-y", "-qq", *DEB_PACKAGES], "apt-get download of the arm64 closure", env=env)
+        _sh(
+            ["apt-get", *opts, "install", "-d", "-y", "-qq", *DEB_PACKAGES],
+            "apt-get download of the arm64 closure",
+            env=env,
+        )
         debs = []
         for name, version in packages:
             quoted = version.replace(":", "%3a")
@@ -338,7 +349,19 @@ def base_requirements() -> list[str]:
 
 
 def _pip_platform_args() -> list[str]:
-    args = ["--only-binary=:all:", "--python-version", PYTHON_VERSION, "--implementation", "cp", "--abi", "cp311", "--abi", "abi3", "--abi", "none"]
+    args = [
+        "--only-binary=:all:",
+        "--python-version",
+        PYTHON_VERSION,
+        "--implementation",
+        "cp",
+        "--abi",
+        "cp311",
+        "--abi",
+        "abi3",
+        "--abi",
+        "none",
+    ]
     for plat in WHEEL_PLATFORMS:
         args += ["--platform", plat]
     return args
@@ -364,7 +387,18 @@ def build_site_deps(cache: Path, log: Callable[[str], None], steps: list[Step], 
         if site.exists():
             shutil.rmtree(site)
         _sh(
-            [*pip, "install", "-q", "--no-index", "--find-links", str(wheels), "--target", str(site), *_pip_platform_args(), *reqs],
+            [
+                *pip,
+                "install",
+                "-q",
+                "--no-index",
+                "--find-links",
+                str(wheels),
+                "--target",
+                str(site),
+                *_pip_platform_args(),
+                *reqs,
+            ],
             "pip install --target (aarch64 wheels)",
         )
         _write_stamp(site, key)
@@ -384,7 +418,10 @@ def build_site_edgekit(cache: Path, log: Callable[[str], None], steps: list[Step
                 raise EnvError("pip wheel produced no edgekit-*.whl")
             if site.exists():
                 shutil.rmtree(site)
-            _sh([*pip, "install", "-q", "--no-deps", "--target", str(site), str(built[0])], "pip install --no-deps --target (edgekit)")
+            _sh(
+                [*pip, "install", "-q", "--no-deps", "--target", str(site), str(built[0])],
+                "pip install --no-deps --target (edgekit)",
+            )
             t.detail = f"{built[0].name} -> {site} (--no-deps)"
     return site
 
@@ -406,7 +443,8 @@ def write_launchers(cache: Path, qemu: str) -> Path:
     rootfs = cache / "rootfs"
     sites = f"{cache / 'site-edgekit'}:{cache / 'site-deps'}"
     launcher = (
-        "#!/bin/sh\n# aarch64 Python 3.11 (Debian bookworm = Raspberry Pi OS 64-bit) under qemu-user; see aarch64_env.py\n"
+        "#!/bin/sh\n# aarch64 Python 3.11 (Debian bookworm = Raspberry Pi OS 64-bit) under qemu-user; see "
+        "aarch64_env.py\n"
         f'export QEMU_CPU="${{QEMU_CPU:-cortex-a72}}" PYTHONPATH="{sites}${{PYTHONPATH:+:$PYTHONPATH}}"\n'
         f'exec "{qemu}" -L "{rootfs}" -0 "$0" "{rootfs}{GUEST_PYTHON}" "$@"\n'
     )
@@ -423,7 +461,9 @@ def write_launchers(cache: Path, qemu: str) -> Path:
     return bindir
 
 
-def build(cache: Path = DEFAULT_CACHE, log: Callable[[str], None] = print, refresh: bool = False, edgekit: bool = True) -> Aarch64Env:
+def build(
+    cache: Path = DEFAULT_CACHE, log: Callable[[str], None] = print, refresh: bool = False, edgekit: bool = True
+) -> Aarch64Env:
     cache = Path(cache)
     cache.mkdir(parents=True, exist_ok=True)
     steps: list[Step] = []
@@ -471,8 +511,11 @@ def graph():
         return s(1, name) + field(2, 2, tensor_type(dims))
     node = s(1, "x") + s(1, "w") + s(2, "y") + s(4, "MatMul")
     w = numpy.arange(12, dtype=numpy.float32).reshape(4, 3) / 10
-    init = b"".join(field(1, 0, varint(d)) for d in w.shape) + field(2, 0, varint(1)) + s(8, "w") + field(9, 2, w.tobytes())
-    g = field(1, 2, node) + s(2, "g") + field(5, 2, init) + field(11, 2, value_info("x", [2, 4])) + field(12, 2, value_info("y", [2, 3]))
+    dims = b"".join(field(1, 0, varint(d)) for d in w.shape)
+    init = dims + field(2, 0, varint(1)) + s(8, "w") + field(9, 2, w.tobytes())
+    inputs = field(11, 2, value_info("x", [2, 4]))
+    outputs = field(12, 2, value_info("y", [2, 3]))
+    g = field(1, 2, node) + s(2, "g") + field(5, 2, init) + inputs + outputs
     opset = s(1, "") + field(2, 0, varint(17))
     return field(1, 0, varint(8)) + field(7, 2, g) + field(8, 2, opset), w
 model, w = graph()
@@ -500,7 +543,9 @@ def smoke(env: Aarch64Env, log: Callable[[str], None] = print) -> dict[str, dict
         proc = env.run(cpu, ["-c", SMOKE], timeout=300)
         secs = time.monotonic() - t0
         if proc.returncode != 0:
-            raise EnvError(f"smoke check under {cpu} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}")
+            raise EnvError(
+                f"smoke check under {cpu} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}"
+            )
         info = json.loads(proc.stdout.strip().splitlines()[-1])
         info["seconds"] = round(secs, 1)
         results[cpu] = info
@@ -515,7 +560,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     b = sub.add_parser("build", help="build (or refresh) the environment")
     b.add_argument("--refresh", action="store_true", help="ignore stamps: re-resolve .debs and wheels")
     b.add_argument("--json", action="store_true")
-    s = sub.add_parser("smoke", help="build, then import numpy/onnxruntime/tokenizers and run a tiny session on both CPUs")
+    s = sub.add_parser(
+        "smoke", help="build, then import numpy/onnxruntime/tokenizers and run a tiny session on both CPUs"
+    )
     s.add_argument("--json", action="store_true")
     r = sub.add_parser("run", help="run the aarch64 python3.11 with the given arguments")
     r.add_argument("--cpu", choices=sorted(PI_CPUS), default="cortex-a72")

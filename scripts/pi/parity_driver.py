@@ -72,7 +72,11 @@ def main(argv: list[str]) -> int:
         cases = json.load(handle)
     import onnxruntime
 
-    results = {"machine": platform.machine(), "python": platform.python_version(), "onnxruntime": onnxruntime.__version__}
+    results = {
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "onnxruntime": onnxruntime.__version__,
+    }
     try:
         from edgekit.runtime.device import cpu_info
 

@@ -86,13 +86,28 @@ class CpuOutcome:
 
 def make_cases(tiny: dict[str, str], default: str | None, threads: int) -> list[dict[str, Any]]:
     cases = [
-        {"name": f"tiny-{recipe}", "bundle": path, "prompt": TINY_PROMPT, "max_new_tokens": MAX_NEW_TOKENS,
-         "threads": threads, "checks": ["greedy", "stream", "sample"]}
+        {
+            "name": f"tiny-{recipe}",
+            "bundle": path,
+            "prompt": TINY_PROMPT,
+            "max_new_tokens": MAX_NEW_TOKENS,
+            "threads": threads,
+            "checks": ["greedy", "stream", "sample"],
+        }
         for recipe, path in sorted(tiny.items())
     ]
     if default:
-        cases.append({"name": "default-gguf", "bundle": default, "prompt": DEFAULT_PROMPT, "max_new_tokens": MAX_NEW_TOKENS,
-                      "threads": threads, "checks": ["greedy"], "require_full_length": True})
+        cases.append(
+            {
+                "name": "default-gguf",
+                "bundle": default,
+                "prompt": DEFAULT_PROMPT,
+                "max_new_tokens": MAX_NEW_TOKENS,
+                "threads": threads,
+                "checks": ["greedy"],
+                "require_full_length": True,
+            }
+        )
     return cases
 
 
@@ -110,9 +125,17 @@ class Deadline:
         return f"{self.budget_s:.0f}-second"
 
 
-def run_driver(argv: list[str], cases_file: Path, env: dict[str, str] | None, deadline: Deadline, logfile: Path) -> dict:
-    proc = subprocess.run([*argv, str(HERE / "parity_driver.py"), str(cases_file)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=deadline.remaining())
+def run_driver(
+    argv: list[str], cases_file: Path, env: dict[str, str] | None, deadline: Deadline, logfile: Path
+) -> dict:
+    proc = subprocess.run(
+        [*argv, str(HERE / "parity_driver.py"), str(cases_file)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=deadline.remaining(),
+    )
     logfile.write_text(proc.stderr)
     if proc.returncode != 0:
         raise RuntimeError(f"parity driver exited {proc.returncode}:\n{proc.stderr[-3000:]}")
@@ -144,14 +167,39 @@ def parse_junit(path: Path) -> dict[str, Any]:
 def guest_tests(env_: aarch64_env.Aarch64Env, cpu: str, work: Path, deadline: Deadline, paths: tuple[str, ...]) -> dict:
     junit = work / f"junit-{cpu}.xml"
     logfile = work / f"pytest-{cpu}.log"
-    args = ["-m", "pytest", *paths, "-q", "-m", "not slow", "-p", "no:cacheprovider", "-p", "guest_plugin",
-            f"--junitxml={junit}", "-o", "junit_family=xunit1", "--durations=5"]
+    args = [
+        "-m",
+        "pytest",
+        *paths,
+        "-q",
+        "-m",
+        "not slow",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "guest_plugin",
+        f"--junitxml={junit}",
+        "-o",
+        "junit_family=xunit1",
+        "--durations=5",
+    ]
     for node in GUEST_DESELECT:
         args += ["--ignore", node] if "::" not in node else ["--deselect", node]
     proc = env_.run(cpu, args, cwd=REPO, env={"PYTHONPATH": str(HERE)}, timeout=deadline.remaining())
     logfile.write_text(proc.stdout + "\n" + proc.stderr)
-    result = parse_junit(junit) if junit.exists() else {"tests": 0, "passed": 0, "failures": 0, "errors": 1,
-                                                           "skipped": 0, "skipped_tests": [], "failed_tests": []}
+    result = (
+        parse_junit(junit)
+        if junit.exists()
+        else {
+            "tests": 0,
+            "passed": 0,
+            "failures": 0,
+            "errors": 1,
+            "skipped": 0,
+            "skipped_tests": [],
+            "failed_tests": [],
+        }
+    )
     result["exit_code"] = proc.returncode
     result["log"] = str(logfile)
     tail = [line for line in proc.stdout.strip().splitlines() if line.strip()][-1:] or [""]
@@ -168,7 +216,10 @@ def compare(cpu: str, reference: dict, guest: dict, cases: list[dict]) -> tuple[
     features = set(guest.get("cpu_features") or [])
     for feature, wanted in EXPECTED_FEATURES[cpu].items():
         if (feature in features) != wanted:
-            failures.append(f"{cpu}: expected {feature} {'present' if wanted else 'absent'}, edgekit.runtime.device saw {sorted(features)}")
+            failures.append(
+                f"{cpu}: expected {feature} {'present' if wanted else 'absent'}, edgekit.runtime.device saw "
+                f"{sorted(features)}"
+            )
     by_name = {c["name"]: c for c in guest["cases"]}
     for ref, case in zip(reference["cases"], cases):
         got = by_name.get(ref["name"])
@@ -178,14 +229,26 @@ def compare(cpu: str, reference: dict, guest: dict, cases: list[dict]) -> tuple[
             continue
         same = got["token_ids"] == ref["token_ids"]
         n = len(ref["token_ids"])
-        agree = next((i for i, (a, b) in enumerate(zip(got["token_ids"], ref["token_ids"])) if a != b), min(n, len(got["token_ids"])))
+        agree = next(
+            (i for i, (a, b) in enumerate(zip(got["token_ids"], ref["token_ids"])) if a != b),
+            min(n, len(got["token_ids"])),
+        )
         dlp = max((abs(a - b) for a, b in zip(got["logprobs"], ref["logprobs"])), default=0.0)
-        row.update(aarch64_ids=got["token_ids"], identical=same, first_divergence=None if same else agree,
-                   max_logprob_diff=dlp, greedy_s=got.get("greedy_s"), load_s=got.get("load_s"),
-                   text=got["text"], x86_text=ref["text"])
+        row.update(
+            aarch64_ids=got["token_ids"],
+            identical=same,
+            first_divergence=None if same else agree,
+            max_logprob_diff=dlp,
+            greedy_s=got.get("greedy_s"),
+            load_s=got.get("load_s"),
+            text=got["text"],
+            x86_text=ref["text"],
+        )
         if not same:
-            failures.append(f"{cpu} {ref['name']}: greedy token ids differ from x86 at position {agree}: "
-                            f"aarch64 {got['token_ids']} vs x86 {ref['token_ids']}")
+            failures.append(
+                f"{cpu} {ref['name']}: greedy token ids differ from x86 at position {agree}: "
+                f"aarch64 {got['token_ids']} vs x86 {ref['token_ids']}"
+            )
         elif dlp > LOGPROB_TOL:
             failures.append(f"{cpu} {ref['name']}: logprobs differ from x86 by {dlp:.2e} > {LOGPROB_TOL}")
         if case.get("require_full_length") and n != case["max_new_tokens"]:
@@ -198,17 +261,29 @@ def compare(cpu: str, reference: dict, guest: dict, cases: list[dict]) -> tuple[
             row["sampled_identical"] = got.get("sampled_ids") == ref.get("sampled_ids")
             row["sample_repeatable"] = got.get("sampled_ids") == got.get("sampled_ids_repeat")
             if not row["sample_repeatable"]:
-                failures.append(f"{cpu} {ref['name']}: the same seed sampled different tokens twice on aarch64: "
-                                f"{got.get('sampled_ids')} vs {got.get('sampled_ids_repeat')}")
+                failures.append(
+                    f"{cpu} {ref['name']}: the same seed sampled different tokens twice on aarch64: "
+                    f"{got.get('sampled_ids')} vs {got.get('sampled_ids_repeat')}"
+                )
             if not row["sampled_identical"] and dlp <= SAME_ARITHMETIC_TOL:
-                failures.append(f"{cpu} {ref['name']}: seeded sampling differs from x86 although the logprobs agree "
-                                f"to {dlp:.1e}: {got.get('sampled_ids')} vs {ref.get('sampled_ids')}")
+                failures.append(
+                    f"{cpu} {ref['name']}: seeded sampling differs from x86 although the logprobs agree "
+                    f"to {dlp:.1e}: {got.get('sampled_ids')} vs {ref.get('sampled_ids')}"
+                )
         rows.append(row)
     return rows, failures
 
 
-def run_cpu(env_: aarch64_env.Aarch64Env, cpu: str, cases_file: Path, cases: list[dict], reference: dict,
-            work: Path, deadline: Deadline, test_paths: tuple[str, ...]) -> CpuOutcome:
+def run_cpu(
+    env_: aarch64_env.Aarch64Env,
+    cpu: str,
+    cases_file: Path,
+    cases: list[dict],
+    reference: dict,
+    work: Path,
+    deadline: Deadline,
+    test_paths: tuple[str, ...],
+) -> CpuOutcome:
     """Parity decode first (the job's main claim), then the runtime's tests, within the deadline."""
     out = CpuOutcome(cpu)
     if cases:
@@ -235,25 +310,39 @@ def run_cpu(env_: aarch64_env.Aarch64Env, cpu: str, cases_file: Path, cases: lis
     t = out.tests
     if t["exit_code"] != 0 or t["failures"] or t["errors"] or t["passed"] == 0:
         names = ", ".join(f["test"] for f in t["failed_tests"][:10])
-        out.failures.append(f"{cpu}: runtime tests failed (exit {t['exit_code']}): {names or t['summary_line']}; log {t['log']}")
+        out.failures.append(
+            f"{cpu}: runtime tests failed (exit {t['exit_code']}): {names or t['summary_line']}; log {t['log']}"
+        )
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tiny", action="append", default=[], metavar="RECIPE=BUNDLE", help="a tiny bundle to decode (repeatable)")
+    parser.add_argument(
+        "--tiny", action="append", default=[], metavar="RECIPE=BUNDLE", help="a tiny bundle to decode (repeatable)"
+    )
     parser.add_argument("--default", metavar="BUNDLE", help="the default model's gguf bundle (16-token greedy parity)")
     parser.add_argument("--cpus", default=",".join(aarch64_env.PI_CPUS), help="emulated CPUs (default %(default)s)")
-    parser.add_argument("--tests", nargs="*", default=list(GUEST_TESTS), help="pytest paths run inside the emulated Python")
-    parser.add_argument("--threads", type=int, default=1, help="intra-op threads on both sides (one process per CPU runs in parallel)")
+    parser.add_argument(
+        "--tests", nargs="*", default=list(GUEST_TESTS), help="pytest paths run inside the emulated Python"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="intra-op threads on both sides (one process per CPU runs in parallel)"
+    )
     parser.add_argument("--cache", type=Path, default=aarch64_env.DEFAULT_CACHE)
     parser.add_argument("--summary-json", type=Path, help="write the summary here")
-    parser.add_argument("--budget", type=float, default=BUDGET_S,
-                        help="wall-time limit in seconds (default %(default)s: the issue's 8 minutes; raise it only on a busy dev machine)")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=BUDGET_S,
+        help="wall-time limit in seconds (default %(default)s: 8 minutes; raise it only on a busy dev machine)",
+    )
     ns = parser.parse_args(argv)
     started = time.monotonic()
     deadline = Deadline(ns.budget, started + ns.budget)
-    skipped: list[str] = ["speed: emulation runs compute kernels 100-300x slower than a Pi; nothing is timed or asserted"]
+    skipped: list[str] = [
+        "speed: emulation runs compute kernels 100-300x slower than a Pi; nothing is timed or asserted"
+    ]
     skipped += [f"test {node}: {reason}" for node, reason in GUEST_DESELECT.items()]
     tiny = dict(item.split("=", 1) for item in ns.tiny)
     cpus = [c for c in ns.cpus.split(",") if c]
@@ -289,15 +378,20 @@ def main(argv: list[str] | None = None) -> int:
             log(f"FAIL x86 reference decode: {exc}")
             return 1
         summary["steps"]["x86_reference"] = round(time.monotonic() - t0, 1)
-        log(f"x86 reference: {len(cases)} bundle(s) decoded in {summary['steps']['x86_reference']} s "
-            f"(onnxruntime {reference['onnxruntime']}, features {' '.join(reference['cpu_features'] or [])})")
+        log(
+            f"x86 reference: {len(cases)} bundle(s) decoded in {summary['steps']['x86_reference']} s "
+            f"(onnxruntime {reference['onnxruntime']}, features {' '.join(reference['cpu_features'] or [])})"
+        )
         for case in reference["cases"]:
             log(f"  x86 {case['name']}: {len(case['token_ids'])} tokens {case['token_ids']} {case['text']!r}")
 
     log(f"running on {', '.join(cpus)} in parallel: {' '.join(ns.tests)} (pytest, -m 'not slow') + parity decode")
     t0 = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(cpus)) as pool:
-        futures = [pool.submit(run_cpu, env_, cpu, cases_file, cases, reference, work, deadline, tuple(ns.tests)) for cpu in cpus]
+        futures = [
+            pool.submit(run_cpu, env_, cpu, cases_file, cases, reference, work, deadline, tuple(ns.tests))
+            for cpu in cpus
+        ]
         outcomes = [f.result() for f in futures]
     summary["steps"]["emulated_runs"] = round(time.monotonic() - t0, 1)
 
@@ -305,18 +399,30 @@ def main(argv: list[str] | None = None) -> int:
     for out in outcomes:
         t = out.tests
         if t:
-            log(f"{out.cpu} runtime tests: {t['passed']} passed, {t['failures'] + t['errors']} failed, {t['skipped']} skipped "
-                f"in {out.seconds.get('tests', '?')} s  [{t['summary_line']}]")
+            log(
+                f"{out.cpu} runtime tests: {t['passed']} passed, {t['failures'] + t['errors']} failed, {t['skipped']} "
+                "skipped "
+                f"in {out.seconds.get('tests', '?')} s  [{t['summary_line']}]"
+            )
             for s in t["skipped_tests"]:
                 skipped.append(f"{out.cpu} test {s['test']}: {s['reason']}")
         for row in out.parity:
             verdict = "PASS" if row["identical"] else "FAIL"
-            log(f"{verdict} {out.cpu} {row['case']}: {len(row['aarch64_ids'])} greedy token ids "
-                f"{'identical to' if row['identical'] else 'DIFFER from'} x86 (max |dlogprob| {row['max_logprob_diff']:.1e}"
+            log(
+                f"{verdict} {out.cpu} {row['case']}: {len(row['aarch64_ids'])} greedy token ids "
+                f"{'identical to' if row['identical'] else 'DIFFER from'} x86 (max |dlogprob| "
+                f"{row['max_logprob_diff']:.1e}"
                 + (", stream == generate" if row.get("stream_matches_generate") else "")
-                + ("" if "sampled_identical" not in row else ", seeded sample identical to x86" if row["sampled_identical"]
-                   else ", seeded sample repeatable on aarch64 (differs from x86: different int8 kernels, near-uniform random model)")
-                + f"; emulated decode {row['greedy_s']} s, not a speed measurement)")
+                + (
+                    ""
+                    if "sampled_identical" not in row
+                    else ", seeded sample identical to x86"
+                    if row["sampled_identical"]
+                    else ", seeded sample repeatable on aarch64 "
+                    "(differs from x86: different int8 kernels, near-uniform random model)"
+                )
+                + f"; emulated decode {row['greedy_s']} s, not a speed measurement)"
+            )
         failures += out.failures
     summary["outcomes"] = [asdict(o) for o in outcomes]
     summary["failures"] = failures
@@ -326,9 +432,12 @@ def main(argv: list[str] | None = None) -> int:
         log(f"SKIPPED {item}")
     for item in failures:
         log(f"FAIL {item}")
-    log(f"wall time {summary['wall_s']} s (budget {ns.budget:.0f} s): environment {summary['steps']['environment']} s, "
-        f"x86 reference {summary['steps'].get('x86_reference', 0)} s, emulated runs {summary['steps']['emulated_runs']} s; "
-        f"logs in {work}")
+    log(
+        f"wall time {summary['wall_s']} s (budget {ns.budget:.0f} s): environment {summary['steps']['environment']} s, "
+        f"x86 reference {summary['steps'].get('x86_reference', 0)} s, emulated runs "
+        f"{summary['steps']['emulated_runs']} s; "
+        f"logs in {work}"
+    )
     log("RESULT " + ("PASS" if not failures else f"FAIL ({len(failures)} problem(s))"))
     if ns.summary_json:
         ns.summary_json.write_text(json.dumps(summary, indent=2))

@@ -82,7 +82,15 @@ def compile_core() -> CompiledCore:
 def run_junit(core: CompiledCore, test_class: str, properties: dict[str, str] | None = None, timeout: float = 120):
     """Runs one JUnit class; fails the calling pytest test with JUnit's report when any test fails."""
     props = [f"-D{k}={v}" for k, v in (properties or {}).items()]
-    cmd = ["java", "-Xss4m", "-cp", core.classpath, *props, "org.junit.runner.JUnitCore", f"dev.edgekit.core.{test_class}"]
+    cmd = [
+        "java",
+        "-Xss4m",
+        "-cp",
+        core.classpath,
+        *props,
+        "org.junit.runner.JUnitCore",
+        f"dev.edgekit.core.{test_class}",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     report = proc.stdout + proc.stderr
     if proc.returncode != 0:

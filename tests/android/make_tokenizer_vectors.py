@@ -100,7 +100,7 @@ def make_vectors(tokenizer_json: Path) -> dict:
             }
         )
     # Decoding token sequences that split a UTF-8 character: both demos stream token by token.
-    emoji_bytes = "😀".encode("utf-8")
+    emoji_bytes = "😀".encode()
     byte_ids = [tok.encode(text, add_special_tokens=False).ids for text in ("😀", "é")]
     decode_cases = [{"ids": ids, "decoded": tok.decode(ids, skip_special_tokens=False)} for ids in byte_ids]
     decode_cases.append({"ids": byte_ids[0][:1], "decoded": tok.decode(byte_ids[0][:1], skip_special_tokens=False)})

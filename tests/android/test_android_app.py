@@ -37,7 +37,9 @@ def _onnxruntime_classes_jar() -> Path:
     if shutil.which("npm") is None:
         pytest.fail("npm not found: apt-get install -y npm")
     folder.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(["npm", "pack", AAR_PACKAGE, "--prefer-offline"], cwd=folder, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        ["npm", "pack", AAR_PACKAGE, "--prefer-offline"], cwd=folder, capture_output=True, text=True, timeout=600
+    )
     if proc.returncode != 0:
         pytest.fail(f"npm pack {AAR_PACKAGE} failed:\n{proc.stderr[-2000:]}")
     tgz = folder / proc.stdout.strip().splitlines()[-1]
@@ -61,8 +63,18 @@ def test_onnx_backend_compiles_against_onnxruntime_android_api(tmp_path: Path):
     with zipfile.ZipFile(jar) as z:
         assert "ai/onnxruntime/OrtSession.class" in z.namelist()
     proc = subprocess.run(
-        ["javac", "--release", "8", "-Xlint:-options", "-Werror", "-d", str(tmp_path), "-cp", f"{core.main}:{jar}",
-         str(JAVA / "OnnxBackend.java")],
+        [
+            "javac",
+            "--release",
+            "8",
+            "-Xlint:-options",
+            "-Werror",
+            "-d",
+            str(tmp_path),
+            "-cp",
+            f"{core.main}:{jar}",
+            str(JAVA / "OnnxBackend.java"),
+        ],
         capture_output=True,
         text=True,
     )
@@ -96,7 +108,7 @@ def test_gradle_files_agree_with_the_sources():
     assert 'include ":core", ":app"' in settings
     app = (APP / "build.gradle").read_text(encoding="utf-8")
     assert 'namespace "dev.edgekit.demo"' in app and 'project(":core")' in app
-    assert re.search(r'com\.microsoft\.onnxruntime:onnxruntime-android:1\.(2[2-9]|[3-9]\d)\.', app)
+    assert re.search(r"com\.microsoft\.onnxruntime:onnxruntime-android:1\.(2[2-9]|[3-9]\d)\.", app)
     for java in JAVA.glob("*.java"):
         assert java.read_text(encoding="utf-8").startswith("package dev.edgekit.demo;"), java
     core = REPO / "android_demo" / "core" / "src" / "main" / "java" / "dev" / "edgekit" / "core"

@@ -63,7 +63,9 @@ def test_policy_matches_python_policy(core):
 
 def test_signals_redaction_sampler_chat_match_python(core, tmp_path: Path):
     # the default model's chat template, as the exporter writes it into the manifest
-    template = json.loads((default_tokenizer_json().parent / "assets.json").read_text(encoding="utf-8"))["chat_template"]
+    template = json.loads((default_tokenizer_json().parent / "assets.json").read_text(encoding="utf-8"))[
+        "chat_template"
+    ]
     ports = tmp_path / "ports.json"
     ports.write_text(
         json.dumps(
@@ -106,7 +108,6 @@ def test_manifest_reading_and_verification(core, tiny_bundle, tmp_path: Path):
 
 def test_cloud_client_faults_and_real_edgekit_serve(core, tiny_bundle):
     import httpx
-
     from edgekit.runtime import load
     from edgekit.sdk.serve.server import serve_in_thread
 

@@ -59,6 +59,7 @@ def web_default_bundle() -> Path:
 
     from edgekit.exporters.sources import default_model_path
     from edgekit.runtime.manifest import sha256_file
+
     from tests.fixtures.bundles import CACHE_ROOT, build_cached, exporter_fingerprint
 
     digest = hashlib.sha256(sha256_file(default_model_path()).encode())
@@ -83,7 +84,14 @@ def _python_reference(bundle: Path, questions: list[str]) -> list[dict]:
             messages = [{"role": "user", "content": q}]
             result = model.generate(messages, max_new_tokens=MAX_NEW_TOKENS, temperature=0.0)
             prompt = model.tokenizer.encode(model.render_chat(messages))
-            out.append({"ids": list(result.token_ids), "prompt": prompt, "text": result.text, "finish": str(result.finish_reason)})
+            out.append(
+                {
+                    "ids": list(result.token_ids),
+                    "prompt": prompt,
+                    "text": result.text,
+                    "finish": str(result.finish_reason),
+                }
+            )
         return out
 
 
@@ -103,12 +111,16 @@ def test_web_demo_greedy_ids_equal_python_runtime(browser_ready, web_default_bun
                 "offlineReload": True,
             }
         )
-    (OUTPUT / "web-demo-default-bundle.json").write_text(json.dumps(run, indent=1, ensure_ascii=False), encoding="utf-8")
+    (OUTPUT / "web-demo-default-bundle.json").write_text(
+        json.dumps(run, indent=1, ensure_ascii=False), encoding="utf-8"
+    )
     assert "checksums verified" in run["status"], run["status"]
     for turn, ref in zip(run["turns"], reference, strict=True):
         assert turn["error"] is None, turn["error"]
         assert turn["route"] == "local"
-        assert turn["promptIds"] == ref["prompt"], f"prompt ids differ for {turn['question']!r} (chat template or tokenizer)"
+        assert turn["promptIds"] == ref["prompt"], (
+            f"prompt ids differ for {turn['question']!r} (chat template or tokenizer)"
+        )
         assert turn["tokenIds"] == ref["ids"], (
             f"greedy ids differ for {turn['question']!r}:\n  python: {ref['ids']}\n  web:    {turn['tokenIds']}"
         )
@@ -125,7 +137,6 @@ def test_web_demo_escalation_round_trip(browser_ready, default_bundle, tiny_bund
     """The page (the real default cpu bundle) routes to a real `edgekit serve` cloud (a tiny bundle), redacts the
     request and shows the cloud's answer."""
     import httpx
-
     from edgekit.sdk.policy.policy import Policy, RouterRule
 
     app_bundle = default_bundle("gguf")
@@ -141,11 +152,14 @@ def test_web_demo_escalation_round_trip(browser_ready, default_bundle, tiny_bund
     )
     policy_file = policy.save(tmp_path / "policy.json")
     question = "Cloud please: mail jane.doe@example.com the summary."
-    with edgekit_serve(cloud_bundle, "--model-id", "tiny", web=False) as cloud, edgekit_serve(
-        app_bundle, "--policy", str(policy_file)
-    ) as url:
+    with (
+        edgekit_serve(cloud_bundle, "--model-id", "tiny", web=False) as cloud,
+        edgekit_serve(app_bundle, "--policy", str(policy_file)) as url,
+    ):
         shot = OUTPUT / "web-demo-escalation.png"
-        run = run_driver({"url": f"{url}/?cloud={cloud}&cloudModel=tiny", "questions": [question], "screenshot": str(shot)})
+        run = run_driver(
+            {"url": f"{url}/?cloud={cloud}&cloudModel=tiny", "questions": [question], "screenshot": str(shot)}
+        )
         # what the cloud answers to the redacted request, asked directly
         sent = [r for r in run["requests"] if r["url"].startswith(cloud)]
         assert len(sent) == 1, f"expected one request to the cloud, saw {run['requests']}"

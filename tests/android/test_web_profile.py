@@ -31,7 +31,12 @@ def test_web_recipe_pins_float_activations():
         recipe = get_recipe(name)
         web = web_recipe(recipe)
         assert (web.accuracy_level, web.int8_accuracy_level) == (0, 0)
-        assert (web.name, web.bits, web.group_size, web.method) == (recipe.name, recipe.bits, recipe.group_size, recipe.method)
+        assert (web.name, web.bits, web.group_size, web.method) == (
+            recipe.name,
+            recipe.bits,
+            recipe.group_size,
+            recipe.method,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +54,10 @@ def test_web_profile_graph_has_only_level_0_matmuls(tiny_model, tmp_path: Path):
     model = tiny_model
     cpu = build_onnx(model, get_recipe("gguf"), tmp_path / "cpu", 64)
     web = build_onnx(model, get_recipe("gguf"), tmp_path / "web", 64, profile="web")
-    cpu_levels, web_levels = _accuracy_levels(tmp_path / "cpu" / "model.onnx"), _accuracy_levels(tmp_path / "web" / "model.onnx")
+    cpu_levels, web_levels = (
+        _accuracy_levels(tmp_path / "cpu" / "model.onnx"),
+        _accuracy_levels(tmp_path / "web" / "model.onnx"),
+    )
     assert sum(cpu_levels.values()) == sum(web_levels.values()) > 0, "the web profile must keep the graph"
     assert set(web_levels) == {0}, web_levels
     assert OnnxGraphSpec.from_dict(web.backend_config).profile == "web"

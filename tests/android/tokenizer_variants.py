@@ -24,7 +24,8 @@ EXTRA_TEXTS = [
 ]
 
 LLAMA3_SPLIT = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 
 
@@ -57,14 +58,19 @@ def build_variants(folder: Path) -> list[tuple[str, Path]]:
     variants = {
         "split-llama3-nfc": (
             pre_tokenizers.Sequence(
-                [pre_tokenizers.Split(Regex(LLAMA3_SPLIT), "isolated"), pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
+                [
+                    pre_tokenizers.Split(Regex(LLAMA3_SPLIT), "isolated"),
+                    pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+                ]
             ),
             normalizers.NFC(),
             700,
             {},
         ),
         "digits-prefix-nfkc-lower-legacy-merges": (
-            pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=True)]),
+            pre_tokenizers.Sequence(
+                [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=True)]
+            ),
             normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()]),
             500,
             {"legacy_merges": True, "ignore_merges": True},

@@ -24,10 +24,9 @@ tests that use control pieces splice their ids between reference encodings.
 
 from __future__ import annotations
 
+from edgekit.exporters.tokenizers import PieceType, SpmVocab
 from sentencepiece import SentencePieceProcessor
 from sentencepiece import sentencepiece_model_pb2 as pb
-
-from edgekit.exporters.tokenizers import PieceType, SpmVocab
 
 SPACE = "\u2581"
 

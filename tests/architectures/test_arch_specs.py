@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-
 from edgekit.exporters.architectures import ARCHITECTURES, spec_for
 from edgekit.runtime.errors import UnknownNameError, UnsupportedError
+
 from tests.architectures.tiny_archs import tiny_model
 
 
@@ -34,19 +34,25 @@ def test_unknown_family_in_config_is_unknown_name_error():
 
 def test_gemma3_270m_layer_settings():
     """Gemma 3 270M's own config (transformers defaults + the GGUF's values): every 6th layer global."""
+    from edgekit.exporters.sources.hf_config import model_config_from_hf
     from transformers import Gemma3TextConfig
 
-    from edgekit.exporters.sources.hf_config import model_config_from_hf
-
-    hf = Gemma3TextConfig(num_hidden_layers=18, sliding_window=512, hidden_size=640, head_dim=256,
-                          num_attention_heads=4, num_key_value_heads=1, query_pre_attn_scalar=256)
+    hf = Gemma3TextConfig(
+        num_hidden_layers=18,
+        sliding_window=512,
+        hidden_size=640,
+        head_dim=256,
+        num_attention_heads=4,
+        num_key_value_heads=1,
+        query_pre_attn_scalar=256,
+    )
     spec = spec_for(model_config_from_hf(hf, "gemma3_text"))
     full = [i for i in range(18) if spec.layer_attention(i).local_window_size == -1]
     assert full == [5, 11, 17]
     assert spec.layer_attention(5).rope_theta == 1_000_000.0 and spec.layer_attention(0).rope_theta == 10_000.0
     assert spec.layer_attention(0).local_window_size == 512
-    assert spec.attention_scale() == 256 ** -0.5
-    assert spec.embedding_scale() == pytest.approx(640 ** 0.5)
+    assert spec.attention_scale() == 256**-0.5
+    assert spec.embedding_scale() == pytest.approx(640**0.5)
 
 
 def test_gemma3_refuses_attention_softcapping():
@@ -89,9 +95,11 @@ def test_phi3_slices_fused_tensors_in_transformers_order():
     qkv = attn.qkv_proj.weight.detach().numpy()
     q_rows = model.config.num_heads * model.config.head_dim
     np.testing.assert_array_equal(spec.linear_weight(model, "q", 1), qkv[:q_rows])
-    np.testing.assert_array_equal(spec.linear_weight(model, "v", 1), qkv[-model.config.num_kv_heads * model.config.head_dim:])
+    np.testing.assert_array_equal(
+        spec.linear_weight(model, "v", 1), qkv[-model.config.num_kv_heads * model.config.head_dim :]
+    )
     gate_up = torch_model.model.layers[1].mlp.gate_up_proj.weight.detach().numpy()
-    np.testing.assert_array_equal(spec.linear_weight(model, "up", 1), gate_up[model.config.intermediate_size:])
+    np.testing.assert_array_equal(spec.linear_weight(model, "up", 1), gate_up[model.config.intermediate_size :])
 
 
 def test_sliding_window_layers_follow_layer_types():

@@ -41,6 +41,7 @@ MAX_CONTEXT = 1024
 def gemma_bundle(gemma3_gguf_path) -> Path:
     from edgekit.exporters import ExportSpec, ValidationSettings, export
     from edgekit.runtime.manifest import sha256_file
+
     from tests.fixtures.bundles import CACHE_ROOT, build_cached, exporter_fingerprint
 
     digest = hashlib.sha256(sha256_file(gemma3_gguf_path).encode())
@@ -48,8 +49,15 @@ def gemma_bundle(gemma3_gguf_path) -> Path:
     path = CACHE_ROOT / "test-bundles" / f"gemma3-270m-{RECIPE}-{digest.hexdigest()[:16]}"
 
     def build(folder: Path) -> None:
-        export(ExportSpec(model="gemma3-270m", out=folder, quant=RECIPE, max_context=MAX_CONTEXT,
-                          validation=ValidationSettings(max_tokens=VALIDATION_TOKENS)))
+        export(
+            ExportSpec(
+                model="gemma3-270m",
+                out=folder,
+                quant=RECIPE,
+                max_context=MAX_CONTEXT,
+                validation=ValidationSettings(max_tokens=VALIDATION_TOKENS),
+            )
+        )
 
     return build_cached(path, build)
 

@@ -58,11 +58,10 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def gemma_tokenizer(gemma3_gguf_path, tmp_path_factory):
-    from tokenizers import Tokenizer
-
     from edgekit.exporters.sources.gguf_reader import open_gguf
     from edgekit.exporters.sources.tokenizer_build import tokenizer_from_gguf
     from edgekit.exporters.tokenizers import spm_vocab_from_gguf
+    from tokenizers import Tokenizer
 
     reader = open_gguf(gemma3_gguf_path)
     assets = tokenizer_from_gguf(gemma3_gguf_path, reader, tmp_path_factory.mktemp("gemma-tok"))
@@ -101,7 +100,12 @@ def test_decode_round_trips(gemma_tokenizer, text):
 
 def test_random_strings_match_sentencepiece(gemma_tokenizer):
     tokenizer, _, reference = gemma_tokenizer
-    pool = list("abcdefghij ABC  \n\t\t.,;'\"éüßñ中文日本한국어🙂👍ä\u0301\u200d0123456789<>/b") + ["   ", "\n\n", "<b>", "</div>"]
+    pool = list("abcdefghij ABC  \n\t\t.,;'\"éüßñ中文日本한국어🙂👍ä\u0301\u200d0123456789<>/b") + [
+        "   ",
+        "\n\n",
+        "<b>",
+        "</div>",
+    ]
     rng = random.Random(8)
     texts = ["".join(rng.choice(pool) for _ in range(rng.randint(1, 48))) for _ in range(600)]
     mismatches = [t for t in texts if tokenizer.encode(t, add_special_tokens=False).ids != reference.encode(t)]
@@ -113,5 +117,12 @@ def test_control_tokens_in_chat_markup(gemma_tokenizer):
     # sentencepiece never parses control text, so its ids are spliced: <start_of_turn>=105, <end_of_turn>=106.
     assert reference.piece_to_id("<start_of_turn>") == 105 and reference.piece_to_id("<end_of_turn>") == 106
     text = "<start_of_turn>user\nWhat is 2+2?<end_of_turn>\n<start_of_turn>model\n"
-    expected = [105, *reference.encode("user\nWhat is 2+2?"), 106, *reference.encode("\n"), 105, *reference.encode("model\n")]
+    expected = [
+        105,
+        *reference.encode("user\nWhat is 2+2?"),
+        106,
+        *reference.encode("\n"),
+        105,
+        *reference.encode("model\n"),
+    ]
     assert tokenizer.encode(text, add_special_tokens=False).ids == expected

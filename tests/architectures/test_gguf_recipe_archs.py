@@ -15,10 +15,10 @@ import dataclasses
 
 import numpy as np
 import pytest
-
 from edgekit.exporters.model import GGUFTensor, LoadedModel
 from edgekit.exporters.onnx import build_onnx
 from edgekit.exporters.recipes import get_recipe
+
 from tests.architectures import tiny_archs
 from tests.architectures.kquant_helpers import random_kquant
 from tests.architectures.tiny_archs import torch_logits, validation_ids
@@ -26,8 +26,16 @@ from tests.exporters.graph_helpers import GraphRunner, with_weights
 
 MAX_CONTEXT = 64
 IDS = validation_ids(40)
-TYPES = {"q_proj": "Q5_0", "k_proj": "Q5_0", "v_proj": "Q8_0", "o_proj": "Q4_K", "gate_proj": "Q5_0",
-         "up_proj": "Q5_0", "down_proj": "Q6_K", "embed_tokens": "Q8_0"}
+TYPES = {
+    "q_proj": "Q5_0",
+    "k_proj": "Q5_0",
+    "v_proj": "Q8_0",
+    "o_proj": "Q4_K",
+    "gate_proj": "Q5_0",
+    "up_proj": "Q5_0",
+    "down_proj": "Q6_K",
+    "embed_tokens": "Q8_0",
+}
 
 
 def _gguf_tensor(name: str, w: np.ndarray, ggml_type: str, seed: int) -> GGUFTensor:
@@ -62,8 +70,14 @@ def gemma_gguf(monkeypatch_module):
         tensor = _gguf_tensor(name, w, kind, seed=i)
         gguf_tensors[name] = tensor
         tensors[name] = dequantize(tensor.raw, GGMLQuantizationType[kind]).reshape(w.shape).astype(np.float32)
-    loaded = LoadedModel(name="tiny-gemma3-gguf", source="tiny.gguf", config=model.config, tensors=tensors,
-                         tokenizer=model.tokenizer, gguf_tensors=gguf_tensors)
+    loaded = LoadedModel(
+        name="tiny-gemma3-gguf",
+        source="tiny.gguf",
+        config=model.config,
+        tensors=tensors,
+        tokenizer=model.tokenizer,
+        gguf_tensors=gguf_tensors,
+    )
     return with_weights(torch_model, tensors), loaded
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from edgekit.exporters.model import GGUFTensor
 from edgekit.exporters.quant.kquants import KQUANT_TYPES, dequantize_kquant, repack_kquant
+
 from tests.architectures.kquant_helpers import random_kquant
 
 ROWS, COLS = 24, 512
@@ -62,22 +62,43 @@ def test_matmulnbits_computes_the_repacked_weight(ggml_type):
     qm = repack_kquant(tensor)
     x = np.random.default_rng(3).standard_normal((1, 5, COLS)).astype(np.float32)
     inits = [numpy_helper.from_array(qm.packed_weight(), "B"), numpy_helper.from_array(qm.scales, "S")]
-    nodes = [helper.make_node("MatMulNBits", ["x", "B", "S"], ["y0"], domain="com.microsoft",
-                              K=COLS, N=ROWS, bits=qm.bits, block_size=qm.block_size)]
+    nodes = [
+        helper.make_node(
+            "MatMulNBits",
+            ["x", "B", "S"],
+            ["y0"],
+            domain="com.microsoft",
+            K=COLS,
+            N=ROWS,
+            bits=qm.bits,
+            block_size=qm.block_size,
+        )
+    ]
     if qm.correction is not None:
         # The graph builder's correction: Σ_b blocksum(x)_b · correction[n, b].
-        inits += [numpy_helper.from_array(np.array([0, 0, qm.k_blocks, qm.block_size], np.int64), "shape"),
-                  numpy_helper.from_array(np.array([-1], np.int64), "axes"),
-                  numpy_helper.from_array(np.ascontiguousarray(qm.correction.T), "C")]
-        nodes += [helper.make_node("Reshape", ["x", "shape"], ["xb"]),
-                  helper.make_node("ReduceSum", ["xb", "axes"], ["sums"], keepdims=0),
-                  helper.make_node("MatMul", ["sums", "C"], ["corr"]),
-                  helper.make_node("Add", ["y0", "corr"], ["y"])]
+        inits += [
+            numpy_helper.from_array(np.array([0, 0, qm.k_blocks, qm.block_size], np.int64), "shape"),
+            numpy_helper.from_array(np.array([-1], np.int64), "axes"),
+            numpy_helper.from_array(np.ascontiguousarray(qm.correction.T), "C"),
+        ]
+        nodes += [
+            helper.make_node("Reshape", ["x", "shape"], ["xb"]),
+            helper.make_node("ReduceSum", ["xb", "axes"], ["sums"], keepdims=0),
+            helper.make_node("MatMul", ["sums", "C"], ["corr"]),
+            helper.make_node("Add", ["y0", "corr"], ["y"]),
+        ]
     else:
         nodes.append(helper.make_node("Identity", ["y0"], ["y"]))
-    graph = helper.make_graph(nodes, "kq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 5, COLS])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5, ROWS])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)])
+    graph = helper.make_graph(
+        nodes,
+        "kq",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 5, COLS])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5, ROWS])],
+        inits,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)]
+    )
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     got = session.run(["y"], {"x": x})[0]
     expected = x.astype(np.float64) @ dequantize_kquant(tensor).T
@@ -86,6 +107,8 @@ def test_matmulnbits_computes_the_repacked_weight(ggml_type):
 
 def test_wrong_row_length_is_refused():
     tensor = _tensor("Q4_K")
-    short = GGUFTensor(tensor.name, tensor.gguf_name, tensor.ggml_type, (ROWS, COLS), tensor.raw.reshape(ROWS, -1)[:, :-1])
+    short = GGUFTensor(
+        tensor.name, tensor.gguf_name, tensor.ggml_type, (ROWS, COLS), tensor.raw.reshape(ROWS, -1)[:, :-1]
+    )
     with pytest.raises(ValueError, match=r"blk.0.Q4_K: 287 bytes per row, Q4_K needs 288"):
         repack_kquant(short)

@@ -89,10 +89,9 @@ def _write_gguf(path, sp, *, tokenizer_model="llama", drop_scores_tail=False):
 
 @pytest.fixture(scope="module")
 def built(trained, tmp_path_factory):
+    from edgekit.exporters.tokenizers import build_spm_bpe_tokenizer, spm_vocab_from_gguf
     from gguf import GGUFReader
     from tokenizers import Tokenizer
-
-    from edgekit.exporters.tokenizers import build_spm_bpe_tokenizer, spm_vocab_from_gguf
 
     path = _write_gguf(tmp_path_factory.mktemp("spm") / "tiny-spm.gguf", trained)
     vocab = spm_vocab_from_gguf(GGUFReader(path))
@@ -130,7 +129,11 @@ def test_bos_post_processor_and_decode(trained, built):
     assert vocab.add_space_prefix and vocab.add_bos
     ids = tokenizer.encode("Hello  world").ids
     assert ids == [trained.bos_id(), *trained.encode("Hello  world")]
-    assert tokenizer.decode(ids, skip_special_tokens=True) == trained.decode(trained.encode("Hello  world")) == "Hello  world"
+    assert (
+        tokenizer.decode(ids, skip_special_tokens=True)
+        == trained.decode(trained.encode("Hello  world"))
+        == "Hello  world"
+    )
 
 
 def test_control_piece_is_special(trained, built):
@@ -141,10 +144,9 @@ def test_control_piece_is_special(trained, built):
 
 
 def test_byte_level_gguf_is_refused(trained, tmp_path):
-    from gguf import GGUFReader
-
     from edgekit.exporters.tokenizers import spm_vocab_from_gguf
     from edgekit.runtime.errors import UnsupportedError
+    from gguf import GGUFReader
 
     path = _write_gguf(tmp_path / "gpt2-style.gguf", trained, tokenizer_model="gpt2")
     with pytest.raises(UnsupportedError, match=r"tokenizer.ggml.model is 'gpt2', not 'llama'"):
@@ -152,10 +154,9 @@ def test_byte_level_gguf_is_refused(trained, tmp_path):
 
 
 def test_inconsistent_arrays_are_a_source_error(trained, tmp_path):
-    from gguf import GGUFReader
-
     from edgekit.exporters.tokenizers import spm_vocab_from_gguf
     from edgekit.runtime.errors import SourceError
+    from gguf import GGUFReader
 
     path = _write_gguf(tmp_path / "damaged.gguf", trained, drop_scores_tail=True)
     with pytest.raises(SourceError, match=r"tokenizer arrays disagree in length \(tokens=360, scores=359"):

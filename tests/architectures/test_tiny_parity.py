@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from edgekit.exporters.architectures import ARCHITECTURES
 from edgekit.exporters.onnx import build_onnx
 from edgekit.exporters.recipes import get_recipe
+
 from tests.architectures.tiny_archs import TINY_ARCHS, tiny_model, torch_logits, validation_ids
 from tests.exporters.graph_helpers import GraphRunner
 

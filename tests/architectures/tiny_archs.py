@@ -9,16 +9,24 @@ that is not head_dim, partial rotary, q/k/v biases, random (non-unit) norms.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
-
 from edgekit.exporters.model import LoadedModel, TokenizerAssets
 
 VOCAB = 512
-COMMON = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=96, num_hidden_layers=3, num_attention_heads=4,
-              num_key_value_heads=2, max_position_embeddings=256, rms_norm_eps=1e-5)
+COMMON = dict(
+    vocab_size=VOCAB,
+    hidden_size=64,
+    intermediate_size=96,
+    num_hidden_layers=3,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=256,
+    rms_norm_eps=1e-5,
+)
 
 
 def _llama() -> Any:
@@ -38,8 +46,14 @@ def _qwen2() -> Any:
     from transformers import Qwen2Config
 
     # Layers 1.. slide (max_window_layers=1): one full and two sliding layers.
-    return Qwen2Config(**COMMON, use_sliding_window=True, sliding_window=8, max_window_layers=1,
-                       rope_theta=50000.0, tie_word_embeddings=True)
+    return Qwen2Config(
+        **COMMON,
+        use_sliding_window=True,
+        sliding_window=8,
+        max_window_layers=1,
+        rope_theta=50000.0,
+        tie_word_embeddings=True,
+    )
 
 
 def _qwen3() -> Any:
@@ -87,9 +101,8 @@ TINY_ARCHS: dict[str, Callable[[], Any]] = {
 def tiny_model(arch: str, seed: int = 0) -> tuple[Any, LoadedModel]:
     """A random float32 transformers model of ``arch`` and the LoadedModel the pipeline would make of it."""
     import torch
-    from transformers import AutoModelForCausalLM
-
     from edgekit.exporters.sources.hf_config import model_config_from_hf
+    from transformers import AutoModelForCausalLM
 
     torch.manual_seed(seed)
     hf_config = TINY_ARCHS[arch]()
@@ -104,7 +117,9 @@ def tiny_model(arch: str, seed: int = 0) -> tuple[Any, LoadedModel]:
     if hf_config.tie_word_embeddings:
         tensors.pop("lm_head.weight", None)
     config = model_config_from_hf(hf_config, arch)
-    tokenizer = TokenizerAssets(Path("tokenizer.json"), bos_id=None, add_bos=False, eos_ids=(0,), pad_id=None, chat_template=None)
+    tokenizer = TokenizerAssets(
+        Path("tokenizer.json"), bos_id=None, add_bos=False, eos_ids=(0,), pad_id=None, chat_template=None
+    )
     model = LoadedModel(name=f"tiny-{arch}", source="test", config=config, tensors=tensors, tokenizer=tokenizer)
     return torch_model, model
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import edgekit.exporters
 import edgekit.runtime
 import edgekit.sdk
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 import click
 import pytest
 from click.testing import CliRunner
-
 from edgekit.runtime import errors
 from edgekit.runtime.registry import Registry
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from edgekit.runtime.errors import UnsupportedError
 from edgekit.runtime.manifest import read_manifest
 from edgekit.sdk.bench.optimum_et import BASE_FLAGS, recipe_for
@@ -32,8 +31,15 @@ def _bench(*args: str) -> tuple[dict, str]:
 
 
 def test_skipped_with_the_fix_when_the_interpreter_lacks_optimum_executorch(et_bundle, tmp_path):
-    rows, stderr = _bench(str(et_bundle("8da8w")), "--vs", "optimum-executorch",
-                          "--optimum-executorch-python", sys.executable, "--cache-dir", str(tmp_path))
+    rows, stderr = _bench(
+        str(et_bundle("8da8w")),
+        "--vs",
+        "optimum-executorch",
+        "--optimum-executorch-python",
+        sys.executable,
+        "--cache-dir",
+        str(tmp_path),
+    )
     assert rows["edgekit"]["status"] == "ok"
     row = rows["optimum-executorch"]
     assert row["status"] == "skipped", row
@@ -77,9 +83,13 @@ def test_recipe_flags_follow_the_bundle_manifest(et_bundle):
     assert (quant["weight_bits"], quant["embedding_bits"]) == (8, 32)
     ctx = ["--max_seq_len", str(manifest.max_context)]
     assert recipe_for(manifest).flags() == [*BASE_FLAGS, "--qlinear", "8da8w", *ctx]
-    assert recipe_for(_with_quant(manifest, recipe="8da4w-emb8", weight_bits=4, group_size=32, embedding_bits=8)).flags() == [
-        *BASE_FLAGS, "--qlinear", "8da4w", "--qembedding", "8w", *ctx]
-    assert recipe_for(_with_quant(manifest, recipe="fp32", weight_bits=32, activation="float32")).flags() == [*BASE_FLAGS, *ctx]
+    assert recipe_for(
+        _with_quant(manifest, recipe="8da4w-emb8", weight_bits=4, group_size=32, embedding_bits=8)
+    ).flags() == [*BASE_FLAGS, "--qlinear", "8da4w", "--qembedding", "8w", *ctx]
+    assert recipe_for(_with_quant(manifest, recipe="fp32", weight_bits=32, activation="float32")).flags() == [
+        *BASE_FLAGS,
+        *ctx,
+    ]
     assert BASE_FLAGS == ("--recipe", "xnnpack", "--use_custom_sdpa", "--use_custom_kv_cache")
 
 
@@ -92,11 +102,22 @@ def test_recipes_without_a_counterpart_are_refused_by_name(et_bundle):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path(SIDE_PYTHON).is_file(), reason=f"no optimum-executorch venv at {SIDE_PYTHON} "
-                    "(scripts/setup-optimum-executorch.sh VENV_DIR; EDGEKIT_OPTIMUM_ET_PYTHON=VENV_DIR/bin/python)")
+@pytest.mark.skipif(
+    not Path(SIDE_PYTHON).is_file(),
+    reason=f"no optimum-executorch venv at {SIDE_PYTHON} "
+    "(scripts/setup-optimum-executorch.sh VENV_DIR; EDGEKIT_OPTIMUM_ET_PYTHON=VENV_DIR/bin/python)",
+)
 def test_real_row_on_the_tiny_model_then_cached(et_bundle, tmp_path):
     bundle = et_bundle("fp32")
-    args = [str(bundle), "--vs", "optimum-executorch", "--optimum-executorch-python", SIDE_PYTHON, "--cache-dir", str(tmp_path)]
+    args = [
+        str(bundle),
+        "--vs",
+        "optimum-executorch",
+        "--optimum-executorch-python",
+        SIDE_PYTHON,
+        "--cache-dir",
+        str(tmp_path),
+    ]
     rows, _ = _bench(*args)
     ours, theirs = rows["edgekit"], rows["optimum-executorch"]
     assert theirs["status"] == "ok", theirs
@@ -108,10 +129,16 @@ def test_real_row_on_the_tiny_model_then_cached(et_bundle, tmp_path):
     pte = Path(extra["folder"]) / "model.pte"
     assert pte.is_file() and extra["pte_mib"] == pytest.approx(pte.stat().st_size / 2**20)
     # fp32 both sides, same weights, same prompt ids: their greedy loop picks edgekit's tokens
-    assert theirs["first_tokens"] == ours["first_tokens"][: len(theirs["first_tokens"])] and len(theirs["first_tokens"]) == 8
+    assert (
+        theirs["first_tokens"] == ours["first_tokens"][: len(theirs["first_tokens"])]
+        and len(theirs["first_tokens"]) == 8
+    )
 
     again, _ = _bench(*args)  # second run: their .pte is reused, the first export's numbers are reported
     extra2 = again["optimum-executorch"]["extra"]
     assert again["optimum-executorch"]["status"] == "ok"
     assert extra2["export"].startswith("cached") and extra2["export_s"] == extra["export_s"]
-    assert extra2["folder"] == extra["folder"] and pte.stat().st_mtime_ns == Path(extra2["folder"], "model.pte").stat().st_mtime_ns
+    assert (
+        extra2["folder"] == extra["folder"]
+        and pte.stat().st_mtime_ns == Path(extra2["folder"], "model.pte").stat().st_mtime_ns
+    )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
-
 from edgekit.sdk.cli import main
 
 
@@ -32,7 +31,18 @@ def test_bench_measures_edgekit_and_the_cpp_runner_on_the_same_pte(et_bundle):
 
 def test_cpp_runner_peer_is_skipped_for_onnx_bundles(tiny_bundle):
     result = CliRunner().invoke(
-        main, ["bench", str(tiny_bundle("fp32")), "--vs", "executorch-runner", "--decode-tokens", "4", "--repeats", "1", "--json"]
+        main,
+        [
+            "bench",
+            str(tiny_bundle("fp32")),
+            "--vs",
+            "executorch-runner",
+            "--decode-tokens",
+            "4",
+            "--repeats",
+            "1",
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     rows = {r["engine"]: r for r in json.loads(result.stdout)}

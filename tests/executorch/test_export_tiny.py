@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from edgekit.runtime.errors import BundleError, RuntimeGenerationError
 
 from .conftest import VALIDATION_TOKENS, export_executorch
@@ -127,7 +126,6 @@ def test_fp32_greedy_tokens_equal_eager(et_bundle, reference):
 
 def test_fp32_logits_match_reference_and_teacher_forcing_matches_steps(et_bundle, reference):
     import torch
-
     from edgekit.runtime import load
 
     rng = np.random.default_rng(0)

@@ -28,9 +28,8 @@ def calibration(tiny_loaded):
 
 @pytest.fixture(scope="module")
 def prompt_ids(tiny_loaded):
-    from tokenizers import Tokenizer
-
     from edgekit.exporters.validation.text import validation_text
+    from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(tiny_loaded.tokenizer.tokenizer_json))
     return tokenizer.encode(validation_text(), add_special_tokens=False).ids[:200]

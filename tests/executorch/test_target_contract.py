@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from edgekit.runtime.errors import ConfigError, UnsupportedError
 
 ET_RECIPES = ("8da8w", "8da8w-emb8", "8da4w", "8da4w-emb8")
@@ -57,10 +56,9 @@ def test_target_refuses_onnx_recipes_by_name(et_target, tiny_loaded):
 
 
 def test_onnx_target_refuses_executorch_recipes(tiny_loaded):
+    import edgekit.exporters.executorch  # noqa: F401
     from edgekit.exporters.pipeline import load_target
     from edgekit.exporters.recipes import get_recipe
-
-    import edgekit.exporters.executorch  # noqa: F401
 
     reason = load_target("onnx").supports(get_recipe("8da8w"), tiny_loaded)
     assert reason is not None and "executorch" in reason
@@ -106,7 +104,9 @@ def test_pipeline_refuses_combination_with_both_names(tiny_hf_folder, tmp_path):
     from edgekit.exporters import ExportSpec, export
 
     with pytest.raises(UnsupportedError) as err:
-        export(ExportSpec(model=str(tiny_hf_folder), out=tmp_path / "b", target="executorch", quant="int4", validate=False))
+        export(
+            ExportSpec(model=str(tiny_hf_folder), out=tmp_path / "b", target="executorch", quant="int4", validate=False)
+        )
     message = str(err.value)
     assert "target 'executorch' cannot build recipe 'int4'" in message and "8da4w" in message
     assert not (tmp_path / "b").exists()
@@ -116,7 +116,18 @@ def test_cli_refusal_is_one_clean_line(tiny_hf_folder, tmp_path):
     from edgekit.sdk.cli import main
 
     result = CliRunner().invoke(
-        main, ["export", str(tiny_hf_folder), "--target", "executorch", "--quant", "int8", "--out", str(tmp_path / "b"), "--quiet"]
+        main,
+        [
+            "export",
+            str(tiny_hf_folder),
+            "--target",
+            "executorch",
+            "--quant",
+            "int8",
+            "--out",
+            str(tmp_path / "b"),
+            "--quiet",
+        ],
     )
     assert result.exit_code == 1
     assert "Traceback" not in result.output

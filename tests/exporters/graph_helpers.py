@@ -9,12 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from edgekit.exporters.model import GGUFTensor, LoadedModel, ModelConfig, TokenizerAssets
 
 
-def tiny_llama(tie: bool = True, seed: int = 0, vocab: int = 512, hidden: int = 64, layers: int = 2,
-               heads: int = 4, kv_heads: int = 2, intermediate: int = 128):
+def tiny_llama(
+    tie: bool = True,
+    seed: int = 0,
+    vocab: int = 512,
+    hidden: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    kv_heads: int = 2,
+    intermediate: int = 128,
+):
     """A random tiny LlamaForCausalLM (float32, eval) and its LoadedModel."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -47,7 +54,9 @@ def loaded_from_torch(torch_model, name: str = "tiny", gguf_tensors: dict | None
     tensors = {k: v.detach().float().numpy().copy() for k, v in torch_model.state_dict().items()}
     if cfg.tie_word_embeddings:
         tensors.pop("lm_head.weight", None)
-    rope_theta = getattr(cfg, "rope_theta", None) or (getattr(cfg, "rope_parameters", None) or {}).get("rope_theta", 10000.0)
+    rope_theta = getattr(cfg, "rope_theta", None) or (getattr(cfg, "rope_parameters", None) or {}).get(
+        "rope_theta", 10000.0
+    )
     config = ModelConfig(
         architecture="llama",
         hidden_size=cfg.hidden_size,
@@ -63,8 +72,12 @@ def loaded_from_torch(torch_model, name: str = "tiny", gguf_tensors: dict | None
         tie_word_embeddings=bool(cfg.tie_word_embeddings),
         hf_config=cfg.to_dict(),
     )
-    tokenizer = TokenizerAssets(Path("tokenizer.json"), bos_id=None, add_bos=False, eos_ids=(0,), pad_id=None, chat_template=None)
-    return LoadedModel(name=name, source="test", config=config, tensors=tensors, tokenizer=tokenizer, gguf_tensors=gguf_tensors)
+    tokenizer = TokenizerAssets(
+        Path("tokenizer.json"), bos_id=None, add_bos=False, eos_ids=(0,), pad_id=None, chat_template=None
+    )
+    return LoadedModel(
+        name=name, source="test", config=config, tensors=tensors, tokenizer=tokenizer, gguf_tensors=gguf_tensors
+    )
 
 
 def torch_logits(torch_model, ids: list[int]) -> np.ndarray:
@@ -82,12 +95,12 @@ class GraphRunner:
     def __init__(self, folder: Path, max_context: int, threads: int = 1, share_buffer: bool = True):
         import onnxruntime as ort
 
-        from edgekit.runtime.manifest import OnnxGraphSpec
-
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(Path(folder) / "model.onnx"), options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            str(Path(folder) / "model.onnx"), options, providers=["CPUExecutionProvider"]
+        )
         self.max_context = max_context
         self.share_buffer = share_buffer
         inputs = {i.name: i for i in self.session.get_inputs()}
@@ -208,6 +221,12 @@ def gguf_tiny(torch_model, layer_type: str = "Q4_1", embed_type: str = "Q8_0", m
         if heads:  # transformers' reverse_permute
             deq = deq.reshape(heads, deq.shape[0] // heads // 2, 2, -1).swapaxes(1, 2).reshape(deq.shape)
         tensors[name] = deq.astype(np.float32)
-    model = LoadedModel(name=base.name + "-gguf", source="tiny.gguf", config=cfg, tensors=tensors,
-                        tokenizer=base.tokenizer, gguf_tensors=gguf_tensors)
+    model = LoadedModel(
+        name=base.name + "-gguf",
+        source="tiny.gguf",
+        config=cfg,
+        tensors=tensors,
+        tokenizer=base.tokenizer,
+        gguf_tensors=gguf_tensors,
+    )
     return with_weights(torch_model, tensors), model

@@ -6,9 +6,9 @@ import dataclasses
 
 import numpy as np
 import pytest
-
 from edgekit.exporters.architectures import ARCHITECTURES, ArchitectureSpec, get_architecture, spec_for
 from edgekit.runtime.errors import UnknownNameError, UnsupportedError
+
 from tests.exporters.graph_helpers import tiny_llama
 
 
@@ -46,11 +46,15 @@ def test_gguf_row_order_undoes_llama_cpp_permutation():
     _, model = tiny_llama()
     spec = spec_for(model.config)
     cfg = model.config
-    processor = LlamaTensorProcessor(config={"num_attention_heads": cfg.num_heads, "num_key_value_heads": cfg.num_kv_heads})
+    processor = LlamaTensorProcessor(
+        config={"num_attention_heads": cfg.num_heads, "num_key_value_heads": cfg.num_kv_heads}
+    )
     for role, heads in (("q", cfg.num_heads), ("k", cfg.num_kv_heads)):
         rows = heads * cfg.head_dim
         gguf_rows = np.random.default_rng(1).standard_normal((rows, 8)).astype(np.float32)
-        expected = processor._reverse_permute_weights(gguf_rows, cfg.num_heads, cfg.num_kv_heads if role == "k" else cfg.num_heads)
+        expected = processor._reverse_permute_weights(
+            gguf_rows, cfg.num_heads, cfg.num_kv_heads if role == "k" else cfg.num_heads
+        )
         order = spec.gguf_row_order(role, rows)
         np.testing.assert_array_equal(gguf_rows[order], expected)
     assert spec.gguf_row_order("v", cfg.num_kv_heads * cfg.head_dim) is None

@@ -8,7 +8,6 @@ golden answer, read from what validation measured through the runtime backend.
 from __future__ import annotations
 
 import pytest
-
 from edgekit.runtime.manifest import read_manifest, verify_files
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,6 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-
 from edgekit.sdk.cli import main
 
 
@@ -76,9 +75,18 @@ def test_max_context_above_model(tiny_hf_folder, tmp_path):
 
 def test_real_process_has_no_traceback(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-c", "from edgekit.sdk.cli import main; main()", "export", str(tmp_path / "missing"),
-         "--out", str(tmp_path / "b")],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            "from edgekit.sdk.cli import main; main()",
+            "export",
+            str(tmp_path / "missing"),
+            "--out",
+            str(tmp_path / "b"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 1
     assert proc.stdout == ""
@@ -123,14 +131,34 @@ def test_summary_names_a_golden_near_tie():
 
     from edgekit.sdk.cli.export_cmd import summary_table
 
-    divergence = {"index": 0, "reference_token": "The", "exported_token": "L", "reference_prob": 0.291,
-                  "exported_token_reference_prob": 0.268, "near_tie": True}
-    golden = {"prompt": "Q?", "exported_text": "L'Étoile", "tokens_matching": 0, "tokens_compared": 8, "match": False,
-              "divergence": divergence}
-    validation = SimpleNamespace(top1_agreement=0.93, mean_kl=0.009, perplexity_exported=25.0,
-                                 perplexity_reference=24.8, peak_rss_mib=900.0, golden=golden, passed=None)
-    report = SimpleNamespace(recipe="8da8w", size_bytes=2**20, validation=validation, seconds=1.0, candidates=[],
-                             warnings=[])
+    divergence = {
+        "index": 0,
+        "reference_token": "The",
+        "exported_token": "L",
+        "reference_prob": 0.291,
+        "exported_token_reference_prob": 0.268,
+        "near_tie": True,
+    }
+    golden = {
+        "prompt": "Q?",
+        "exported_text": "L'Étoile",
+        "tokens_matching": 0,
+        "tokens_compared": 8,
+        "match": False,
+        "divergence": divergence,
+    }
+    validation = SimpleNamespace(
+        top1_agreement=0.93,
+        mean_kl=0.009,
+        perplexity_exported=25.0,
+        perplexity_reference=24.8,
+        peak_rss_mib=900.0,
+        golden=golden,
+        passed=None,
+    )
+    report = SimpleNamespace(
+        recipe="8da8w", size_bytes=2**20, validation=validation, seconds=1.0, candidates=[], warnings=[]
+    )
     lines = summary_table(report).splitlines()
     assert lines[2].startswith("golden ✗ 'Q?' -> \"L'Étoile\"")
     assert lines[3] == "  first difference at token 0: float p('The')=0.291 vs p('L')=0.268, a near-tie"

@@ -6,12 +6,12 @@ import dataclasses
 
 import numpy as np
 import pytest
-
 from edgekit.exporters.architectures import spec_for
 from edgekit.exporters.onnx import build_onnx
 from edgekit.exporters.quant import quantize_weight
 from edgekit.exporters.recipes import FLOAT_BITS, get_recipe
 from edgekit.runtime.manifest import OnnxGraphSpec
+
 from tests.exporters.graph_helpers import GraphRunner, gguf_tiny, tiny_llama, torch_logits, with_weights
 
 MAX_CONTEXT = 64
@@ -80,7 +80,9 @@ def _dequantized_reference(torch_model, model, recipe):
             return w
         return quantize_weight(w, bits, recipe.group_size, recipe.symmetric, recipe.method).dequantize()
 
-    tensors["model.embed_tokens.weight"] = store(spec.embedding(model), recipe.head_bits if cfg.tie_word_embeddings else recipe.embedding_bits)
+    tensors["model.embed_tokens.weight"] = store(
+        spec.embedding(model), recipe.head_bits if cfg.tie_word_embeddings else recipe.embedding_bits
+    )
     if not cfg.tie_word_embeddings:
         tensors["lm_head.weight"] = store(spec.head(model), recipe.head_bits)
     return with_weights(torch_model, tensors)
@@ -124,7 +126,9 @@ def test_quantized_graph_is_smaller(tmp_path):
 def test_gguf_repack_is_exact_in_the_graph(tmp_path, mixed):
     for tie, layer_type in ((True, "Q4_1"), (False, "Q4_0")):
         torch_model, _ = tiny_llama(tie=tie, seed=5)
-        deq_model, model = gguf_tiny(torch_model, layer_type=layer_type, embed_type="Q8_0" if tie else "Q4_1", mixed=mixed)
+        deq_model, model = gguf_tiny(
+            torch_model, layer_type=layer_type, embed_type="Q8_0" if tie else "Q4_1", mixed=mixed
+        )
         out = tmp_path / f"{tie}-{layer_type}"
         result = build_onnx(model, _float_activations(get_recipe("gguf")), out, max_context=MAX_CONTEXT)
         assert result.metrics["gguf_repack_max_error"] == 0.0
@@ -170,7 +174,9 @@ def test_head_on_int8_activations_refines_its_top_k_exactly(tmp_path, layer_type
     reference = torch_logits(deq_model, IDS)
     got = GraphRunner(tmp_path / "refined", MAX_CONTEXT).forward(IDS, len(IDS))
     top = np.argsort(-reference, axis=-1)[:, : builder.HEAD_REFINE_TOP_K // 2]
-    np.testing.assert_allclose(np.take_along_axis(got, top, -1), np.take_along_axis(reference, top, -1), atol=5e-5, rtol=0)
+    np.testing.assert_allclose(
+        np.take_along_axis(got, top, -1), np.take_along_axis(reference, top, -1), atol=5e-5, rtol=0
+    )
     np.testing.assert_array_equal(got.argmax(-1), reference.argmax(-1))
     rest = np.abs(got - reference).max()
     assert rest > 5e-5  # the other logits do carry the int8-activation error (the refinement is what fixed the top)

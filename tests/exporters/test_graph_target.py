@@ -7,12 +7,12 @@ import dataclasses
 import numpy as np
 import onnx
 import pytest
-
 from edgekit.exporters.model import GGUFTensor
 from edgekit.exporters.onnx import build_onnx
 from edgekit.exporters.recipes import QuantRecipe, get_recipe
 from edgekit.exporters.targets import TARGETS
 from edgekit.runtime.errors import ConfigError, UnknownNameError, UnsupportedError
+
 from tests.exporters.graph_helpers import gguf_tiny, tiny_llama
 
 
@@ -34,7 +34,15 @@ def test_gguf_recipe_refused_for_non_gguf_source(tiny):
 def test_gguf_recipe_refused_for_k_quant_blocks(tiny):
     _, model = tiny
     # Q3_K has no exact MatMulNBits form (Q4_K/Q5_K/Q6_K do: quant/kquants.py).
-    bad = {"model.layers.0.mlp.down_proj.weight": GGUFTensor("model.layers.0.mlp.down_proj.weight", "blk.0.ffn_down.weight", "Q3_K", (64, 256), np.zeros((64, 110), np.uint8))}
+    bad = {
+        "model.layers.0.mlp.down_proj.weight": GGUFTensor(
+            "model.layers.0.mlp.down_proj.weight",
+            "blk.0.ffn_down.weight",
+            "Q3_K",
+            (64, 256),
+            np.zeros((64, 110), np.uint8),
+        )
+    }
     reason = TARGETS.get("onnx").supports(get_recipe("gguf"), dataclasses.replace(model, gguf_tensors=bad))
     assert reason is not None and "Q3_K" in reason and "blk.0.ffn_down.weight" in reason and "'gguf'" in reason
 

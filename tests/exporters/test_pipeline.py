@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from edgekit.runtime.errors import ConfigError, QualityGateError, UnknownNameError, UnsupportedError
 from edgekit.runtime.manifest import MANIFEST_NAME, read_manifest, verify_files
 
@@ -29,7 +28,11 @@ def test_every_recipe_exports_a_valid_bundle(tiny_bundle, recipe):
     assert manifest.backend == "onnx" and manifest.recipe["name"] == recipe
     arch = manifest.architecture
     assert (arch.family, arch.num_layers, arch.hidden_size, arch.num_kv_heads) == (
-        "llama", TINY.num_layers, TINY.hidden_size, TINY.num_kv_heads)
+        "llama",
+        TINY.num_layers,
+        TINY.hidden_size,
+        TINY.num_kv_heads,
+    )
     assert manifest.max_context == TINY.max_position_embeddings  # min(model's 512, 2048)
     assert manifest.tokenizer.eos_ids == (2,) and manifest.tokenizer.bos_id == 1
     assert manifest.chat_template and "<|im_start|>" in manifest.chat_template
@@ -83,7 +86,9 @@ def test_strict_quality_miss_fails_and_leaves_nothing(tiny_hf_folder, tmp_path):
     from edgekit.exporters import export
 
     out = tmp_path / "gate"
-    with pytest.raises(QualityGateError, match=r"recipe 'int4' missed the quality floor: top-1 agreement 0\.\d+ < 0\.9990"):
+    with pytest.raises(
+        QualityGateError, match=r"recipe 'int4' missed the quality floor: top-1 agreement 0\.\d+ < 0\.9990"
+    ):
         export(_spec(model=str(tiny_hf_folder), out=out, quant="int4", min_agreement=0.999))
     assert not out.exists()
     assert _leftovers(tmp_path) == []
@@ -168,7 +173,8 @@ def test_auto_picks_the_smallest_recipe_over_the_floor(tiny_hf_folder, tmp_path)
 
     events = []
     report = export(
-        _spec(model=str(tiny_hf_folder), out=tmp_path / "auto", quant="auto", min_agreement=0.999), on_progress=events.append
+        _spec(model=str(tiny_hf_folder), out=tmp_path / "auto", quant="auto", min_agreement=0.999),
+        on_progress=events.append,
     )
     statuses = {c.recipe: c.status for c in report.candidates}
     # The float reference is computed for the first candidate and reused by the others (validate._float_reference).

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from onnx import TensorProto, helper
-
 from edgekit.exporters.quant import pack_codes, quantize_kquant, quantize_rtn, quantize_weight, unpack_codes
+from onnx import TensorProto, helper
 
 RNG = np.random.default_rng(0)
 
@@ -29,10 +28,19 @@ def _run_matmulnbits(qm, x):
     if zp is not None:
         inits.append(helper.make_tensor("Z", TensorProto.UINT8, zp.shape, zp.tobytes(), raw=True))
         inputs.append("Z")
-    node = helper.make_node("MatMulNBits", inputs, ["y"], domain="com.microsoft", K=qm.k, N=qm.n, bits=qm.bits, block_size=qm.block_size)
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)])
+    node = helper.make_node(
+        "MatMulNBits", inputs, ["y"], domain="com.microsoft", K=qm.k, N=qm.n, bits=qm.bits, block_size=qm.block_size
+    )
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        inits,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)]
+    )
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return session.run(None, {"x": x})[0]
 
@@ -57,7 +65,10 @@ def test_rtn_error_is_within_one_step(bits, symmetric):
     assert np.mean(err / step) < 0.3
 
 
-@pytest.mark.parametrize("method,bits,symmetric", [("rtn", 4, True), ("rtn", 4, False), ("kquant", 4, False), ("kquant", 4, True), ("rtn", 8, True)])
+@pytest.mark.parametrize(
+    "method,bits,symmetric",
+    [("rtn", 4, True), ("rtn", 4, False), ("kquant", 4, False), ("kquant", 4, True), ("rtn", 8, True)],
+)
 def test_onnxruntime_matmulnbits_computes_our_dequantized_weight(method, bits, symmetric):
     w = _weights()
     qm = quantize_weight(w, bits, 32, symmetric, method)
@@ -93,19 +104,39 @@ def test_gather_block_quantized_reads_the_matmulnbits_bytes():
         w = _weights(40, 64)
         qm = quantize_rtn(w, bits, 32, symmetric)
         table = qm.packed_weight().reshape(qm.n, -1)
-        inits = [helper.make_tensor("T", TensorProto.UINT8, table.shape, table.tobytes(), raw=True),
-                 helper.make_tensor("S", TensorProto.FLOAT, qm.scales.shape, qm.scales.tobytes(), raw=True)]
+        inits = [
+            helper.make_tensor("T", TensorProto.UINT8, table.shape, table.tobytes(), raw=True),
+            helper.make_tensor("S", TensorProto.FLOAT, qm.scales.shape, qm.scales.tobytes(), raw=True),
+        ]
         inputs = ["T", "ids", "S"]
         if qm.zero_points is not None:
             zp = qm.packed_zero_points()
             inits.append(helper.make_tensor("Z", TensorProto.UINT8, zp.shape, zp.tobytes(), raw=True))
             inputs.append("Z")
-        node = helper.make_node("GatherBlockQuantized", inputs, ["y"], domain="com.microsoft", bits=bits, block_size=32, gather_axis=0, quantize_axis=1)
-        graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 3])],
-                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)])
+        node = helper.make_node(
+            "GatherBlockQuantized",
+            inputs,
+            ["y"],
+            domain="com.microsoft",
+            bits=bits,
+            block_size=32,
+            gather_axis=0,
+            quantize_axis=1,
+        )
+        graph = helper.make_graph(
+            [node],
+            "g",
+            [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 3])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+            inits,
+        )
+        model = helper.make_model(
+            graph, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)]
+        )
         ids = np.array([[3, 0, 39]], np.int64)
-        y = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"ids": ids})[0]
+        y = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"ids": ids})[
+            0
+        ]
         np.testing.assert_allclose(y[0], qm.dequantize()[ids[0]], rtol=0, atol=1e-6)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from edgekit.exporters.model import GGUFTensor
 from edgekit.exporters.quant import decode_gguf, dequantize_gguf, repack_error, repack_gguf
+
 from tests.exporters.graph_helpers import gguf_dequantize, gguf_quantize
 from tests.exporters.test_quant_blocks import _run_matmulnbits
 

@@ -6,7 +6,6 @@ import dataclasses
 import json
 
 import pytest
-
 from edgekit.exporters.recipes import AUTO_CANDIDATES, FLOAT_BITS, RECIPES, QuantMethod, QuantRecipe, get_recipe
 from edgekit.runtime.errors import ConfigError, UnknownNameError
 
@@ -56,8 +55,17 @@ def test_auto_candidates_are_registered_and_smallest_first():
     [("bits", 3, "bits=3"), ("group_size", 24, "group_size=24"), ("method", "magic", "unknown method")],
 )
 def test_bad_recipe_values_are_rejected(field, value, message):
-    base = dict(name="x", bits=4, group_size=32, symmetric=True, method="rtn", embedding_bits=8, head_bits=8,
-                targets=frozenset({"onnx"}), description="")
+    base = dict(
+        name="x",
+        bits=4,
+        group_size=32,
+        symmetric=True,
+        method="rtn",
+        embedding_bits=8,
+        head_bits=8,
+        targets=frozenset({"onnx"}),
+        description="",
+    )
     base[field] = value
     with pytest.raises(ValueError, match=message):
         QuantRecipe(**base)
@@ -65,4 +73,8 @@ def test_bad_recipe_values_are_rejected(field, value, message):
 
 def test_targets_accepts_any_iterable_but_stores_frozenset():
     recipe = QuantRecipe("y", FLOAT_BITS, 32, True, "none", FLOAT_BITS, FLOAT_BITS, {"onnx"}, "")  # type: ignore[arg-type]
-    assert isinstance(recipe.targets, frozenset) and recipe.supports_target("onnx") and not recipe.supports_target("executorch")
+    assert (
+        isinstance(recipe.targets, frozenset)
+        and recipe.supports_target("onnx")
+        and not recipe.supports_target("executorch")
+    )

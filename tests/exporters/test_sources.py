@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
-
 from edgekit.runtime.errors import SourceError, UnsupportedError
 
 from tests.fixtures.tiny_models import TINY
@@ -41,7 +39,11 @@ def test_gguf_weights_equal_transformers_gguf_loader(gguf_model, tiny_gguf):
 def test_gguf_config_and_tokenizer_come_from_metadata(gguf_model):
     config = gguf_model.config
     assert (config.architecture, config.num_layers, config.hidden_size) == ("llama", TINY.num_layers, TINY.hidden_size)
-    assert (config.num_heads, config.num_kv_heads, config.head_dim) == (TINY.num_heads, TINY.num_kv_heads, TINY.head_dim)
+    assert (config.num_heads, config.num_kv_heads, config.head_dim) == (
+        TINY.num_heads,
+        TINY.num_kv_heads,
+        TINY.head_dim,
+    )
     assert config.tie_word_embeddings and config.vocab_size == 49152
     assert config.max_position_embeddings == TINY.max_position_embeddings
     tok = gguf_model.tokenizer
@@ -51,10 +53,9 @@ def test_gguf_config_and_tokenizer_come_from_metadata(gguf_model):
 
 
 def test_gguf_raw_blocks_dequantize_to_the_float_weights(gguf_model):
+    from edgekit.exporters.architectures import spec_for
     from gguf import GGMLQuantizationType
     from gguf.quants import dequantize
-
-    from edgekit.exporters.architectures import spec_for
 
     spec = spec_for(gguf_model.config)
     types = {t.ggml_type for t in gguf_model.gguf_tensors.values()}
@@ -66,17 +67,18 @@ def test_gguf_raw_blocks_dequantize_to_the_float_weights(gguf_model):
 
 
 def test_gguf_rows_to_hf_matches_the_architecture_row_order(gguf_model):
-    from gguf import GGMLQuantizationType
-    from gguf.quants import dequantize
-
     from edgekit.exporters.sources import gguf_rows_to_hf
     from edgekit.exporters.sources.gguf_file import hf_config_from_gguf  # noqa: F401
+    from gguf import GGMLQuantizationType
+    from gguf.quants import dequantize
 
     name = "model.layers.1.self_attn.q_proj.weight"
     tensor = gguf_model.gguf_tensors[name]
     from transformers import AutoConfig
 
-    hf_config = AutoConfig.for_model(**{k: v for k, v in gguf_model.config.hf_config.items() if k != "transformers_version"})
+    hf_config = AutoConfig.for_model(
+        **{k: v for k, v in gguf_model.config.hf_config.items() if k != "transformers_version"}
+    )
     rows = gguf_rows_to_hf(tensor.raw, tensor.gguf_name, hf_config)
     assert np.array_equal(dequantize(rows, GGMLQuantizationType[tensor.ggml_type]), gguf_model.tensors[name])
 
@@ -118,9 +120,8 @@ def test_reference_model_holds_the_same_weights(gguf_model):
 
 
 def test_roundtrip_check_rejects_a_vocabulary_mismatch(gguf_model):
-    from tokenizers import Tokenizer
-
     from edgekit.exporters.sources.tokenizer_build import check_roundtrip
+    from tokenizers import Tokenizer
 
     path = gguf_model.tokenizer.tokenizer_json
     tokenizer = Tokenizer.from_file(str(path))
@@ -180,7 +181,9 @@ def test_unsupported_architecture_lists_supported(tiny_hf_folder, tmp_path):
     folder = tmp_path / "gpt2"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_layer": 2}))
-    with pytest.raises(UnsupportedError, match=r"architecture 'gpt2' is not supported; supported architectures: .*llama"):
+    with pytest.raises(
+        UnsupportedError, match=r"architecture 'gpt2' is not supported; supported architectures: .*llama"
+    ):
         _resolve(folder, tmp_path)
 
 

@@ -14,7 +14,6 @@ def _random_logits(rng, rows=40, vocab=300, scale=3.0):
 
 def test_metrics_match_torch():
     import torch
-
     from edgekit.exporters.validation.metrics import compare_positions, log_softmax
 
     rng = np.random.default_rng(0)
@@ -51,9 +50,8 @@ def test_identical_models_agree_fully():
 
 
 def test_validation_text_is_long_real_prose(tiny_bundle):
-    from tokenizers import Tokenizer
-
     from edgekit.exporters.validation.text import validation_text
+    from tokenizers import Tokenizer
 
     text = validation_text()
     ids = Tokenizer.from_file(str(tiny_bundle("fp32") / "tokenizer.json")).encode(text, add_special_tokens=False).ids
@@ -101,9 +99,22 @@ def test_check_quality_message_names_recipe_floor_and_fix():
     from edgekit.runtime.errors import QualityGateError
 
     result = ValidationResult(
-        tokens=10, positions=9, segments=1, top1_agreement=0.8, mean_kl=0.2, max_kl=1.0,
-        perplexity_reference=10.0, perplexity_exported=12.0, perplexity_ratio=1.2, golden={},
-        peak_rss_mib=1.0, generation_peak_rss_mib=1.0, seconds=0.1, backend="onnx", min_agreement=0.95, passed=False,
+        tokens=10,
+        positions=9,
+        segments=1,
+        top1_agreement=0.8,
+        mean_kl=0.2,
+        max_kl=1.0,
+        perplexity_reference=10.0,
+        perplexity_exported=12.0,
+        perplexity_ratio=1.2,
+        golden={},
+        peak_rss_mib=1.0,
+        generation_peak_rss_mib=1.0,
+        seconds=0.1,
+        backend="onnx",
+        min_agreement=0.95,
+        passed=False,
     )
     with pytest.raises(QualityGateError, match=r"'int4'.*0\.8000 < 0\.9500.*lower --min-agreement"):
         check_quality(result, "int4")

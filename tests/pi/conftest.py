@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from edgekit.runtime.manifest import MANIFEST_NAME, ArchitectureInfo, Manifest, TokenizerInfo
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -40,9 +39,18 @@ def make_manifest(peak_rss_mib=None, recipe: str | None = "gguf") -> Manifest:
         backend="onnx",
         model={"name": "SmolLM2-135M-Instruct"},
         architecture=ArchitectureInfo(
-            family="llama", hidden_size=576, num_layers=30, num_heads=9, num_kv_heads=3, head_dim=64,
-            vocab_size=49152, intermediate_size=1536, max_position_embeddings=2048, rope_theta=100000.0,
-            rms_norm_eps=1e-5, tie_word_embeddings=True,
+            family="llama",
+            hidden_size=576,
+            num_layers=30,
+            num_heads=9,
+            num_kv_heads=3,
+            head_dim=64,
+            vocab_size=49152,
+            intermediate_size=1536,
+            max_position_embeddings=2048,
+            rope_theta=100000.0,
+            rms_norm_eps=1e-5,
+            tie_word_embeddings=True,
         ),
         files=[],
         backend_config={},

@@ -44,8 +44,14 @@ def test_runtime_on_emulated_raspberry_pi(tiny_bundle, default_bundle, tmp_path,
         default, default_skip = None, str(exc)
 
     summary_path = tmp_path / "summary.json"
-    cmd = [sys.executable, str(REPO / "scripts" / "pi" / "run_job.py"), "--summary-json", str(summary_path),
-           "--budget", str(BUDGET_S)]
+    cmd = [
+        sys.executable,
+        str(REPO / "scripts" / "pi" / "run_job.py"),
+        "--summary-json",
+        str(summary_path),
+        "--budget",
+        str(BUDGET_S),
+    ]
     cmd += [f"--tiny={recipe}={path}" for recipe, path in tiny.items()]
     if default is not None:
         cmd += ["--default", str(default)]
@@ -69,7 +75,9 @@ def test_runtime_on_emulated_raspberry_pi(tiny_bundle, default_bundle, tmp_path,
     assert set(outcomes) == {"cortex-a72", "cortex-a76"}
     expected_cases = {f"tiny-{r}" for r in TINY_RECIPES} | ({"default-gguf"} if default is not None else set())
     for cpu, outcome in outcomes.items():
-        assert outcome["tests"]["passed"] > 0 and outcome["tests"]["failures"] == 0 and outcome["tests"]["errors"] == 0, cpu
+        assert (
+            outcome["tests"]["passed"] > 0 and outcome["tests"]["failures"] == 0 and outcome["tests"]["errors"] == 0
+        ), cpu
         assert {row["case"] for row in outcome["parity"]} == expected_cases, cpu
         for row in outcome["parity"]:
             assert row["aarch64_ids"] == row["x86_ids"], (cpu, row["case"])

@@ -7,7 +7,6 @@ import platform
 import sys
 
 import pytest
-
 from edgekit.runtime import device
 
 # /proc/cpuinfo of a Raspberry Pi 4 Model B (Cortex-A72, ARMv8.0: NEON only) and of a
@@ -30,14 +29,22 @@ CPU variant\t: 0x4
 CPU part\t: 0xd0b
 CPU revision\t: 1
 """
-PI4 = "\n".join(PI4_CPU.format(n=n) for n in range(4)) + "\nRevision\t: c03114\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n"
-PI5 = "\n".join(PI5_CPU.format(n=n) for n in range(4)) + "\nRevision\t: d04170\nModel\t\t: Raspberry Pi 5 Model B Rev 1.0\n"
+PI4 = (
+    "\n".join(PI4_CPU.format(n=n) for n in range(4))
+    + "\nRevision\t: c03114\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n"
+)
+PI5 = (
+    "\n".join(PI5_CPU.format(n=n) for n in range(4))
+    + "\nRevision\t: d04170\nModel\t\t: Raspberry Pi 5 Model B Rev 1.0\n"
+)
 X86 = """processor\t: 0
 vendor_id\t: AuthenticAMD
 model name\t: AMD EPYC 7B13
 flags\t\t: fpu sse sse2 ssse3 sse4_1 sse4_2 avx avx2 fma f16c avx512f avx512bw avx512_vnni
 """
-MEMINFO = "MemTotal:        3882432 kB\nMemFree:          102400 kB\nMemAvailable:    2867200 kB\nSwapTotal: 102396 kB\n"
+MEMINFO = (
+    "MemTotal:        3882432 kB\nMemFree:          102400 kB\nMemAvailable:    2867200 kB\nSwapTotal: 102396 kB\n"
+)
 
 
 def test_pi_features_from_cpuinfo():
@@ -65,7 +72,14 @@ def test_arm_model_from_midr_fields():
 
 def test_x86_flags():
     assert device.x86_features_from_flags(device.parse_cpuinfo(X86)) == (
-        "sse4.2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512-vnni",
+        "sse4.2",
+        "avx",
+        "avx2",
+        "fma",
+        "f16c",
+        "avx512f",
+        "avx512bw",
+        "avx512-vnni",
     )
 
 

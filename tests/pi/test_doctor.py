@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 from click.testing import CliRunner
-
 from edgekit.runtime import device
 from edgekit.runtime.memory import DEFAULT_MODEL_FOOTPRINTS
 from edgekit.sdk.cli import main

@@ -20,11 +20,19 @@ def _result(ids, logprobs=None, machine="aarch64", features=("neon",), stream=Tr
         "machine": machine,
         "torch_imported": False,
         "cpu_features": list(features),
-        "cases": [{
-            "name": "tiny-int4", "token_ids": list(ids), "text": "x", "logprobs": logprobs or [-0.5] * len(ids),
-            "stream_matches_generate": stream, "sampled_ids": sampled if sampled is not None else [7, 8],
-            "sampled_ids_repeat": sampled if sampled is not None else [7, 8], "greedy_s": 1.0, "load_s": 0.1,
-        }],
+        "cases": [
+            {
+                "name": "tiny-int4",
+                "token_ids": list(ids),
+                "text": "x",
+                "logprobs": logprobs or [-0.5] * len(ids),
+                "stream_matches_generate": stream,
+                "sampled_ids": sampled if sampled is not None else [7, 8],
+                "sampled_ids_repeat": sampled if sampled is not None else [7, 8],
+                "greedy_s": 1.0,
+                "load_s": 0.1,
+            }
+        ],
     }
 
 
@@ -89,9 +97,26 @@ def _pytest(tmp_path, body: str, *extra):
     junit = tmp_path / "junit.xml"
     env = dict(os.environ, PYTHONPATH=str(PI_SCRIPTS))
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", "--rootdir", str(tmp_path),
-         "-c", os.devnull, *extra, str(tmp_path)],
-        capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={junit}",
+            "--rootdir",
+            str(tmp_path),
+            "-c",
+            os.devnull,
+            *extra,
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=tmp_path,
     )
     return proc, run_job.parse_junit(junit)
 
@@ -136,5 +161,10 @@ def test_guest_plugin_skips_only_fixtures_that_need_the_export_stack(tmp_path):
 
 
 def test_job_script_refuses_bad_arguments():
-    proc = subprocess.run([sys.executable, str(PI_SCRIPTS / "run_job.py"), "--cpus", "cortex-a53"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(PI_SCRIPTS / "run_job.py"), "--cpus", "cortex-a53"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0

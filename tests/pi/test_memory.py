@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from edgekit.runtime.device import memory_info
 from edgekit.runtime.errors import BundleError, InsufficientMemoryError
 from edgekit.runtime.memory import HEADROOM, check_fits, required_mib

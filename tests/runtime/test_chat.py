@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from edgekit.runtime import BundleError, ChatTemplate, RuntimeGenerationError, load
 
 from .toy_bundle import CHATML, build_toy_bundle, script_table
@@ -41,8 +40,11 @@ TEMPLATES = {
 def test_same_text_as_transformers(name, add_generation_prompt):
     render_jinja_template = pytest.importorskip("transformers.utils.chat_template_utils").render_jinja_template
     reference = render_jinja_template(
-        [MESSAGES], chat_template=TEMPLATES[name], add_generation_prompt=add_generation_prompt,
-        bos_token="<s>", eos_token="</s>",
+        [MESSAGES],
+        chat_template=TEMPLATES[name],
+        add_generation_prompt=add_generation_prompt,
+        bos_token="<s>",
+        eos_token="</s>",
     )
     reference = reference[0] if isinstance(reference, tuple) else reference
     reference = reference[0] if isinstance(reference, list) else reference
@@ -57,7 +59,9 @@ def test_tojson_keeps_unicode():
 
 def test_template_refusal_is_a_generation_error():
     template = ChatTemplate(TEMPLATES["alternation"])
-    with pytest.raises(RuntimeGenerationError, match="the chat template refused the messages: Conversation roles must alternate"):
+    with pytest.raises(
+        RuntimeGenerationError, match="the chat template refused the messages: Conversation roles must alternate"
+    ):
         template.render([{"role": "assistant", "content": "hi"}])
 
 

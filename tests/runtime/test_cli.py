@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from edgekit.sdk.cli import main
 from edgekit.sdk.cli.chat_cmd import chat_loop
 
@@ -90,8 +89,7 @@ def test_run_tampered_bundle(fresh_toy_bundle):
 
 def test_run_in_a_real_process_has_no_traceback(tmp_path):
     edgekit = Path(sys.executable).with_name("edgekit")
-    out = subprocess.run([str(edgekit), "run", str(tmp_path), "hi"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run([str(edgekit), "run", str(tmp_path), "hi"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert "has no edgekit.json" in out.stderr and "Traceback" not in out.stderr
 
@@ -101,8 +99,11 @@ def test_chat_multi_turn_reset_exit(toy_bundle, toy_model):
     result = invoke("chat", toy_bundle, "-n", "3", input="hello\nhi\n/reset\nhi\n/exit\nnever\n")
     assert result.exit_code == 0, result.output
     first = toy_model.generate([{"role": "user", "content": "hello"}], max_new_tokens=3).text
-    history = [{"role": "user", "content": "hello"}, {"role": "assistant", "content": first},
-               {"role": "user", "content": "hi"}]
+    history = [
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": first},
+        {"role": "user", "content": "hi"},
+    ]
     second = toy_model.generate(history, max_new_tokens=3, context_policy="truncate").text
     fresh = toy_model.generate([{"role": "user", "content": "hi"}], max_new_tokens=3).text
     assert result.stdout == f"{first}\n{second}\n{fresh}\n"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from edgekit.runtime import ContextOverflowError, FinishReason, RuntimeGenerationError, load
 
 from .conftest import ANSWER, START
@@ -86,7 +85,10 @@ def test_bundle_default_max_new_tokens(toy_model):
 
 def test_messages_list_is_templated(toy_model):
     messages = [{"role": "user", "content": PROMPT}]
-    assert toy_model.generate(messages, max_new_tokens=5).token_ids == toy_model.generate(PROMPT, max_new_tokens=5).token_ids
+    assert (
+        toy_model.generate(messages, max_new_tokens=5).token_ids
+        == toy_model.generate(PROMPT, max_new_tokens=5).token_ids
+    )
     rendered = toy_model.render_chat(messages)
     assert rendered == "<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n"
     assert toy_model.render_chat(messages, add_generation_prompt=False) == "<|im_start|>user\nhello<|im_end|>\n"
@@ -101,7 +103,9 @@ def test_plain_prompt_without_template(toy_model):
 
 # -- context policies --------------------------------------------------------------------------
 def test_context_error_names_numbers_and_fixes(toy_model):
-    with pytest.raises(ContextOverflowError, match=r"prompt \(24 tokens\) \+ max_new_tokens \(50\) exceed .* \(64 tokens\).*truncate"):
+    with pytest.raises(
+        ContextOverflowError, match=r"prompt \(24 tokens\) \+ max_new_tokens \(50\) exceed .* \(64 tokens\).*truncate"
+    ):
         toy_model.generate(PROMPT, max_new_tokens=50)
 
 

@@ -27,7 +27,7 @@ def tiny(tmp_path_factory):
 def reference_greedy(torch_model, ids: list[int], n: int) -> list[int]:
     with torch.no_grad():
         out = torch_model.generate(torch.tensor([ids]), max_new_tokens=n, min_new_tokens=n, do_sample=False)
-    return out[0, len(ids):].tolist()
+    return out[0, len(ids) :].tolist()
 
 
 def reference_logprobs(torch_model, ids: list[int]) -> np.ndarray:
@@ -41,7 +41,10 @@ def test_tiny_fp32_greedy_equals_transformers(tiny, prefill_chunk, tmp_path):
     model, torch_model = tiny
     if prefill_chunk != 256:
         model = load(model.folder, prefill_chunk=prefill_chunk)
-    messages = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "What is the capital of France?"}]
+    messages = [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "What is the capital of France?"},
+    ]
     result = model.generate(messages, max_new_tokens=32)
     prompt = model.tokenizer.encode(model.render_chat(messages))
     assert result.prompt_tokens == len(prompt)
@@ -83,9 +86,10 @@ def test_default_model_fp32_first_32_greedy_tokens_equal_transformers(request):
         result = model.generate(messages, max_new_tokens=32)
         prompt = model.tokenizer.encode(model.render_chat(messages))
         with torch.no_grad():
-            out = reference.generate(torch.tensor([prompt]), max_new_tokens=32, do_sample=False, eos_token_id=eos,
-                                     pad_token_id=eos[0])
-        want = out[0, len(prompt):].tolist()
+            out = reference.generate(
+                torch.tensor([prompt]), max_new_tokens=32, do_sample=False, eos_token_id=eos, pad_token_id=eos[0]
+            )
+        want = out[0, len(prompt) :].tolist()
         cut = next((i for i, t in enumerate(want) if t in eos), len(want))
         assert result.token_ids == want[:cut], question
         answers.append(result)

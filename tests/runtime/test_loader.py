@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from edgekit.runtime import BundleError, IntegrityError, SchemaError, load
 from edgekit.runtime.backends import BACKEND_MODULES
 
@@ -124,7 +123,6 @@ def test_memory_check_refuses_unless_forced(fresh_toy_bundle):
 
 def test_cli_refuses_an_oversized_bundle_in_one_line_and_force_overrides(fresh_toy_bundle):
     from click.testing import CliRunner
-
     from edgekit.sdk.cli import main
 
     _edit_manifest(fresh_toy_bundle, memory={"peak_rss_mib": 1e9})

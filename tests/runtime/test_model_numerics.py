@@ -7,7 +7,6 @@ import threading
 
 import numpy as np
 import pytest
-
 from edgekit.runtime import load
 from edgekit.runtime.confidence import log_softmax
 
@@ -61,9 +60,16 @@ def test_non_shared_cache_graph_path_agrees(tmp_path, toy_model):
 
 
 def test_eight_concurrent_generations_equal_sequential(toy_model):
-    jobs = [dict(temperature=0.0), dict(temperature=1.0, seed=1), dict(temperature=0.7, top_p=0.9, seed=2),
-            dict(temperature=1.2, top_k=20, seed=3), dict(temperature=0.0, repetition_penalty=1.3),
-            dict(temperature=1.0, min_p=0.05, seed=4), dict(temperature=1.0, seed=5), dict(temperature=0.5, seed=6)]
+    jobs = [
+        dict(temperature=0.0),
+        dict(temperature=1.0, seed=1),
+        dict(temperature=0.7, top_p=0.9, seed=2),
+        dict(temperature=1.2, top_k=20, seed=3),
+        dict(temperature=0.0, repetition_penalty=1.3),
+        dict(temperature=1.0, min_p=0.05, seed=4),
+        dict(temperature=1.0, seed=5),
+        dict(temperature=0.5, seed=6),
+    ]
     prompts = [RAW, "hello", RAW + "z", "hi there", RAW, "hello", "zz", RAW]
 
     def run(i):

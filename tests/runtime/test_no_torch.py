@@ -11,8 +11,10 @@ import json, sys
 from edgekit.runtime import load
 model = load(sys.argv[1])
 result = model.generate("hello", max_new_tokens=8)
-pieces = [p.text for p in model.stream([{"role": "user", "content": "hello"}], max_new_tokens=4, temperature=0.8, seed=1)]
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers", "onnxruntime_genai", "executorch"))
+messages = [{"role": "user", "content": "hello"}]
+pieces = [p.text for p in model.stream(messages, max_new_tokens=4, temperature=0.8, seed=1)]
+banned = ("torch", "transformers", "onnxruntime_genai", "executorch")
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in banned)
 print(json.dumps({"heavy": heavy, "tokens": len(result.token_ids), "has_ort": "onnxruntime" in sys.modules}))
 """
 

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-
 from edgekit.runtime import Sampler, SamplingOptions, summarize
 from edgekit.runtime.confidence import log_softmax
 
@@ -68,8 +67,14 @@ def test_repetition_penalty_ctrl_rule():
     assert Sampler(SamplingOptions(repetition_penalty=1.2)).sample(neg, history=[0])[0] == 1
 
 
-@pytest.mark.parametrize("options", [SamplingOptions(), SamplingOptions(temperature=0.3, top_k=2, seed=3),
-                                     SamplingOptions(repetition_penalty=1.5, temperature=2.0, seed=4)])
+@pytest.mark.parametrize(
+    "options",
+    [
+        SamplingOptions(),
+        SamplingOptions(temperature=0.3, top_k=2, seed=3),
+        SamplingOptions(repetition_penalty=1.5, temperature=2.0, seed=4),
+    ],
+)
 def test_logprob_and_entropy_come_from_raw_logits(options):
     logits = np.array([3.0, 1.0, 0.5, -2.0], dtype=np.float32)
     token, logprob, entropy = Sampler(options).sample(logits, history=[0, 1])

@@ -24,9 +24,10 @@ def test_tiny_fp32_bundle_greedy_equals_transformers(tiny_bundle, tiny_hf_folder
     reference = AutoModelForCausalLM.from_pretrained(tiny_hf_folder, dtype=torch.float32).eval()
     eos = list(model.tokenizer.eos_ids)
     with torch.no_grad():
-        out = reference.generate(torch.tensor([prompt]), max_new_tokens=32, do_sample=False, eos_token_id=eos,
-                                 pad_token_id=eos[0])
-    want = out[0, len(prompt):].tolist()
+        out = reference.generate(
+            torch.tensor([prompt]), max_new_tokens=32, do_sample=False, eos_token_id=eos, pad_token_id=eos[0]
+        )
+    want = out[0, len(prompt) :].tolist()
     cut = next((i for i, t in enumerate(want) if t in eos), len(want))
     assert result.token_ids == want[:cut]
     assert result.text == model.tokenizer.decode(result.token_ids)

@@ -7,7 +7,6 @@ import shutil
 import time
 
 import pytest
-
 from edgekit.runtime.errors import IntegrityError
 
 
@@ -108,4 +107,4 @@ def test_unwritable_cache_costs_only_the_hash(bundle, tmp_path, monkeypatch):
     (tmp_path / "cache" / "verified-files.json").write_text("{not json")
     with load(bundle):
         pass
-    assert (tmp_path / "cache" / "verified-files.json").read_text().startswith("{\"")
+    assert (tmp_path / "cache" / "verified-files.json").read_text().startswith('{"')

@@ -22,7 +22,8 @@ import numpy as np
 BOS, IM_START, IM_END = 256, 257, 258
 VOCAB = 259
 CHATML = (
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 
@@ -51,8 +52,13 @@ def write_tokenizer(path: Path) -> None:
     tok.save(str(path))
 
 
-def script_table(max_context: int, sequence: list[int] | None = None, start: int = 0, scale: float = 30.0,
-                 rows: dict[int, np.ndarray] | None = None) -> np.ndarray:
+def script_table(
+    max_context: int,
+    sequence: list[int] | None = None,
+    start: int = 0,
+    scale: float = 30.0,
+    rows: dict[int, np.ndarray] | None = None,
+) -> np.ndarray:
     """Row p = logits added after position p: ``sequence[i]`` is favoured at position start+i."""
     table = np.zeros((max_context, VOCAB), dtype=np.float32)
     for i, token in enumerate(sequence or []):
@@ -63,8 +69,16 @@ def script_table(max_context: int, sequence: list[int] | None = None, start: int
     return table
 
 
-def build_graph(path: Path, table: np.ndarray, hidden: int = 32, heads: int = 4, kv_heads: int = 2,
-                layers: int = 2, seed: int = 0, noise: float = 0.1) -> dict:
+def build_graph(
+    path: Path,
+    table: np.ndarray,
+    hidden: int = 32,
+    heads: int = 4,
+    kv_heads: int = 2,
+    layers: int = 2,
+    seed: int = 0,
+    noise: float = 0.1,
+) -> dict:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -110,24 +124,40 @@ def build_graph(path: Path, table: np.ndarray, hidden: int = 32, heads: int = 4,
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, "K", VOCAB])]
     for i in range(layers):
         for name, cols in (("q", heads), ("k", kv_heads), ("v", kv_heads)):
-            const(f"w{name}{i}", rng.normal(0, hidden ** -0.5, (hidden, cols * head_dim)).astype(np.float32))
+            const(f"w{name}{i}", rng.normal(0, hidden**-0.5, (hidden, cols * head_dim)).astype(np.float32))
             nodes.append(helper.make_node("MatMul", [x, f"w{name}{i}"], [f"{name}{i}"]))
-        const(f"wo{i}", rng.normal(0, hidden ** -0.5, (heads * head_dim, hidden)).astype(np.float32))
+        const(f"wo{i}", rng.normal(0, hidden**-0.5, (heads * head_dim, hidden)).astype(np.float32))
         nodes += [
             helper.make_node(
                 "GroupQueryAttention",
-                [f"q{i}", f"k{i}", f"v{i}", f"past_key_values.{i}.key", f"past_key_values.{i}.value", "seqlens_k", "total_len"],
+                [
+                    f"q{i}",
+                    f"k{i}",
+                    f"v{i}",
+                    f"past_key_values.{i}.key",
+                    f"past_key_values.{i}.value",
+                    "seqlens_k",
+                    "total_len",
+                ],
                 [f"attn{i}", f"present.{i}.key", f"present.{i}.value"],
-                domain="com.microsoft", num_heads=heads, kv_num_heads=kv_heads,
+                domain="com.microsoft",
+                num_heads=heads,
+                kv_num_heads=kv_heads,
             ),
             helper.make_node("MatMul", [f"attn{i}", f"wo{i}"], [f"o{i}"]),
             helper.make_node("Add", [x, f"o{i}"], [f"x{i + 1}"]),
         ]
         x = f"x{i + 1}"
         for kind in ("key", "value"):
-            inputs.append(helper.make_tensor_value_info(f"past_key_values.{i}.{kind}", TensorProto.FLOAT, [1, kv_heads, "P", head_dim]))
-            outputs.append(helper.make_tensor_value_info(f"present.{i}.{kind}", TensorProto.FLOAT, [1, kv_heads, "T2", head_dim]))
-    const("head", rng.normal(0, hidden ** -0.5, (hidden, VOCAB)).astype(np.float32))
+            inputs.append(
+                helper.make_tensor_value_info(
+                    f"past_key_values.{i}.{kind}", TensorProto.FLOAT, [1, kv_heads, "P", head_dim]
+                )
+            )
+            outputs.append(
+                helper.make_tensor_value_info(f"present.{i}.{kind}", TensorProto.FLOAT, [1, kv_heads, "T2", head_dim])
+            )
+    const("head", rng.normal(0, hidden**-0.5, (hidden, VOCAB)).astype(np.float32))
     nodes += [
         helper.make_node("MatMul", [x, "head"], ["model_logits"]),
         helper.make_node("Mul", ["model_logits", "noise"], ["small_logits"]),
@@ -136,18 +166,39 @@ def build_graph(path: Path, table: np.ndarray, hidden: int = 32, heads: int = 4,
         helper.make_node("Slice", ["all_logits", "neg_keep", "big", "axis1"], ["logits"]),
     ]
     graph = helper.make_graph(nodes, "toy", inputs, outputs, inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    )
     model.ir_version = 8
     onnx.save(model, str(path))
-    return {"hidden": hidden, "heads": heads, "kv_heads": kv_heads, "layers": layers, "head_dim": head_dim,
-            "max_context": max_context}
+    return {
+        "hidden": hidden,
+        "heads": heads,
+        "kv_heads": kv_heads,
+        "layers": layers,
+        "head_dim": head_dim,
+        "max_context": max_context,
+    }
 
 
-def build_toy_bundle(folder: Path, table: np.ndarray | None = None, max_context: int = 64,
-                     chat_template: str | None = CHATML, eos_ids=(IM_END,), shared_buffer: bool = True,
-                     add_bos: bool = False, **graph_kwargs) -> Path:
+def build_toy_bundle(
+    folder: Path,
+    table: np.ndarray | None = None,
+    max_context: int = 64,
+    chat_template: str | None = CHATML,
+    eos_ids=(IM_END,),
+    shared_buffer: bool = True,
+    add_bos: bool = False,
+    **graph_kwargs,
+) -> Path:
     from edgekit.runtime.manifest import (
-        ArchitectureInfo, CacheSpec, GenerationDefaults, Manifest, OnnxGraphSpec, TokenizerInfo, file_entry,
+        ArchitectureInfo,
+        CacheSpec,
+        GenerationDefaults,
+        Manifest,
+        OnnxGraphSpec,
+        TokenizerInfo,
+        file_entry,
     )
 
     folder = Path(folder)
@@ -158,16 +209,29 @@ def build_toy_bundle(folder: Path, table: np.ndarray | None = None, max_context:
     write_tokenizer(folder / "tokenizer.json")
     spec = OnnxGraphSpec(
         model_file="model.onnx",
-        cache=CacheSpec(num_layers=dims["layers"], num_kv_heads=dims["kv_heads"], head_dim=dims["head_dim"],
-                        shared_buffer=shared_buffer),
+        cache=CacheSpec(
+            num_layers=dims["layers"],
+            num_kv_heads=dims["kv_heads"],
+            head_dim=dims["head_dim"],
+            shared_buffer=shared_buffer,
+        ),
     )
     manifest = Manifest(
         backend="onnx",
         model={"name": "toy", "source": "tests/runtime/toy_bundle.py", "architecture": "toy", "license": "Apache-2.0"},
         architecture=ArchitectureInfo(
-            family="toy", hidden_size=dims["hidden"], num_layers=dims["layers"], num_heads=dims["heads"],
-            num_kv_heads=dims["kv_heads"], head_dim=dims["head_dim"], vocab_size=VOCAB, intermediate_size=0,
-            max_position_embeddings=max_context, rope_theta=0.0, rms_norm_eps=0.0, tie_word_embeddings=False,
+            family="toy",
+            hidden_size=dims["hidden"],
+            num_layers=dims["layers"],
+            num_heads=dims["heads"],
+            num_kv_heads=dims["kv_heads"],
+            head_dim=dims["head_dim"],
+            vocab_size=VOCAB,
+            intermediate_size=0,
+            max_position_embeddings=max_context,
+            rope_theta=0.0,
+            rms_norm_eps=0.0,
+            tie_word_embeddings=False,
         ),
         files=[file_entry(folder, "model.onnx", "model"), file_entry(folder, "tokenizer.json", "tokenizer")],
         backend_config=spec.to_dict(),

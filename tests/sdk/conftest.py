@@ -7,7 +7,7 @@ tests run real servers on 127.0.0.1.
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -32,15 +32,23 @@ def completion_body(text: str, finish: str = "stop", usage: bool = True) -> dict
 def sse_body(pieces: list[str], done: bool = True, finish: bool = True) -> bytes:
     out = []
     for piece in pieces:
-        event = {"object": "chat.completion.chunk", "model": "cloud-model",
-                 "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+        event = {
+            "object": "chat.completion.chunk",
+            "model": "cloud-model",
+            "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+        }
         out.append(f"data: {json.dumps(event)}\n\n")
     if finish:
-        event = {"object": "chat.completion.chunk", "model": "cloud-model",
-                 "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        event = {
+            "object": "chat.completion.chunk",
+            "model": "cloud-model",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        }
         out.append(f"data: {json.dumps(event)}\n\n")
-        out.append('data: {"object": "chat.completion.chunk", "choices": [], "usage": '
-                   '{"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}}\n\n')
+        out.append(
+            'data: {"object": "chat.completion.chunk", "choices": [], "usage": '
+            '{"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}}\n\n'
+        )
     if done:
         out.append("data: [DONE]\n\n")
     return "".join(out).encode()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from edgekit.runtime.errors import BudgetExceededError, ConfigError, UnknownNameError
 from edgekit.sdk.cloud import Budget, BudgetCaps
 from edgekit.sdk.redaction import Redactor, StreamRestorer, luhn_valid
@@ -55,8 +54,14 @@ SAMPLE = (
 
 def test_redact_finds_each_kind_and_leaves_numbers():
     text, redaction = Redactor().redact(SAMPLE)
-    for secret in ["jane.roe+work@mail.example.org", "+44 20 7946 0958", "(415) 555-0100",
-                   "4111-1111-1111-1111", "10.20.30.40", "fe80::1ff:fe23:4567:890a"]:
+    for secret in [
+        "jane.roe+work@mail.example.org",
+        "+44 20 7946 0958",
+        "(415) 555-0100",
+        "4111-1111-1111-1111",
+        "10.20.30.40",
+        "fe80::1ff:fe23:4567:890a",
+    ]:
         assert secret not in text
     assert redaction.kinds() == {"email": 1, "phone": 2, "card": 1, "ip": 2}
     for kept in ["4839201 * 37", "2024-05-01", "12:30", "1234567890123"]:
@@ -71,8 +76,11 @@ def test_card_needs_luhn():
 
 
 def test_same_value_same_placeholder_across_messages():
-    msgs = [{"role": "user", "content": "mail a@b.co"}, {"role": "assistant", "content": "ok"},
-            {"role": "user", "content": "again a@b.co and c@d.co"}]
+    msgs = [
+        {"role": "user", "content": "mail a@b.co"},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": "again a@b.co and c@d.co"},
+    ]
     out, redaction = Redactor().redact_messages(msgs)
     assert out[0]["content"] == "mail [EMAIL_1]"
     assert out[2]["content"] == "again [EMAIL_1] and [EMAIL_2]"
@@ -83,7 +91,7 @@ def test_stream_restore_across_split_placeholders():
     _, redaction = Redactor().redact("a@b.co and 10.0.0.1")
     cloud = "Sent to [EMAIL_1] from [IP_1]. [not a placeholder]"
     for size in range(1, 8):
-        chunks = [cloud[i:i + size] for i in range(0, len(cloud), size)]
+        chunks = [cloud[i : i + size] for i in range(0, len(cloud), size)]
         restored = "".join(Redactor().iter_restore(chunks, redaction))
         assert restored == "Sent to a@b.co from 10.0.0.1. [not a placeholder]"
     restorer = StreamRestorer(redaction)

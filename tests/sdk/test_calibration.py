@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from edgekit.runtime.errors import ConfigError
 from edgekit.sdk.policy.calibration import calibrate, fit_logistic
 from edgekit.sdk.policy.metrics import accuracy_at_rate, auroc, oracle_accuracy, random_accuracy, recovery
@@ -52,15 +51,24 @@ def _synthetic(n=240, seed=0):
         signals = {name: float(rng.normal()) for name in PRE_SIGNALS + POST_SIGNALS}
         signals["context_overflow"] = 0.0
         risk = 1.5 * signals["n_digits"] - 2.0 * signals["answer_logprob"] + rng.normal()
-        records.append({"question": f"q{i}", "family": family, "signals": signals, "correct": bool(risk < 0.3),
-                        "cloud_correct": None})
+        records.append(
+            {
+                "question": f"q{i}",
+                "family": family,
+                "signals": signals,
+                "correct": bool(risk < 0.3),
+                "cloud_correct": None,
+            }
+        )
     return records
 
 
 def test_calibrate_learns_a_signal_and_meets_the_target_rate():
     result = calibrate(_synthetic(), target_rate=0.3, folds=5)
     r = result.report
-    assert r["cv_auroc_policy"] > 0.85 and r["cv_auroc_router"] > 0.58  # the router sees only n_digits of the two causes
+    assert (
+        r["cv_auroc_policy"] > 0.85 and r["cv_auroc_router"] > 0.58
+    )  # the router sees only n_digits of the two causes
     assert abs(r["cv_escalation_rate"] - 0.3) < 0.05
     pol = result.policy
     assert set(pol.post_models) >= {"arithmetic", "fact", "reasoning", "default"}
@@ -82,7 +90,9 @@ def test_target_accuracy():
     assert result.report["rates"]["0.5"] >= 0.0 and 0.0 < result.report["target_rate"] <= 1.0
 
 
-@pytest.mark.parametrize("kw, message", [({"target_rate": 1.5}, "target_rate=1.5"), ({"target_accuracy": 2}, "target_accuracy=2")])
+@pytest.mark.parametrize(
+    "kw, message", [({"target_rate": 1.5}, "target_rate=1.5"), ({"target_accuracy": 2}, "target_accuracy=2")]
+)
 def test_calibrate_bad_targets(kw, message):
     with pytest.raises(ConfigError, match=message):
         calibrate(_synthetic(), **kw)

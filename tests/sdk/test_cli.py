@@ -6,7 +6,6 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from edgekit.sdk.cli import main
 from edgekit.sdk.policy.policy import Policy
 
@@ -23,8 +22,22 @@ def bundle(tiny_local):
 def test_eval_escalation_on_a_slice(bundle, tmp_path):
     records = tmp_path / "records.jsonl"
     plot = tmp_path / "curves.png"
-    r = run("eval", "escalation", bundle, "--limit", 16, "--max-new-tokens", 4, "--records", records, "--folds", 2,
-            "--plot", plot, "--quiet")
+    r = run(
+        "eval",
+        "escalation",
+        bundle,
+        "--limit",
+        16,
+        "--max-new-tokens",
+        4,
+        "--records",
+        records,
+        "--folds",
+        2,
+        "--plot",
+        plot,
+        "--quiet",
+    )
     assert r.exit_code == 0, r.output
     assert "AUROC per signal" in r.output and "overall" in r.output and "oracle" in r.output
     lines = [json.loads(x) for x in records.read_text().splitlines()]
@@ -38,7 +51,20 @@ def test_eval_escalation_on_a_slice(bundle, tmp_path):
 
 def test_calibrate_from_records_writes_a_loadable_policy(bundle, tmp_path):
     records = tmp_path / "records.jsonl"
-    run("eval", "escalation", bundle, "--limit", 24, "--max-new-tokens", 3, "--records", records, "--folds", 2, "--quiet")
+    run(
+        "eval",
+        "escalation",
+        bundle,
+        "--limit",
+        24,
+        "--max-new-tokens",
+        3,
+        "--records",
+        records,
+        "--folds",
+        2,
+        "--quiet",
+    )
     out = tmp_path / "policy.json"
     r = run("calibrate", "--records", records, "--target-rate", 0.2, "--folds", 2, "--out", out)
     assert r.exit_code == 0, r.output
@@ -65,8 +91,20 @@ def test_ask_cloud_url_needs_model(bundle):
 
 def test_ask_missing_key_env(bundle, monkeypatch):
     monkeypatch.delenv("EDGEKIT_NO_SUCH_KEY", raising=False)
-    r = CliRunner().invoke(main, ["ask", str(bundle), "hi", "--cloud-url", "http://127.0.0.1:9/v1", "--cloud-model", "m",
-                                  "--api-key-env", "EDGEKIT_NO_SUCH_KEY"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "ask",
+            str(bundle),
+            "hi",
+            "--cloud-url",
+            "http://127.0.0.1:9/v1",
+            "--cloud-model",
+            "m",
+            "--api-key-env",
+            "EDGEKIT_NO_SUCH_KEY",
+        ],
+    )
     assert r.exit_code == 1 and "EDGEKIT_NO_SUCH_KEY is not set" in r.output
 
 
@@ -91,8 +129,25 @@ def test_eval_with_a_measured_cloud(bundle, tiny_local):
     from edgekit.sdk.serve import serve_in_thread
 
     with serve_in_thread(tiny_local, model_id="cloud") as server:
-        r = run("eval", "escalation", bundle, "--limit", 6, "--max-new-tokens", 3, "--folds", 2, "--json", "--quiet",
-                "--cloud-url", server.url + "/v1", "--cloud-model", "cloud", "--api-key-env", "")
+        r = run(
+            "eval",
+            "escalation",
+            bundle,
+            "--limit",
+            6,
+            "--max-new-tokens",
+            3,
+            "--folds",
+            2,
+            "--json",
+            "--quiet",
+            "--cloud-url",
+            server.url + "/v1",
+            "--cloud-model",
+            "cloud",
+            "--api-key-env",
+            "",
+        )
     report = json.loads(r.output)
     # the tiny random model is never right: measured cloud answers are wrong, so the oracle gains nothing
     assert report["overall"]["cloud_accuracy"] == 0.0

@@ -7,7 +7,6 @@ import logging
 
 import httpx
 import pytest
-
 from edgekit.runtime.errors import (
     CircuitOpenError,
     CloudHTTPError,
@@ -42,10 +41,12 @@ def test_complete_sends_key_and_parses(api_key):
 
 
 def test_429_honours_retry_after_then_succeeds(api_key):
-    rec = Recorder([
-        httpx.Response(429, headers={"Retry-After": "3"}, json={"error": {"message": "slow down"}}),
-        httpx.Response(200, json=completion_body("ok")),
-    ])
+    rec = Recorder(
+        [
+            httpx.Response(429, headers={"Retry-After": "3"}, json={"error": {"message": "slow down"}}),
+            httpx.Response(200, json=completion_body("ok")),
+        ]
+    )
     sleeps: list[float] = []
     reply = make(rec, sleeps).complete(MSGS)
     assert reply.text == "ok" and reply.attempts == 2
@@ -146,7 +147,9 @@ def test_usage_missing_is_estimated(api_key):
 
 
 def test_stream_ok(api_key):
-    rec = Recorder([httpx.Response(200, content=sse_body(["Par", "is"]), headers={"content-type": "text/event-stream"})])
+    rec = Recorder(
+        [httpx.Response(200, content=sse_body(["Par", "is"]), headers={"content-type": "text/event-stream"})]
+    )
     chunks = list(make(rec).stream(MSGS))
     assert "".join(c.text for c in chunks) == "Paris"
     reply = chunks[-1].reply
@@ -176,7 +179,7 @@ def test_stream_transport_error_mid_way(api_key):
 
 
 def test_stream_malformed_event(api_key):
-    rec = Recorder([httpx.Response(200, content=b"data: {\"choices\": [\n\n")])
+    rec = Recorder([httpx.Response(200, content=b'data: {"choices": [\n\n')])
     with pytest.raises(CloudProtocolError, match="malformed JSON"):
         list(make(rec).stream(MSGS))
 

@@ -6,7 +6,6 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from edgekit.runtime import load
 from edgekit.sdk import CloudConfig, HybridClient
 from edgekit.sdk.answer import Route
@@ -35,12 +34,33 @@ def test_default_model_with_shipped_policy_and_served_cloud(default_model, tiny_
     assert easy.family == "fact" and easy.rule in ("post:accept", "post:model:fact")
     assert {"answer_logprob", "mean_logprob", "truncated"} <= set(easy.signals)
     if easy.route is Route.LOCAL:
-        assert easy.text == default_model.generate([{"role": "user", "content": "What is the capital of France?"}],
-                                                   max_new_tokens=12, context_policy="signal").text
+        assert (
+            easy.text
+            == default_model.generate(
+                [{"role": "user", "content": "What is the capital of France?"}],
+                max_new_tokens=12,
+                context_policy="signal",
+            ).text
+        )
 
 
 def test_eval_slice_on_default_model(default_model, tmp_path):
-    r = CliRunner().invoke(main, ["eval", "escalation", str(default_model.bundle_dir), "--limit", 8,
-                                  "--max-new-tokens", 8, "--folds", 2, "--json", "--quiet"], catch_exceptions=False)
+    r = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            "escalation",
+            str(default_model.bundle_dir),
+            "--limit",
+            8,
+            "--max-new-tokens",
+            8,
+            "--folds",
+            2,
+            "--json",
+            "--quiet",
+        ],
+        catch_exceptions=False,
+    )
     report = json.loads(r.output)
     assert report["overall"]["n"] == 8 and 0.0 <= report["overall"]["local_accuracy"] <= 1.0

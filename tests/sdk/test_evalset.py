@@ -6,7 +6,6 @@ import json
 from collections import Counter
 
 import pytest
-
 from edgekit.runtime.errors import ConfigError, UnknownNameError
 from edgekit.sdk.evalset import DEFAULT_PATH, check, load_items
 from edgekit.sdk.evalset.generate import generate

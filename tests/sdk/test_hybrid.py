@@ -7,7 +7,6 @@ import logging
 
 import httpx
 import pytest
-
 from edgekit.runtime.errors import ConfigError
 from edgekit.sdk import BudgetCaps, CloudClient, CloudConfig, HybridClient, Policy
 from edgekit.sdk.answer import EventKind, Route
@@ -27,12 +26,17 @@ def policy(post=ALWAYS, rules=(), **kw):
 
 
 def hybrid(local, recorder=None, pol=None, sleeps=None, breaker=None, **kw):
-    cfg = CloudConfig(base_url="https://cloud.example/v1", model="big", api_key_env=KEY_ENV, max_retries=kw.pop("max_retries", 1))
+    cfg = CloudConfig(
+        base_url="https://cloud.example/v1", model="big", api_key_env=KEY_ENV, max_retries=kw.pop("max_retries", 1)
+    )
     cloud = None
     if recorder is not None:
-        cloud = CloudClient(cfg, transport=recorder.transport, sleep=(sleeps if sleeps is not None else []).append,
-                            breaker=breaker)
-    return HybridClient(local, cfg if recorder is not None else None, pol or policy(), cloud_client=cloud, generation=GEN, **kw)
+        cloud = CloudClient(
+            cfg, transport=recorder.transport, sleep=(sleeps if sleeps is not None else []).append, breaker=breaker
+        )
+    return HybridClient(
+        local, cfg if recorder is not None else None, pol or policy(), cloud_client=cloud, generation=GEN, **kw
+    )
 
 
 Q = [{"role": "user", "content": "What is the capital of France?"}]
@@ -43,7 +47,9 @@ def test_post_policy_escalates_and_reports_cost(tiny_local, api_key):
     answer = hybrid(tiny_local, rec).ask(Q)
     local = tiny_local.generate(Q, max_new_tokens=6)
     assert answer.route is Route.CLOUD and answer.text == "Paris."
-    assert answer.rule == "post:model:fact" or answer.rule == "post:model:default" or answer.rule.startswith("post:model:")
+    assert (
+        answer.rule == "post:model:fact" or answer.rule == "post:model:default" or answer.rule.startswith("post:model:")
+    )
     assert answer.family == "fact" and answer.probability == pytest.approx(0.5)
     assert answer.local_text == local.text
     assert answer.cost.cloud_prompt_tokens == 11 and answer.cost.local_completion_tokens == len(local.token_ids)
@@ -74,6 +80,7 @@ def test_privacy_local_only_never_escalates(tiny_local, api_key):
 def _raise(exc_type, msg):
     def handler(request):
         raise exc_type(msg, request=request)
+
     return handler
 
 
@@ -85,7 +92,15 @@ FAULTS = [
     ("malformed", [httpx.Response(200, content=b"<html>oops")], "protocol"),
     ("refused", [_raise(httpx.ConnectError, "[Errno 111] Connection refused")], "http"),
     ("wrong_key", [httpx.Response(401, json={"error": {"message": f"Incorrect API key provided: {SECRET}"}})], "auth"),
-    ("refusal", [httpx.Response(200, json={"choices": [{"message": {"content": None, "refusal": "no"}, "finish_reason": "stop"}]})], "protocol"),
+    (
+        "refusal",
+        [
+            httpx.Response(
+                200, json={"choices": [{"message": {"content": None, "refusal": "no"}, "finish_reason": "stop"}]}
+            )
+        ],
+        "protocol",
+    ),
 ]
 
 
@@ -166,7 +181,9 @@ def test_redaction_round_trip_through_cloud(tiny_local, api_key):
 
     msgs = [{"role": "user", "content": "Email bob@example.com or call +1 415-555-0123 about it."}]
     answer = hybrid(tiny_local, Recorder([handler]), redact=True).ask(msgs)
-    assert "bob@example.com" not in seen["content"] and "[EMAIL_1]" in seen["content"] and "[PHONE_1]" in seen["content"]
+    assert (
+        "bob@example.com" not in seen["content"] and "[EMAIL_1]" in seen["content"] and "[PHONE_1]" in seen["content"]
+    )
     assert answer.text == "I will write to bob@example.com and call +1 415-555-0123."
     assert answer.redacted == {"email": 1, "phone": 1}
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from edgekit.runtime import load
 from edgekit.sdk import CloudConfig, HybridClient, Policy
 from edgekit.sdk.answer import EventKind, Route
@@ -80,7 +79,9 @@ def test_bearer_token_end_to_end(tiny_local, cloud_model, monkeypatch):
     with serve_in_thread(cloud_model, model_id="cloud-tiny", api_key="tok-123") as server:
         for key, route in (("tok-123", Route.CLOUD), ("wrong", Route.LOCAL_FALLBACK)):
             monkeypatch.setenv("EDGEKIT_IT_KEY", key)
-            cfg = CloudConfig(base_url=server.url + "/v1", model="cloud-tiny", api_key_env="EDGEKIT_IT_KEY", max_tokens=8)
+            cfg = CloudConfig(
+                base_url=server.url + "/v1", model="cloud-tiny", api_key_env="EDGEKIT_IT_KEY", max_tokens=8
+            )
             pol = Policy(families=BASE_FAMILIES, post_models={"default": ALWAYS})
             with HybridClient(tiny_local, cfg, pol, generation={"max_new_tokens": 6}) as client:
                 answer = client.ask(Q)

@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-
 from edgekit.runtime.errors import ConfigError, UnknownNameError
 from edgekit.sdk.evalset import load_items
 from edgekit.sdk.policy.base import BASE_FAMILIES, BASE_ROUTER_RULES
@@ -68,8 +67,14 @@ def test_router_rule_kinds(kind, kw, question, hit):
 
 
 def test_file_round_trip(tmp_path):
-    pol = Policy(families=BASE_FAMILIES, router_rules=BASE_ROUTER_RULES, post_models={"default": M},
-                 router_models={"fact": M}, generation={"max_new_tokens": 48}, meta={"x": 1})
+    pol = Policy(
+        families=BASE_FAMILIES,
+        router_rules=BASE_ROUTER_RULES,
+        post_models={"default": M},
+        router_models={"fact": M},
+        generation={"max_new_tokens": 48},
+        meta={"x": 1},
+    )
     path = pol.save(tmp_path / "p.json")
     assert Policy.load(path) == pol
     assert Policy.load(path, privacy="local-only").privacy == "local-only"

@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from edgekit.sdk.policy.policy import Policy
 from edgekit.sdk.policy.vectors import decide_vector
 
@@ -26,7 +25,9 @@ def test_vectors_match_the_python_policy():
     for vector in data["vectors"]:
         got = decide_vector(policy, vector["question"], vector["signals"], vector.get("privacy", "allow"))
         exp = vector["expected"]
-        assert (got["escalate"], got["rule"], got["family"]) == (exp["escalate"], exp["rule"], exp["family"]), vector["question"]
+        assert (got["escalate"], got["rule"], got["family"]) == (exp["escalate"], exp["rule"], exp["family"]), vector[
+            "question"
+        ]
         if exp["probability"] is not None:
             assert got["probability"] == pytest.approx(exp["probability"], abs=1e-12)
 

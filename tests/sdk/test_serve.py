@@ -8,7 +8,6 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-
 from edgekit.sdk.serve import serve_in_thread
 from edgekit.sdk.serve.server import model_id_for
 
@@ -30,7 +29,9 @@ def test_models_list(server):
 
 def test_chat_completion_matches_local_generate(server, tiny_local):
     msgs = [{"role": "user", "content": "What is 2 + 3?"}]
-    reply = client(server).chat.completions.create(model=server.options.model_id, messages=msgs, max_tokens=6, temperature=0)
+    reply = client(server).chat.completions.create(
+        model=server.options.model_id, messages=msgs, max_tokens=6, temperature=0
+    )
     local = tiny_local.generate(msgs, max_new_tokens=6, temperature=0.0)
     assert reply.choices[0].message.content == local.text
     assert reply.choices[0].finish_reason == ("length" if str(local.finish_reason) == "length" else "stop")
@@ -42,8 +43,14 @@ def test_streaming_matches_non_streaming(server):
     c = client(server)
     msgs = [{"role": "user", "content": "Name a colour."}]
     plain = c.chat.completions.create(model=server.options.model_id, messages=msgs, max_tokens=6, temperature=0)
-    stream = c.chat.completions.create(model=server.options.model_id, messages=msgs, max_tokens=6, temperature=0,
-                                       stream=True, stream_options={"include_usage": True})
+    stream = c.chat.completions.create(
+        model=server.options.model_id,
+        messages=msgs,
+        max_tokens=6,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     text, finish, usage = "", None, None
     for chunk in stream:
         if chunk.usage:
@@ -74,7 +81,11 @@ def test_unknown_model_is_openai_not_found(server):
     ],
 )
 def test_bad_requests_get_openai_shaped_400(server, body, message):
-    body = {"model": server.options.model_id, **body} if "model" not in body and message != "must provide a model" else body
+    body = (
+        {"model": server.options.model_id, **body}
+        if "model" not in body and message != "must provide a model"
+        else body
+    )
     r = httpx.post(server.url + "/v1/chat/completions", json=body)
     assert r.status_code == 400
     err = r.json()["error"]
@@ -91,7 +102,9 @@ def test_bad_json_and_unknown_path(server):
 def test_context_overflow_is_context_length_exceeded(server, tiny_local):
     long = "word " * (tiny_local.max_context + 50)
     with pytest.raises(openai.BadRequestError) as info:
-        client(server).chat.completions.create(model=server.options.model_id, messages=[{"role": "user", "content": long}])
+        client(server).chat.completions.create(
+            model=server.options.model_id, messages=[{"role": "user", "content": long}]
+        )
     assert info.value.code == "context_length_exceeded"
 
 
@@ -118,7 +131,9 @@ def test_web_static_and_bundle_files(tiny_local, tmp_path):
     bundle = Path(tiny_local.bundle_dir)
     with serve_in_thread(tiny_local, web_root=web, bundle_dir=bundle) as srv:
         r = httpx.get(srv.url + "/")
-        assert r.status_code == 200 and r.text == "<html>demo</html>" and r.headers["content-type"].startswith("text/html")
+        assert (
+            r.status_code == 200 and r.text == "<html>demo</html>" and r.headers["content-type"].startswith("text/html")
+        )
         assert httpx.get(srv.url + "/js/app.mjs").headers["content-type"].startswith("text/javascript")
         r = httpx.get(srv.url + "/ort.wasm")
         assert r.headers["content-type"] == "application/wasm" and r.content == b"\0asm\x01\0\0\0"
@@ -129,7 +144,13 @@ def test_web_static_and_bundle_files(tiny_local, tmp_path):
             assert r.status_code == 200 and int(r.headers["content-length"]) == entry.size
         tok = httpx.get(srv.url + "/bundle/tokenizer.json")
         assert tok.headers["content-type"] == "application/json" and json.loads(tok.content)
-        for bad in ["/../secret.txt", "/%2e%2e/secret.txt", "/bundle/../edgekit.json", "/bundle/not-listed.bin", "/nope.html"]:
+        for bad in [
+            "/../secret.txt",
+            "/%2e%2e/secret.txt",
+            "/bundle/../edgekit.json",
+            "/bundle/not-listed.bin",
+            "/nope.html",
+        ]:
             assert httpx.get(srv.url + bad).status_code == 404, bad
         # the API still works next to the static files
         assert httpx.get(srv.url + "/v1/models").json()["data"][0]["id"] == model_id_for(tiny_local, bundle)

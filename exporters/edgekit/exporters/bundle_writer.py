@@ -15,10 +15,11 @@ import os
 import platform
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from edgekit.runtime.errors import ConfigError
 from edgekit.runtime.manifest import (
@@ -54,7 +55,9 @@ def check_destination(out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output path {str(out)!r} is a file; pass a folder path for the bundle")
     if out.exists() and not force:
-        raise ConfigError(f"output folder {str(out)!r} already exists; pass --force to replace it, or choose another --out")
+        raise ConfigError(
+            f"output folder {str(out)!r} already exists; pass --force to replace it, or choose another --out"
+        )
 
 
 @contextlib.contextmanager

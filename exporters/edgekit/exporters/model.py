@@ -9,9 +9,10 @@ blocks for the exact ``gguf`` recipe. Targets never look at the source again.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 

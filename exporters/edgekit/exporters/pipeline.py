@@ -223,7 +223,9 @@ def _build_one(
     with staging_folder(spec.out, spec.force) as folder:
         with steps.stage("build", f"{spec.target} {recipe.name}") as stage:
             start = time.perf_counter()
-            result = target.build(model, recipe, folder, max_context, dict(spec.options), _forward_target_progress(steps))
+            result = target.build(
+                model, recipe, folder, max_context, dict(spec.options), _forward_target_progress(steps)
+            )
             timings["build"] = timings.get("build", 0.0) + time.perf_counter() - start
             for key in ("onnx_bytes", "gguf_repack_max_error"):
                 if key in result.metrics:
@@ -313,7 +315,9 @@ def export(spec: ExportSpec, on_progress: OnProgress | None = None) -> ExportRep
                 stage.metrics["gguf_types"] = "/".join(types)
 
         if auto:
-            report = _export_auto(spec, model, target, candidates, max_context, steps, timings, kind, digest, floor, warnings)
+            report = _export_auto(
+                spec, model, target, candidates, max_context, steps, timings, kind, digest, floor, warnings
+            )
         else:
             name = spec.quant or default_recipe_name(target, model)
             recipe = get_recipe(name)
@@ -377,4 +381,3 @@ def _export_auto(
     raise QualityGateError(
         f"--quant auto: no recipe reached top-1 agreement {floor:.4f} ({summary}); lower --min-agreement"
     )
-

@@ -59,8 +59,8 @@ class QuantRecipe:
     both and it is stored at ``head_bits``. ``symmetric`` and ``method``
     apply to sub-8-bit tensors; 8-bit tensors are always symmetric
     round-to-nearest (see ``quant.quantize_weight``). ``group_size`` is the block length
-    along the input dimension (MatMulNBits ``block_size``). For ``method="gguf"`` the widths come from the source file, and the fields
-    here only describe what is expected.
+    along the input dimension (MatMulNBits ``block_size``). For ``method="gguf"`` the widths
+    come from the source file, and the fields here only describe what is expected.
 
     ``accuracy_level`` (MatMulNBits: 0 = float activations, 4 = int8
     activations) applies to 4-bit weights, ``int8_accuracy_level`` to 8-bit
@@ -89,10 +89,17 @@ class QuantRecipe:
     def __post_init__(self) -> None:
         if self.method not in QuantMethod.ALL:
             raise ValueError(f"recipe {self.name!r}: unknown method {self.method!r}")
-        for label, level in (("accuracy_level", self.accuracy_level), ("int8_accuracy_level", self.int8_accuracy_level)):
+        for label, level in (
+            ("accuracy_level", self.accuracy_level),
+            ("int8_accuracy_level", self.int8_accuracy_level),
+        ):
             if level not in (0, 1, 2, 3, 4):
                 raise ValueError(f"recipe {self.name!r}: {label}={level} (MatMulNBits accepts 0-4)")
-        for label, bits in (("bits", self.bits), ("embedding_bits", self.embedding_bits), ("head_bits", self.head_bits)):
+        for label, bits in (
+            ("bits", self.bits),
+            ("embedding_bits", self.embedding_bits),
+            ("head_bits", self.head_bits),
+        ):
             if bits not in (2, 4, 8, FLOAT_BITS):
                 raise ValueError(f"recipe {self.name!r}: {label}={bits} (must be 2, 4, 8 or {FLOAT_BITS})")
         if self.group_size < 16 or self.group_size & (self.group_size - 1):
@@ -126,7 +133,9 @@ def register_recipe(recipe: QuantRecipe) -> QuantRecipe:
 def get_recipe(name: str) -> QuantRecipe:
     """Look up a recipe; an unknown name raises UnknownNameError listing the known ones."""
     if not isinstance(name, str) or not name:
-        raise ConfigError(f"quant recipe name must be a non-empty string, got {name!r}; choose one of {', '.join(RECIPES.names())}")
+        raise ConfigError(
+            f"quant recipe name must be a non-empty string, got {name!r}; choose one of {', '.join(RECIPES.names())}"
+        )
     return RECIPES.get(name)
 
 

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from edgekit.runtime.errors import ExportError, QualityGateError
 from edgekit.runtime.progress import Steps
 
@@ -232,9 +231,8 @@ def validate_bundle(
     min_agreement: float | None = None,
 ) -> ValidationResult:
     """Score the bundle in ``folder`` (written for ``model``) against ``model``'s float reference."""
-    from tokenizers import Tokenizer
-
     from edgekit.runtime.manifest import read_manifest
+    from tokenizers import Tokenizer
 
     start = time.perf_counter()
     manifest = read_manifest(folder)

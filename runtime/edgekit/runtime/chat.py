@@ -15,8 +15,9 @@ sandbox escapes (the reason transformers refuses it), so it is refused too.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .errors import BundleError, RuntimeGenerationError
 
@@ -102,13 +103,14 @@ def validate_messages(messages: Any) -> list[dict[str, Any]]:
     """Plain-dict copy of a messages list, or RuntimeGenerationError naming the bad entry."""
     if not isinstance(messages, (list, tuple)) or not messages:
         raise RuntimeGenerationError(
-            "messages must be a non-empty list of {'role': ..., 'content': ...} dicts; got "
-            f"{type(messages).__name__}"
+            f"messages must be a non-empty list of {{'role': ..., 'content': ...}} dicts; got {type(messages).__name__}"
         )
     out = []
     for i, message in enumerate(messages):
         if not isinstance(message, Mapping):
-            raise RuntimeGenerationError(f"messages[{i}] is a {type(message).__name__}, not a dict with 'role' and 'content'")
+            raise RuntimeGenerationError(
+                f"messages[{i}] is a {type(message).__name__}, not a dict with 'role' and 'content'"
+            )
         role, content = message.get("role"), message.get("content")
         if not isinstance(role, str) or not role:
             raise RuntimeGenerationError(f"messages[{i}] has no 'role' string (use 'system', 'user' or 'assistant')")

@@ -11,7 +11,7 @@ the escalation policy can compare calls made with different settings.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

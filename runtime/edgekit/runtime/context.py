@@ -14,9 +14,10 @@ Never a crash: every path ends in a Result or an EdgekitError.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .errors import ContextOverflowError, RuntimeGenerationError
 
@@ -29,7 +30,7 @@ class ContextPolicy(str, Enum):
     SIGNAL = "signal"
 
     @classmethod
-    def parse(cls, value: "str | ContextPolicy") -> "ContextPolicy":
+    def parse(cls, value: str | ContextPolicy) -> ContextPolicy:
         try:
             return cls(value)
         except ValueError:

@@ -29,9 +29,10 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 __all__ = [
     "CpuInfo",
@@ -56,29 +57,53 @@ __all__ = [
 
 # (HWCAP word, bit) -> feature name. linux arch/arm64/include/uapi/asm/hwcap.h.
 _ARM_HWCAP_BITS: dict[str, tuple[int, int]] = {
-    "neon": (1, 1),        # HWCAP_ASIMD: Advanced SIMD, every ARMv8-A core
-    "fp16": (1, 10),       # HWCAP_ASIMDHP: half-precision SIMD arithmetic (ARMv8.2)
-    "dotprod": (1, 20),    # HWCAP_ASIMDDP: SDOT/UDOT int8 dot products (ARMv8.2, Cortex-A76 / Pi 5)
-    "sve": (1, 22),        # HWCAP_SVE
-    "sve2": (2, 1),        # HWCAP2_SVE2
-    "i8mm": (2, 13),       # HWCAP2_I8MM: SMMLA int8 matrix multiply (ARMv8.6)
-    "bf16": (2, 14),       # HWCAP2_BF16
+    "neon": (1, 1),  # HWCAP_ASIMD: Advanced SIMD, every ARMv8-A core
+    "fp16": (1, 10),  # HWCAP_ASIMDHP: half-precision SIMD arithmetic (ARMv8.2)
+    "dotprod": (1, 20),  # HWCAP_ASIMDDP: SDOT/UDOT int8 dot products (ARMv8.2, Cortex-A76 / Pi 5)
+    "sve": (1, 22),  # HWCAP_SVE
+    "sve2": (2, 1),  # HWCAP2_SVE2
+    "i8mm": (2, 13),  # HWCAP2_I8MM: SMMLA int8 matrix multiply (ARMv8.6)
+    "bf16": (2, 14),  # HWCAP2_BF16
 }
 # The same features as /proc/cpuinfo spells them.
 _ARM_CPUINFO_NAMES = {
-    "asimd": "neon", "asimdhp": "fp16", "asimddp": "dotprod", "sve": "sve", "sve2": "sve2", "i8mm": "i8mm", "bf16": "bf16",
+    "asimd": "neon",
+    "asimdhp": "fp16",
+    "asimddp": "dotprod",
+    "sve": "sve",
+    "sve2": "sve2",
+    "i8mm": "i8mm",
+    "bf16": "bf16",
 }
 _AT_HWCAP, _AT_HWCAP2 = 16, 26  # linux include/uapi/linux/auxvec.h
 
 # MIDR part numbers of Arm Ltd. cores (implementer 0x41), from Arm's TRMs and linux
 # arch/arm64/include/asm/cputype.h.
 ARM_PARTS: dict[int, str] = {
-    0xD03: "Cortex-A53", 0xD04: "Cortex-A35", 0xD05: "Cortex-A55", 0xD07: "Cortex-A57",
-    0xD08: "Cortex-A72", 0xD09: "Cortex-A73", 0xD0A: "Cortex-A75", 0xD0B: "Cortex-A76",
-    0xD0C: "Neoverse-N1", 0xD0D: "Cortex-A77", 0xD40: "Neoverse-V1", 0xD41: "Cortex-A78",
-    0xD44: "Cortex-X1", 0xD46: "Cortex-A510", 0xD47: "Cortex-A710", 0xD48: "Cortex-X2",
-    0xD49: "Neoverse-N2", 0xD4D: "Cortex-A715", 0xD4E: "Cortex-X3", 0xD4F: "Neoverse-V2",
-    0xD80: "Cortex-A520", 0xD81: "Cortex-A720", 0xD82: "Cortex-X4", 0xD87: "Cortex-A725",
+    0xD03: "Cortex-A53",
+    0xD04: "Cortex-A35",
+    0xD05: "Cortex-A55",
+    0xD07: "Cortex-A57",
+    0xD08: "Cortex-A72",
+    0xD09: "Cortex-A73",
+    0xD0A: "Cortex-A75",
+    0xD0B: "Cortex-A76",
+    0xD0C: "Neoverse-N1",
+    0xD0D: "Cortex-A77",
+    0xD40: "Neoverse-V1",
+    0xD41: "Cortex-A78",
+    0xD44: "Cortex-X1",
+    0xD46: "Cortex-A510",
+    0xD47: "Cortex-A710",
+    0xD48: "Cortex-X2",
+    0xD49: "Neoverse-N2",
+    0xD4D: "Cortex-A715",
+    0xD4E: "Cortex-X3",
+    0xD4F: "Neoverse-V2",
+    0xD80: "Cortex-A520",
+    0xD81: "Cortex-A720",
+    0xD82: "Cortex-X4",
+    0xD87: "Cortex-A725",
 }
 
 # --- x86 --------------------------------------------------------------------------------------
@@ -86,9 +111,17 @@ ARM_PARTS: dict[int, str] = {
 # /proc/cpuinfo flag -> reported name, in the order doctor prints them. The int8 paths of
 # onnxruntime's MLAS kernels use AVX2, AVX-VNNI, AVX-512 and AVX-512 VNNI.
 _X86_FLAGS: dict[str, str] = {
-    "sse4_2": "sse4.2", "avx": "avx", "avx2": "avx2", "fma": "fma", "f16c": "f16c",
-    "avx_vnni": "avx-vnni", "avx512f": "avx512f", "avx512bw": "avx512bw",
-    "avx512_vnni": "avx512-vnni", "avx512_bf16": "avx512-bf16", "amx_int8": "amx-int8",
+    "sse4_2": "sse4.2",
+    "avx": "avx",
+    "avx2": "avx2",
+    "fma": "fma",
+    "f16c": "f16c",
+    "avx_vnni": "avx-vnni",
+    "avx512f": "avx512f",
+    "avx512bw": "avx512bw",
+    "avx512_vnni": "avx512-vnni",
+    "avx512_bf16": "avx512-bf16",
+    "amx_int8": "amx-int8",
 }
 
 _ARM_MACHINES = {"aarch64", "arm64", "armv8l", "armv7l", "armv6l"}
@@ -97,28 +130,28 @@ _X86_MACHINES = {"x86_64", "amd64", "i686", "i386"}
 
 @dataclass(frozen=True)
 class CpuInfo:
-    arch: str                      # platform.machine(), lower case: "aarch64", "x86_64", ...
-    model: str | None              # "Cortex-A72", "AMD EPYC 7B13", None when unknown
-    features: tuple[str, ...]      # SIMD features that select kernels (see _ARM_HWCAP_BITS/_X86_FLAGS)
-    feature_source: str            # "hwcap", "cpuinfo", "none"
-    logical_cpus: int              # os.cpu_count()
-    usable_cpus: int               # CPUs this process may run on (affinity)
-    physical_cores: int | None     # usable CPUs with SMT siblings counted once; None if unknown
+    arch: str  # platform.machine(), lower case: "aarch64", "x86_64", ...
+    model: str | None  # "Cortex-A72", "AMD EPYC 7B13", None when unknown
+    features: tuple[str, ...]  # SIMD features that select kernels (see _ARM_HWCAP_BITS/_X86_FLAGS)
+    feature_source: str  # "hwcap", "cpuinfo", "none"
+    logical_cpus: int  # os.cpu_count()
+    usable_cpus: int  # CPUs this process may run on (affinity)
+    physical_cores: int | None  # usable CPUs with SMT siblings counted once; None if unknown
 
 
 @dataclass(frozen=True)
 class MemoryInfo:
     total_mib: float | None
     available_mib: float | None
-    source: str                    # "MemAvailable", "cgroup v2 memory.max", "cgroup v1 limit", "unknown"
+    source: str  # "MemAvailable", "cgroup v2 memory.max", "cgroup v1 limit", "unknown"
 
 
 @dataclass(frozen=True)
 class DeviceInfo:
-    system: str                    # "Linux", "Darwin", "Windows"
-    platform: str                  # platform.platform()
+    system: str  # "Linux", "Darwin", "Windows"
+    platform: str  # platform.platform()
     python: str
-    board: str | None              # "Raspberry Pi 4 Model B Rev 1.4" (device tree), else None
+    board: str | None  # "Raspberry Pi 4 Model B Rev 1.4" (device tree), else None
     cpu: CpuInfo
     memory: MemoryInfo
     recommended_threads: int
@@ -228,7 +261,9 @@ def usable_cpus() -> list[int]:
     return list(range(os.cpu_count() or 1))
 
 
-def physical_cores(cpus: Iterable[int] | None = None, sysfs: str | os.PathLike = "/sys/devices/system/cpu") -> int | None:
+def physical_cores(
+    cpus: Iterable[int] | None = None, sysfs: str | os.PathLike = "/sys/devices/system/cpu"
+) -> int | None:
     """Distinct (package, core) pairs among ``cpus`` from sysfs topology; None if sysfs lacks it."""
     cpus = usable_cpus() if cpus is None else list(cpus)
     cores = set()
@@ -314,7 +349,9 @@ def _cgroup_available_mib(root: str | os.PathLike = "/sys/fs/cgroup") -> tuple[f
     return None
 
 
-def memory_info(meminfo_text: str | None = None, cgroup_root: str | os.PathLike | None = "/sys/fs/cgroup") -> MemoryInfo:
+def memory_info(
+    meminfo_text: str | None = None, cgroup_root: str | os.PathLike | None = "/sys/fs/cgroup"
+) -> MemoryInfo:
     text = _read("/proc/meminfo") if meminfo_text is None else meminfo_text
     fields = parse_meminfo(text or "")
     total, available = fields.get("MemTotal"), fields.get("MemAvailable")
@@ -346,9 +383,13 @@ def describe() -> DeviceInfo:
     cpu = cpu_info()
     notes = []
     if cpu.arch in _ARM_MACHINES and cpu.model is None:
-        notes.append("CPU model unknown: /proc/cpuinfo has no Arm MIDR fields (an emulator such as qemu-user shows the host's)")
+        notes.append(
+            "CPU model unknown: /proc/cpuinfo has no Arm MIDR fields (an emulator such as qemu-user shows the host's)"
+        )
     if cpu.arch in ("armv7l", "armv6l", "armv8l"):
-        notes.append("32-bit Arm userland: onnxruntime publishes no wheel for it; install a 64-bit OS (Raspberry Pi OS 64-bit)")
+        notes.append(
+            "32-bit Arm userland: onnxruntime publishes no wheel for it; install a 64-bit OS (Raspberry Pi OS 64-bit)"
+        )
     return DeviceInfo(
         system=platform.system(),
         platform=platform.platform(),

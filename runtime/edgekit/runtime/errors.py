@@ -29,7 +29,7 @@ fix. Programming errors stay ordinary Python exceptions.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 __all__ = [
     "EdgekitError",
@@ -70,9 +70,7 @@ class UnknownNameError(ConfigError):
         self.kind = kind
         self.name = name
         self.known = sorted(known)
-        super().__init__(
-            f"unknown {kind} {name!r}; known {kind}s: {', '.join(self.known) or '(none)'}"
-        )
+        super().__init__(f"unknown {kind} {name!r}; known {kind}s: {', '.join(self.known) or '(none)'}")
 
 
 class ExportError(EdgekitError):

@@ -61,7 +61,9 @@ def load(
             f"(missing module {exc.name!r}); install the extra that provides it, e.g. pip install "
             f"'edgekit[{manifest.backend}]'"
         ) from None
-    verify_files(folder, manifest, check_hash=verify, verified=VerifiedFiles() if verify and reuse_verification else None)
+    verify_files(
+        folder, manifest, check_hash=verify, verified=VerifiedFiles() if verify and reuse_verification else None
+    )
     options = BackendOptions(threads=threads, allow_spinning=allow_spinning, prefill_chunk=prefill_chunk)
     # The tokenizer loads before the session, not beside it: on a second thread it saved nothing measurable on
     # 2 cores and raised peak RSS by 22 MiB (a second malloc arena).

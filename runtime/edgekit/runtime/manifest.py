@@ -181,7 +181,7 @@ class OnnxGraphSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "OnnxGraphSpec":
+    def from_dict(cls, data: dict[str, Any]) -> OnnxGraphSpec:
         try:
             data = dict(data)
             data["cache"] = CacheSpec(**data["cache"])
@@ -239,9 +239,9 @@ class Manifest:
         return path
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = MANIFEST_NAME) -> "Manifest":
+    def from_dict(cls, data: Any, where: str = MANIFEST_NAME) -> Manifest:
         if not isinstance(data, dict) or data.get(K.FORMAT) != FORMAT_NAME:
-            raise SchemaError(f"{where}: not an edgekit bundle manifest (no \"format\": \"{FORMAT_NAME}\")")
+            raise SchemaError(f'{where}: not an edgekit bundle manifest (no "format": "{FORMAT_NAME}")')
         version = data.get(K.SCHEMA_VERSION)
         if version != SCHEMA_VERSION:
             raise SchemaError(
@@ -269,7 +269,9 @@ class Manifest:
                 schema_version=version,
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise SchemaError(f"{where}: malformed manifest ({type(exc).__name__}: {exc}); re-export the bundle") from None
+            raise SchemaError(
+                f"{where}: malformed manifest ({type(exc).__name__}: {exc}); re-export the bundle"
+            ) from None
 
     def file(self, role: str) -> FileEntry:
         for entry in self.files:
@@ -299,7 +301,9 @@ def read_manifest(folder: str | os.PathLike) -> Manifest:
         raise SchemaError(f"{str(folder)!r} is a file, not a bundle folder; pass the folder that holds {MANIFEST_NAME}")
     path = folder / MANIFEST_NAME
     if not path.exists():
-        raise SchemaError(f"{str(folder)!r} has no {MANIFEST_NAME}: not an edgekit bundle (export one with `edgekit export`)")
+        raise SchemaError(
+            f"{str(folder)!r} has no {MANIFEST_NAME}: not an edgekit bundle (export one with `edgekit export`)"
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -308,7 +312,7 @@ def read_manifest(folder: str | os.PathLike) -> Manifest:
 
 
 def verify_files(
-    folder: str | os.PathLike, manifest: Manifest, check_hash: bool = True, verified: "VerifiedFiles | None" = None
+    folder: str | os.PathLike, manifest: Manifest, check_hash: bool = True, verified: VerifiedFiles | None = None
 ) -> None:
     """Check every listed file exists with its size and (optionally) sha256, before any compute.
 
@@ -319,7 +323,10 @@ def verify_files(
     for entry in manifest.files:
         path = folder / entry.path
         if not path.is_file():
-            raise IntegrityError(f"bundle file {entry.path!r} is missing from {str(folder)!r}; copy the whole bundle folder again or re-export")
+            raise IntegrityError(
+                f"bundle file {entry.path!r} is missing from {str(folder)!r}; copy the whole bundle folder again or "
+                "re-export"
+            )
         stat = path.stat()
         size = stat.st_size
         if size != entry.size:
@@ -332,7 +339,8 @@ def verify_files(
         checked_at = time.time()
         if sha256_file(path) != entry.sha256:
             raise IntegrityError(
-                f"bundle file {entry.path!r} fails its sha256 check (modified or corrupted); copy the bundle again or re-export"
+                f"bundle file {entry.path!r} fails its sha256 check (modified or corrupted); copy the bundle again or "
+                "re-export"
             )
         if verified is not None:
             verified.remember(path, stat, entry.sha256, checked_at)

@@ -41,7 +41,9 @@ class RecipeFootprint:
 # ("ONNX export of SmolLM2-135M", MatMulNBits 4-bit block 32 / 8-bit rows) until edgekit measures
 # them. A bundle's own manifest number takes precedence wherever a bundle is at hand.
 DEFAULT_MODEL_FOOTPRINTS: tuple[RecipeFootprint, ...] = (
-    RecipeFootprint("gguf", "SmolLM2-135M-Instruct", 461.3, "exact repack of the shipped Q4_1 GGUF: recommended for a Pi"),
+    RecipeFootprint(
+        "gguf", "SmolLM2-135M-Instruct", 461.3, "exact repack of the shipped Q4_1 GGUF: recommended for a Pi"
+    ),
     RecipeFootprint("int4", "SmolLM2-135M-Instruct", 598.0, "re-quantized 4-bit: lower quality (FINDINGS number)"),
     RecipeFootprint("int8", "SmolLM2-135M-Instruct", 619.0, "near-float quality (FINDINGS number)"),
     RecipeFootprint("fp32", "SmolLM2-135M-Instruct", 959.1, "the float reference"),
@@ -52,12 +54,12 @@ DEFAULT_MODEL_FOOTPRINTS: tuple[RecipeFootprint, ...] = (
 class MemoryFit:
     """The outcome of a memory check (also returned when the check passes or cannot run)."""
 
-    peak_rss_mib: float | None      # measured at validation; None when the manifest lacks it
-    required_mib: float | None      # peak_rss_mib * (1 + HEADROOM)
-    available_mib: float | None     # None when the platform does not report it
-    source: str                     # where available_mib came from ("MemAvailable", "cgroup ...", "caller", "unknown")
-    fits: bool | None               # None: could not tell (no measurement or no memory report)
-    forced: bool = False            # True when it did not fit and force=True let it through
+    peak_rss_mib: float | None  # measured at validation; None when the manifest lacks it
+    required_mib: float | None  # peak_rss_mib * (1 + HEADROOM)
+    available_mib: float | None  # None when the platform does not report it
+    source: str  # where available_mib came from ("MemAvailable", "cgroup ...", "caller", "unknown")
+    fits: bool | None  # None: could not tell (no measurement or no memory report)
+    forced: bool = False  # True when it did not fit and force=True let it through
 
     def to_dict(self) -> dict[str, Any]:
         return {

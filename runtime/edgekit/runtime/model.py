@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from .backends.base import Backend, Cache
 from .chat import ChatTemplate, validate_messages
-from .context import ContextPolicy, fit_prompt
 from .confidence import summarize
+from .context import ContextPolicy, fit_prompt
 from .errors import RuntimeGenerationError
 from .generation import DecodeRequest, run_generation
 from .manifest import Manifest
@@ -97,7 +98,7 @@ class LocalModel:
 
         return encode
 
-    def count_tokens(self, text_or_messages: "str | Sequence[dict[str, Any]]", chat: bool | None = None) -> int:
+    def count_tokens(self, text_or_messages: str | Sequence[dict[str, Any]], chat: bool | None = None) -> int:
         """Prompt tokens that ``generate`` would feed for this input (same templating rules)."""
         return len(self._encoder(chat)(self._check_prompt(text_or_messages)))
 
@@ -114,7 +115,7 @@ class LocalModel:
     # -- generation -----------------------------------------------------------------------
     def stream(
         self,
-        prompt_or_messages: "str | Sequence[dict[str, Any]]",
+        prompt_or_messages: str | Sequence[dict[str, Any]],
         *,
         max_new_tokens: int | None = None,
         temperature: float | None = None,
@@ -123,8 +124,8 @@ class LocalModel:
         min_p: float | None = None,
         repetition_penalty: float | None = None,
         seed: int | None = None,
-        stop: "str | Sequence[str] | None" = None,
-        context_policy: "str | ContextPolicy" = "error",
+        stop: str | Sequence[str] | None = None,
+        context_policy: str | ContextPolicy = "error",
         chat: bool | None = None,
     ) -> Iterator[Piece]:
         """Yield ``Piece``s as tokens are generated; the last one has ``.result``.
@@ -174,7 +175,7 @@ class LocalModel:
         finally:
             self._pool.release(cache)
 
-    def generate(self, prompt_or_messages: "str | Sequence[dict[str, Any]]", **options: Any) -> Result:
+    def generate(self, prompt_or_messages: str | Sequence[dict[str, Any]], **options: Any) -> Result:
         """Generate to completion; same options as ``stream``."""
         result = None
         for piece in self.stream(prompt_or_messages, **options):
@@ -198,7 +199,7 @@ class LocalModel:
     def close(self) -> None:
         self.backend.close()
 
-    def __enter__(self) -> "LocalModel":
+    def __enter__(self) -> LocalModel:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -209,7 +210,7 @@ class LocalModel:
         return f"LocalModel({name!r}, backend={self.manifest.backend!r}, max_context={self.max_context})"
 
 
-def _stop_tuple(stop: "str | Sequence[str] | None") -> tuple[str, ...]:
+def _stop_tuple(stop: str | Sequence[str] | None) -> tuple[str, ...]:
     if stop is None:
         return ()
     if isinstance(stop, str):

@@ -7,8 +7,9 @@ as step lines such as ``[3/6] quantize int4  max_err=1.2e-3  (4.1 s)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 __all__ = ["ProgressEvent", "OnProgress", "no_progress", "Steps"]
 
@@ -51,15 +52,13 @@ class Steps:
         self.on_progress = on_progress or no_progress
         self.current = 0
 
-    def stage(self, name: str, message: str = "") -> "_Stage":
+    def stage(self, name: str, message: str = "") -> _Stage:
         self.current += 1
         return _Stage(self, self.current, name, message)
 
     def note(self, name: str, message: str, **metrics: Any) -> None:
         """Report something inside the current stage without ending it."""
-        self.on_progress(
-            ProgressEvent(self.current, self.total, name, message, False, None, dict(metrics))
-        )
+        self.on_progress(ProgressEvent(self.current, self.total, name, message, False, None, dict(metrics)))
 
 
 class _Stage:
@@ -71,7 +70,7 @@ class _Stage:
         self.metrics: dict[str, Any] = {}
         self._start = 0.0
 
-    def __enter__(self) -> "_Stage":
+    def __enter__(self) -> _Stage:
         import time
 
         self._start = time.perf_counter()

@@ -9,8 +9,8 @@ logits). The returned logprob/entropy are always those of the raw logits
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 

@@ -11,8 +11,8 @@ split across byte-level tokens. The concatenation of the pieces equals
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .errors import BundleError
 from .manifest import TokenizerInfo
@@ -39,7 +39,7 @@ class Tokenizer:
         self.eos_token = self._tok.id_to_token(info.eos_ids[0]) if info.eos_ids else None
 
     @classmethod
-    def from_bundle(cls, folder: Path, info: TokenizerInfo) -> "Tokenizer":
+    def from_bundle(cls, folder: Path, info: TokenizerInfo) -> Tokenizer:
         return cls(Path(folder) / info.file, info)
 
     @property
@@ -68,7 +68,7 @@ class Tokenizer:
     def id_to_token(self, token_id: int) -> str | None:
         return self._tok.id_to_token(token_id)
 
-    def detokenizer(self, context_ids: Sequence[int] = ()) -> "IncrementalDetokenizer":
+    def detokenizer(self, context_ids: Sequence[int] = ()) -> IncrementalDetokenizer:
         return IncrementalDetokenizer(self, context_ids)
 
 

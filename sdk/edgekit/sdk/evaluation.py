@@ -11,10 +11,10 @@ alone, random escalation and the oracle (policy.metrics).
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
-
 from edgekit.runtime.errors import EscalationError
 from edgekit.runtime.progress import OnProgress, ProgressEvent, no_progress
 
@@ -27,8 +27,15 @@ from .policy.signals import POST_SIGNALS, PRE_SIGNALS, SIGNAL_DIRECTION, post_si
 __all__ = ["collect_records", "escalation_report", "format_report", "plot_report"]
 
 
-def collect_records(model: Any, items: Sequence[Mapping[str, Any]], policy: Policy, *, max_new_tokens: int = 48,
-                    cloud: Any = None, on_progress: OnProgress | None = None) -> list[dict[str, Any]]:
+def collect_records(
+    model: Any,
+    items: Sequence[Mapping[str, Any]],
+    policy: Policy,
+    *,
+    max_new_tokens: int = 48,
+    cloud: Any = None,
+    on_progress: OnProgress | None = None,
+) -> list[dict[str, Any]]:
     """Answer each item locally (greedy) and optionally in the cloud; one record per item."""
     on_progress = on_progress or no_progress
     records = []
@@ -66,8 +73,17 @@ def collect_records(model: Any, items: Sequence[Mapping[str, Any]], policy: Poli
                 record["cloud_error"] = str(exc)
                 record["cloud_correct"] = False
         records.append(record)
-        on_progress(ProgressEvent(1, 1, "eval", f"{n}/{len(items)}", False, time.perf_counter() - start,
-                                  {"acc": sum(r["correct"] for r in records) / len(records)}))
+        on_progress(
+            ProgressEvent(
+                1,
+                1,
+                "eval",
+                f"{n}/{len(items)}",
+                False,
+                time.perf_counter() - start,
+                {"acc": sum(r["correct"] for r in records) / len(records)},
+            )
+        )
     return records
 
 
@@ -104,12 +120,20 @@ def _block(records, p_pre, p_post, scores) -> dict[str, Any]:
     }
 
 
-def escalation_report(records: Sequence[Mapping[str, Any]], *, folds: int = 5, seed: int = 0,
-                      router_precision: float = 0.95, policy: Policy | None = None) -> dict[str, Any]:
+def escalation_report(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    router_precision: float = 0.95,
+    policy: Policy | None = None,
+) -> dict[str, Any]:
     """Cross-validated escalation metrics per labelled family and overall."""
     records = list(records)
     folds = max(2, min(folds, len(records) // 4)) if len(records) >= 8 else 2
-    p_pre, p_post = cross_validated_scores(records, folds=folds, seed=seed, min_family=30 if len(records) >= 120 else 10**9)
+    p_pre, p_post = cross_validated_scores(
+        records, folds=folds, seed=seed, min_family=30 if len(records) >= 120 else 10**9
+    )
     router_t = router_thresholds(records, p_pre, router_precision)
     scores = two_stage_scores(records, p_pre, p_post, router_t)
     report: dict[str, Any] = {"folds": folds, "overall": _block(records, p_pre, p_post, scores), "families": {}}
@@ -145,31 +169,41 @@ def format_report(report: Mapping[str, Any]) -> str:
     blocks = [("overall", report["overall"])] + list(report["families"].items())
     signal_names = list(report["overall"]["auroc_signals"])
     head = f"{'family':<12}{'n':>5}{'local acc':>11}{'AUROC policy':>14}{'router':>8}{'post':>7}"
-    lines.append(f"escalation report ({report['folds']}-fold cross-validated; cloud answers "
-                 f"{'as measured' if any(b['cloud_accuracy'] < 1 for _, b in blocks) else 'counted as correct'})")
+    lines.append(
+        f"escalation report ({report['folds']}-fold cross-validated; cloud answers "
+        f"{'as measured' if any(b['cloud_accuracy'] < 1 for _, b in blocks) else 'counted as correct'})"
+    )
     lines.append(head)
     for name, b in blocks:
-        lines.append(f"{name:<12}{b['n']:>5}{_pct(b['local_accuracy']):>11}{b['auroc_policy']:>14.3f}"
-                     f"{b['auroc_router']:>8.3f}{b['auroc_post']:>7.3f}")
+        lines.append(
+            f"{name:<12}{b['n']:>5}{_pct(b['local_accuracy']):>11}{b['auroc_policy']:>14.3f}"
+            f"{b['auroc_router']:>8.3f}{b['auroc_post']:>7.3f}"
+        )
     lines.append("")
     lines.append("AUROC per signal (wrong answer = positive; direction-adjusted)")
     lines.append(f"{'signal':<22}" + "".join(f"{name[:11]:>12}" for name, _ in blocks))
     for s in signal_names:
         lines.append(f"{s:<22}" + "".join(f"{b['auroc_signals'][s]:>12.3f}" for _, b in blocks))
     lines.append("")
-    lines.append("accuracy (%) at escalation rate: policy / router / random / oracle   [policy recovery of oracle gain]")
+    lines.append(
+        "accuracy (%) at escalation rate: policy / router / random / oracle   [policy recovery of oracle gain]"
+    )
     for name, b in blocks:
         cells = []
         for key in b["accuracy_at"]["policy"]:
             a = b["accuracy_at"]
-            cells.append(f"{key:>4}: {_pct(a['policy'][key])}/{_pct(a['router'][key])}/{_pct(a['random'][key])}/"
-                         f"{_pct(a['oracle'][key])} [{_pct(b['recovery_vs_oracle'][key])}]")
+            cells.append(
+                f"{key:>4}: {_pct(a['policy'][key])}/{_pct(a['router'][key])}/{_pct(a['random'][key])}/"
+                f"{_pct(a['oracle'][key])} [{_pct(b['recovery_vs_oracle'][key])}]"
+            )
         lines.append(f"{name:<12}" + "  ".join(cells))
     if "policy_file" in report:
         pf = report["policy_file"]
         lines.append("")
-        lines.append(f"policy file as given: AUROC {pf['auroc']:.3f}, escalation rate {_pct(pf['escalation_rate'])}% "
-                     "(in-sample if it was fitted on this set)")
+        lines.append(
+            f"policy file as given: AUROC {pf['auroc']:.3f}, escalation rate {_pct(pf['escalation_rate'])}% "
+            "(in-sample if it was fitted on this set)"
+        )
     return "\n".join(lines)
 
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from edgekit.runtime.errors import (
     BudgetExceededError,
@@ -120,7 +121,7 @@ class HybridClient:
         if self.cloud is not None:
             self.cloud.close()
 
-    def __enter__(self) -> "HybridClient":
+    def __enter__(self) -> HybridClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -193,27 +194,60 @@ class HybridClient:
         if decision.escalate:
             reply, error, redaction, cloud_ms = self._call_cloud(messages)
             if reply is not None:
-                return self._answer(redaction.restore(reply.text), Route.CLOUD, decision,
-                                    self._cost(None, reply, cloud_ms, started), redacted=redaction.kinds())
+                return self._answer(
+                    redaction.restore(reply.text),
+                    Route.CLOUD,
+                    decision,
+                    self._cost(None, reply, cloud_ms, started),
+                    redacted=redaction.kinds(),
+                )
             result = self.local.generate(messages, **self._local_options(options))
-            return self._answer(result.text, Route.LOCAL_FALLBACK, decision, self._cost(result, None, cloud_ms, started),
-                                error=str(error), error_kind=_error_kind(error), local_text=result.text,
-                                local_finish_reason=str(result.finish_reason))
+            return self._answer(
+                result.text,
+                Route.LOCAL_FALLBACK,
+                decision,
+                self._cost(result, None, cloud_ms, started),
+                error=str(error),
+                error_kind=_error_kind(error),
+                local_text=result.text,
+                local_finish_reason=str(result.finish_reason),
+            )
         result = self.local.generate(messages, **self._local_options(options))
         post = self._decide_post(decision.family, question, pre, result)
         if not post.escalate:
-            return self._answer(result.text, Route.LOCAL, post, self._cost(result, None, 0.0, started),
-                                local_text=result.text, local_finish_reason=str(result.finish_reason))
+            return self._answer(
+                result.text,
+                Route.LOCAL,
+                post,
+                self._cost(result, None, 0.0, started),
+                local_text=result.text,
+                local_finish_reason=str(result.finish_reason),
+            )
         reply, error, redaction, cloud_ms = self._call_cloud(messages)
         if reply is not None:
-            return self._answer(redaction.restore(reply.text), Route.CLOUD, post, self._cost(result, reply, cloud_ms, started),
-                                local_text=result.text, local_finish_reason=str(result.finish_reason),
-                                redacted=redaction.kinds())
-        return self._answer(result.text, Route.LOCAL_FALLBACK, post, self._cost(result, None, cloud_ms, started),
-                            error=str(error), error_kind=_error_kind(error), local_text=result.text,
-                            local_finish_reason=str(result.finish_reason))
+            return self._answer(
+                redaction.restore(reply.text),
+                Route.CLOUD,
+                post,
+                self._cost(result, reply, cloud_ms, started),
+                local_text=result.text,
+                local_finish_reason=str(result.finish_reason),
+                redacted=redaction.kinds(),
+            )
+        return self._answer(
+            result.text,
+            Route.LOCAL_FALLBACK,
+            post,
+            self._cost(result, None, cloud_ms, started),
+            error=str(error),
+            error_kind=_error_kind(error),
+            local_text=result.text,
+            local_finish_reason=str(result.finish_reason),
+        )
 
-    def _call_cloud(self, messages: list[dict[str, Any]]) -> tuple[CloudReply | None, Exception | None, Redaction, float]:
+    def _call_cloud(
+        self, messages: list[dict[str, Any]]
+    ) -> tuple[CloudReply | None, Exception | None, Redaction, float]:
         t0 = time.perf_counter()
         redaction = Redaction()
         try:
@@ -246,9 +280,17 @@ class HybridClient:
                     result = piece.result
             decision = self._decide_post(decision.family, question, pre, result)
             if not decision.escalate:
-                yield HybridEvent(EventKind.FINAL, answer=self._answer(
-                    result.text, Route.LOCAL, decision, self._cost(result, None, 0.0, started),
-                    local_text=result.text, local_finish_reason=str(result.finish_reason)))
+                yield HybridEvent(
+                    EventKind.FINAL,
+                    answer=self._answer(
+                        result.text,
+                        Route.LOCAL,
+                        decision,
+                        self._cost(result, None, 0.0, started),
+                        local_text=result.text,
+                        local_finish_reason=str(result.finish_reason),
+                    ),
+                )
                 return
             yield HybridEvent(EventKind.RESTART, source="cloud", note=f"escalating to the cloud ({decision.rule})")
         t0 = time.perf_counter()
@@ -276,14 +318,25 @@ class HybridClient:
         cloud_ms = (time.perf_counter() - t0) * 1e3
         if reply is not None:
             self.budget.record_tokens(reply.total_tokens)
-            yield HybridEvent(EventKind.FINAL, source="cloud", answer=self._answer(
-                redaction.restore(reply.text), Route.CLOUD, decision, self._cost(result, reply, cloud_ms, started),
-                local_text=result.text if result else None,
-                local_finish_reason=str(result.finish_reason) if result else None, redacted=redaction.kinds()))
+            yield HybridEvent(
+                EventKind.FINAL,
+                source="cloud",
+                answer=self._answer(
+                    redaction.restore(reply.text),
+                    Route.CLOUD,
+                    decision,
+                    self._cost(result, reply, cloud_ms, started),
+                    local_text=result.text if result else None,
+                    local_finish_reason=str(result.finish_reason) if result else None,
+                    redacted=redaction.kinds(),
+                ),
+            )
             return
         # fallback: the local answer (generated now if the router skipped it)
         if shown or result is not None:
-            yield HybridEvent(EventKind.RESTART, source="local", note=f"cloud failed ({_error_kind(error)}): answering locally")
+            yield HybridEvent(
+                EventKind.RESTART, source="local", note=f"cloud failed ({_error_kind(error)}): answering locally"
+            )
         if result is None:
             for piece in self.local.stream(messages, **self._local_options(options)):
                 if piece.text:
@@ -292,9 +345,16 @@ class HybridClient:
                     result = piece.result
         else:
             yield HybridEvent(EventKind.TOKEN, result.text, "local")
-        yield HybridEvent(EventKind.FINAL, answer=self._answer(
-            result.text, Route.LOCAL_FALLBACK, decision, self._cost(result, None, cloud_ms, started),
-            error=str(error), error_kind=_error_kind(error), local_text=result.text,
-            local_finish_reason=str(result.finish_reason)))
-
-
+        yield HybridEvent(
+            EventKind.FINAL,
+            answer=self._answer(
+                result.text,
+                Route.LOCAL_FALLBACK,
+                decision,
+                self._cost(result, None, cloud_ms, started),
+                error=str(error),
+                error_kind=_error_kind(error),
+                local_text=result.text,
+                local_finish_reason=str(result.finish_reason),
+            ),
+        )

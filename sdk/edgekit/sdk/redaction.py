@@ -20,8 +20,8 @@ Patterns, in the order they run (earlier ones win an overlap):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
 
 __all__ = ["Redactor", "Redaction", "StreamRestorer", "luhn_valid", "KINDS"]
 

@@ -52,5 +52,11 @@ def spec_for(config) -> ArchitectureSpec:
 
 
 # Families register themselves on import (keep this list sorted).
-from . import llama  # noqa: E402,F401
-from . import gemma3, mistral, phi3, qwen2, qwen3  # noqa: E402,F401  (archs engineer)
+from . import (  # noqa: E402,F401  (archs engineer)
+    gemma3,
+    llama,  # noqa: E402,F401
+    mistral,
+    phi3,
+    qwen2,
+    qwen3,
+)

@@ -32,11 +32,11 @@ with other tensor names overrides ``tensor_name`` only.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
-
 from edgekit.runtime.errors import SourceError, UnsupportedError
 
 from ..model import GGUFTensor, LoadedModel, ModelConfig

@@ -81,18 +81,25 @@ class Gemma3Spec(ArchitectureSpec):
         kind = rope.get("rope_type", rope.get("type", "default"))
         scaling = tuple(sorted((k, v) for k, v in rope.items() if k != "rope_theta")) if kind != "default" else None
         hf = self._hf
-        window = layer_sliding_window({**hf, "layer_types": [self._layer_type(i) for i in range(self.config.num_layers)]}, layer)
-        return LayerAttention(local_window_size=gqa_local_window(window), rope_theta=float(rope["rope_theta"]), rope_scaling=scaling)
+        window = layer_sliding_window(
+            {**hf, "layer_types": [self._layer_type(i) for i in range(self.config.num_layers)]}, layer
+        )
+        return LayerAttention(
+            local_window_size=gqa_local_window(window), rope_theta=float(rope["rope_theta"]), rope_scaling=scaling
+        )
 
     def check_supported(self) -> None:
         super().check_supported()
         hf = self._hf
         act = hf.get("hidden_activation") or hf.get("hidden_act") or "gelu_pytorch_tanh"
         if act not in _ACTIVATIONS:
-            raise UnsupportedError(f"gemma3_text: hidden_activation {act!r} is not supported (expected 'gelu_pytorch_tanh')")
+            raise UnsupportedError(
+                f"gemma3_text: hidden_activation {act!r} is not supported (expected 'gelu_pytorch_tanh')"
+            )
         if hf.get("attn_logit_softcapping"):
             raise UnsupportedError(
-                f"gemma3_text: attn_logit_softcapping={hf['attn_logit_softcapping']} is not supported by the graph builder "
+                f"gemma3_text: attn_logit_softcapping={hf['attn_logit_softcapping']} is not supported by the graph "
+                "builder "
                 "(Gemma 3 checkpoints ship without it)"
             )
         if hf.get("attention_bias"):

@@ -13,7 +13,8 @@ windows shorter than the prompt, in prefill, decode and chunked prefill.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from . import register_architecture
 from .base import LayerAttention

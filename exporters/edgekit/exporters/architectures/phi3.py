@@ -13,7 +13,6 @@ cache cannot express.
 from __future__ import annotations
 
 import numpy as np
-
 from edgekit.runtime.errors import UnsupportedError
 
 from ..model import GGUFTensor, LoadedModel
@@ -70,7 +69,9 @@ class Phi3Spec(MistralSpec):
 
     def rotary_dim(self) -> int:
         hf = self.config.hf_config or {}
-        factor = hf.get("partial_rotary_factor") or (hf.get("rope_parameters") or {}).get("partial_rotary_factor") or 1.0
+        factor = (
+            hf.get("partial_rotary_factor") or (hf.get("rope_parameters") or {}).get("partial_rotary_factor") or 1.0
+        )
         return int(self.config.head_dim * float(factor))
 
     def check_supported(self) -> None:

@@ -23,5 +23,7 @@ class Qwen3Spec(Qwen2Spec):
 
     def check_supported(self) -> None:
         if (self.config.hf_config or {}).get("attention_bias"):
-            raise UnsupportedError("qwen3: attention_bias=True checkpoints are not supported (Qwen3 ships without q/k/v biases)")
+            raise UnsupportedError(
+                "qwen3: attention_bias=True checkpoints are not supported (Qwen3 ships without q/k/v biases)"
+            )
         super().check_supported()

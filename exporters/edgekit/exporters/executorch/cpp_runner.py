@@ -31,10 +31,9 @@ def run_cpp_runner(job: dict[str, Any]) -> dict[str, Any]:
     from edgekit.runtime.backends.executorch import import_executorch_runtime
 
     import_executorch_runtime("the executorch-runner benchmark")  # kernels + custom ops registered before loading
+    from edgekit.runtime.manifest import read_manifest
     from executorch.extension.llm.runner import GenerationConfig, TextLLMRunner
     from tokenizers import Tokenizer
-
-    from edgekit.runtime.manifest import read_manifest
 
     folder = Path(job["model"])
     manifest = read_manifest(folder)
@@ -53,7 +52,9 @@ def run_cpp_runner(job: dict[str, Any]) -> dict[str, Any]:
     first, _ = generate(1)  # loads the program (lazily, inside the runner) and gives the cold first token
     load_ms = (time.perf_counter() - started) * 1e3
     first_token_wall = time.time()
-    prefills = [float(s.prompt_eval_end_ms - s.inference_start_ms) for s, _ in (generate(1) for _ in range(job["repeats"]))]
+    prefills = [
+        float(s.prompt_eval_end_ms - s.inference_start_ms) for s, _ in (generate(1) for _ in range(job["repeats"]))
+    ]
     stats, text = generate(job["decode_tokens"])
     decode_ms = max(float(stats.inference_end_ms - stats.first_token_ms), 1.0)
     return {

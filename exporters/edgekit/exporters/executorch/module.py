@@ -26,8 +26,9 @@ can drive the same file): ``forward(tokens int64 [1, S], input_pos int64 [1])
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,7 +60,9 @@ def _t(array: Any) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
 
 
-def _rope_table(spec: ArchitectureSpec, attention: LayerAttention, max_context: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _rope_table(
+    spec: ArchitectureSpec, attention: LayerAttention, max_context: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """cos, sin [max_context, rotary_dim]: the ONNX graph's rope cache ([max_context, rotary_dim/2], float64
     angles) repeated for transformers' half-split layout."""
     cos, sin = spec.rope_cache(attention, max_context)

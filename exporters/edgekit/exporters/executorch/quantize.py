@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
-
 from edgekit.runtime.errors import ConfigError
+from torch import nn
 
 from ..recipes import FLOAT_BITS, QuantRecipe
 
@@ -63,7 +62,8 @@ def effective_quant(recipe: QuantRecipe, options: dict[str, Any], in_features: t
     if recipe.is_float:
         if smooth_alpha:
             raise ConfigError(
-                f"executorch option smooth_alpha only applies to the int8-activation recipes, not {recipe.name!r}; drop it"
+                f"executorch option smooth_alpha only applies to the int8-activation recipes, not {recipe.name!r}; "
+                "drop it"
             )
         return EffectiveQuant(recipe.name, FLOAT_BITS, None, embedding_bits)
     granularity = dict(recipe.extra).get("weight_granularity")
@@ -71,7 +71,9 @@ def effective_quant(recipe: QuantRecipe, options: dict[str, Any], in_features: t
     if granularity != "per_channel" or "group_size" in options:
         group_size = int(options.get("group_size", recipe.group_size))
         if group_size < 16 or group_size & (group_size - 1):
-            raise ConfigError(f"executorch option group_size={group_size} must be a power of two ≥ 16 (e.g. 32, 64, 128)")
+            raise ConfigError(
+                f"executorch option group_size={group_size} must be a power of two ≥ 16 (e.g. 32, 64, 128)"
+            )
         if recipe.bits == 8:
             raise ConfigError(
                 f"recipe {recipe.name!r} uses per-channel 8-bit weights (XNNPACK has no group-wise 8-bit kernel); "

@@ -38,9 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
-
 from edgekit.runtime.errors import ConfigError
+from torch import nn
 
 from ..model import LoadedModel
 
@@ -55,7 +54,9 @@ def check_alpha(value: Any) -> float:
     try:
         alpha = float(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"executorch option smooth_alpha={value!r} is not a number; use 0 (off) to 1, e.g. 0.5") from None
+        raise ConfigError(
+            f"executorch option smooth_alpha={value!r} is not a number; use 0 (off) to 1, e.g. 0.5"
+        ) from None
     if not 0.0 <= alpha <= 1.0:
         raise ConfigError(f"executorch option smooth_alpha={alpha} is outside 0..1; use 0 (off) to 1, e.g. 0.5")
     return alpha
@@ -153,13 +154,13 @@ def smooth_decoder(decoder: nn.Module, sequences: list[list[int]], alpha: float)
         p = f"layers.{i}."
         attn, mlp = block.self_attn, block.mlp
         qkv = [attn.q_proj, attn.k_proj, attn.v_proj]
-        s = _scales(stats[p + "self_attn.q_proj"], [l.weight for l in qkv], alpha)
+        s = _scales(stats[p + "self_attn.q_proj"], [lin.weight for lin in qkv], alpha)
         _set(block.input_layernorm, "weight", block.input_layernorm.weight / s)
         _scale_columns(qkv, s)
         max_ratio = max(max_ratio, float(s.max() / s.min()))
 
         gate_up = [mlp.gate_proj, mlp.up_proj]
-        s = _scales(stats[p + "mlp.gate_proj"], [l.weight for l in gate_up], alpha)
+        s = _scales(stats[p + "mlp.gate_proj"], [lin.weight for lin in gate_up], alpha)
         _set(block.ffn_layernorm, "weight", block.ffn_layernorm.weight / s)
         _scale_columns(gate_up, s)
 

@@ -88,7 +88,9 @@ class ExecuTorchTarget(ExportTarget):
             raise ConfigError(f"executorch option logits={logits_mode!r}; use {LOGITS_LAST!r} or {LOGITS_ALL!r}")
         max_seq_len = int(options.get("max_seq_len", min(DEFAULT_MAX_SEQ_LEN, max_context)))
         if not 1 <= max_seq_len <= max_context:
-            raise ConfigError(f"executorch option max_seq_len={max_seq_len} must be between 1 and max_context ({max_context})")
+            raise ConfigError(
+                f"executorch option max_seq_len={max_seq_len} must be between 1 and max_context ({max_context})"
+            )
 
         import executorch
 

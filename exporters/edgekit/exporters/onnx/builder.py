@@ -28,16 +28,15 @@ Shape(attention_mask)[1] as int32.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
-from onnx import TensorProto
-
 from edgekit.runtime.errors import ConfigError, UnsupportedError
 from edgekit.runtime.manifest import CacheSpec, OnnxGraphSpec
 from edgekit.runtime.progress import OnProgress, Steps
+from onnx import TensorProto
 
 from ..architectures import ArchitectureSpec, LayerAttention, spec_for
 from ..model import GGUFTensor, LoadedModel
@@ -104,22 +103,24 @@ class _DecoderBuilder:
         self.repack_max_error = 0.0
         self.gguf_tensors_used = 0
         self._rope: dict[tuple, tuple[str, str]] = {}
-        self.cache = CacheSpec(num_layers=self.cfg.num_layers, num_kv_heads=self.cfg.num_kv_heads, head_dim=self.cfg.head_dim)
+        self.cache = CacheSpec(
+            num_layers=self.cfg.num_layers, num_kv_heads=self.cfg.num_kv_heads, head_dim=self.cfg.head_dim
+        )
 
     # -- weights ----------------------------------------------------------------
     def _record(self, name: str, kind: str, reference: np.ndarray, part: _Part) -> None:
         if part.quantized is None:
             return
-        self.errors.append(
-            tensor_error(name, kind, reference, part.quantized.dequantize(), part.quantized.nbytes())
-        )
+        self.errors.append(tensor_error(name, kind, reference, part.quantized.dequantize(), part.quantized.nbytes()))
 
     def _gguf_part(self, name: str, tensor: GGUFTensor | None, reference: np.ndarray) -> _Part:
         """The gguf recipe: repack quantized blocks exactly, keep float types float."""
         if tensor is None or tensor.ggml_type in FLOAT_GGUF_TYPES:
             return _Part(name, float_weight=reference)
         if tensor.ggml_type not in REPACKABLE_TYPES:  # supports() refuses these before we get here
-            raise UnsupportedError(f"GGUF tensor {tensor.gguf_name} is {tensor.ggml_type}; only {sorted(REPACKABLE_TYPES)} repack exactly")
+            raise UnsupportedError(
+                f"GGUF tensor {tensor.gguf_name} is {tensor.ggml_type}; only {sorted(REPACKABLE_TYPES)} repack exactly"
+            )
         qm = repack_gguf(tensor)
         self.repack_max_error = max(self.repack_max_error, repack_error(tensor, qm))
         self.gguf_tensors_used += 1
@@ -215,7 +216,12 @@ class _DecoderBuilder:
     def rms_norm(self, x: str, weight: np.ndarray, name: str) -> str:
         w = self.g.initializer(f"{name}.weight", weight)
         return self.g.node(
-            "SimplifiedLayerNormalization", [x, w], name=f"{name}/SLN", axis=-1, epsilon=float(self.cfg.rms_norm_eps), stash_type=1
+            "SimplifiedLayerNormalization",
+            [x, w],
+            name=f"{name}/SLN",
+            axis=-1,
+            epsilon=float(self.cfg.rms_norm_eps),
+            stash_type=1,
         )
 
     def skip_rms_norm(self, x: str, residual: str, weight: np.ndarray, name: str) -> tuple[str, str]:
@@ -244,7 +250,10 @@ class _DecoderBuilder:
         if key not in self._rope:
             cos, sin = self.spec.rope_cache(attention, self.max_context)
             idx = len(self._rope)
-            self._rope[key] = (self.g.initializer(f"rope{idx}.cos_cache", cos), self.g.initializer(f"rope{idx}.sin_cache", sin))
+            self._rope[key] = (
+                self.g.initializer(f"rope{idx}.cos_cache", cos),
+                self.g.initializer(f"rope{idx}.sin_cache", sin),
+            )
         return self._rope[key]
 
     # -- graph ------------------------------------------------------------------
@@ -262,7 +271,10 @@ class _DecoderBuilder:
         total = g.node("ReduceSum", [mask, g.const_i64([1])], keepdims=0)
         seqlens_k = g.node("Cast", [g.node("Sub", [total, g.const_i64([1])])], to=TensorProto.INT32, name="seqlens_k")
         total_len = g.node(
-            "Cast", [g.node("Gather", [g.node("Shape", [mask]), g.const_i64(1, scalar=True)], axis=0)], to=TensorProto.INT32, name="total_seq_len"
+            "Cast",
+            [g.node("Gather", [g.node("Shape", [mask]), g.const_i64(1, scalar=True)], axis=0)],
+            to=TensorProto.INT32,
+            name="total_seq_len",
         )
 
         with self.steps.stage("embedding") as stage:
@@ -304,7 +316,9 @@ class _DecoderBuilder:
 
         if recipe.method == QuantMethod.GGUF:
             head_part = self._gguf_part("lm_head", spec.gguf_linear(model, "embed" if tied else "head", None), head_w)
-            emb_part = head_part if tied else self._gguf_part("embed_tokens", spec.gguf_linear(model, "embed", None), emb_w)
+            emb_part = (
+                head_part if tied else self._gguf_part("embed_tokens", spec.gguf_linear(model, "embed", None), emb_w)
+            )
         else:
             head_part = self._quantized_part("lm_head", head_w, recipe.head_bits)
             if tied and (head_part.quantized is not None or recipe.embedding_bits == FLOAT_BITS):
@@ -349,7 +363,9 @@ class _DecoderBuilder:
         """
         g, qm = self.g, part.quantized
         k = HEAD_REFINE_TOP_K
-        _, idx = g.node("TopK", [logits, g.const_i64([k])], outputs=2, axis=-1, largest=1, sorted=0, name="lm_head/TopK")
+        _, idx = g.node(
+            "TopK", [logits, g.const_i64([k])], outputs=2, axis=-1, largest=1, sorted=0, name="lm_head/TopK"
+        )
         rows = self.gather_quantized(idx, part, flat_shape=[0, 0, k, qm.k])  # [1, S, k, hidden], exact weights
         exact = g.node("MatMul", [rows, g.node("Unsqueeze", [x, g.const_i64([-1])])])  # [1, S, k, 1]
         exact = g.node("Squeeze", [exact, g.const_i64([-1])])
@@ -373,8 +389,14 @@ class _DecoderBuilder:
             # One zero point per block on the quantize axis: unpacked uint8 [N, k_blocks, 1] (low nibble).
             inputs.append(g.shared(f"{part.name}.qzeros3d", lambda: qm.zero_points.reshape(qm.n, qm.k_blocks, 1)))
         hidden = g.node(
-            "GatherBlockQuantized", inputs, domain=MS_DOMAIN, name=f"{part.name}/GatherBlockQuantized",
-            bits=qm.bits, block_size=qm.block_size, gather_axis=0, quantize_axis=2,
+            "GatherBlockQuantized",
+            inputs,
+            domain=MS_DOMAIN,
+            name=f"{part.name}/GatherBlockQuantized",
+            bits=qm.bits,
+            block_size=qm.block_size,
+            gather_axis=0,
+            quantize_axis=2,
         )  # [1, S, k_blocks, block_size]
         if qm.correction is not None:
             corr = g.shared(f"{part.name}.correction", lambda: qm.correction)
@@ -406,11 +428,21 @@ class _DecoderBuilder:
             qkv_inputs = [q, k, v]
         inputs = [
             *qkv_inputs,
-            self.cache.past_key.format(layer=i), self.cache.past_value.format(layer=i),
-            seqlens_k, total_len, cos, sin,
+            self.cache.past_key.format(layer=i),
+            self.cache.past_value.format(layer=i),
+            seqlens_k,
+            total_len,
+            cos,
+            sin,
         ]
-        attrs = dict(num_heads=cfg.num_heads, kv_num_heads=cfg.num_kv_heads, do_rotary=1, rotary_interleaved=0,
-                     local_window_size=int(attention.local_window_size), scale=float(spec.attention_scale()))
+        attrs = dict(
+            num_heads=cfg.num_heads,
+            kv_num_heads=cfg.num_kv_heads,
+            do_rotary=1,
+            rotary_interleaved=0,
+            local_window_size=int(attention.local_window_size),
+            scale=float(spec.attention_scale()),
+        )
         present_k = self.cache.present_key.format(layer=i)
         present_v = self.cache.present_value.format(layer=i)
         attn = g.fresh(f"{p}/attn")
@@ -425,11 +457,15 @@ class _DecoderBuilder:
             ffn_role = "pre_ffn"
         else:
             ffn_role = "post_attention"
-        normed, residual = self.skip_rms_norm(out, residual, spec.norm_weight(model, ffn_role, i), f"{p}.{ffn_role}_norm")
+        normed, residual = self.skip_rms_norm(
+            out, residual, spec.norm_weight(model, ffn_role, i), f"{p}.{ffn_role}_norm"
+        )
 
         if FUSE_GATE_UP:
             gate_up = self.linear(normed, i, ("gate", "up"))
-            gate, up = g.node("Split", [gate_up, g.const_i64([cfg.intermediate_size, cfg.intermediate_size])], outputs=2, axis=-1)
+            gate, up = g.node(
+                "Split", [gate_up, g.const_i64([cfg.intermediate_size, cfg.intermediate_size])], outputs=2, axis=-1
+            )
         else:
             gate, up = self.linear(normed, i, ("gate",)), self.linear(normed, i, ("up",))
         if spec.mlp_activation == "silu":
@@ -453,7 +489,9 @@ def _fuse(name: str, parts: list[_Part]) -> list[_Part]:
         return parts
     first = qms[0]
     same = all(
-        q.bits == first.bits and q.block_size == first.block_size and q.k == first.k
+        q.bits == first.bits
+        and q.block_size == first.block_size
+        and q.k == first.k
         and (q.zero_points is None) == (first.zero_points is None)
         and (q.correction is None) == (first.correction is None)
         for q in qms
@@ -497,7 +535,10 @@ def build_onnx(
     if not isinstance(max_context, int) or max_context < 1:
         raise ConfigError(f"max_context must be a positive integer, got {max_context!r}")
     if "onnx" not in recipe.targets:
-        raise UnsupportedError(f"recipe {recipe.name!r} cannot be built by target 'onnx' (its targets: {', '.join(sorted(recipe.targets))})")
+        raise UnsupportedError(
+            f"recipe {recipe.name!r} cannot be built by target 'onnx' (its targets: "
+            f"{', '.join(sorted(recipe.targets))})"
+        )
     spec = spec_for(model.config)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -63,7 +63,11 @@ class GraphWriter:
         tensor.name = name
         tensor.data_type = helper.np_dtype_to_tensor_dtype(array.dtype)
         tensor.dims.extend(array.shape)
-        for key, value in (("location", self.data_path.name), ("offset", str(self._offset)), ("length", str(array.nbytes))):
+        for key, value in (
+            ("location", self.data_path.name),
+            ("offset", str(self._offset)),
+            ("length", str(array.nbytes)),
+        ):
             entry = tensor.external_data.add()
             entry.key, entry.value = key, value
         tensor.data_location = TensorProto.EXTERNAL
@@ -93,14 +97,22 @@ class GraphWriter:
         return self._consts[key]
 
     # -- nodes ----------------------------------------------------------------
-    def node(self, op: str, inputs: list[str], outputs: int | list[str] = 1, domain: str = "", name: str | None = None, **attrs: Any):
+    def node(
+        self,
+        op: str,
+        inputs: list[str],
+        outputs: int | list[str] = 1,
+        domain: str = "",
+        name: str | None = None,
+        **attrs: Any,
+    ):
         """Add a node; returns its output name (or the list when several)."""
         base = name or op
         if isinstance(outputs, int):
-            outputs = [self.fresh(f"{base}/out{i}") if outputs > 1 else self.fresh(f"{base}/out") for i in range(outputs)]
-        self.nodes.append(
-            helper.make_node(op, inputs, outputs, name=self.fresh(base), domain=domain or None, **attrs)
-        )
+            outputs = [
+                self.fresh(f"{base}/out{i}") if outputs > 1 else self.fresh(f"{base}/out") for i in range(outputs)
+            ]
+        self.nodes.append(helper.make_node(op, inputs, outputs, name=self.fresh(base), domain=domain or None, **attrs))
         return outputs[0] if len(outputs) == 1 else outputs
 
     def add_input(self, name: str, elem_type: int, shape: list) -> str:
@@ -111,7 +123,9 @@ class GraphWriter:
         self.outputs.append(helper.make_tensor_value_info(name, elem_type, shape))
 
     # -- output -------------------------------------------------------------------
-    def save(self, model_path: Path, graph_name: str, doc: str = "", metadata: dict[str, str] | None = None) -> onnx.ModelProto:
+    def save(
+        self, model_path: Path, graph_name: str, doc: str = "", metadata: dict[str, str] | None = None
+    ) -> onnx.ModelProto:
         self._data.close()
         graph = helper.make_graph(self.nodes, graph_name, self.inputs, self.outputs, self.initializers)
         model = helper.make_model(

@@ -56,7 +56,8 @@ def _gguf_refusal(recipe: QuantRecipe, model: LoadedModel) -> str | None:
     """Why the exact-repack recipe cannot run on this source, or None."""
     if model.gguf_tensors is None:
         return (
-            f"recipe {recipe.name!r} repacks a GGUF file's quantized blocks, but source {model.source!r} is not a GGUF; "
+            f"recipe {recipe.name!r} repacks a GGUF file's quantized blocks, but source {model.source!r} is not a "
+            "GGUF; "
             "pass a .gguf file or choose int4/int8/fp32"
         )
     ok = REPACKABLE_TYPES | FLOAT_GGUF_TYPES

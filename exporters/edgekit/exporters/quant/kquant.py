@@ -118,5 +118,7 @@ def _quantize_symmetric(w: np.ndarray, bits: int, block_size: int) -> QuantizedM
             best_iscale = np.where(better, iscale, best_iscale)
         stop = start + blocks.shape[0]
         scales[start:stop] = best_s
-        codes_out[start:stop] = (np.clip(np.rint(blocks * best_iscale[..., None]), -half, qmax - half) + half).astype(np.uint8)
+        codes_out[start:stop] = (np.clip(np.rint(blocks * best_iscale[..., None]), -half, qmax - half) + half).astype(
+            np.uint8
+        )
     return QuantizedMatrix(bits, block_size, w.shape[1], codes_out, scales, None)

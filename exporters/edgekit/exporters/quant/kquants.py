@@ -47,10 +47,14 @@ def _superblocks(tensor: GGUFTensor) -> np.ndarray:
     nbytes, per = KQUANT_BLOCK_BYTES[tensor.ggml_type]
     rows, cols = tensor.shape
     if cols % per:
-        raise ValueError(f"{tensor.gguf_name}: {cols} columns is not a whole number of {per}-weight {tensor.ggml_type} blocks")
+        raise ValueError(
+            f"{tensor.gguf_name}: {cols} columns is not a whole number of {per}-weight {tensor.ggml_type} blocks"
+        )
     raw = np.ascontiguousarray(np.asarray(tensor.raw, dtype=np.uint8)).reshape(rows, -1)
     if raw.shape[1] != cols // per * nbytes:
-        raise ValueError(f"{tensor.gguf_name}: {raw.shape[1]} bytes per row, {tensor.ggml_type} needs {cols // per * nbytes}")
+        raise ValueError(
+            f"{tensor.gguf_name}: {raw.shape[1]} bytes per row, {tensor.ggml_type} needs {cols // per * nbytes}"
+        )
     return raw.reshape(rows * (cols // per), nbytes)
 
 
@@ -113,7 +117,9 @@ def decode_kquant(tensor: GGUFTensor) -> tuple[np.ndarray, np.ndarray, np.ndarra
         codes = q.astype(np.int16).reshape(n, 16, 16) - 32
         scale, offset = d[:, None] * np.ascontiguousarray(scales).view(np.int8).astype(np.float64), None
     else:
-        raise ValueError(f"{tensor.gguf_name}: type {t} is not a k-quant type this module repacks ({sorted(KQUANT_TYPES)})")
+        raise ValueError(
+            f"{tensor.gguf_name}: type {t} is not a k-quant type this module repacks ({sorted(KQUANT_TYPES)})"
+        )
     rows = tensor.shape[0]
     sub = codes.shape[-1]
     return (

@@ -7,8 +7,8 @@ against the float weight it replaces.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Iterable
 
 import numpy as np
 
@@ -32,8 +32,16 @@ def tensor_error(name: str, kind: str, reference: np.ndarray, quantized: np.ndar
     # (float64 copies of every tensor doubled it); exactness checks use repack_error instead.
     ref = np.asarray(reference, dtype=np.float32)
     diff = np.asarray(quantized, dtype=np.float32) - ref
-    norm = float(np.sqrt(np.einsum("ij,ij->", ref, ref, dtype=np.float64))) if ref.ndim == 2 else float(np.linalg.norm(ref))
-    sq = float(np.einsum("ij,ij->", diff, diff, dtype=np.float64)) if diff.ndim == 2 else float(np.sum(diff.astype(np.float64) ** 2))
+    norm = (
+        float(np.sqrt(np.einsum("ij,ij->", ref, ref, dtype=np.float64)))
+        if ref.ndim == 2
+        else float(np.linalg.norm(ref))
+    )
+    sq = (
+        float(np.einsum("ij,ij->", diff, diff, dtype=np.float64))
+        if diff.ndim == 2
+        else float(np.sum(diff.astype(np.float64) ** 2))
+    )
     return TensorError(
         name=name,
         kind=kind,

@@ -12,9 +12,9 @@ Anything else is a missing path, reported with what MODEL may be.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from edgekit.runtime.errors import SourceError
 from edgekit.runtime.registry import Registry
@@ -60,7 +60,9 @@ SOURCE_KINDS: Registry[SourceKind] = Registry("model source kind")
 for _kind in (
     SourceKind("builtin", is_builtin_name, _load_builtin),
     SourceKind("gguf", lambda text: Path(text).expanduser().is_file(), lambda t, w: load_gguf(Path(t).expanduser(), w)),
-    SourceKind("hf-folder", lambda text: Path(text).expanduser().is_dir(), lambda t, w: load_hf_folder(Path(t).expanduser(), w)),
+    SourceKind(
+        "hf-folder", lambda text: Path(text).expanduser().is_dir(), lambda t, w: load_hf_folder(Path(t).expanduser(), w)
+    ),
     SourceKind("hub", looks_like_hub_id, _load_hub),
 ):
     SOURCE_KINDS.add(_kind.name, _kind)

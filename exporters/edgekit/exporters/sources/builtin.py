@@ -53,7 +53,6 @@ BUILTIN_MODELS.add(
 )
 
 
-
 @dataclass(frozen=True)
 class AssembledModel:
     """A model too big for one PyPI file: chunk packages that scripts/setup-extra-models.sh assembles.

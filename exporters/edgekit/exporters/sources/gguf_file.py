@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from edgekit.runtime.errors import SourceError
 
 from ..model import GGUFTensor, LoadedModel
@@ -142,9 +141,12 @@ def load_gguf(path: Path, work_dir: Path, name: str | None = None, license: str 
             values = dequantize(tensor.data, tensor.tensor_type)
         except (NotImplementedError, ValueError) as exc:
             raise SourceError(
-                f"{path}: tensor {tensor.name} has GGML type {tensor.tensor_type.name}, which gguf-py cannot dequantize ({exc})"
+                f"{path}: tensor {tensor.name} has GGML type {tensor.tensor_type.name}, which gguf-py cannot "
+                f"dequantize ({exc})"
             ) from None
-        values = processor.process(weights=values, name=tensor.name, tensor_key_mapping=name_map, parsed_parameters={}).weights
+        values = processor.process(
+            weights=values, name=tensor.name, tensor_key_mapping=name_map, parsed_parameters={}
+        ).weights
         values = np.ascontiguousarray(values, dtype=np.float32)
         # F32 tensors come back as read-only views of the file map: own a copy (torch needs writable arrays).
         tensors[hf_name] = values if values.flags.writeable else values.copy()
@@ -160,7 +162,9 @@ def load_gguf(path: Path, work_dir: Path, name: str | None = None, license: str 
     expected = {n for n in name_map.values() if not (config.tie_word_embeddings and n == "lm_head.weight")}
     missing = sorted(expected - set(tensors))
     if missing:
-        raise SourceError(f"{path}: the GGUF lacks tensors the {config.architecture} model needs: {', '.join(missing[:5])}")
+        raise SourceError(
+            f"{path}: the GGUF lacks tensors the {config.architecture} model needs: {', '.join(missing[:5])}"
+        )
 
     tokenizer = tokenizer_from_gguf(path, reader, work_dir)
     hf_dict = hf_config.to_dict()

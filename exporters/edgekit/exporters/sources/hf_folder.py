@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 from edgekit.runtime.errors import SourceError
 
 from ..model import LoadedModel
@@ -27,7 +26,9 @@ def _weight_files(folder: Path) -> list[Path]:
         try:
             shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
         except (json.JSONDecodeError, KeyError) as exc:
-            raise SourceError(f"{index}: malformed safetensors index ({exc}); download the model folder again") from None
+            raise SourceError(
+                f"{index}: malformed safetensors index ({exc}); download the model folder again"
+            ) from None
         files = [folder / shard for shard in shards]
         missing = [f.name for f in files if not f.is_file()]
         if missing:

@@ -7,7 +7,8 @@ whatever the source was, reference and export start from identical weights.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,9 @@ def build_reference(hf_config_dict: Mapping[str, Any], tensors: Mapping[str, np.
     tied = {"lm_head.weight"} if config.tie_word_embeddings else set()
     missing = [name for name in missing if name not in tied]
     if missing or unexpected:
-        raise ValueError(f"reference weights do not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise ValueError(
+            f"reference weights do not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
     if config.tie_word_embeddings:
         model.tie_weights()
     model.eval()

@@ -37,7 +37,11 @@ def _drop_bos_postprocessor(data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(post, dict) and post.get("type") == "TemplateProcessing" and post.get("special_tokens"):
         data["post_processor"] = None
     elif isinstance(post, dict) and post.get("type") == "Sequence":
-        kept = [p for p in post.get("processors", []) if not (p.get("type") == "TemplateProcessing" and p.get("special_tokens"))]
+        kept = [
+            p
+            for p in post.get("processors", [])
+            if not (p.get("type") == "TemplateProcessing" and p.get("special_tokens"))
+        ]
         data["post_processor"] = {"type": "Sequence", "processors": kept} if kept else None
     return data
 
@@ -60,7 +64,8 @@ def check_roundtrip(tokenizer_path: Path, where: str, vocab: list[str] | None = 
     decoded = tokenizer.decode(ids, skip_special_tokens=False)
     if decoded != _ROUNDTRIP_TEXT:
         raise SourceError(
-            f"{where}: the tokenizer does not decode its own ids back to the text ({_ROUNDTRIP_TEXT!r} -> {decoded!r}); "
+            f"{where}: the tokenizer does not decode its own ids back to the text ({_ROUNDTRIP_TEXT!r} -> "
+            f"{decoded!r}); "
             "export from a Hugging Face folder with its own tokenizer.json instead"
         )
 
@@ -89,7 +94,9 @@ def tokenizer_from_gguf(gguf_path: Path, reader: Any, out_dir: Path) -> Tokenize
         # with wrong ids (FINDINGS: Gemma 3); edgekit.exporters.tokenizers builds the exact BPE (archs).
         from ..tokenizers import spm_vocab_from_gguf, write_spm_bpe_tokenizer_json
 
-        path = write_spm_bpe_tokenizer_json(spm_vocab_from_gguf(reader), out_dir / TOKENIZER_FILE, bos_post_processor=False)
+        path = write_spm_bpe_tokenizer_json(
+            spm_vocab_from_gguf(reader), out_dir / TOKENIZER_FILE, bos_post_processor=False
+        )
     else:
         try:
             converted = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
@@ -111,7 +118,9 @@ def tokenizer_from_gguf(gguf_path: Path, reader: Any, out_dir: Path) -> Tokenize
             if token_id not in eos_ids:
                 eos_ids.append(token_id)
     if not eos_ids:
-        raise SourceError(f"{gguf_path}: the GGUF metadata has no tokenizer.ggml.eos_token_id; generation could never stop")
+        raise SourceError(
+            f"{gguf_path}: the GGUF metadata has no tokenizer.ggml.eos_token_id; generation could never stop"
+        )
     return TokenizerAssets(
         tokenizer_json=path,
         bos_id=int(bos_id) if bos_id is not None else None,

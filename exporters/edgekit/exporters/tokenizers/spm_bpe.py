@@ -36,14 +36,22 @@ the sentencepiece library itself on a model proto rebuilt from the same GGUF.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from edgekit.runtime.errors import SourceError, UnsupportedError
 
-__all__ = ["PieceType", "SpmVocab", "spm_vocab_from_gguf", "spm_merges", "build_spm_bpe_tokenizer", "write_spm_bpe_tokenizer_json"]
+__all__ = [
+    "PieceType",
+    "SpmVocab",
+    "spm_vocab_from_gguf",
+    "spm_merges",
+    "build_spm_bpe_tokenizer",
+    "write_spm_bpe_tokenizer_json",
+]
 
 SPACE = "\u2581"  # "▁", SentencePiece's escaped space
 

@@ -36,7 +36,7 @@ class PositionStats:
     nll_reference: float = 0.0
     nll_exported: float = 0.0
 
-    def add(self, other: "PositionStats") -> None:
+    def add(self, other: PositionStats) -> None:
         self.positions += other.positions
         self.agree += other.agree
         self.kl_sum += other.kl_sum

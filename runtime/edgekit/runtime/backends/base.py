@@ -46,7 +46,7 @@ class Backend(ABC):
 
     @classmethod
     @abstractmethod
-    def open(cls, folder: Path, manifest: Manifest, options: BackendOptions) -> "Backend":
+    def open(cls, folder: Path, manifest: Manifest, options: BackendOptions) -> Backend:
         """Create the backend for a verified bundle folder."""
 
     @property
@@ -68,7 +68,7 @@ class Backend(ABC):
         positions, and advances ``cache.length`` by ``len(tokens)``.
         """
 
-    def close(self) -> None:  # pragma: no cover - optional
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default  # pragma: no cover
         """Release native resources."""
 
 

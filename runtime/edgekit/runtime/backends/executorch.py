@@ -86,17 +86,20 @@ class ExecuTorchSpec:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ExecuTorchSpec":
+    def from_dict(cls, data: dict[str, Any]) -> ExecuTorchSpec:
         try:
             data = dict(data)
             data["kv_cache"] = ExecuTorchKV(**data["kv_cache"])
             data["kernels"] = tuple(data.get("kernels", ()))
             spec = cls(**data)
         except (KeyError, TypeError) as exc:
-            raise SchemaError(f"edgekit.json: bad backend_config for executorch ({exc}); re-export the bundle") from None
+            raise SchemaError(
+                f"edgekit.json: bad backend_config for executorch ({exc}); re-export the bundle"
+            ) from None
         if spec.logits not in (LOGITS_LAST, LOGITS_ALL) or spec.max_seq_len < 1:
             raise SchemaError(
-                f"edgekit.json: executorch backend_config has logits={spec.logits!r}, max_seq_len={spec.max_seq_len!r}; "
+                f"edgekit.json: executorch backend_config has logits={spec.logits!r}, "
+                f"max_seq_len={spec.max_seq_len!r}; "
                 "re-export the bundle"
             )
         return spec
@@ -108,10 +111,9 @@ def import_executorch_runtime(what: str = "the executorch backend"):
     A missing package raises ``DependencyError`` naming the ``executorch`` extra.
     """
     try:
-        import torch
-
         # Registration order matters: kernels first, then programs that call them (issue 4).
         import executorch.kernels.quantized  # noqa: F401  quantized_decomposed::embedding_byte
+        import torch
         from executorch.extension.llm.custom_ops import custom_ops  # noqa: F401  llama::update_cache / custom_sdpa
         from executorch.runtime import Runtime
     except ModuleNotFoundError as exc:
@@ -143,7 +145,7 @@ def _set_threads(threads: int) -> None:
 class ExecuTorchCache(Cache):
     """One sequence: its length and token history (the KV buffers live in the shared method)."""
 
-    def __init__(self, owner: "ExecuTorchBackend"):
+    def __init__(self, owner: ExecuTorchBackend):
         self.length = 0
         self.history: list[np.ndarray] = []  # token chunks consumed so far, for a replay after a switch
         self._owner = owner
@@ -174,7 +176,7 @@ class ExecuTorchBackend(Backend):
         self.replays = 0  # sequence switches that needed a replay (tests and benchmarks read it)
 
     @classmethod
-    def open(cls, folder: Path, manifest: Manifest, options: BackendOptions) -> "ExecuTorchBackend":
+    def open(cls, folder: Path, manifest: Manifest, options: BackendOptions) -> ExecuTorchBackend:
         spec = ExecuTorchSpec.from_dict(manifest.backend_config)
         runtime_cls, torch = import_executorch_runtime()
         from ..cpu import physical_cores
@@ -198,7 +200,8 @@ class ExecuTorchBackend(Backend):
             program = runtime.load_program(path)
         except (RuntimeError, ValueError) as exc:  # the pybinding raises RuntimeError on a bad/truncated file
             raise BundleError(
-                f"ExecuTorch cannot load {spec.program_file!r} ({str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}); "
+                f"ExecuTorch cannot load {spec.program_file!r} "
+                f"({str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}); "
                 "re-export the bundle or install the executorch version it was made with "
                 f"({spec.executorch_version or 'unknown'})"
             ) from None
@@ -251,7 +254,9 @@ class ExecuTorchBackend(Backend):
 
     def forward(self, tokens: np.ndarray, cache: Cache, logits_to_keep: int = 1) -> np.ndarray:
         if not isinstance(cache, ExecuTorchCache) or cache._owner is not self:
-            raise RuntimeGenerationError("this cache was not created by this ExecuTorch backend; use backend.new_cache()")
+            raise RuntimeGenerationError(
+                "this cache was not created by this ExecuTorch backend; use backend.new_cache()"
+            )
         ids = np.ascontiguousarray(tokens, dtype=np.int64).reshape(-1)
         n = ids.shape[0]
         if n == 0:

@@ -51,7 +51,7 @@ def session_options(options: BackendOptions):
 class OnnxCache(Cache):
     """KV buffers of one sequence plus its IOBinding."""
 
-    def __init__(self, backend: "OnnxBackend"):
+    def __init__(self, backend: OnnxBackend):
         import onnxruntime as ort
 
         self.backend = backend
@@ -127,16 +127,19 @@ class OnnxBackend(Backend):
         self._keep1 = np.ones((1,), dtype=np.int64)
 
     @classmethod
-    def open(cls, folder: Path, manifest: Manifest, options: BackendOptions) -> "OnnxBackend":
+    def open(cls, folder: Path, manifest: Manifest, options: BackendOptions) -> OnnxBackend:
         import onnxruntime as ort
 
         spec = OnnxGraphSpec.from_dict(manifest.backend_config)
         path = Path(folder) / spec.model_file
         try:
-            session = ort.InferenceSession(str(path), sess_options=session_options(options), providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(
+                str(path), sess_options=session_options(options), providers=["CPUExecutionProvider"]
+            )
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types, all Exception subclasses
             raise BundleError(
-                f"onnxruntime cannot load {spec.model_file!r} ({type(exc).__name__}: {str(exc).splitlines()[0][:300]}); "
+                f"onnxruntime cannot load {spec.model_file!r} ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:300]}); "
                 "re-export the bundle or upgrade onnxruntime"
             ) from None
         return cls(session, spec, manifest)

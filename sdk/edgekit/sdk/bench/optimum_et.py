@@ -41,8 +41,10 @@ from edgekit.runtime.manifest import Manifest, sha256_file
 __all__ = ["OPTIMUM_PEER", "SETUP_HINT", "OptimumRecipe", "recipe_for", "PreparedExport", "prepare_optimum_export"]
 
 OPTIMUM_PEER = "optimum-executorch"
-SETUP_HINT = ("create one with scripts/setup-optimum-executorch.sh VENV_DIR "
-              "and pass --optimum-executorch-python VENV_DIR/bin/python")
+SETUP_HINT = (
+    "create one with scripts/setup-optimum-executorch.sh VENV_DIR "
+    "and pass --optimum-executorch-python VENV_DIR/bin/python"
+)
 WORKER = Path(__file__).with_name("optimum_et_worker.py")
 EXPORT_TIMEOUT_S = 3 * 3600.0  # the default model's XNNPACK lowering took 70 min on a loaded 2-core machine (issue 4)
 # Their CLI's base recipe for decoder LLMs: XNNPACK delegate, ExecuTorch's fused llama::custom_sdpa and
@@ -86,7 +88,8 @@ def recipe_for(manifest: Manifest) -> OptimumRecipe:
         if weight_bits == 4 and quant.get("group_size") not in (None, THEIR_GROUP_SIZE):
             raise UnsupportedError(
                 f"bundle recipe {name!r} uses group size {quant.get('group_size')}; optimum-executorch 1.1.0 quantizes "
-                f"8da4w in groups of {THEIR_GROUP_SIZE} only: export the bundle with group_size={THEIR_GROUP_SIZE} to compare"
+                f"8da4w in groups of {THEIR_GROUP_SIZE} only: export the bundle with group_size={THEIR_GROUP_SIZE} to "
+                "compare"
             )
     else:
         raise UnsupportedError(
@@ -94,8 +97,10 @@ def recipe_for(manifest: Manifest) -> OptimumRecipe:
             "optimum-executorch counterpart; compare an fp32, 8da8w or 8da4w ExecuTorch bundle"
         )
     if embedding_bits not in (8, 32):
-        raise UnsupportedError(f"bundle recipe {name!r} has a {embedding_bits}-bit embedding; optimum-executorch "
-                               "compares only float or 8-bit (--qembedding 8w) embeddings here")
+        raise UnsupportedError(
+            f"bundle recipe {name!r} has a {embedding_bits}-bit embedding; optimum-executorch "
+            "compares only float or 8-bit (--qembedding 8w) embeddings here"
+        )
     return OptimumRecipe(qlinear, "8w" if embedding_bits == 8 else None, manifest.max_context)
 
 
@@ -157,8 +162,13 @@ def _run_export(python: str, job: dict) -> dict[str, Any]:
         json.dump(job, handle)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # a local folder: their loader must not ask the hub
     try:
-        proc = subprocess.run([python, str(WORKER), "export", handle.name], capture_output=True, text=True,
-                              timeout=EXPORT_TIMEOUT_S, env=env)
+        proc = subprocess.run(
+            [python, str(WORKER), "export", handle.name],
+            capture_output=True,
+            text=True,
+            timeout=EXPORT_TIMEOUT_S,
+            env=env,
+        )
     except subprocess.TimeoutExpired:
         raise ExportError(f"optimum-executorch export of {job['model']} took over {EXPORT_TIMEOUT_S:.0f} s") from None
     finally:

@@ -53,8 +53,18 @@ def export(job: dict) -> dict:
     started = time.perf_counter()
     from optimum.commands.optimum_cli import main as optimum_cli
 
-    argv = ["optimum-cli", "export", "executorch", "--model", job["model"], "--task", "text-generation",
-            *job["flags"], "--output_dir", job["output_dir"]]
+    argv = [
+        "optimum-cli",
+        "export",
+        "executorch",
+        "--model",
+        job["model"],
+        "--task",
+        "text-generation",
+        *job["flags"],
+        "--output_dir",
+        job["output_dir"],
+    ]
     saved, sys.argv = sys.argv, argv
     try:
         optimum_cli()
@@ -116,8 +126,10 @@ def run_optimum_executorch(job: dict) -> dict:
     tokens, t0 = generate(n)
     end = time.perf_counter()
     if len(tokens) != n:
-        raise RuntimeError(f"optimum-executorch generated {len(tokens)} tokens, expected {n} "
-                           f"(their cache holds {model.max_cache_size} positions)")
+        raise RuntimeError(
+            f"optimum-executorch generated {len(tokens)} tokens, expected {n} "
+            f"(their cache holds {model.max_cache_size} positions)"
+        )
     decode_ms = (end - marks[0]) * 1e3  # marks[0]: the prefill forward returned; the rest is n-1 decode steps
     # Raw measurements: worker.py turns them into the row every peer reports (_peer_result).
     return {

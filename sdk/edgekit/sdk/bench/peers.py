@@ -93,11 +93,18 @@ def write_hf_folder(gguf: Path, hf: Path):  # runs in a subprocess: imports torc
     vocab = json.loads((hf / "tokenizer.json").read_text())
     names = {t["id"]: t["content"] for t in vocab.get("added_tokens", [])}
     eos = tok.eos_ids[0] if tok.eos_ids else None
-    (hf / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "PreTrainedTokenizerFast",
-        "bos_token": names.get(tok.bos_id), "eos_token": names.get(eos), "pad_token": names.get(tok.pad_id),
-        "chat_template": tok.chat_template, "add_prefix_space": False,
-    }))
+    (hf / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "bos_token": names.get(tok.bos_id),
+                "eos_token": names.get(eos),
+                "pad_token": names.get(tok.pad_id),
+                "chat_template": tok.chat_template,
+                "add_prefix_space": False,
+            }
+        )
+    )
     return tok  # the source's tokenizer spec (eos ids, ...)
 
 
@@ -128,9 +135,23 @@ def _build(gguf: Path, out: Path) -> None:  # runs in the subprocess: imports to
         tok = write_hf_folder(gguf, hf)
         eos = tok.eos_ids[0] if tok.eos_ids else None
         subprocess.run(
-            [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(hf), "-o", str(out),
-             "-p", "int4", "-e", "cpu", "-c", str(Path(tmp) / "cache")],
-            check=True, stdout=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "onnxruntime_genai.models.builder",
+                "-i",
+                str(hf),
+                "-o",
+                str(out),
+                "-p",
+                "int4",
+                "-e",
+                "cpu",
+                "-c",
+                str(Path(tmp) / "cache"),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
     config_path = out / "genai_config.json"
     config = json.loads(config_path.read_text())

@@ -134,16 +134,30 @@ def run_bench(config: BenchConfig, on_progress: OnProgress | None = None) -> lis
     steps = Steps(total=1 + len(config.peers), on_progress=on_progress)
     model = load(config.bundle, threads=1)  # verifies the bundle and gives the shared prompt ids
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": PROMPT}]
-    prompt_ids = model.tokenizer.encode(model.render_chat(messages)) if model.chat_template else model.tokenizer.encode(PROMPT)
+    prompt_ids = (
+        model.tokenizer.encode(model.render_chat(messages)) if model.chat_template else model.tokenizer.encode(PROMPT)
+    )
     manifest = model.manifest
     model.close()
-    job = {"threads": threads, "prompt_ids": prompt_ids, "decode_tokens": config.decode_tokens, "repeats": config.repeats}
+    job = {
+        "threads": threads,
+        "prompt_ids": prompt_ids,
+        "decode_tokens": config.decode_tokens,
+        "repeats": config.repeats,
+    }
     results = []
     recipe = manifest.recipe.get("name", "?")
 
     with steps.stage("edgekit", f"{manifest.model.get('name', '?')} {recipe}") as stage:
-        results.append(_measure("edgekit", sys.executable, {**job, "engine": "edgekit", "model": str(config.bundle)},
-                                f"bundle {recipe}", len(prompt_ids)))
+        results.append(
+            _measure(
+                "edgekit",
+                sys.executable,
+                {**job, "engine": "edgekit", "model": str(config.bundle)},
+                f"bundle {recipe}",
+                len(prompt_ids),
+            )
+        )
         stage.metrics.update(_metrics(results[-1]))
 
     for peer in config.peers:
@@ -159,16 +173,25 @@ def _metrics(result: EngineResult) -> dict[str, Any]:
     return {"decode_tok_s": result.decode_tok_s, "prefill_ms": result.prefill_ms, "rss_mib": result.peak_rss_mib}
 
 
-def _measure(engine: str, python: str, job: dict, weights: str, prompt_len: int, env: dict | None = None) -> EngineResult:
+def _measure(
+    engine: str, python: str, job: dict, weights: str, prompt_len: int, env: dict | None = None
+) -> EngineResult:
     try:
         out = _run_worker(python, job, env=env)
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         return EngineResult(engine, "failed", str(exc)[:300], weights)
     return EngineResult(
-        engine, "ok", "", weights,
-        load_ms=out["load_ms"], cold_start_ms=out["cold_start_ms"], prefill_ms=out["prefill_ms"],
-        prefill_tok_s=prompt_len / (out["prefill_ms"] / 1e3), decode_tok_s=out["decode_tok_s"],
-        peak_rss_mib=out["peak_rss_mib"], first_tokens=out.get("tokens", []),
+        engine,
+        "ok",
+        "",
+        weights,
+        load_ms=out["load_ms"],
+        cold_start_ms=out["cold_start_ms"],
+        prefill_ms=out["prefill_ms"],
+        prefill_tok_s=prompt_len / (out["prefill_ms"] / 1e3),
+        decode_tok_s=out["decode_tok_s"],
+        peak_rss_mib=out["peak_rss_mib"],
+        first_tokens=out.get("tokens", []),
     )
 
 
@@ -183,18 +206,33 @@ def _run_peer(peer: str, config: BenchConfig, manifest, job: dict, threads: int,
                 return EngineResult(peer, "skipped", "needs an ExecuTorch bundle (edgekit export --target executorch)")
             if not _has_module(sys.executable, "executorch"):
                 return EngineResult(peer, "skipped", "executorch is not installed: pip install 'edgekit[executorch]'")
-            return _measure(peer, sys.executable, {**job, "engine": peer, "model": str(config.bundle)},
-                            "same .pte, C++ TextLLMRunner", prompt_len)
+            return _measure(
+                peer,
+                sys.executable,
+                {**job, "engine": peer, "model": str(config.bundle)},
+                "same .pte, C++ TextLLMRunner",
+                prompt_len,
+            )
         if peer == "onnxruntime-genai":
             if not _has_module(sys.executable, "onnxruntime_genai"):
                 return EngineResult(peer, "skipped", "onnxruntime-genai is not installed: pip install 'edgekit[bench]'")
-            folder = Path(config.genai_model) if config.genai_model else prepare_genai_model(find_gguf(manifest, config.gguf), Path(config.cache_dir))
+            folder = (
+                Path(config.genai_model)
+                if config.genai_model
+                else prepare_genai_model(find_gguf(manifest, config.gguf), Path(config.cache_dir))
+            )
             set_genai_threads(folder, threads)
-            return _measure(peer, sys.executable, {**job, "engine": peer, "model": str(folder)}, "genai builder int4", prompt_len)
+            return _measure(
+                peer, sys.executable, {**job, "engine": peer, "model": str(folder)}, "genai builder int4", prompt_len
+            )
         python = config.llamacpp_python or sys.executable
         if not _has_module(python, "llama_cpp"):
-            return EngineResult(peer, "skipped", "llama-cpp-python is not installed for this interpreter: pip install "
-                                "'edgekit[bench-llamacpp]' (compiles ~15 min) or pass --llamacpp-python PATH")
+            return EngineResult(
+                peer,
+                "skipped",
+                "llama-cpp-python is not installed for this interpreter: pip install "
+                "'edgekit[bench-llamacpp]' (compiles ~15 min) or pass --llamacpp-python PATH",
+            )
         gguf = find_gguf(manifest, config.gguf)
         return _measure(peer, python, {**job, "engine": peer, "model": str(gguf)}, f"GGUF {gguf.name}", prompt_len)
     except EdgekitError as exc:
@@ -208,12 +246,17 @@ def _run_optimum_executorch(config: BenchConfig, manifest, job: dict, prompt_len
     from .optimum_et import OPTIMUM_PEER, SETUP_HINT, prepare_optimum_export
 
     if manifest.backend != "executorch":
-        return EngineResult(OPTIMUM_PEER, "skipped", "needs an ExecuTorch bundle (edgekit export --target executorch) "
-                            "to compare with optimum-executorch's recipe")
+        return EngineResult(
+            OPTIMUM_PEER,
+            "skipped",
+            "needs an ExecuTorch bundle (edgekit export --target executorch) "
+            "to compare with optimum-executorch's recipe",
+        )
     python = config.optimum_executorch_python or sys.executable
     if shutil.which(python) is None:
-        return EngineResult(OPTIMUM_PEER, "skipped",
-                            f"--optimum-executorch-python {python!r} is not an executable: {SETUP_HINT}")
+        return EngineResult(
+            OPTIMUM_PEER, "skipped", f"--optimum-executorch-python {python!r} is not an executable: {SETUP_HINT}"
+        )
     if not _has_module(python, "optimum.executorch"):
         return EngineResult(OPTIMUM_PEER, "skipped", f"optimum-executorch is not installed for {python}: {SETUP_HINT}")
     try:
@@ -227,8 +270,14 @@ def _run_optimum_executorch(config: BenchConfig, manifest, job: dict, prompt_len
     qlinear = flags[flags.index("--qlinear") + 1] if "--qlinear" in flags else "fp32"
     qembedding = flags[flags.index("--qembedding") + 1] if "--qembedding" in flags else "float"
     bundle_model = next((f for f in manifest.files if f.role == "model"), None)
-    result = _measure(OPTIMUM_PEER, python, {**job, "engine": OPTIMUM_PEER, "model": str(prepared.folder)},
-                      f"their .pte: xnnpack {qlinear}, emb {qembedding}", prompt_len, env={"HF_HUB_OFFLINE": "1"})
+    result = _measure(
+        OPTIMUM_PEER,
+        python,
+        {**job, "engine": OPTIMUM_PEER, "model": str(prepared.folder)},
+        f"their .pte: xnnpack {qlinear}, emb {qembedding}",
+        prompt_len,
+        env={"HF_HUB_OFFLINE": "1"},
+    )
     result.extra = {
         "recipe": "optimum-cli export executorch --task text-generation " + " ".join(flags),
         "export": "exported in this run" if prepared.built_now else "cached, numbers from its first export",
@@ -247,8 +296,10 @@ def _bundle_export_facts(manifest) -> dict[str, Any]:
     """The edgekit bundle's own export time and peak RSS, as its exporter recorded them (validation.weights)."""
     weights = (manifest.validation or {}).get("weights") or {}
     stages = weights.get("stage_seconds") or {}
-    return {"bundle_export_s": sum(stages.values()) if stages else None,
-            "bundle_export_peak_rss_mib": weights.get("export_peak_rss_mib")}
+    return {
+        "bundle_export_s": sum(stages.values()) if stages else None,
+        "bundle_export_peak_rss_mib": weights.get("export_peak_rss_mib"),
+    }
 
 
 def _ratio(ours: float | None, theirs: float | None) -> float | None:
@@ -259,8 +310,10 @@ def _ratio(ours: float | None, theirs: float | None) -> float | None:
 
 def format_table(results: list[EngineResult]) -> str:
     """Markdown tables: absolute numbers, then edgekit ÷ peer ratios with the issue's targets."""
-    rows = ["| engine | weights | load ms | cold start ms | prefill ms | prefill tok/s | decode tok/s | peak RSS MiB |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| engine | weights | load ms | cold start ms | prefill ms | prefill tok/s | decode tok/s | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
 
     def f(v, fmt="{:.0f}"):
         return "—" if v is None else fmt.format(v)
@@ -269,13 +322,18 @@ def format_table(results: list[EngineResult]) -> str:
         if r.status != "ok":
             rows.append(f"| {r.engine} | {r.status}: {r.message} | | | | | | |")
             continue
-        rows.append(f"| {r.engine} | {r.weights} | {f(r.load_ms)} | {f(r.cold_start_ms)} | {f(r.prefill_ms)} | "
-                    f"{f(r.prefill_tok_s)} | {f(r.decode_tok_s, '{:.1f}')} | {f(r.peak_rss_mib)} |")
+        rows.append(
+            f"| {r.engine} | {r.weights} | {f(r.load_ms)} | {f(r.cold_start_ms)} | {f(r.prefill_ms)} | "
+            f"{f(r.prefill_tok_s)} | {f(r.decode_tok_s, '{:.1f}')} | {f(r.peak_rss_mib)} |"
+        )
     ours = next((r for r in results if r.engine == "edgekit" and r.status == "ok"), None)
     peers = {r.engine: r for r in results if r.engine != "edgekit" and r.status == "ok"}
     lines = ["\n".join(rows)]
     if ours and peers:
-        ratio_rows = ["| edgekit vs | decode speed × | prefill time × | peak RSS × | targets |", "|---|---|---|---|---|"]
+        ratio_rows = [
+            "| edgekit vs | decode speed × | prefill time × | peak RSS × | targets |",
+            "|---|---|---|---|---|",
+        ]
         for name, peer in peers.items():
             checks = []
             for metric, target_peer, op, factor in TARGETS:
@@ -295,13 +353,17 @@ def format_table(results: list[EngineResult]) -> str:
             e = r.extra
             lines.append(
                 f"optimum-executorch: `{e['recipe']}`; export {f(e.get('export_s'))} s, export peak RSS "
-                f"{f(e.get('export_peak_rss_mib'))} MiB ({e['export']}); their .pte {f(e.get('pte_mib'), '{:.1f}')} MiB. "
+                f"{f(e.get('export_peak_rss_mib'))} MiB ({e['export']}); their .pte {f(e.get('pte_mib'), '{:.1f}')} "
+                "MiB. "
                 f"edgekit's bundle: .pte {f(e.get('bundle_model_mib'), '{:.1f}')} MiB, export stages "
-                f"{f(e.get('bundle_export_s'))} s, export peak RSS {f(e.get('bundle_export_peak_rss_mib'))} MiB (its manifest)"
+                f"{f(e.get('bundle_export_s'))} s, export peak RSS {f(e.get('bundle_export_peak_rss_mib'))} MiB (its "
+                "manifest)"
             )
     if ours:
         ok = ours.cold_start_ms is not None and ours.cold_start_ms <= COLD_START_TARGET_MS
-        lines.append(f"cold start {f(ours.cold_start_ms)} ms (target ≤ {COLD_START_TARGET_MS:.0f} ms {'✓' if ok else '✗'})")
+        lines.append(
+            f"cold start {f(ours.cold_start_ms)} ms (target ≤ {COLD_START_TARGET_MS:.0f} ms {'✓' if ok else '✗'})"
+        )
     return "\n\n".join(lines)
 
 
@@ -318,9 +380,14 @@ def write_plot(results: list[EngineResult], path: str | Path) -> Path:
         raise DependencyError("--plot", "bench", "matplotlib") from None
     ok = [r for r in results if r.status == "ok"]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-    for ax, (metric, title) in zip(axes, [("decode_tok_s", "decode tok/s (higher is better)"),
-                                          ("prefill_ms", "prefill ms (lower is better)"),
-                                          ("peak_rss_mib", "peak RSS MiB (lower is better)")]):
+    for ax, (metric, title) in zip(
+        axes,
+        [
+            ("decode_tok_s", "decode tok/s (higher is better)"),
+            ("prefill_ms", "prefill ms (lower is better)"),
+            ("peak_rss_mib", "peak RSS MiB (lower is better)"),
+        ],
+    ):
         names = [r.engine for r in ok]
         values = [getattr(r, metric) for r in ok]
         bars = ax.bar(names, values, color=["#2a7" if n == "edgekit" else "#888" for n in names])

@@ -32,7 +32,9 @@ class Timer:
         return (time.perf_counter() - self.t) * 1e3
 
 
-def _peer_result(load_ms: float, first_token_wall: float, prefills: list[float], tokens: list[int], decode_ms: float) -> dict:
+def _peer_result(
+    load_ms: float, first_token_wall: float, prefills: list[float], tokens: list[int], decode_ms: float
+) -> dict:
     """A peer's measurements: the first token came from prefill, so decode speed counts the other len-1 tokens."""
     return {
         "load_ms": load_ms,
@@ -124,8 +126,14 @@ def run_llamacpp(job: dict) -> dict:
     import llama_cpp
 
     threads = job["threads"]
-    llm = llama_cpp.Llama(model_path=job["model"], n_ctx=max(512, len(job["prompt_ids"]) + job["decode_tokens"] + 8),
-                          n_threads=threads, n_threads_batch=threads, n_batch=512, verbose=False)
+    llm = llama_cpp.Llama(
+        model_path=job["model"],
+        n_ctx=max(512, len(job["prompt_ids"]) + job["decode_tokens"] + 8),
+        n_threads=threads,
+        n_threads_batch=threads,
+        n_batch=512,
+        verbose=False,
+    )
     load_ms = t.ms()
     ids = job["prompt_ids"]
     n = job["decode_tokens"]
@@ -175,8 +183,13 @@ def run_optimum_executorch(job: dict) -> dict:
     return {**row, "versions": raw["versions"]}
 
 
-ENGINES = {"edgekit": run_edgekit, "onnxruntime-genai": run_genai, "llama.cpp": run_llamacpp,
-           "executorch-runner": run_executorch_runner, "optimum-executorch": run_optimum_executorch}
+ENGINES = {
+    "edgekit": run_edgekit,
+    "onnxruntime-genai": run_genai,
+    "llama.cpp": run_llamacpp,
+    "executorch-runner": run_executorch_runner,
+    "optimum-executorch": run_optimum_executorch,
+}
 
 
 def main(argv: list[str]) -> int:

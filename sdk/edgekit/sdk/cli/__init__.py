@@ -13,7 +13,6 @@ import importlib.util
 import sys
 
 import click
-
 from edgekit.runtime.errors import EdgekitError
 
 from .. import __version__

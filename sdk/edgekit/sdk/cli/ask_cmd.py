@@ -13,10 +13,23 @@ def hybrid_options(func):
     options = [
         click.option("--cloud-url", default=None, help="OpenAI-compatible base URL, e.g. https://api.openai.com/v1"),
         click.option("--cloud-model", default=None, help="Cloud model name"),
-        click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, help="Environment variable with the cloud key ('' for none)"),
-        click.option("--policy", "policy_file", type=click.Path(path_type=Path), default=None, help="Policy file (default: the shipped one)"),
+        click.option(
+            "--api-key-env",
+            default="OPENAI_API_KEY",
+            show_default=True,
+            help="Environment variable with the cloud key ('' for none)",
+        ),
+        click.option(
+            "--policy",
+            "policy_file",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Policy file (default: the shipped one)",
+        ),
         click.option("--local-only", is_flag=True, help="Privacy: never send anything to the cloud"),
-        click.option("--redact", is_flag=True, help="Replace e-mails, phones, cards and IPs before the cloud sees them"),
+        click.option(
+            "--redact", is_flag=True, help="Replace e-mails, phones, cards and IPs before the cloud sees them"
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -36,8 +49,9 @@ def make_client(bundle, cloud_url, cloud_model, api_key_env, policy_file, local_
         cloud = CloudConfig(base_url=cloud_url, model=cloud_model, api_key_env=api_key_env or None)
     generation = {"max_new_tokens": max_new_tokens} if max_new_tokens else None
     local = bundle if hasattr(bundle, "stream") else str(bundle)
-    return HybridClient(local, cloud, policy_file, privacy="local-only" if local_only else None, redact=redact,
-                        generation=generation)
+    return HybridClient(
+        local, cloud, policy_file, privacy="local-only" if local_only else None, redact=redact, generation=generation
+    )
 
 
 def route_line(answer) -> str:
@@ -46,7 +60,8 @@ def route_line(answer) -> str:
         line += f" · p={answer.probability:.2f}/{answer.threshold:.2f}"
     line += f" · local {answer.cost.local_ms:.0f} ms"
     if answer.cost.cloud_ms:
-        line += f" · cloud {answer.cost.cloud_ms:.0f} ms, {answer.cost.cloud_prompt_tokens}+{answer.cost.cloud_completion_tokens} tok"
+        tokens = f"{answer.cost.cloud_prompt_tokens}+{answer.cost.cloud_completion_tokens}"
+        line += f" · cloud {answer.cost.cloud_ms:.0f} ms, {tokens} tok"
     if answer.error:
         line += f" · {answer.error_kind}: {answer.error}"
     return line + "]"
@@ -58,9 +73,13 @@ def route_line(answer) -> str:
 @hybrid_options
 @click.option("--max-new-tokens", type=int, default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole answer (route, rule, signals, cost) as JSON")
-def ask(bundle, question, cloud_url, cloud_model, api_key_env, policy_file, local_only, redact, max_new_tokens, as_json):
+def ask(
+    bundle, question, cloud_url, cloud_model, api_key_env, policy_file, local_only, redact, max_new_tokens, as_json
+):
     """Ask BUNDLE one QUESTION; escalate to --cloud-url when the policy says so. The route goes to stderr."""
-    with make_client(bundle, cloud_url, cloud_model, api_key_env, policy_file, local_only, redact, max_new_tokens) as client:
+    with make_client(
+        bundle, cloud_url, cloud_model, api_key_env, policy_file, local_only, redact, max_new_tokens
+    ) as client:
         answer = client.ask(question)
     if as_json:
         click.echo(json.dumps(answer.to_dict(), indent=2))
@@ -89,7 +108,12 @@ def hybrid_reply_stream(model, stderr, hybrid: dict, **stream_options):
     last: dict[str, str] = {}
 
     def reply(messages):
-        if last and len(messages) >= 2 and messages[-2].get("role") == "assistant" and messages[-2]["content"] == last["streamed"]:
+        if (
+            last
+            and len(messages) >= 2
+            and messages[-2].get("role") == "assistant"
+            and messages[-2]["content"] == last["streamed"]
+        ):
             messages[-2]["content"] = last["final"]
         streamed = []
         for event in client.stream(messages, **options):

@@ -12,9 +12,16 @@ from .progress_render import StderrProgress
 
 @click.command("calibrate")
 @click.argument("bundle", type=click.Path(path_type=Path), required=False)
-@click.option("--data", type=click.Path(path_type=Path), default=None, help="JSONL labelled set (default: the shipped set)")
-@click.option("--records", "records_in", type=click.Path(path_type=Path), default=None,
-              help="Records from `edgekit eval escalation --records` (skips running the model)")
+@click.option(
+    "--data", type=click.Path(path_type=Path), default=None, help="JSONL labelled set (default: the shipped set)"
+)
+@click.option(
+    "--records",
+    "records_in",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Records from `edgekit eval escalation --records` (skips running the model)",
+)
 @click.option("--target-rate", type=float, default=0.3, show_default=True, help="Share of questions to escalate")
 @click.option("--target-accuracy", type=float, default=None, help="Escalate just enough to reach this accuracy instead")
 @click.option("--max-new-tokens", type=int, default=48, show_default=True)
@@ -45,20 +52,40 @@ def calibrate(bundle, data, records_in, target_rate, target_accuracy, max_new_to
         items = load_items(data or DEFAULT_PATH)
         with load(bundle) as model:
             model_name = model.manifest.model.get("name", "")
-            records = collect_records(model, items, Policy(families=BASE_FAMILIES), max_new_tokens=max_new_tokens,
-                                      on_progress=StderrProgress(quiet=quiet))
+            records = collect_records(
+                model,
+                items,
+                Policy(families=BASE_FAMILIES),
+                max_new_tokens=max_new_tokens,
+                on_progress=StderrProgress(quiet=quiet),
+            )
     else:
         raise ConfigError("give a BUNDLE to run, or --records FILE from `edgekit eval escalation --records`")
-    result = fit(records, target_rate=None if target_accuracy is not None else target_rate, target_accuracy=target_accuracy,
-                 folds=folds, seed=seed, generation={"max_new_tokens": max_new_tokens},
-                 meta={"model": model_name, "data": str(data or records_in or "shipped escalation set"), "n": len(records)})
+    result = fit(
+        records,
+        target_rate=None if target_accuracy is not None else target_rate,
+        target_accuracy=target_accuracy,
+        folds=folds,
+        seed=seed,
+        generation={"max_new_tokens": max_new_tokens},
+        meta={"model": model_name, "data": str(data or records_in or "shipped escalation set"), "n": len(records)},
+    )
     result.policy.save(out)
     r = result.report
     if as_json:
         click.echo(json.dumps(r, indent=2))
         return
     click.echo(f"wrote {out}")
-    click.echo(f"records {r['n']}  local accuracy {100 * r['local_accuracy']:.1f}%  escalation rate {100 * r['cv_escalation_rate']:.1f}%"
-               f" (target {100 * r['target_rate']:.0f}%)")
-    click.echo(f"cross-validated AUROC: policy {r['cv_auroc_policy']:.3f}  router {r['cv_auroc_router']:.3f}  post {r['cv_auroc_post']:.3f}")
-    click.echo("accuracy at escalation rate: " + "  ".join(f"{float(k) * 100:.0f}%: {100 * v:.1f}" for k, v in r["rates"].items()))
+    click.echo(
+        f"records {r['n']}  local accuracy {100 * r['local_accuracy']:.1f}%  escalation rate "
+        f"{100 * r['cv_escalation_rate']:.1f}%"
+        f" (target {100 * r['target_rate']:.0f}%)"
+    )
+    click.echo(
+        f"cross-validated AUROC: policy {r['cv_auroc_policy']:.3f}  router {r['cv_auroc_router']:.3f}  post "
+        f"{r['cv_auroc_post']:.3f}"
+    )
+    click.echo(
+        "accuracy at escalation rate: "
+        + "  ".join(f"{float(k) * 100:.0f}%: {100 * v:.1f}" for k, v in r["rates"].items())
+    )

@@ -12,7 +12,8 @@ Commands inside the chat: /reset (forget the conversation, keep --system), /exit
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, Iterator, TextIO
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO
 
 import click
 
@@ -82,7 +83,9 @@ def chat_loop(reply: ReplyStream, stdin: TextIO, stdout: TextIO, stderr: TextIO,
 @load_options
 @hybrid_options
 def chat(bundle, system, threads, no_verify, force, **options):
-    """Talk to the bundle at BUNDLE, turn by turn (/reset, /exit). With --cloud-url, hybrid: each answer shows its route."""
+    """Talk to the bundle at BUNDLE, turn by turn (/reset, /exit).
+
+    With --cloud-url, hybrid: each answer shows its route."""
     from edgekit.runtime import load
 
     hybrid = {k: options.pop(k) for k in HYBRID_KEYS}

@@ -23,7 +23,11 @@ def _onnxruntime() -> dict[str, Any]:
     try:
         import onnxruntime as ort
     except ImportError as exc:  # the base install has it; say so instead of failing the whole report
-        return {"version": None, "providers": [], "error": f"onnxruntime is not importable ({exc}); pip install onnxruntime"}
+        return {
+            "version": None,
+            "providers": [],
+            "error": f"onnxruntime is not importable ({exc}); pip install onnxruntime",
+        }
     return {"version": ort.__version__, "providers": list(ort.get_available_providers())}
 
 
@@ -103,14 +107,22 @@ def render(report: dict[str, Any]) -> str:
     ]
     if cpu["arch"] in ("aarch64", "arm64"):
         have = set(cpu["features"])
-        lines.append("              int8 kernels: " + ", ".join(f"{f} {'yes' if f in have else 'no'}" for f in ("neon", "dotprod", "i8mm")))
+        lines.append(
+            "              int8 kernels: "
+            + ", ".join(f"{f} {'yes' if f in have else 'no'}" for f in ("neon", "dotprod", "i8mm"))
+        )
     elif cpu["arch"] in ("x86_64", "amd64"):
         have = set(cpu["features"])
-        lines.append("              int8 kernels: " + ", ".join(f"{f} {'yes' if f in have else 'no'}" for f in ("avx2", "avx512f", "avx512-vnni", "avx-vnni")))
+        lines.append(
+            "              int8 kernels: "
+            + ", ".join(f"{f} {'yes' if f in have else 'no'}" for f in ("avx2", "avx512f", "avx512-vnni", "avx-vnni"))
+        )
     lines += [
-        f"cores         {cpu['physical_cores'] or '?'} physical, {cpu['usable_cpus']} usable of {cpu['logical_cpus']} logical",
+        f"cores         {cpu['physical_cores'] or '?'} physical, {cpu['usable_cpus']} usable of {cpu['logical_cpus']} "
+        "logical",
         f"memory        {_mib(mem['available_mib'])} available of {_mib(mem['total_mib'])} ({mem['source']})",
-        f"onnxruntime   {ort['version'] or 'MISSING'}" + (f"  providers: {', '.join(ort['providers'])}" if ort["providers"] else ""),
+        f"onnxruntime   {ort['version'] or 'MISSING'}"
+        + (f"  providers: {', '.join(ort['providers'])}" if ort["providers"] else ""),
         f"threads       {report['recommended_threads']} recommended (physical cores; load(threads=None) uses the same)",
     ]
     for note in dev["notes"]:
@@ -122,7 +134,8 @@ def render(report: dict[str, Any]) -> str:
     lines.append(f"  {'recipe':<8} {'peak RSS':>10} {'needs':>10}  fits  note")
     for row in report["default_model_recipes"]:
         lines.append(
-            f"  {row['recipe']:<8} {_mib(row['peak_rss_mib']):>10} {_mib(row['required_mib']):>10}  {_yes_no(row['fits']):<4}  {row['note']}"
+            f"  {row['recipe']:<8} {_mib(row['peak_rss_mib']):>10} {_mib(row['required_mib']):>10}  "
+            f"{_yes_no(row['fits']):<4}  {row['note']}"
         )
     if report["bundles"]:
         lines.append("")
@@ -131,7 +144,11 @@ def render(report: dict[str, Any]) -> str:
             if "error" in row:
                 lines.append(f"  {row['bundle']}: {row['error']}")
                 continue
-            peak = "not measured" if row["peak_rss_mib"] is None else f"peak RSS {_mib(row['peak_rss_mib'])}, needs {_mib(row['required_mib'])}"
+            peak = (
+                "not measured"
+                if row["peak_rss_mib"] is None
+                else f"peak RSS {_mib(row['peak_rss_mib'])}, needs {_mib(row['required_mib'])}"
+            )
             lines.append(f"  {row['bundle']}  [{row['model']}, {row['recipe']}]  {peak}  fits: {_yes_no(row['fits'])}")
     return "\n".join(lines)
 
@@ -152,4 +169,6 @@ def doctor(bundles: tuple[str, ...], as_json: bool) -> None:
     problems = [row for row in report["bundles"] if "error" in row or row.get("fits") is False]
     if problems:
         # The report is printed either way; the exit status lets a setup script stop here.
-        raise click.ClickException(f"{len(problems)} of {len(report['bundles'])} bundle(s) cannot be run on this device (see above)")
+        raise click.ClickException(
+            f"{len(problems)} of {len(report['bundles'])} bundle(s) cannot be run on this device (see above)"
+        )

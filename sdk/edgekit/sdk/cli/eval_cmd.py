@@ -17,21 +17,69 @@ def eval_group() -> None:
 
 @eval_group.command("escalation")
 @click.argument("bundle", type=click.Path(path_type=Path))
-@click.option("--data", type=click.Path(path_type=Path), default=None, help="JSONL labelled set (default: the shipped escalation set)")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="JSONL labelled set (default: the shipped escalation set)",
+)
 @click.option("--limit", type=int, default=None, help="Evaluate an evenly spread slice of N items")
 @click.option("--max-new-tokens", type=int, default=48, show_default=True)
-@click.option("--cloud-url", default=None, help="OpenAI-compatible base URL: cloud answers are measured, not assumed correct")
+@click.option(
+    "--cloud-url", default=None, help="OpenAI-compatible base URL: cloud answers are measured, not assumed correct"
+)
 @click.option("--cloud-model", default=None)
-@click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, help="Environment variable holding the cloud key ('' for none)")
-@click.option("--policy", "policy_file", type=click.Path(path_type=Path), default=None, help="Also measure this policy file as it is")
-@click.option("--records", "records_out", type=click.Path(path_type=Path), default=None, help="Write per-item records (JSONL) for `edgekit calibrate`")
-@click.option("--from-records", type=click.Path(path_type=Path), default=None, help="Report on saved records instead of running the model")
+@click.option(
+    "--api-key-env",
+    default="OPENAI_API_KEY",
+    show_default=True,
+    help="Environment variable holding the cloud key ('' for none)",
+)
+@click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also measure this policy file as it is",
+)
+@click.option(
+    "--records",
+    "records_out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write per-item records (JSONL) for `edgekit calibrate`",
+)
+@click.option(
+    "--from-records",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Report on saved records instead of running the model",
+)
 @click.option("--folds", type=int, default=5, show_default=True)
-@click.option("--plot", type=click.Path(path_type=Path), default=None, help="Draw accuracy-vs-escalation curves (PNG; needs matplotlib)")
+@click.option(
+    "--plot",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Draw accuracy-vs-escalation curves (PNG; needs matplotlib)",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON")
 @click.option("--quiet", is_flag=True)
-def escalation(bundle, data, limit, max_new_tokens, cloud_url, cloud_model, api_key_env, policy_file, records_out,
-               from_records, folds, plot, as_json, quiet):
+def escalation(
+    bundle,
+    data,
+    limit,
+    max_new_tokens,
+    cloud_url,
+    cloud_model,
+    api_key_env,
+    policy_file,
+    records_out,
+    from_records,
+    folds,
+    plot,
+    as_json,
+    quiet,
+):
     """Run BUNDLE over a labelled set; print local accuracy, AUROC per signal and of the policy, and accuracy at
     10/20/30/50% escalation for the policy, the router alone, random escalation and the oracle."""
     from ..evalset import DEFAULT_PATH, load_items
@@ -60,8 +108,14 @@ def escalation(bundle, data, limit, max_new_tokens, cloud_url, cloud_model, api_
             config.api_key()
             cloud = CloudClient(config)
         with load(bundle) as model:
-            records = collect_records(model, items, policy, max_new_tokens=max_new_tokens, cloud=cloud,
-                                      on_progress=_EveryN(StderrProgress(quiet=quiet), 25))
+            records = collect_records(
+                model,
+                items,
+                policy,
+                max_new_tokens=max_new_tokens,
+                cloud=cloud,
+                on_progress=_EveryN(StderrProgress(quiet=quiet), 25),
+            )
         if records_out:
             records_out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     report = escalation_report(records, folds=folds, policy=policy if policy_file else None)

@@ -124,8 +124,22 @@ def parse_target_options(pairs) -> dict:
 @click.option("--validation-tokens", type=int, default=None, hidden=True, help="Validate on the first N tokens only.")
 @click.option("--json", "as_json", is_flag=True, help="Print the export report as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
-def export(model, target, quant, out, max_context, strict, min_agreement, force, profile, target_options,
-           no_validate, validation_tokens, as_json, quiet):
+def export(
+    model,
+    target,
+    quant,
+    out,
+    max_context,
+    strict,
+    min_agreement,
+    force,
+    profile,
+    target_options,
+    no_validate,
+    validation_tokens,
+    as_json,
+    quiet,
+):
     """Export MODEL (default | HF folder | .gguf file | hub id) into a validated edgekit bundle.
 
     \b

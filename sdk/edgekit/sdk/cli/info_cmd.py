@@ -67,8 +67,11 @@ def info(bundle, as_json, no_verify):
 
 def _validation_line(validation: dict) -> str:
     keys = ["passed", "top1_agreement", "kl_divergence", "perplexity_delta", "perplexity"]
-    parts = [f"{k}={validation[k]:.4g}" if isinstance(validation.get(k), float) else f"{k}={validation[k]}"
-             for k in keys if k in validation]
+    parts = [
+        f"{k}={validation[k]:.4g}" if isinstance(validation.get(k), float) else f"{k}={validation[k]}"
+        for k in keys
+        if k in validation
+    ]
     if not parts:
         parts = [f"{k}={v}" for k, v in list(validation.items())[:5] if not isinstance(v, (dict, list))]
     return "  ".join(parts) or "(none)"

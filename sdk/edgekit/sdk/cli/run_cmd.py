@@ -16,17 +16,50 @@ _CONTEXT_POLICIES = ["error", "truncate", "signal"]
 def generation_options(func):
     """--max-new-tokens, sampling options, --stop, --context-policy → keyword arguments of model.stream()."""
     options = [
-        click.option("--max-new-tokens", "-n", type=click.IntRange(min=1), default=None, help="Most tokens to generate (bundle default if unset)."),
-        click.option("--temperature", "-t", type=click.FloatRange(min=0), default=None, help="0 = greedy (bundle default if unset)."),
-        click.option("--top-k", type=click.IntRange(min=0), default=None, help="Keep the k most likely tokens (0 = off)."),
-        click.option("--top-p", type=click.FloatRange(min=0, max=1, min_open=True), default=None, help="Nucleus sampling mass (1 = off)."),
-        click.option("--min-p", type=click.FloatRange(min=0, max=1, max_open=True), default=None, help="Keep tokens with p >= min_p * p_max (0 = off)."),
-        click.option("--repetition-penalty", type=click.FloatRange(min=0, min_open=True), default=None, help="CTRL penalty on seen tokens (1 = off)."),
+        click.option(
+            "--max-new-tokens",
+            "-n",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Most tokens to generate (bundle default if unset).",
+        ),
+        click.option(
+            "--temperature",
+            "-t",
+            type=click.FloatRange(min=0),
+            default=None,
+            help="0 = greedy (bundle default if unset).",
+        ),
+        click.option(
+            "--top-k", type=click.IntRange(min=0), default=None, help="Keep the k most likely tokens (0 = off)."
+        ),
+        click.option(
+            "--top-p",
+            type=click.FloatRange(min=0, max=1, min_open=True),
+            default=None,
+            help="Nucleus sampling mass (1 = off).",
+        ),
+        click.option(
+            "--min-p",
+            type=click.FloatRange(min=0, max=1, max_open=True),
+            default=None,
+            help="Keep tokens with p >= min_p * p_max (0 = off).",
+        ),
+        click.option(
+            "--repetition-penalty",
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            help="CTRL penalty on seen tokens (1 = off).",
+        ),
         click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed for reproducible sampling."),
         click.option("--stop", multiple=True, help="Stop string (repeatable)."),
-        click.option("--context-policy", type=click.Choice(_CONTEXT_POLICIES), default=None,
-                     help="When prompt + output exceed the context: error (run's default), truncate = drop oldest "
-                          "turns (chat's default), or signal."),
+        click.option(
+            "--context-policy",
+            type=click.Choice(_CONTEXT_POLICIES),
+            default=None,
+            help="When prompt + output exceed the context: error (run's default), truncate = drop oldest "
+            "turns (chat's default), or signal.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -34,9 +67,15 @@ def generation_options(func):
 
 
 def load_options(func):
-    func = click.option("--force", is_flag=True, help="Load even if the memory check says the bundle will not fit.")(func)
-    func = click.option("--no-verify", is_flag=True, help="Skip the sha256 check of the bundle files (sizes are still checked).")(func)
-    func = click.option("--threads", type=click.IntRange(min=1), default=None, help="Compute threads (default: physical cores).")(func)
+    func = click.option("--force", is_flag=True, help="Load even if the memory check says the bundle will not fit.")(
+        func
+    )
+    func = click.option(
+        "--no-verify", is_flag=True, help="Skip the sha256 check of the bundle files (sizes are still checked)."
+    )(func)
+    func = click.option(
+        "--threads", type=click.IntRange(min=1), default=None, help="Compute threads (default: physical cores)."
+    )(func)
     return func
 
 
@@ -49,13 +88,14 @@ def stream_kwargs(options: dict) -> dict:
     return kwargs
 
 
-
 @click.command()
 @click.argument("bundle", type=click.Path(file_okay=True, dir_okay=True, path_type=str))
 @click.argument("prompt", required=False)
 @click.option("--system", default=None, help="System message (chat-templated bundles).")
 @click.option("--raw", is_flag=True, help="Feed the prompt as plain text, without the chat template.")
-@click.option("--json", "as_json", is_flag=True, help="Print the full result (text, tokens, confidence, timings) as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the full result (text, tokens, confidence, timings) as JSON."
+)
 @click.option("--stats", is_flag=True, help="Print timings and confidence on stderr after the text.")
 @generation_options
 @load_options

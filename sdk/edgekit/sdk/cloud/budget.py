@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from edgekit.runtime.errors import BudgetExceededError, ConfigError
 

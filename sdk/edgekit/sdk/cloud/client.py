@@ -19,16 +19,16 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import httpx
-
 from edgekit.runtime.errors import (
     CloudHTTPError,
-    ConfigError,
     CloudProtocolError,
     CloudTimeoutError,
+    ConfigError,
     EscalationError,
 )
 
@@ -127,7 +127,7 @@ class CloudClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "CloudClient":
+    def __enter__(self) -> CloudClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -146,7 +146,9 @@ class CloudClient:
                 except httpx.TimeoutException:
                     raise CloudTimeoutError(f"cloud read timed out after {self.config.read_timeout:g} s") from None
                 except httpx.TransportError as exc:
-                    raise CloudProtocolError(f"cloud connection broke while reading the answer ({type(exc).__name__})") from None
+                    raise CloudProtocolError(
+                        f"cloud connection broke while reading the answer ({type(exc).__name__})"
+                    ) from None
             finally:
                 response.close()
             reply = self._parse_completion(response, messages, attempts, start)
@@ -228,12 +230,18 @@ class CloudClient:
                 request = self._http.build_request("POST", config.chat_url, content=body, headers=headers)
                 response = self._http.send(request, stream=True)
             except httpx.ConnectTimeout:
-                last_error = CloudTimeoutError(f"cloud connect timed out after {config.connect_timeout:g} s ({config.base_url})")
+                last_error = CloudTimeoutError(
+                    f"cloud connect timed out after {config.connect_timeout:g} s ({config.base_url})"
+                )
             except httpx.TimeoutException:
                 # read/write/pool timeout: the cloud had the request; do not wait again.
-                raise CloudTimeoutError(f"cloud did not answer within {config.read_timeout:g} s ({config.base_url})") from None
+                raise CloudTimeoutError(
+                    f"cloud did not answer within {config.read_timeout:g} s ({config.base_url})"
+                ) from None
             except httpx.TransportError as exc:  # ConnectError (refused, DNS), ReadError, RemoteProtocolError ...
-                last_error = CloudHTTPError(0, f"cloud unreachable at {config.base_url} ({type(exc).__name__}: {self._scrub(str(exc))})")
+                last_error = CloudHTTPError(
+                    0, f"cloud unreachable at {config.base_url} ({type(exc).__name__}: {self._scrub(str(exc))})"
+                )
             else:
                 status = response.status_code
                 if 200 <= status < 300:
@@ -261,7 +269,13 @@ class CloudClient:
                 break
             if wait is None:
                 wait = self._backoff(attempt)
-            log.warning("cloud attempt %d/%d failed (%s); retrying in %.2f s", attempt + 1, config.max_retries + 1, last_error, wait)
+            log.warning(
+                "cloud attempt %d/%d failed (%s); retrying in %.2f s",
+                attempt + 1,
+                config.max_retries + 1,
+                last_error,
+                wait,
+            )
             self._sleep(wait)
         raise last_error  # type: ignore[misc]  # the loop ran at least once; every path set it or returned
 
@@ -289,7 +303,9 @@ class CloudClient:
             content = message.get("content")
             finish = choice.get("finish_reason")
         except (KeyError, IndexError, TypeError, AttributeError):
-            raise CloudProtocolError("cloud answer JSON has no choices[0].message (not an OpenAI chat completion)") from None
+            raise CloudProtocolError(
+                "cloud answer JSON has no choices[0].message (not an OpenAI chat completion)"
+            ) from None
         refusal = message.get("refusal") if isinstance(message, dict) else None
         if refusal or finish == "content_filter":
             raise CloudProtocolError(f"cloud refused to answer ({self._scrub(str(refusal or finish))[:200]})")
@@ -331,7 +347,9 @@ class CloudClient:
                 try:
                     event = json.loads(data)
                 except ValueError:
-                    raise CloudProtocolError(f"cloud stream sent malformed JSON after {len(''.join(parts))} characters") from None
+                    raise CloudProtocolError(
+                        f"cloud stream sent malformed JSON after {len(''.join(parts))} characters"
+                    ) from None
                 if not isinstance(event, dict):
                     raise CloudProtocolError("cloud stream sent a non-object event")
                 if "error" in event:
@@ -344,7 +362,9 @@ class CloudClient:
                 for choice in event.get("choices") or []:
                     delta = choice.get("delta") or {}
                     if delta.get("refusal"):
-                        raise CloudProtocolError(f"cloud refused to answer ({self._scrub(str(delta['refusal']))[:200]})")
+                        raise CloudProtocolError(
+                            f"cloud refused to answer ({self._scrub(str(delta['refusal']))[:200]})"
+                        )
                     piece = delta.get("content")
                     if piece:
                         parts.append(piece)

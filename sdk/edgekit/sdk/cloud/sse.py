@@ -8,7 +8,7 @@ not use them (WHATWG HTML, "Server-sent events", §9.2.6).
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 __all__ = ["DONE", "iter_sse_data", "format_sse"]
 
@@ -37,4 +37,4 @@ def iter_sse_data(lines: Iterable[str]) -> Iterator[str]:
 
 
 def format_sse(data: str) -> bytes:
-    return f"data: {data}\n\n".encode("utf-8")
+    return f"data: {data}\n\n".encode()

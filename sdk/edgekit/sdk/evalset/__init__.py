@@ -16,7 +16,9 @@ __all__ = ["load_items", "check", "CHECKERS", "DEFAULT_PATH"]
 _REQUIRED = ("id", "family", "question", "checker", "expected")
 
 
-def load_items(path: str | Path = DEFAULT_PATH, limit: int | None = None, families: list[str] | None = None) -> list[dict[str, Any]]:
+def load_items(
+    path: str | Path = DEFAULT_PATH, limit: int | None = None, families: list[str] | None = None
+) -> list[dict[str, Any]]:
     """Items of a JSONL set (one object per line with id, family, question, checker, expected)."""
     path = Path(path)
     if not path.is_file():

@@ -20,8 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 __all__ = ["generate", "DEFAULT_PATH", "SEED"]
 
@@ -29,20 +30,54 @@ SEED = 20251129
 DEFAULT_PATH = Path(__file__).with_name("escalation_set.jsonl")
 
 CAPITALS = [
-    ("France", ["Paris"]), ("Germany", ["Berlin"]), ("Italy", ["Rome"]), ("Spain", ["Madrid"]),
-    ("Japan", ["Tokyo"]), ("China", ["Beijing", "Peking"]), ("Russia", ["Moscow"]),
-    ("the United Kingdom", ["London"]), ("Egypt", ["Cairo"]), ("Canada", ["Ottawa"]),
-    ("Australia", ["Canberra"]), ("Brazil", ["Brasília"]), ("Argentina", ["Buenos Aires"]),
-    ("Mexico", ["Mexico City"]), ("India", ["New Delhi"]), ("Portugal", ["Lisbon"]), ("Greece", ["Athens"]),
-    ("the Netherlands", ["Amsterdam"]), ("Belgium", ["Brussels"]), ("Austria", ["Vienna"]),
-    ("Switzerland", ["Bern", "Berne"]), ("Sweden", ["Stockholm"]), ("Norway", ["Oslo"]),
-    ("Denmark", ["Copenhagen"]), ("Finland", ["Helsinki"]), ("Poland", ["Warsaw"]), ("Ireland", ["Dublin"]),
-    ("Turkey", ["Ankara"]), ("Iran", ["Tehran"]), ("Iraq", ["Baghdad"]), ("Saudi Arabia", ["Riyadh"]),
-    ("Kenya", ["Nairobi"]), ("Nigeria", ["Abuja"]), ("South Korea", ["Seoul"]), ("Thailand", ["Bangkok"]),
-    ("Vietnam", ["Hanoi"]), ("the Philippines", ["Manila"]), ("Peru", ["Lima"]), ("Chile", ["Santiago"]),
-    ("Colombia", ["Bogotá"]), ("Cuba", ["Havana"]), ("Hungary", ["Budapest"]), ("the Czech Republic", ["Prague"]),
-    ("Ukraine", ["Kyiv", "Kiev"]), ("Pakistan", ["Islamabad"]), ("New Zealand", ["Wellington"]),
-    ("Morocco", ["Rabat"]), ("Ethiopia", ["Addis Ababa"]),
+    ("France", ["Paris"]),
+    ("Germany", ["Berlin"]),
+    ("Italy", ["Rome"]),
+    ("Spain", ["Madrid"]),
+    ("Japan", ["Tokyo"]),
+    ("China", ["Beijing", "Peking"]),
+    ("Russia", ["Moscow"]),
+    ("the United Kingdom", ["London"]),
+    ("Egypt", ["Cairo"]),
+    ("Canada", ["Ottawa"]),
+    ("Australia", ["Canberra"]),
+    ("Brazil", ["Brasília"]),
+    ("Argentina", ["Buenos Aires"]),
+    ("Mexico", ["Mexico City"]),
+    ("India", ["New Delhi"]),
+    ("Portugal", ["Lisbon"]),
+    ("Greece", ["Athens"]),
+    ("the Netherlands", ["Amsterdam"]),
+    ("Belgium", ["Brussels"]),
+    ("Austria", ["Vienna"]),
+    ("Switzerland", ["Bern", "Berne"]),
+    ("Sweden", ["Stockholm"]),
+    ("Norway", ["Oslo"]),
+    ("Denmark", ["Copenhagen"]),
+    ("Finland", ["Helsinki"]),
+    ("Poland", ["Warsaw"]),
+    ("Ireland", ["Dublin"]),
+    ("Turkey", ["Ankara"]),
+    ("Iran", ["Tehran"]),
+    ("Iraq", ["Baghdad"]),
+    ("Saudi Arabia", ["Riyadh"]),
+    ("Kenya", ["Nairobi"]),
+    ("Nigeria", ["Abuja"]),
+    ("South Korea", ["Seoul"]),
+    ("Thailand", ["Bangkok"]),
+    ("Vietnam", ["Hanoi"]),
+    ("the Philippines", ["Manila"]),
+    ("Peru", ["Lima"]),
+    ("Chile", ["Santiago"]),
+    ("Colombia", ["Bogotá"]),
+    ("Cuba", ["Havana"]),
+    ("Hungary", ["Budapest"]),
+    ("the Czech Republic", ["Prague"]),
+    ("Ukraine", ["Kyiv", "Kiev"]),
+    ("Pakistan", ["Islamabad"]),
+    ("New Zealand", ["Wellington"]),
+    ("Morocco", ["Rabat"]),
+    ("Ethiopia", ["Addis Ababa"]),
 ]
 
 FACTS = [
@@ -80,10 +115,18 @@ FACTS = [
 
 # (unit from, unit to, factor, noun for the question "How many <to> are in N <from>?")
 CONVERSIONS = [
-    ("kilometers", "meters", 1000), ("meters", "centimeters", 100), ("kilograms", "grams", 1000),
-    ("hours", "minutes", 60), ("minutes", "seconds", 60), ("days", "hours", 24), ("weeks", "days", 7),
-    ("feet", "inches", 12), ("yards", "feet", 3), ("liters", "milliliters", 1000),
-    ("centimeters", "millimeters", 10), ("dozen", "eggs", 12),
+    ("kilometers", "meters", 1000),
+    ("meters", "centimeters", 100),
+    ("kilograms", "grams", 1000),
+    ("hours", "minutes", 60),
+    ("minutes", "seconds", 60),
+    ("days", "hours", 24),
+    ("weeks", "days", 7),
+    ("feet", "inches", 12),
+    ("yards", "feet", 3),
+    ("liters", "milliliters", 1000),
+    ("centimeters", "millimeters", 10),
+    ("dozen", "eggs", 12),
 ]
 
 
@@ -124,8 +167,13 @@ def _arithmetic(rng: random.Random) -> Iterator[dict[str, Any]]:
 
 def _conversion(rng: random.Random) -> Iterator[dict[str, Any]]:
     for src, dst, factor in CONVERSIONS:
-        for level, lo, hi in (("convert_small", 1, 9), ("convert_small", 2, 9), ("convert_large", 11, 99),
-                              ("convert_large", 101, 999), ("convert_one", 1, 1)):
+        for level, lo, hi in (
+            ("convert_small", 1, 9),
+            ("convert_small", 2, 9),
+            ("convert_large", 11, 99),
+            ("convert_large", 101, 999),
+            ("convert_one", 1, 1),
+        ):
             n = rng.randint(lo, hi)
             if src == "dozen":
                 question = f"How many eggs are in {n} dozen?"
@@ -149,25 +197,51 @@ def _reasoning(rng: random.Random) -> Iterator[dict[str, Any]]:
     name = lambda: rng.choice(_NAMES)  # noqa: E731
     for _ in range(6):
         a, b, n = rng.randint(2, 9), rng.randint(2, 9), name()
-        yield _item("reasoning", "word_add", f"{n} has {a} apples and buys {b} more. How many apples does {n} have now?", "number", a + b)
+        yield _item(
+            "reasoning",
+            "word_add",
+            f"{n} has {a} apples and buys {b} more. How many apples does {n} have now?",
+            "number",
+            a + b,
+        )
     for _ in range(6):
         a = rng.randint(10, 30)
         b = rng.randint(2, a - 1)
-        yield _item("reasoning", "word_sub", f"{name()} had {a} candies and gave away {b}. How many candies are left?", "number", a - b)
+        yield _item(
+            "reasoning",
+            "word_sub",
+            f"{name()} had {a} candies and gave away {b}. How many candies are left?",
+            "number",
+            a - b,
+        )
     for _ in range(6):
         a, b = rng.randint(3, 12), rng.randint(2, 9)
-        yield _item("reasoning", "word_mul", f"A box holds {a} pencils. How many pencils are in {b} boxes?", "number", a * b)
+        yield _item(
+            "reasoning", "word_mul", f"A box holds {a} pencils. How many pencils are in {b} boxes?", "number", a * b
+        )
     for _ in range(6):
         a, b, n = rng.randint(5, 60), rng.randint(2, 20), name()
         yield _item("reasoning", "age", f"{n} is {a} years old. How old will {n} be in {b} years?", "number", a + b)
     for _ in range(6):
         start, step = rng.randint(1, 20), rng.randint(2, 9)
         seq = [start + i * step for i in range(4)]
-        yield _item("reasoning", "sequence_add", f"What is the next number in the sequence {', '.join(map(str, seq))}?", "number", start + 4 * step)
+        yield _item(
+            "reasoning",
+            "sequence_add",
+            f"What is the next number in the sequence {', '.join(map(str, seq))}?",
+            "number",
+            start + 4 * step,
+        )
     for _ in range(5):
         start, ratio = rng.randint(1, 5), rng.choice([2, 3])
         seq = [start * ratio**i for i in range(4)]
-        yield _item("reasoning", "sequence_mul", f"What is the next number in the sequence {', '.join(map(str, seq))}?", "number", start * ratio**4)
+        yield _item(
+            "reasoning",
+            "sequence_mul",
+            f"What is the next number in the sequence {', '.join(map(str, seq))}?",
+            "number",
+            start * ratio**4,
+        )
     for _ in range(6):
         a, b = rng.sample(range(10, 999), 2)
         yield _item("reasoning", "compare_larger", f"Which number is larger, {a} or {b}?", "number", max(a, b))
@@ -182,10 +256,23 @@ def _reasoning(rng: random.Random) -> Iterator[dict[str, Any]]:
         yield _item("reasoning", "half", f"What is half of {a}?", "number", a // 2)
     for _ in range(6):
         price, count = rng.randint(2, 9), rng.randint(2, 9)
-        yield _item("reasoning", "word_cost", f"One notebook costs {price} dollars. How much do {count} notebooks cost in dollars?", "number", price * count)
+        yield _item(
+            "reasoning",
+            "word_cost",
+            f"One notebook costs {price} dollars. How much do {count} notebooks cost in dollars?",
+            "number",
+            price * count,
+        )
     for _ in range(6):
         total, groups = rng.randint(2, 9), rng.randint(2, 6)
-        yield _item("reasoning", "word_share", f"{total * groups} cookies are shared equally among {groups} children. How many cookies does each child get?", "number", total)
+        yield _item(
+            "reasoning",
+            "word_share",
+            f"{total * groups} cookies are shared equally among {groups} children. How many cookies does each child "
+            "get?",
+            "number",
+            total,
+        )
 
 
 def generate(seed: int = SEED) -> list[dict[str, Any]]:

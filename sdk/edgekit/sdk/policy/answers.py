@@ -27,8 +27,8 @@ echoed operand ("To add 56 and 94, ...") is not an answer.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 __all__ = ["AnswerSpan", "ANSWER_KINDS", "find_answer", "parse_number", "question_numbers", "region", "first_sentence"]
 
@@ -64,7 +64,9 @@ def parse_number(value: str) -> float | None:
         return None
 
 
-def _numbers(text: str, start: int = 0, end: int | None = None, exclude: frozenset[float] = frozenset()) -> list[re.Match[str]]:
+def _numbers(
+    text: str, start: int = 0, end: int | None = None, exclude: frozenset[float] = frozenset()
+) -> list[re.Match[str]]:
     end = len(text) if end is None else end
     return [m for m in _NUMBER.finditer(text, start, end) if parse_number(m.group(0)) not in exclude]
 

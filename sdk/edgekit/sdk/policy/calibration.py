@@ -33,11 +33,11 @@ predictions, never on the data a model was fitted to. Thresholds:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
-
 from edgekit.runtime.errors import ConfigError
 
 from .base import BASE_FAMILIES, BASE_ROUTER_RULES, DEFAULT_FEATURES
@@ -69,12 +69,18 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 100
 
 def _matrix(records: Sequence[Mapping[str, Any]], features: Sequence[str]) -> np.ndarray:
     try:
-        return np.array([[float(r["signals"][f]) for f in features] for r in records], dtype=float).reshape(len(records), len(features))
+        return np.array([[float(r["signals"][f]) for f in features] for r in records], dtype=float).reshape(
+            len(records), len(features)
+        )
     except KeyError as exc:
-        raise ConfigError(f"calibration records lack signal {exc}; re-run `edgekit eval escalation --records`") from None
+        raise ConfigError(
+            f"calibration records lack signal {exc}; re-run `edgekit eval escalation --records`"
+        ) from None
 
 
-def fit_model(records: Sequence[Mapping[str, Any]], features: Sequence[str], target: str = "wrong", l2: float = 1.0) -> LogisticModel:
+def fit_model(
+    records: Sequence[Mapping[str, Any]], features: Sequence[str], target: str = "wrong", l2: float = 1.0
+) -> LogisticModel:
     X = _matrix(records, features)
     y = np.array([0.0 if r["correct"] else 1.0 for r in records])
     mean = X.mean(axis=0)
@@ -124,8 +130,9 @@ def _folds(records, k: int, seed: int) -> list[np.ndarray]:
     return [np.where(assignment == f)[0] for f in range(k)]
 
 
-def cross_validated_scores(records, *, folds: int = 5, seed: int = 0, l2: float = 1.0, min_family: int = 30,
-                           min_class: int = 10) -> tuple[np.ndarray, np.ndarray]:
+def cross_validated_scores(
+    records, *, folds: int = 5, seed: int = 0, l2: float = 1.0, min_family: int = 30, min_class: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold (p_router, p_post) for every record."""
     p_pre = np.zeros(len(records))
     p_post = np.zeros(len(records))
@@ -193,18 +200,32 @@ class CalibrationResult:
     scores: np.ndarray | None = None
 
 
-def calibrate(records: Sequence[Mapping[str, Any]], *, target_rate: float | None = 0.3,
-              target_accuracy: float | None = None, folds: int = 5, seed: int = 0, l2: float = 1.0,
-              router_precision: float = 0.95, min_family: int = 30, min_class: int = 10,
-              generation: Mapping[str, Any] | None = None, meta: Mapping[str, Any] | None = None) -> CalibrationResult:
+def calibrate(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    target_rate: float | None = 0.3,
+    target_accuracy: float | None = None,
+    folds: int = 5,
+    seed: int = 0,
+    l2: float = 1.0,
+    router_precision: float = 0.95,
+    min_family: int = 30,
+    min_class: int = 10,
+    generation: Mapping[str, Any] | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> CalibrationResult:
     records = list(records)
     if len(records) < 2 * folds:
-        raise ConfigError(f"calibration needs at least {2 * folds} records, got {len(records)}; run the eval on more items")
+        raise ConfigError(
+            f"calibration needs at least {2 * folds} records, got {len(records)}; run the eval on more items"
+        )
     if target_accuracy is None and (target_rate is None or not 0.0 <= target_rate <= 1.0):
         raise ConfigError(f"target_rate={target_rate!r} must be in [0, 1] (or give target_accuracy)")
     if target_accuracy is not None and not 0.0 <= target_accuracy <= 1.0:
         raise ConfigError(f"target_accuracy={target_accuracy!r} must be in [0, 1]")
-    p_pre, p_post = cross_validated_scores(records, folds=folds, seed=seed, l2=l2, min_family=min_family, min_class=min_class)
+    p_pre, p_post = cross_validated_scores(
+        records, folds=folds, seed=seed, l2=l2, min_family=min_family, min_class=min_class
+    )
     router_t = router_thresholds(records, p_pre, router_precision)
     scores = two_stage_scores(records, p_pre, p_post, router_t)
     correct = np.array([bool(r["correct"]) for r in records])
@@ -221,7 +242,9 @@ def calibrate(records: Sequence[Mapping[str, Any]], *, target_rate: float | None
     router_models = fit_stage(records, "router", l2, min_family, min_class)
     post_models = fit_stage(records, "post", l2, min_family, min_class)
     # a family routed by the pooled model in cross-validation gets that model under its own name and threshold
-    router_final = {f: _with_threshold(router_models.get(f) or router_models["default"], t) for f, t in router_t.items()}
+    router_final = {
+        f: _with_threshold(router_models.get(f) or router_models["default"], t) for f, t in router_t.items()
+    }
     post_final = {f: _with_threshold(m, post_t) for f, m in post_models.items()}
     wrong = ~correct
     report = {
@@ -251,4 +274,6 @@ def calibrate(records: Sequence[Mapping[str, Any]], *, target_rate: float | None
 
 
 def _with_threshold(model: LogisticModel, threshold: float) -> LogisticModel:
-    return LogisticModel(model.features, model.mean, model.std, model.weights, model.bias, float(min(1.0, max(0.0, threshold))))
+    return LogisticModel(
+        model.features, model.mean, model.std, model.weights, model.bias, float(min(1.0, max(0.0, threshold)))
+    )

@@ -11,7 +11,7 @@ items the cloud can fix first, random escalation is the expectation
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -45,7 +45,9 @@ def _k(rate: float, n: int) -> int:
     return min(n, int(math.ceil(rate * n - 1e-9)))
 
 
-def accuracy_at_rate(scores: Sequence[float], correct: Sequence[bool], cloud_correct: Sequence[bool], rate: float) -> float:
+def accuracy_at_rate(
+    scores: Sequence[float], correct: Sequence[bool], cloud_correct: Sequence[bool], rate: float
+) -> float:
     s = np.asarray(scores, dtype=float)
     c = np.asarray(correct, dtype=bool)
     cc = np.asarray(cloud_correct, dtype=bool)

@@ -35,10 +35,11 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from edgekit.runtime.errors import ConfigError
 from edgekit.runtime.registry import Registry
@@ -89,7 +90,9 @@ class LogisticModel:
             try:
                 x = float(signals[name])
             except KeyError:
-                raise ConfigError(f"policy needs signal {name!r}, which was not computed; known: {sorted(signals)}") from None
+                raise ConfigError(
+                    f"policy needs signal {name!r}, which was not computed; known: {sorted(signals)}"
+                ) from None
             total += weight * (x - mean) / std
         return total
 
@@ -112,7 +115,7 @@ class LogisticModel:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "LogisticModel":
+    def from_dict(cls, data: Mapping[str, Any]) -> LogisticModel:
         try:
             return cls(
                 features=tuple(str(f) for f in data["features"]),
@@ -123,7 +126,9 @@ class LogisticModel:
                 threshold=float(data["threshold"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"policy model is malformed ({type(exc).__name__}: {exc}); re-run `edgekit calibrate`") from None
+            raise ConfigError(
+                f"policy model is malformed ({type(exc).__name__}: {exc}); re-run `edgekit calibrate`"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -298,9 +303,7 @@ class Policy:
             "format": POLICY_FORMAT,
             "version": POLICY_VERSION,
             "privacy": self.privacy,
-            "families": [
-                {"name": f.name, "pattern": f.pattern, "answer_kind": f.answer_kind} for f in self.families
-            ],
+            "families": [{"name": f.name, "pattern": f.pattern, "answer_kind": f.answer_kind} for f in self.families],
             "router": {
                 "rules": [r.to_dict() for r in self.router_rules],
                 "models": {k: m.to_dict() for k, m in self.router_models.items()},
@@ -316,9 +319,9 @@ class Policy:
         return path
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = "policy") -> "Policy":
+    def from_dict(cls, data: Any, where: str = "policy") -> Policy:
         if not isinstance(data, dict) or data.get("format") != POLICY_FORMAT:
-            raise ConfigError(f"{where}: not an edgekit policy file (no \"format\": \"{POLICY_FORMAT}\")")
+            raise ConfigError(f'{where}: not an edgekit policy file (no "format": "{POLICY_FORMAT}")')
         if data.get("version") != POLICY_VERSION:
             raise ConfigError(
                 f"{where}: policy version {data.get('version')!r} is not supported (this edgekit reads "
@@ -353,7 +356,7 @@ class Policy:
         )
 
     @classmethod
-    def load(cls, path: str | Path, **overrides: Any) -> "Policy":
+    def load(cls, path: str | Path, **overrides: Any) -> Policy:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"policy file {str(path)!r} does not exist; write one with `edgekit calibrate`")
@@ -365,9 +368,9 @@ class Policy:
         return replace(policy, **overrides) if overrides else policy
 
     @classmethod
-    def default(cls, **overrides: Any) -> "Policy":
+    def default(cls, **overrides: Any) -> Policy:
         """The calibrated policy shipped for the default model (edgekit/sdk/policy/default_policy.json)."""
         return cls.load(default_policy_path(), **overrides)
 
-    def with_privacy(self, privacy: str) -> "Policy":
+    def with_privacy(self, privacy: str) -> Policy:
         return replace(self, privacy=privacy)

@@ -16,11 +16,20 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .answers import find_answer, question_numbers
 
-__all__ = ["PRE_SIGNALS", "POST_SIGNALS", "SIGNAL_DIRECTION", "question_of", "pre_signals", "post_signals", "answer_token_range"]
+__all__ = [
+    "PRE_SIGNALS",
+    "POST_SIGNALS",
+    "SIGNAL_DIRECTION",
+    "question_of",
+    "pre_signals",
+    "post_signals",
+    "answer_token_range",
+]
 
 PRE_SIGNALS = ("question_chars", "n_digits", "n_numbers", "max_number_len", "has_arith_op")
 POST_SIGNALS = (

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .policy import Policy
 
 __all__ = ["decide_vector", "make_vectors"]
 
 
-def decide_vector(policy: Policy, question: str, signals: Mapping[str, float], privacy: str = "allow") -> dict[str, Any]:
+def decide_vector(
+    policy: Policy, question: str, signals: Mapping[str, float], privacy: str = "allow"
+) -> dict[str, Any]:
     policy = policy.with_privacy(privacy)
     routed = policy.route(question, signals)
     decision = routed if (routed.escalate or routed.stage == "privacy") else policy.decide(routed.family, signals)
@@ -39,33 +42,58 @@ def make_vectors(policy: Policy, records: Sequence[Mapping[str, Any]], per_kind:
         key = f"{got['rule']}|{got['escalate']}|{got['family']}"
         if by_rule.get(key, 0) >= per_kind:
             continue
-        if got["probability"] is not None and got["threshold"] is not None and abs(got["probability"] - got["threshold"]) < 1e-6:
+        if (
+            got["probability"] is not None
+            and got["threshold"] is not None
+            and abs(got["probability"] - got["threshold"]) < 1e-6
+        ):
             continue  # too close to call across float implementations
         by_rule[key] = by_rule.get(key, 0) + 1
         chosen.append({"question": r["question"], "privacy": "allow", "signals": dict(r["signals"]), "expected": got})
     for r in records[:2]:
-        chosen.append({"question": r["question"], "privacy": "local-only", "signals": dict(r["signals"]),
-                       "expected": decide_vector(policy, r["question"], r["signals"], "local-only")})
+        chosen.append(
+            {
+                "question": r["question"],
+                "privacy": "local-only",
+                "signals": dict(r["signals"]),
+                "expected": decide_vector(policy, r["question"], r["signals"], "local-only"),
+            }
+        )
     if records:
         from .signals import pre_signals
 
         r = records[0]
         signals = {**r["signals"], "context_overflow": 1.0}
-        chosen.append({"question": r["question"], "privacy": "allow", "signals": signals,
-                       "expected": decide_vector(policy, r["question"], signals)})
-        for q, rec in zip(("Tell me a joke about cats.", "Write a haiku about the sea.", "Why is the sky blue at noon?"),
-                          records[::max(1, len(records) // 3)]):
+        chosen.append(
+            {
+                "question": r["question"],
+                "privacy": "allow",
+                "signals": signals,
+                "expected": decide_vector(policy, r["question"], signals),
+            }
+        )
+        for q, rec in zip(
+            ("Tell me a joke about cats.", "Write a haiku about the sea.", "Why is the sky blue at noon?"),
+            records[:: max(1, len(records) // 3)],
+        ):
             signals = {**rec["signals"], **pre_signals(q)}
-            chosen.append({"question": q, "privacy": "allow", "signals": signals,
-                           "expected": decide_vector(policy, q, signals)})
+            chosen.append(
+                {"question": q, "privacy": "allow", "signals": signals, "expected": decide_vector(policy, q, signals)}
+            )
         long_q = "Summarise this: " + "lorem ipsum " * 600
         signals = {**r["signals"], **pre_signals(long_q)}
-        chosen.append({"question": long_q, "privacy": "allow", "signals": signals,
-                       "expected": decide_vector(policy, long_q, signals)})
+        chosen.append(
+            {
+                "question": long_q,
+                "privacy": "allow",
+                "signals": signals,
+                "expected": decide_vector(policy, long_q, signals),
+            }
+        )
     return {
         "description": "edgekit policy test vectors: for each question and its recorded signals, the decision of the "
-                       "embedded policy (see README, 'Hybrid client' > 'Policy file'). Regenerate with "
-                       "python -m edgekit.sdk.policy.vectors RECORDS.jsonl OUT.json",
+        "embedded policy (see README, 'Hybrid client' > 'Policy file'). Regenerate with "
+        "python -m edgekit.sdk.policy.vectors RECORDS.jsonl OUT.json",
         "policy": policy.to_dict(),
         "vectors": chosen,
     }

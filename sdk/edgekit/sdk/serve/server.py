@@ -19,10 +19,11 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 from edgekit.runtime.errors import ContextOverflowError, EdgekitError, RuntimeGenerationError
@@ -137,10 +138,13 @@ class _Handler(BaseHTTPRequestHandler):
                 if path == "/v1/models":
                     return self._send_json(200, {"object": "list", "data": [self._model_card()]})
                 if path.startswith("/v1/models/"):
-                    if path[len("/v1/models/"):] == self.server.options.model_id:
+                    if path[len("/v1/models/") :] == self.server.options.model_id:
                         return self._send_json(200, self._model_card())
-                    raise ApiError(404, f"the model {path[len('/v1/models/'):]!r} does not exist on this server",
-                                   code="model_not_found")
+                    raise ApiError(
+                        404,
+                        f"the model {path[len('/v1/models/') :]!r} does not exist on this server",
+                        code="model_not_found",
+                    )
                 if path == "/v1/chat/completions":
                     raise ApiError(405, "use POST for /v1/chat/completions", code="method_not_allowed")
                 raise ApiError(404, f"unknown endpoint {path}", code="unknown_url")
@@ -167,10 +171,17 @@ class _Handler(BaseHTTPRequestHandler):
     # -- handlers -------------------------------------------------------------------
     def _check_auth(self) -> None:
         if not self._authorized():
-            raise ApiError(401, "missing or incorrect API key: send Authorization: Bearer <key>", code="invalid_api_key")
+            raise ApiError(
+                401, "missing or incorrect API key: send Authorization: Bearer <key>", code="invalid_api_key"
+            )
 
     def _model_card(self) -> dict[str, Any]:
-        return {"id": self.server.options.model_id, "object": "model", "created": self.server.created, "owned_by": "edgekit"}
+        return {
+            "id": self.server.options.model_id,
+            "object": "model",
+            "created": self.server.created,
+            "owned_by": "edgekit",
+        }
 
     def _read_json(self) -> Any:
         try:
@@ -205,8 +216,15 @@ class _Handler(BaseHTTPRequestHandler):
             "finish_reason": str(result.finish_reason),
             "timings": result.timings.to_dict(),
         }
-        body = completion_body(new_id(), request.model, result.text, FINISH_MAP.get(str(result.finish_reason), "stop"),
-                               result.prompt_tokens, len(result.token_ids), extra)
+        body = completion_body(
+            new_id(),
+            request.model,
+            result.text,
+            FINISH_MAP.get(str(result.finish_reason), "stop"),
+            result.prompt_tokens,
+            len(result.token_ids),
+            extra,
+        )
         self._send_json(200, body)
 
     def _stream(self, request) -> None:
@@ -238,7 +256,9 @@ class _Handler(BaseHTTPRequestHandler):
                 finish = FINISH_MAP.get(str(result.finish_reason), "stop") if result is not None else "stop"
                 self._event(chunk_body(cid, model, created, {}, finish))
                 if request.include_usage and result is not None:
-                    self._event(chunk_body(cid, model, created, None, None, usage(result.prompt_tokens, len(result.token_ids))))
+                    self._event(
+                        chunk_body(cid, model, created, None, None, usage(result.prompt_tokens, len(result.token_ids)))
+                    )
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
             except EdgekitError as exc:
@@ -259,12 +279,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _static(self, path: str) -> None:
         options = self.server.options
         if options.web_root is None:
-            raise ApiError(404, f"nothing at {path}: this server has /v1/chat/completions and /v1/models "
-                                "(start it with --web for the phone demo)", code="unknown_url")
+            raise ApiError(
+                404,
+                f"nothing at {path}: this server has /v1/chat/completions and /v1/models "
+                "(start it with --web for the phone demo)",
+                code="unknown_url",
+            )
         if path.startswith("/bundle/"):
             target = None
             if options.bundle_dir is not None and getattr(self.server.model, "manifest", None) is not None:
-                target = resolve_bundle_file(options.bundle_dir, self.server.model.manifest, path[len("/bundle/"):])
+                target = resolve_bundle_file(options.bundle_dir, self.server.model.manifest, path[len("/bundle/") :])
         elif path == "/policy.json" and options.policy_file is not None:
             target = options.policy_file if options.policy_file.is_file() else None
         else:
