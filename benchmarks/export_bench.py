@@ -7,9 +7,9 @@ prints: export time, bundle size, top-1 agreement, mean KL, perplexity (exported
 in a plain onnxruntime greedy loop (numpy + InferenceSession; no edgekit runtime, no IOBinding tricks
 beyond what the graph needs). When onnxruntime-genai is installed, the same loop runs on the genai
 builder's int4 graph built from an HF folder written from the same GGUF (``python -m
-onnxruntime_genai.models.builder -m HF -o OUT -p int4 -e cpu``), after fixing what FINDINGS lists: its
+onnxruntime_genai.models.builder -m HF -o OUT -p int4 -e cpu``), after fixing two defects of its output: its
 eos id (the converted tokenizer_config says 1, the GGUF says 2) and the tokenizer.json decoder.
-Numbers go to stdout as one markdown table; progress to stderr. Targets (issue 2): gguf agreement
+Numbers go to stdout as one markdown table; progress to stderr. Targets: gguf agreement
 >= 0.97 at <= 150 MB; ONNX export of the default model <= 60 s.
 """
 
@@ -38,7 +38,7 @@ def _session(model_path: Path, threads: int):
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")  # FINDINGS: spinning collapses a busy box
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")  # spinning collapses a busy box
     so.log_severity_level = 3
     return ort.InferenceSession(str(model_path), sess_options=so, providers=["CPUExecutionProvider"])
 
@@ -161,12 +161,12 @@ def build_genai(work: Path, threads: int) -> Path | None:
         if proc.returncode != 0:
             log("genai builder failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1])
             return None
-        # FINDINGS: the builder copies eos 1 from the converted tokenizer_config; SmolLM2's eos is 2 (<|im_end|>).
+        # The builder copies eos 1 from the converted tokenizer_config; SmolLM2's eos is 2 (<|im_end|>).
         config_path = out / "genai_config.json"
         config = json.loads(config_path.read_text())
         config["model"]["eos_token_id"] = 2
         config_path.write_text(json.dumps(config, indent=2))
-        # FINDINGS: its tokenizer needs a plain ByteLevel decoder.
+        # Its tokenizer needs a plain ByteLevel decoder (with the GGUF-derived one, spaces become -1 ids).
         tok_path = out / "tokenizer.json"
         if tok_path.is_file():
             tok = json.loads(tok_path.read_text())

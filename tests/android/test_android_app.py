@@ -1,4 +1,4 @@
-"""What can be checked of the Android app without an Android SDK (none is reachable here, FINDINGS "Android").
+"""What can be checked of the Android app without an Android SDK (none is reachable here).
 
 - The onnxruntime-facing class (OnnxBackend) compiles, with the core, against onnxruntime's real Android Java API:
   the classes.jar of the onnxruntime AAR (1.29) inside the npm package com.github.asus4.onnxruntime (the only

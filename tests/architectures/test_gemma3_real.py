@@ -3,7 +3,7 @@
 What is checked, and against what:
 
 - the source: ``gemma3-270m`` resolves to the assembled GGUF; its tokenizer
-  reproduces the FINDINGS reference ids for "The capital of France is";
+  reproduces the recorded reference ids for "The capital of France is";
 - the exact ``gguf`` recipe: every matrix of the file (Q5_0, Q8_0, Q4_K, Q6_K)
   is repacked with weight error 0 (float64, ``gguf_repack_max_error``), so the
   bundle computes with the GGUF's own weights;
@@ -15,7 +15,7 @@ What is checked, and against what:
   speed setting), which is the only difference from the reference;
 - measured (1,024 tokens): agreement 0.969, mean KL 0.0028, perplexity 57.40 -> 57.56;
   the whole module took 8 min on a busy 2-core machine (export 7.5 min of it);
-- a greedy continuation through the runtime: FINDINGS measured that the float
+- a greedy continuation through the runtime: measured, the float
   model continues "The capital of France is" with " the capital of the country
   of France."; the bundle must start the same way and mention France again.
 """
@@ -90,5 +90,5 @@ def test_tokenizer_and_greedy_continuation(gemma_bundle):
     assert model.tokenizer.encode(prompt) == [2, 818, 5279, 529, 7001, 563]  # BOS from the manifest (add_bos)
     result = model.generate(prompt, max_new_tokens=12, temperature=0, chat=False)
     assert result.prompt_tokens == 6
-    # The float model's continuation (FINDINGS) is " the capital of the country of France."
+    # The float model's measured continuation is " the capital of the country of France."
     assert result.text.startswith(" the capital of") and "France" in result.text, result.text

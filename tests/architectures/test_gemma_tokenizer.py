@@ -3,7 +3,7 @@
 How the reference ids are derived (independently of the file under test):
 
 1. ``[2, 818, 5279, 529, 7001, 563]`` for "The capital of France is" with BOS is
-   the measured reference in /work/shared/FINDINGS.md (with those ids the model
+   a recorded reference, checked by its effect: with those ids the float model
    continues " the capital of the country of France.").
 2. Every other expected id list is computed at test time by Google's
    ``sentencepiece`` library (its C++ BPE, ``bpe_model.cc``) running a model
@@ -69,7 +69,7 @@ def gemma_tokenizer(gemma3_gguf_path, tmp_path_factory):
     return Tokenizer.from_file(str(assets.tokenizer_json)), assets, reference_processor(vocab)
 
 
-def test_findings_reference_ids(gemma_tokenizer):
+def test_recorded_reference_ids(gemma_tokenizer):
     tokenizer, assets, _ = gemma_tokenizer
     assert assets.add_bos and assets.bos_id == 2
     ids = [assets.bos_id] + tokenizer.encode("The capital of France is", add_special_tokens=False).ids

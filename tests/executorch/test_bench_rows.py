@@ -1,7 +1,7 @@
 """`edgekit bench` on an ExecuTorch bundle: edgekit's Python-driven loop and ExecuTorch's C++ runner, same .pte.
 
 A benchmark, so nothing here asserts a speed: only that both rows are measured on the same file and the
-ratio line with issue 4's target is printed.
+ratio line with its target is printed.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The real default model (SmolLM2-135M-Instruct GGUF) exported with `gguf` and `int4` (slow).
 
 Uses the shared ``default_bundle`` cache: each bundle is exported once per exporter version and reused by
-every area. Numbers checked are the issue's targets (gguf: agreement >= 0.97 at <= 150 MB) and the
+every area. Numbers checked are the product targets (gguf: agreement >= 0.97 at <= 150 MB) and the
 golden answer, read from what validation measured through the runtime backend.
 """
 
@@ -33,7 +33,7 @@ def test_default_int4_bundle_answers_and_is_measured(default_bundle):
     int4 = read_manifest(default_bundle("int4"))
     validation = int4.validation
     assert "Paris" in validation["golden"]["exported_text"], validation["golden"]
-    # Re-quantizing already-4-bit weights loses agreement (FINDINGS: 0.67-0.80 for plain block int4);
+    # Re-quantizing already-4-bit weights loses agreement (measured: 0.67-0.80 for plain block int4);
     # the exact repack must stay ahead of it, and the metric must see the difference.
     assert 0.7 <= validation["top1_agreement"] <= gguf.validation["top1_agreement"]
     assert validation["mean_kl"] > gguf.validation["mean_kl"]

@@ -47,7 +47,7 @@ def test_gguf_config_and_tokenizer_come_from_metadata(gguf_model):
     assert config.tie_word_embeddings and config.vocab_size == 49152
     assert config.max_position_embeddings == TINY.max_position_embeddings
     tok = gguf_model.tokenizer
-    # SmolLM2's GGUF says eos <|im_end|> (2); transformers' converted tokenizer_config once said 1 (FINDINGS).
+    # SmolLM2's GGUF says eos <|im_end|> (2); transformers' converted tokenizer_config once said 1.
     assert tok.eos_ids == (2,) and tok.bos_id == 1 and tok.pad_id == 2 and tok.add_bos is False
     assert "<|im_start|>" in tok.chat_template
 

@@ -1,4 +1,4 @@
-"""The Raspberry Pi job (issue 6): the runtime on emulated aarch64 must match x86 token for token.
+"""The Raspberry Pi job: the runtime on emulated aarch64 must match x86 token for token.
 
 Runs scripts/pi/run_job.py, which builds an emulated Raspberry Pi OS 64-bit Python (qemu-user,
 Debian bookworm arm64 python3.11, aarch64 wheels of the base install), runs the runtime's own
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 # Each recipe runs a different onnxruntime kernel family on Arm: float MatMul, MatMulNBits 8-bit,
 # MatMulNBits 4-bit, and the GGUF Q4_1 repack (symmetric 4-bit + correction term).
 TINY_RECIPES = ("fp32", "int8", "int4", "gguf")
-# The job budgets itself 8 minutes (the issue's limit, what CI enforces). EDGEKIT_PI_BUDGET_S raises
+# The job budgets itself 8 minutes (what CI allows). EDGEKIT_PI_BUDGET_S raises
 # it on a developer machine shared with other heavy jobs, where emulation runs several times slower.
 BUDGET_S = float(os.environ.get("EDGEKIT_PI_BUDGET_S", 8 * 60))
 

@@ -79,7 +79,7 @@ def test_default_model_fp32_first_32_greedy_tokens_equal_transformers(request):
     reference = AutoModelForCausalLM.from_pretrained(
         gguf_dir, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", dtype=torch.float32
     ).eval()
-    eos = list(model.tokenizer.eos_ids)  # from the GGUF (FINDINGS: transformers' saved config has the wrong eos)
+    eos = list(model.tokenizer.eos_ids)  # from the GGUF: transformers' saved config has the wrong eos
     answers = []
     for question in ("What is the capital of France?", "Write a short poem about the sea."):
         messages = [{"role": "user", "content": question}]

@@ -18,7 +18,7 @@ export class GenerationError extends Error {}
 const decoder = new TextDecoder();
 
 export function configureOrt() {
-  // One thread: no SharedArrayBuffer, so no cross-origin isolation headers are needed (FINDINGS "Android").
+  // One thread: no SharedArrayBuffer, so no cross-origin isolation headers are needed.
   ort.env.wasm.numThreads = 1;
   ort.env.wasm.wasmPaths = new URL('../node_modules/onnxruntime-web/dist/', import.meta.url).href;
   ort.env.logLevel = 'error';

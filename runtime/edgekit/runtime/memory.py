@@ -37,15 +37,15 @@ class RecipeFootprint:
 # Peak RSS of the runtime process for the default model (SmolLM2-135M-Instruct), x86, 2,048-token
 # context. gguf and fp32: edgekit's own measurement, manifest.memory["peak_rss_mib"] of the bundles
 # `edgekit export` validated (a child process running this runtime over 128-token scoring windows;
-# generation alone peaks lower: 226 MiB gguf, 691 MiB fp32). int4 and int8: the FINDINGS.md table
-# ("ONNX export of SmolLM2-135M", MatMulNBits 4-bit block 32 / 8-bit rows) until edgekit measures
-# them. A bundle's own manifest number takes precedence wherever a bundle is at hand.
+# generation alone peaks lower: 226 MiB gguf, 691 MiB fp32). int4 and int8: peak RSS measured on a 2-core x86_64
+# machine for MatMulNBits 4-bit block 32 / 8-bit weight-only graphs of the same model, until edgekit
+# measures its own bundles. A bundle's own manifest number takes precedence wherever a bundle is at hand.
 DEFAULT_MODEL_FOOTPRINTS: tuple[RecipeFootprint, ...] = (
     RecipeFootprint(
         "gguf", "SmolLM2-135M-Instruct", 461.3, "exact repack of the shipped Q4_1 GGUF: recommended for a Pi"
     ),
-    RecipeFootprint("int4", "SmolLM2-135M-Instruct", 598.0, "re-quantized 4-bit: lower quality (FINDINGS number)"),
-    RecipeFootprint("int8", "SmolLM2-135M-Instruct", 619.0, "near-float quality (FINDINGS number)"),
+    RecipeFootprint("int4", "SmolLM2-135M-Instruct", 598.0, "re-quantized 4-bit: lower quality (earlier graph)"),
+    RecipeFootprint("int8", "SmolLM2-135M-Instruct", 619.0, "near-float quality (earlier graph)"),
     RecipeFootprint("fp32", "SmolLM2-135M-Instruct", 959.1, "the float reference"),
 )
 

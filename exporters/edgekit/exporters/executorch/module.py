@@ -232,7 +232,7 @@ class EtDecoder(nn.Module):
         self.max_context = max_context
         self.all_logits = all_logits
         embed = _t(spec.embedding(w))
-        # padding_idx stays None: torchao's embedding quantizer refuses it (issue 4).
+        # padding_idx stays None: torchao's embedding quantizer refuses it.
         self.embed_tokens = nn.Embedding(embed.shape[0], embed.shape[1])
         self.embed_tokens.weight = nn.Parameter(embed, requires_grad=False)
         scale = spec.embedding_scale()

@@ -10,7 +10,7 @@ linears as int8 GEMMs.
 Embedding: ``IntxWeightOnlyConfig`` int8 per row; ``to_executorch``'s quant
 fusion turns its dequantize + gather into ``quantized_decomposed::embedding_byte``
 (which is why the runtime must load ``executorch.kernels.quantized``). The
-embedding must have no ``padding_idx`` (issue 4; ``EtDecoder`` never sets one).
+embedding must have no ``padding_idx`` (``EtDecoder`` never sets one).
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def quantize_decoder(module: nn.Module, quant: EffectiveQuant) -> dict[str, Any]
     if quant.embedding_bits == 8:
         for m in module.modules():
             if isinstance(m, nn.Embedding):
-                m.padding_idx = None  # torchao refuses padding_idx (issue 4)
+                m.padding_idx = None  # torchao refuses padding_idx
         quantize_(
             module,
             IntxWeightOnlyConfig(weight_dtype=torch.int8, granularity=PerAxis(0)),

@@ -9,7 +9,7 @@ group-wise 8-bit weight has no XNNPACK kernel), 8da4w weights per group of
 linears; the token embedding stays float32 unless the recipe (or the
 ``embedding_bits`` option) asks for 8-bit per-row weights.
 
-Measured on SmolLM2-135M (issue 4): 8da4w degrades this already-4-bit model
+Measured on SmolLM2-135M: 8da4w degrades this already-4-bit model
 (greedy text degenerates), 8da8w keeps it sensible. fp32 is the graph
 engineer's recipe, which allows this target too.
 """

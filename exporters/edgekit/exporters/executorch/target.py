@@ -1,7 +1,7 @@
 """The ``executorch`` export target: LoadedModel + recipe → ``model.pte`` for the XNNPACK CPU backend.
 
 Stages (each reported with its time through ``on_progress``; lowering the
-default model takes minutes, issue 4): build the decoder module, quantize,
+default model takes minutes): build the decoder module, quantize,
 torch.export, lower to XNNPACK, serialize. ``TargetResult.metrics`` carries
 the stage times and the process's peak RSS after each stage.
 

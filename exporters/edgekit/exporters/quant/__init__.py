@@ -37,7 +37,7 @@ def quantize_weight(w: np.ndarray, bits: int, block_size: int, symmetric: bool, 
     """Quantize one [N, K] float weight by method name ("rtn" | "kquant").
 
     8-bit weights are always symmetric round-to-nearest: at 8 bits the rounding error is already
-    within the noise (FINDINGS: 0.97–0.98 agreement), and onnxruntime's 8-bit kernel is ~1.7x
+    within the noise (0.97–0.98 top-1 agreement on SmolLM2-135M), and onnxruntime's 8-bit kernel is ~1.7x
     slower with zero points (measured 84 vs 48 µs for a 1728x576 decode matmul).
     """
     if method not in ("rtn", "kquant"):

@@ -13,7 +13,7 @@ point 8 (4-bit) or 128 (8-bit), packing element 2i in the low nibble of byte i.
 So Q4_0 maps exactly (scale = d), Q8_0 maps exactly (code = q + 128), and Q4_1
 becomes ``d * (q - 8) + (m + 8d)``: the symmetric fast kernel plus a per-block
 correction ``m + 8d`` the graph adds as ``blocksum(x) @ correction.T``
-(FINDINGS: float zero points would be exact but fall onto a 3–10 tok/s kernel).
+(measured on SmolLM2-135M: float zero points would be exact but fall onto a 3–10 tok/s kernel).
 ``m + 8d`` is stored in float32; it is exact whenever the sum of the two fp16
 values fits float32's 24-bit mantissa, which ``repack_error`` checks.
 """

@@ -21,9 +21,9 @@ Scales ``d·sc_j`` are an fp16 times a 6/8-bit integer (≤ 19 significant bits)
 so float32 holds them exactly; a correction is exact when its two terms fit
 float32's 24-bit mantissa, which ``repack_error`` measures (gguf_blocks.py).
 The 5- and 6-bit types cost 8 bits per weight in the graph: exactness over
-size, since re-quantizing already-quantized weights loses quality (FINDINGS:
-agreement 0.67–0.80). Bit layouts follow gguf-py's ``quants.py`` (``Q4_K.get_scale_min``),
-which tests/architectures/test_kquants.py uses as the reference.
+size, since re-quantizing already-quantized weights loses quality (SmolLM2-135M:
+top-1 agreement 0.67–0.80 against 0.97 for the exact repack). Bit layouts follow
+gguf-py's ``quants.py`` (``Q4_K.get_scale_min``), which tests/architectures/test_kquants.py uses as the reference.
 """
 
 from __future__ import annotations

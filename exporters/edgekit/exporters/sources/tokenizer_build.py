@@ -4,7 +4,7 @@ From a GGUF: transformers' GGUF conversion builds the tokenizer
 (``AutoTokenizer.from_pretrained(folder, gguf_file=...)``), but the special
 ids and the chat template come from the GGUF metadata: the conversion's saved
 config carries a wrong eos for SmolLM2 (``<|im_start|>`` instead of
-``<|im_end|>``, FINDINGS). Every GGUF token id must map to the same token
+``<|im_end|>``, observed with transformers 5). Every GGUF token id must map to the same token
 string in the converted vocabulary, or the exported model would be fed
 different ids than it was trained with; that is checked here, id by id.
 
@@ -91,7 +91,7 @@ def tokenizer_from_gguf(gguf_path: Path, reader: Any, out_dir: Path) -> Tokenize
     model_kind = gguf_value(reader, "tokenizer.ggml.model")
     if model_kind == "llama":
         # SentencePiece-BPE vocabularies (Gemma, Llama 2, ...): transformers rebuilds them as Unigram
-        # with wrong ids (FINDINGS: Gemma 3); edgekit.exporters.tokenizers builds the exact BPE (archs).
+        # with wrong ids (seen on Gemma 3); edgekit.exporters.tokenizers builds the exact BPE (archs).
         from ..tokenizers import spm_vocab_from_gguf, write_spm_bpe_tokenizer_json
 
         path = write_spm_bpe_tokenizer_json(

@@ -3,7 +3,7 @@
 GGUF files of SentencePiece models (Llama 2, Gemma, Mistral v0.1, ...) carry the
 pieces, their scores and their types, not a tokenizer.json. transformers' GGUF
 loader rebuilds Gemma 3's as a Unigram model from the BPE scores, which splits
-"capital" into ``▁c/ap/it/al`` (FINDINGS). The algorithm the model was trained
+"capital" into ``▁c/ap/it/al`` (observed: the model then writes garbage). The algorithm the model was trained
 with is SentencePiece BPE (``bpe_model.cc``; llama.cpp's ``llm_tokenizer_spm`` is
 the same): start from characters, repeatedly merge the adjacent pair whose
 concatenation is a piece with the highest score, leftmost first on ties; a

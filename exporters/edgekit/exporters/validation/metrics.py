@@ -3,8 +3,8 @@
 For every position t of the validation text (teacher forcing: both models see
 the true prefix): top-1 agreement (argmax equal), KL(reference || exported) of
 the next-token distributions, and the negative log-likelihood of the true next
-token under each model, from which perplexity follows. These are the measures
-FINDINGS recommends over greedy text matches (a near-tie first token makes
+token under each model, from which perplexity follows. These are stronger signals
+than greedy text matches (a near-tie first token makes
 greedy output a weak signal).
 """
 

@@ -6,7 +6,7 @@ KV cache inside the loaded method as mutable buffers (ExecuTorch's fused
 new tokens and their start position: a prompt is one call (up to
 ``max_seq_len`` tokens), a decode step is one token. Nothing is copied per
 token and the cache needs no reset: attention is causal from ``input_pos``,
-so positions past ``Cache.length`` are never read (issue 4: only the KV
+so positions past ``Cache.length`` are never read (only the KV
 buffers would be resettable, the rotary tables are constants).
 
 The program returns logits for the last position only (what ExecuTorch's
@@ -111,7 +111,7 @@ def import_executorch_runtime(what: str = "the executorch backend"):
     A missing package raises ``DependencyError`` naming the ``executorch`` extra.
     """
     try:
-        # Registration order matters: kernels first, then programs that call them (issue 4).
+        # Registration order matters: kernels first, then programs that call them.
         import executorch.kernels.quantized  # noqa: F401  quantized_decomposed::embedding_byte
         import torch
         from executorch.extension.llm.custom_ops import custom_ops  # noqa: F401  llama::update_cache / custom_sdpa

@@ -37,13 +37,13 @@ PROMPT = (
 PEERS = ("onnxruntime-genai", "llama.cpp", "executorch-runner", "optimum-executorch")
 WORKER = Path(__file__).with_name("worker.py")
 
-# Issue 3's targets: (metric, peer, comparison, factor) — edgekit vs peer in the same run.
+# Targets: (metric, peer, comparison, factor) — edgekit vs peer in the same run.
 TARGETS = [
     ("decode_tok_s", "llama.cpp", ">=", 1.5),
     ("decode_tok_s", "onnxruntime-genai", ">=", 1.05),
     ("prefill_ms", "llama.cpp", "<=", 0.5),
     ("peak_rss_mib", "llama.cpp", "<=", 1.0),
-    # Issue 4: edgekit's Python-driven ExecuTorch decode vs ExecuTorch's own C++ runner on the same .pte.
+    # edgekit's Python-driven ExecuTorch decode vs ExecuTorch's own C++ runner on the same .pte.
     ("decode_tok_s", "executorch-runner", ">=", 0.9),
 ]
 COLD_START_TARGET_MS = 500.0
@@ -85,7 +85,7 @@ class EngineResult:
 def _run_worker(python: str, job: dict, timeout: float = 900, env: dict | None = None) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         job_path = handle.name
-    # FINDINGS: spinning OpenMP threads collapse llama.cpp on a busy machine
+    # spinning OpenMP threads collapse llama.cpp on a busy machine (130 -> 0.9 tok/s, 2 cores)
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", **(env or {})}
     job = {**job, "t0": time.time()}  # cold start counts from here: process start to first token
     Path(job_path).write_text(json.dumps(job))
@@ -201,7 +201,7 @@ def _run_peer(peer: str, config: BenchConfig, manifest, job: dict, threads: int,
     try:
         if peer == "optimum-executorch":
             return _run_optimum_executorch(config, manifest, job, prompt_len)
-        if peer == "executorch-runner":  # issue 4 hook: engine in edgekit.exporters.executorch.cpp_runner
+        if peer == "executorch-runner":  # engine in edgekit.exporters.executorch.cpp_runner
             if manifest.backend != "executorch":
                 return EngineResult(peer, "skipped", "needs an ExecuTorch bundle (edgekit export --target executorch)")
             if not _has_module(sys.executable, "executorch"):
@@ -309,7 +309,7 @@ def _ratio(ours: float | None, theirs: float | None) -> float | None:
 
 
 def format_table(results: list[EngineResult]) -> str:
-    """Markdown tables: absolute numbers, then edgekit ÷ peer ratios with the issue's targets."""
+    """Markdown tables: absolute numbers, then edgekit ÷ peer ratios with their targets."""
     rows = [
         "| engine | weights | load ms | cold start ms | prefill ms | prefill tok/s | decode tok/s | peak RSS MiB |",
         "|---|---|---|---|---|---|---|---|",
