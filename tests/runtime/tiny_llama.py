@@ -24,7 +24,7 @@ def build_tiny_llama_bundle(folder: Path, recipe: str = "fp32", max_context: int
     if tests_dir not in sys.path:
         sys.path.insert(0, tests_dir)
     import torch
-    from exporters.graph_helpers import loaded_from_torch, tiny_llama  # the graph engineer's tiny model builder
+    from exporters.graph_helpers import loaded_from_torch, tiny_llama  # the exporter tests' tiny model builder
 
     folder = Path(folder)
     torch_model, _ = tiny_llama(tie=True, seed=seed, vocab=VOCAB)

@@ -78,7 +78,7 @@ def api_key(monkeypatch) -> str:
 
 
 def _bundle_from_pipeline(request, name: str, recipe: str):
-    """The pipeline engineer's session fixture (tests/fixtures): tiny_bundle(recipe) / default_bundle(recipe)."""
+    """The shared session fixture (tests/fixtures): tiny_bundle(recipe) / default_bundle(recipe)."""
     try:
         value = request.getfixturevalue(name)
     except pytest.FixtureLookupError:

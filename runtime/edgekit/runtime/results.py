@@ -1,8 +1,8 @@
 """What generation returns: per-token data, confidence summary, timings, the result.
 
 The hybrid client reads ``Result.confidence`` and ``Result.context_overflow``
-to decide whether to escalate, so these field names are a contract (see the
-team brief, "Runtime public API").
+to decide whether to escalate, so these field names are a contract (docs/architecture.md,
+"The backend seam").
 """
 
 from __future__ import annotations

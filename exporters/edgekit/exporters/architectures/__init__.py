@@ -52,7 +52,7 @@ def spec_for(config) -> ArchitectureSpec:
 
 
 # Families register themselves on import (keep this list sorted).
-from . import (  # noqa: E402,F401  (archs engineer)
+from . import (  # noqa: E402,F401
     gemma3,
     llama,  # noqa: E402,F401
     mistral,

@@ -229,7 +229,7 @@ class ArchitectureSpec:
         """Raise UnsupportedError for a config this spec cannot build (overridden by families)."""
         if self.mlp_activation not in ("silu", "gelu_tanh"):
             raise UnsupportedError(f"{self.family}: MLP activation {self.mlp_activation!r} is not supported")
-        # onnxruntime 1.32's CPU GroupQueryAttention kernels need these (measured by the archs engineer).
+        # onnxruntime 1.32's CPU GroupQueryAttention kernels need these (found by testing head sizes).
         head_dim, rotary = self.config.head_dim, self.rotary_dim()
         if head_dim % 16 or (rotary // 2) % 8:
             raise UnsupportedError(

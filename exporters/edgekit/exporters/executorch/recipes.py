@@ -10,8 +10,8 @@ linears; the token embedding stays float32 unless the recipe (or the
 ``embedding_bits`` option) asks for 8-bit per-row weights.
 
 Measured on SmolLM2-135M: 8da4w degrades this already-4-bit model
-(greedy text degenerates), 8da8w keeps it sensible. fp32 is the graph
-engineer's recipe, which allows this target too.
+(greedy text degenerates), 8da8w keeps it sensible. fp32 is the ONNX
+target's float recipe, which allows this target too.
 """
 
 from __future__ import annotations

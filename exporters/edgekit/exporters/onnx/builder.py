@@ -421,7 +421,7 @@ class _DecoderBuilder:
         if spec.qk_norm:
             # onnxruntime 1.32's CPU GroupQueryAttention refuses its q/k norm inputs ("implemented only on
             # the CUDA and WebGPU EPs"), so the per-head RMSNorm runs here, before GQA's rotary, and q, k, v
-            # go in unpacked (the genai builder's make_qk_norm does the same). [archs engineer]
+            # go in unpacked (the genai builder's make_qk_norm does the same).
             q_size, kv_size = cfg.num_heads * cfg.head_dim, cfg.num_kv_heads * cfg.head_dim
             q, k, v = g.node("Split", [qkv, g.const_i64([q_size, kv_size, kv_size])], outputs=3, axis=-1)
             q = self.head_rms_norm(q, cfg.num_heads, spec.norm_weight(model, "q_norm", i), f"{p}.q_norm")

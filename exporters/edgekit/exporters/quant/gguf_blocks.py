@@ -30,7 +30,7 @@ __all__ = ["QK", "BLOCK_BYTES", "REPACKABLE_TYPES", "decode_gguf", "dequantize_g
 
 QK = 32  # weights per block for all three types
 BLOCK_BYTES = {"Q4_0": 2 + QK // 2, "Q4_1": 4 + QK // 2, "Q8_0": 2 + QK}
-# Q5_0/Q5_1/Q4_K/Q5_K/Q6_K repack exactly too, as 4- or 8-bit MatMulNBits (kquants.py, archs engineer).
+# Q5_0/Q5_1/Q4_K/Q5_K/Q6_K repack exactly too, as 4- or 8-bit MatMulNBits (kquants.py).
 REPACKABLE_TYPES = frozenset(BLOCK_BYTES) | KQUANT_TYPES
 
 

@@ -58,7 +58,7 @@ class AssembledModel:
     """A model too big for one PyPI file: chunk packages that scripts/setup-extra-models.sh assembles.
 
     The file is looked up in ``$EDGEKIT_MODELS_DIR`` and then in the repository's
-    ``.cache/models/`` (where the setup script writes it). [archs engineer]
+    ``.cache/models/`` (where the setup script writes it).
     """
 
     name: str
