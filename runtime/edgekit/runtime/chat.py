@@ -10,6 +10,12 @@ transformers gives templates (``transformers/utils/chat_template_utils.py``,
 ``tools``, ``documents``. A template reaching for Python internals
 (``''.__class__.__mro__``) raises ``BundleError``; jinja2 < 3.1.6 has known
 sandbox escapes (the reason transformers refuses it), so it is refused too.
+
+The sandbox is also *bounded* (``template_sandbox.py``): a template that loops
+too long, builds a huge string, nests macros too deep or outputs more than
+``TemplateLimits.max_output_chars`` raises ``TemplateLimitError``; any other
+failure inside the template (``{{ 1/0 }}``) is a ``BundleError``. Nothing a
+template does ends in anything but an ``EdgekitError``.
 """
 
 from __future__ import annotations
@@ -17,9 +23,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import BundleError, RuntimeGenerationError
+from .errors import BundleError, EdgekitError, RuntimeGenerationError
+
+if TYPE_CHECKING:
+    from .template_sandbox import TemplateLimits
 
 __all__ = ["ChatTemplate", "Message", "validate_messages"]
 
@@ -40,7 +49,6 @@ def _environment():
     import jinja2
     import jinja2.ext
     import jinja2.nodes
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     if not _jinja_version_ok(jinja2.__version__):
         raise BundleError(
@@ -80,7 +88,9 @@ def _environment():
                 raise jinja2.exceptions.SecurityError(f"namespace attribute {name!r} starts with an underscore")
 
     def raise_exception(message):
-        raise jinja2.exceptions.TemplateError(message)
+        error = jinja2.exceptions.TemplateError(message)
+        error.edgekit_refusal = True  # the template's own refusal, told apart from its bugs in render()
+        raise error
 
     def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
         return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
@@ -88,10 +98,13 @@ def _environment():
     def strftime_now(fmt):
         return datetime.now().strftime(fmt)
 
-    env = ImmutableSandboxedEnvironment(
+    from .template_sandbox import BoundedSandboxedEnvironment
+
+    env = BoundedSandboxedEnvironment(
         trim_blocks=True, lstrip_blocks=True, extensions=[GenerationTag, jinja2.ext.loopcontrols]
     )
     env.filters["tojson"] = tojson
+    env.bound_filters()  # tojson gets the same size checks as the built-in filters
     env.globals["raise_exception"] = raise_exception
     env.globals["strftime_now"] = strftime_now
     env.globals["dict"] = lambda *a, **k: dict(*a, **k)
@@ -123,9 +136,13 @@ def validate_messages(messages: Any) -> list[dict[str, Any]]:
 class ChatTemplate:
     """A compiled, sandboxed chat template."""
 
-    def __init__(self, source: str, bos_token: str | None = None, eos_token: str | None = None):
+    def __init__(self, source: str, bos_token: str | None = None, eos_token: str | None = None,
+                 limits: TemplateLimits | None = None):
         import jinja2
 
+        from .template_sandbox import DEFAULT_LIMITS
+
+        self.limits = limits or DEFAULT_LIMITS
         self.source = source
         self.bos_token = bos_token or ""
         self.eos_token = eos_token or ""
@@ -136,13 +153,27 @@ class ChatTemplate:
                 f"the bundle's chat template is not valid Jinja (line {exc.lineno}: {exc.message}); "
                 "fix chat_template in edgekit.json or re-export"
             ) from None
+        except RecursionError:  # a template nested thousands of levels deep in its source
+            raise BundleError(
+                "the bundle's chat template is nested too deeply to compile; fix chat_template in edgekit.json "
+                "or re-export"
+            ) from None
+        except (jinja2.exceptions.TemplateError, ValueError, TypeError) as exc:  # e.g. an unknown filter name
+            raise BundleError(
+                f"the bundle's chat template cannot be compiled ({type(exc).__name__}: {exc}); "
+                "fix chat_template in edgekit.json or re-export"
+            ) from None
 
     def render(self, messages: Sequence[Message], add_generation_prompt: bool = True, **extra: Any) -> str:
         import jinja2
 
+        from .template_sandbox import FIX, render_bounded
+
         plain = validate_messages(messages)
         try:
-            return self._template.render(
+            return render_bounded(
+                self._template,
+                self.limits,
                 messages=plain,
                 add_generation_prompt=add_generation_prompt,
                 bos_token=self.bos_token,
@@ -157,10 +188,18 @@ class ChatTemplate:
                 "do not use this bundle, or replace its chat_template"
             ) from None
         except jinja2.exceptions.TemplateError as exc:
-            # raise_exception() in the template: the template refuses these messages
-            raise RuntimeGenerationError(f"the chat template refused the messages: {exc}") from None
-        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+            if getattr(exc, "edgekit_refusal", False):  # raise_exception(): the template refuses these messages
+                raise RuntimeGenerationError(f"the chat template refused the messages: {exc}") from None
             raise BundleError(
-                f"the bundle's chat template failed while rendering ({type(exc).__name__}: {exc}); "
-                "fix chat_template in edgekit.json or re-export"
+                f"the bundle's chat template failed while rendering ({type(exc).__name__}: {exc}); {FIX}"
+            ) from None
+        except EdgekitError:
+            raise  # TemplateLimitError and friends already say what and how to fix
+        except RecursionError:
+            raise BundleError(f"the bundle's chat template recursed too deeply while rendering; {FIX}") from None
+        except MemoryError:
+            raise BundleError(f"the bundle's chat template ran out of memory while rendering; {FIX}") from None
+        except Exception as exc:  # noqa: BLE001 - the template is untrusted code: any failure in it is the bundle's
+            raise BundleError(
+                f"the bundle's chat template failed while rendering ({type(exc).__name__}: {exc}); {FIX}"
             ) from None

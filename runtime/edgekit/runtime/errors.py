@@ -16,6 +16,7 @@ fix. Programming errors stay ordinary Python exceptions.
     ├── BundleError                 a bundle cannot be loaded
     │   ├── SchemaError             edgekit.json missing, malformed, unknown schema version
     │   ├── IntegrityError          a file is missing, truncated or fails its sha256
+    │   ├── TemplateLimitError      the chat template ran past a time/size/loop/nesting limit
     │   └── InsufficientMemoryError the bundle will not fit in available memory
     ├── RuntimeGenerationError      generation failed (bad options, context overflow policy=error)
     │   └── ContextOverflowError
@@ -44,6 +45,7 @@ __all__ = [
     "SchemaError",
     "IntegrityError",
     "InsufficientMemoryError",
+    "TemplateLimitError",
     "RuntimeGenerationError",
     "ContextOverflowError",
     "EscalationError",
@@ -108,6 +110,10 @@ class SchemaError(BundleError):
 
 class IntegrityError(BundleError):
     """A bundle file is missing, truncated or does not match its sha256."""
+
+
+class TemplateLimitError(BundleError):
+    """The bundle's chat template ran past a limit on time, output size, loop iterations or nesting."""
 
 
 class InsufficientMemoryError(BundleError):
