@@ -19,6 +19,7 @@ import click
 
 from .ask_cmd import HYBRID_KEYS, hybrid_options, hybrid_reply_stream
 from .run_cmd import generation_options, load_options, stream_kwargs
+from .text_input import InputEncodingError, checked_text, lenient_stdin
 
 ReplyStream = Callable[[list[dict[str, str]]], Iterator[Any]]
 
@@ -48,7 +49,11 @@ def chat_loop(reply: ReplyStream, stdin: TextIO, stdout: TextIO, stderr: TextIO,
         if not line:  # EOF
             stderr.write("\n")
             return turns
-        text = line.strip()
+        try:
+            text = checked_text(line, "that line").strip()
+        except InputEncodingError as exc:  # one bad line does not end the conversation
+            stderr.write(f"{exc}\n")
+            continue
         if not text:
             continue
         if text in ("/exit", "/quit"):
@@ -89,6 +94,8 @@ def chat(bundle, system, threads, no_verify, force, **options):
     from edgekit.runtime import load
 
     hybrid = {k: options.pop(k) for k in HYBRID_KEYS}
+    system = None if system is None else checked_text(system, "--system")
+    options["stop"] = tuple(checked_text(s, "--stop") for s in options.get("stop") or ())
 
     model = load(bundle, threads=threads, verify=not no_verify, force=force)
     if model.chat_template is None:
@@ -100,7 +107,7 @@ def chat(bundle, system, threads, no_verify, force, **options):
         reply = hybrid_reply_stream(model, sys.stderr, hybrid, **kwargs)
     chat_loop(
         reply,
-        sys.stdin,
+        lenient_stdin(sys.stdin),
         sys.stdout,
         sys.stderr,
         system=system,

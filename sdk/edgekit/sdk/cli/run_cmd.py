@@ -10,6 +10,8 @@ import sys
 
 import click
 
+from .text_input import checked_text, stdin_text
+
 _CONTEXT_POLICIES = ["error", "truncate", "signal"]
 
 
@@ -106,7 +108,10 @@ def run(bundle, prompt, system, raw, as_json, stats, threads, no_verify, force, 
     if prompt is None or prompt == "-":
         if sys.stdin.isatty():
             raise click.UsageError('give a PROMPT, e.g. edgekit run BUNDLE "What is the capital of France?"')
-        prompt = sys.stdin.read()
+        prompt = stdin_text(sys.stdin, "the prompt on stdin")
+    prompt = checked_text(prompt, "the prompt")
+    system = None if system is None else checked_text(system, "--system")
+    options["stop"] = tuple(checked_text(s, "--stop") for s in options.get("stop") or ())
     if raw and system:
         raise click.UsageError("--system needs the chat template; drop --raw")
     model = load(bundle, threads=threads, verify=not no_verify, force=force)
@@ -123,7 +128,7 @@ def run(bundle, prompt, system, raw, as_json, stats, threads, no_verify, force, 
     assert result is not None
     if as_json:
         data = result.to_dict()
-        data["model"] = model.manifest.model.get("name")
+        data["model"] = model.manifest.model.name or None
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         out.write("\n")
