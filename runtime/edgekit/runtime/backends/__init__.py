@@ -11,6 +11,9 @@ import importlib
 
 from ..errors import UnknownNameError
 from .base import BACKENDS, Backend, BackendOptions, Cache, register_backend
+from .ort_telemetry import keep_telemetry_off
+
+keep_telemetry_off()  # before any backend imports onnxruntime (see ort_telemetry.py)
 
 __all__ = ["Backend", "BackendOptions", "Cache", "BACKENDS", "register_backend", "get_backend", "BACKEND_MODULES"]
 

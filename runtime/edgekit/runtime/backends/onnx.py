@@ -130,6 +130,10 @@ class OnnxBackend(Backend):
     def open(cls, folder: Path, manifest: Manifest, options: BackendOptions) -> OnnxBackend:
         import onnxruntime as ort
 
+        from .ort_telemetry import disable_session_telemetry
+
+        disable_session_telemetry(ort)
+
         spec = OnnxGraphSpec.from_dict(manifest.backend_config)
         path = Path(folder) / spec.model_file
         try:
