@@ -18,11 +18,12 @@ order that ``--quant auto`` tries until validation meets the quality floor.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import replace
 
 from edgekit.runtime.errors import ConfigError
 from edgekit.runtime.registry import Registry
+
+from .recipe_types import FLOAT_BITS, QuantMethod, QuantRecipe
 
 __all__ = [
     "QuantMethod",
@@ -33,94 +34,6 @@ __all__ = [
     "AUTO_CANDIDATES",
     "FLOAT_BITS",
 ]
-
-FLOAT_BITS = 32  # "bits" of a tensor kept in float32
-
-
-class QuantMethod:
-    """Names of the rounding methods (``QuantRecipe.method``)."""
-
-    NONE = "none"  # keep float32
-    RTN = "rtn"  # round to nearest on the block's max (llama.cpp Q4_0/Q8_0 style, onnxruntime's default)
-    KQUANT = "kquant"  # per-block scale search minimizing squared error (llama.cpp make_qx_quants)
-    GGUF = "gguf"  # the source's own blocks, repacked one to one (no rounding at all)
-    DYNAMIC = "dynamic"  # dynamic activation quantization (ExecuTorch 8da*w)
-
-    ALL = frozenset({NONE, RTN, KQUANT, GGUF, DYNAMIC})
-
-
-@dataclass(frozen=True)
-class QuantRecipe:
-    """How every weight of the model is stored.
-
-    ``bits`` applies to the linear layers of the decoder blocks;
-    ``embedding_bits`` / ``head_bits`` to the token embedding and the LM head
-    (32 = float32). When the model ties embedding and head, one tensor serves
-    both and it is stored at ``head_bits``. ``symmetric`` and ``method``
-    apply to sub-8-bit tensors; 8-bit tensors are always symmetric
-    round-to-nearest (see ``quant.quantize_weight``). ``group_size`` is the block length
-    along the input dimension (MatMulNBits ``block_size``). For ``method="gguf"`` the widths
-    come from the source file, and the fields here only describe what is expected.
-
-    ``accuracy_level`` (MatMulNBits: 0 = float activations, 4 = int8
-    activations) applies to 4-bit weights, ``int8_accuracy_level`` to 8-bit
-    weights. Measured on onnxruntime 1.32 CPU (x86, one decode matmul
-    1728×576): 4-bit 159 µs at level 0 vs 52 µs at 4; 8-bit 5 ms at level 0 (no
-    fast float kernel) vs 48 µs at 4. Quality on SmolLM2 (500 tokens, top-1
-    agreement with float): gguf repack 0.99 with 4-bit layers at 0 vs 0.96 at 4;
-    int4 0.70–0.72 either way. Hence: int4 recipes 4 (what onnxruntime-genai's
-    builder uses), gguf 0 for its 4-bit layers, 8-bit tensors always 4.
-    """
-
-    name: str
-    bits: int
-    group_size: int
-    symmetric: bool
-    method: str
-    embedding_bits: int
-    head_bits: int
-    targets: frozenset[str]
-    description: str
-    accuracy_level: int = 4
-    int8_accuracy_level: int = 4
-    activation_bits: int | None = None  # None: weight-only; 8 for dynamic int8 activations (8da4w)
-    extra: tuple[tuple[str, Any], ...] = field(default_factory=tuple)  # target-specific knobs, hashable
-
-    def __post_init__(self) -> None:
-        if self.method not in QuantMethod.ALL:
-            raise ValueError(f"recipe {self.name!r}: unknown method {self.method!r}")
-        for label, level in (
-            ("accuracy_level", self.accuracy_level),
-            ("int8_accuracy_level", self.int8_accuracy_level),
-        ):
-            if level not in (0, 1, 2, 3, 4):
-                raise ValueError(f"recipe {self.name!r}: {label}={level} (MatMulNBits accepts 0-4)")
-        for label, bits in (
-            ("bits", self.bits),
-            ("embedding_bits", self.embedding_bits),
-            ("head_bits", self.head_bits),
-        ):
-            if bits not in (2, 4, 8, FLOAT_BITS):
-                raise ValueError(f"recipe {self.name!r}: {label}={bits} (must be 2, 4, 8 or {FLOAT_BITS})")
-        if self.group_size < 16 or self.group_size & (self.group_size - 1):
-            raise ValueError(f"recipe {self.name!r}: group_size={self.group_size} must be a power of two ≥ 16")
-        if not isinstance(self.targets, frozenset):
-            object.__setattr__(self, "targets", frozenset(self.targets))
-
-    @property
-    def is_float(self) -> bool:
-        return self.method == QuantMethod.NONE
-
-    def supports_target(self, target: str) -> bool:
-        return target in self.targets
-
-    def to_dict(self) -> dict[str, Any]:
-        """The manifest's ``recipe`` entry (JSON-safe)."""
-        data = asdict(self)
-        data["targets"] = sorted(self.targets)
-        data["extra"] = dict(self.extra)
-        return data
-
 
 RECIPES: Registry[QuantRecipe] = Registry("quant recipe")
 
@@ -229,10 +142,15 @@ register_recipe(
 # more than the source already did, so it usually passes where int4 does not.
 AUTO_CANDIDATES: tuple[str, ...] = ("int4", "gguf", "int8", "fp32")
 
-# ExecuTorch's recipes (exporters/edgekit/exporters/executorch/recipes.py) register here too, so
+# ExecuTorch's recipes (exporters/edgekit/exporters/recipes_executorch.py) register here too, so
 # `--quant` choices and `auto` see them without importing torch. auto tries the 8-bit-embedding variants (the
 # smallest of each width) among the recipes of their width, fp32 last; the onnx target refuses them as the
 # executorch target refuses the ONNX ones. A literal tuple: either module may be imported first.
-from .executorch import recipes as _executorch_recipes  # noqa: E402,F401
+# (recipes_executorch.py holds only their definitions; registering them here keeps the import one-way.)
+from .recipes_executorch import EXECUTORCH_RECIPES  # noqa: E402
+
+for _recipe in EXECUTORCH_RECIPES:
+    if _recipe.name not in RECIPES:  # importable twice (e.g. reloaded in a test) without a duplicate error
+        register_recipe(_recipe)
 
 AUTO_CANDIDATES = ("int4", "gguf", "8da4w-emb8", "int8", "8da8w-emb8", "fp32")

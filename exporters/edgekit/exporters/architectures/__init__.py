@@ -6,14 +6,14 @@
     spec = get_architecture(model.config.architecture)(model.config)
 
 An unknown name raises ``UnknownNameError`` with the sorted list of known
-families. Family modules are imported here so registering happens on import.
+families. The registry lives in ``registry.py`` (families import it from there, never from this package);
+the family modules are imported here so registering happens on import.
 """
 
 from __future__ import annotations
 
-from edgekit.runtime.registry import Registry
-
 from .base import LINEAR_ROLES, NORM_ROLES, ArchitectureSpec, LayerAttention
+from .registry import ARCHITECTURES, get_architecture, register_architecture, spec_for
 
 __all__ = [
     "ARCHITECTURES",
@@ -26,35 +26,10 @@ __all__ = [
     "spec_for",
 ]
 
-ARCHITECTURES: Registry[type[ArchitectureSpec]] = Registry("architecture")
-
-
-def register_architecture(name: str):
-    """Class decorator: ``@register_architecture("qwen2") class Qwen2Spec(LlamaSpec)``."""
-
-    def decorate(cls: type[ArchitectureSpec]) -> type[ArchitectureSpec]:
-        cls.family = name
-        ARCHITECTURES.add(name, cls)
-        return cls
-
-    return decorate
-
-
-def get_architecture(name: str) -> type[ArchitectureSpec]:
-    return ARCHITECTURES.get(name)
-
-
-def spec_for(config) -> ArchitectureSpec:
-    """The spec instance for a ``ModelConfig`` (raises UnknownNameError for unknown families)."""
-    spec = get_architecture(config.architecture)(config)
-    spec.check_supported()
-    return spec
-
-
 # Families register themselves on import (keep this list sorted).
 from . import (  # noqa: E402,F401
     gemma3,
-    llama,  # noqa: E402,F401
+    llama,
     mistral,
     phi3,
     qwen2,

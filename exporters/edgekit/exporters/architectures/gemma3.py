@@ -24,9 +24,9 @@ import math
 
 from edgekit.runtime.errors import UnsupportedError
 
-from . import register_architecture
 from .base import ArchitectureSpec, LayerAttention
 from .mistral import gqa_local_window, layer_sliding_window
+from .registry import register_architecture
 
 __all__ = ["Gemma3Spec"]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from edgekit.runtime.errors import UnsupportedError
 
-from . import register_architecture
 from .base import ArchitectureSpec
+from .registry import register_architecture
 
 
 @register_architecture("llama")

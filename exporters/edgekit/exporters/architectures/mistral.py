@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import register_architecture
 from .base import LayerAttention
 from .llama import LlamaSpec
+from .registry import register_architecture
 
 __all__ = ["MistralSpec", "gqa_local_window", "layer_sliding_window"]
 

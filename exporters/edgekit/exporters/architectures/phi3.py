@@ -16,8 +16,8 @@ import numpy as np
 from edgekit.runtime.errors import UnsupportedError
 
 from ..model import GGUFTensor, LoadedModel
-from . import register_architecture
 from .mistral import MistralSpec
+from .registry import register_architecture
 
 __all__ = ["Phi3Spec"]
 

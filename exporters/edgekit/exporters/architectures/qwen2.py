@@ -10,8 +10,8 @@ always there), so the llama checks apply unchanged.
 
 from __future__ import annotations
 
-from . import register_architecture
 from .mistral import MistralSpec
+from .registry import register_architecture
 
 __all__ = ["Qwen2Spec"]
 

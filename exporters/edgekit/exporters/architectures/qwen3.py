@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from edgekit.runtime.errors import UnsupportedError
 
-from . import register_architecture
 from .qwen2 import Qwen2Spec
+from .registry import register_architecture
 
 __all__ = ["Qwen3Spec"]
 

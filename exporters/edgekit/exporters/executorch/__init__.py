@@ -5,7 +5,7 @@ import torch or executorch (that happens when a build starts, and a missing
 ``executorch`` extra is reported as ``DependencyError`` then).
 """
 
-from . import recipes  # noqa: F401  (registers the recipes)
+from .. import recipes  # noqa: F401  (registers every recipe, ExecuTorch's among them)
 from .target import PROGRAM_FILE, ExecuTorchTarget, require_executorch
 
 __all__ = ["ExecuTorchTarget", "PROGRAM_FILE", "require_executorch"]

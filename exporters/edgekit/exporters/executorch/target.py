@@ -31,7 +31,6 @@ from edgekit.runtime.progress import OnProgress, Steps
 from ..model import LoadedModel
 from ..recipes import RECIPES
 from ..targets import ExportTarget, TargetResult, register_target
-from . import recipes as _recipes  # noqa: F401  registers 8da8w / 8da4w (+ -emb8)
 
 __all__ = ["ExecuTorchTarget", "PROGRAM_FILE", "OPTIONS", "DEFAULT_MAX_SEQ_LEN", "require_executorch"]
 

@@ -12,11 +12,15 @@ linears; the token embedding stays float32 unless the recipe (or the
 Measured on SmolLM2-135M: 8da4w degrades this already-4-bit model
 (greedy text degenerates), 8da8w keeps it sensible. fp32 is the ONNX
 target's float recipe, which allows this target too.
+
+These are definitions only: ``edgekit.exporters.recipes`` registers them. They live outside the
+``executorch`` package because importing anything inside it runs ``executorch/__init__`` (the target, which
+imports the registry): the registry importing them from there would be an import cycle.
 """
 
 from __future__ import annotations
 
-from ..recipes import FLOAT_BITS, RECIPES, QuantMethod, QuantRecipe, register_recipe
+from .recipe_types import FLOAT_BITS, QuantMethod, QuantRecipe
 
 __all__ = ["EXECUTORCH_RECIPES", "DEFAULT_GROUP_SIZE", "PER_CHANNEL"]
 
@@ -70,7 +74,3 @@ EXECUTORCH_RECIPES: tuple[QuantRecipe, ...] = (
         "ExecuTorch/XNNPACK: 8da4w plus an 8-bit per-row token embedding (smallest)",
     ),
 )
-
-for _r in EXECUTORCH_RECIPES:
-    if _r.name not in RECIPES:  # importable twice (e.g. reloaded in a test) without a duplicate error
-        register_recipe(_r)
