@@ -32,7 +32,9 @@ def ensure_java() -> None:
     if all(jar.is_file() for jar in JUNIT_JARS):
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.skip("JUnit 4 is not installed and this user cannot install it: apt-get install -y junit4")
+        from tests.fixtures.require import skip_or_fail
+
+        skip_or_fail("JUnit 4 is not installed and this user cannot install it", "apt-get install -y junit4 (as root)")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "junit4"]
     if subprocess.run(install, env=env, capture_output=True).returncode != 0:

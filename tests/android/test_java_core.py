@@ -23,6 +23,7 @@ from tests.android.reference_vectors import (
     signal_cases,
 )
 from tests.android.tokenizer_variants import build_variants, reference_cases
+from tests.fixtures.require import skip_or_fail
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,9 @@ def test_json_reader(core):
 
 def test_policy_matches_python_policy(core):
     if not POLICY_VECTORS.is_file():
-        pytest.skip("tests/vectors/policy_vectors.json is not there yet (made by the hybrid side)")
+        skip_or_fail("tests/vectors/policy_vectors.json is missing",
+                     "it is committed in git (git checkout tests/vectors/policy_vectors.json); to remake it: "
+                     "python -m edgekit.sdk.policy.vectors RECORDS.jsonl tests/vectors/policy_vectors.json")
     run_junit(core, "PolicyVectorsTest", {"edgekit.policyVectors": str(POLICY_VECTORS)})
 
 

@@ -37,6 +37,7 @@ from tests.android.web_harness import (
     png_is_not_blank,
     run_driver,
 )
+from tests.fixtures.require import skip_or_fail
 
 pytestmark = pytest.mark.slow
 
@@ -210,7 +211,9 @@ def test_web_tokenizer_library_matches_tokenizers(vectors_run):
 def test_web_policy_matches_python_policy(vectors_run):
     reference, got = vectors_run
     if reference["policy"] is None:
-        pytest.skip("tests/vectors/policy_vectors.json is not there yet (made by the hybrid side)")
+        skip_or_fail("tests/vectors/policy_vectors.json is missing",
+                     "it is committed in git (git checkout tests/vectors/policy_vectors.json); to remake it: "
+                     "python -m edgekit.sdk.policy.vectors RECORDS.jsonl tests/vectors/policy_vectors.json")
     bad = []
     for case, decision in zip(reference["policy"]["vectors"], got["policy"], strict=True):
         problem = compare_decision(case["expected"], decision)

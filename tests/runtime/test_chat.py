@@ -7,6 +7,8 @@ import json
 import pytest
 from edgekit.runtime import BundleError, ChatTemplate, RuntimeGenerationError, load
 
+from tests.fixtures.require import import_or_skip_or_fail
+
 from .toy_bundle import CHATML, build_toy_bundle, script_table
 
 MESSAGES = [
@@ -38,7 +40,9 @@ TEMPLATES = {
 @pytest.mark.parametrize("name", ["chatml", "helpers"])
 @pytest.mark.parametrize("add_generation_prompt", [True, False])
 def test_same_text_as_transformers(name, add_generation_prompt):
-    render_jinja_template = pytest.importorskip("transformers.utils.chat_template_utils").render_jinja_template
+    render_jinja_template = import_or_skip_or_fail(
+        "transformers.utils.chat_template_utils", "pip install -e '.[export]' (scripts/setup.sh installs it)"
+    ).render_jinja_template
     reference = render_jinja_template(
         [MESSAGES],
         chat_template=TEMPLATES[name],

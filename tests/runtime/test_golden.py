@@ -10,8 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("edgekit.exporters.onnx")
+from tests.fixtures.require import import_or_skip_or_fail, skip_or_fail  # noqa: E402
+
+torch = import_or_skip_or_fail("torch", "pip install -e '.[export]' (scripts/setup.sh installs it)")
+import_or_skip_or_fail("edgekit.exporters.onnx", "pip install -e '.[export]' (scripts/setup.sh installs it)")
 
 from edgekit.runtime import load  # noqa: E402
 
@@ -68,7 +70,8 @@ def test_default_model_fp32_first_32_greedy_tokens_equal_transformers(request):
     try:
         default_bundle = request.getfixturevalue("default_bundle")
     except pytest.FixtureLookupError:
-        pytest.skip("tests/fixtures default_bundle is not available yet")
+        skip_or_fail("the default_bundle fixture is not registered", "register it in tests/conftest.py "
+                     "(from tests.fixtures.bundles import default_bundle)")
     import importlib.util
     from pathlib import Path
 

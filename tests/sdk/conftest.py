@@ -95,7 +95,10 @@ def tiny_local(request):
 
     path = _bundle_from_pipeline(request, "tiny_bundle", "int8") or os.environ.get("EDGEKIT_TEST_TINY_BUNDLE")
     if not path:
-        pytest.skip("no tiny bundle: tests/fixtures tiny_bundle not registered and EDGEKIT_TEST_TINY_BUNDLE unset")
+        from tests.fixtures.require import skip_or_fail
+
+        skip_or_fail("no tiny bundle: tests/fixtures tiny_bundle is not registered, EDGEKIT_TEST_TINY_BUNDLE unset",
+                     "register tiny_bundle in tests/conftest.py or set EDGEKIT_TEST_TINY_BUNDLE=<bundle folder>")
     model = load(path)
     model.bundle_dir = path
     yield model
