@@ -1,5 +1,5 @@
-// Drives the web demo in headless Debian Chromium with playwright-core (FINDINGS "Android": executablePath
-// /usr/bin/chromium and these flags). Called by tests/android/test_web_demo.py:
+// Drives the web demo in headless Debian Chromium with playwright-core (executablePath /usr/bin/chromium
+// and these flags: what works without a GPU or a sandbox). Called by tests/android/test_web_demo.py:
 //   node web_driver.mjs '<json job>'   ->  one JSON object on stdout
 // Job: {webRoot, url, screenshot, questions: [..], vectors: {...}|null, offlineReload: bool, offlineQuestions, timeoutMs}
 import { createRequire } from 'node:module';

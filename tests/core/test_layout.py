@@ -1,4 +1,4 @@
-"""The package layout promises of DEVELOPERS.md: one PEP 420 namespace, three roots, a torch-free base."""
+"""The package layout promises of docs/architecture.md: one PEP 420 namespace, three roots, a torch-free base."""
 
 from __future__ import annotations
 

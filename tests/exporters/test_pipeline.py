@@ -60,7 +60,7 @@ def test_gguf_recipe_is_an_exact_repack(tiny_bundle):
     assert manifest.model["source_kind"] == "gguf" and manifest.model["source_sha256"]
     assert manifest.validation["weights"]["gguf_repack_max_error"] == 0.0
     # Same weights as the float reference (the dequantized GGUF); the 8-bit embedding/head run with int8
-    # activations (graph.md: onnxruntime has no fast float-activation 8-bit kernel), so not bit-exact.
+    # activations (onnxruntime has no fast float-activation 8-bit kernel), so not bit-exact.
     assert manifest.validation["top1_agreement"] >= 0.97
 
 

@@ -1,7 +1,7 @@
 """``export(spec)``: model source -> target files -> manifest -> validation -> bundle folder.
 
-One typed ``ExportSpec`` goes in (not a function with thirty keywords,
-STYLE.md), an ``ExportReport`` comes out. Stages report through
+One typed ``ExportSpec`` goes in (not a function with thirty keywords),
+an ``ExportReport`` comes out. Stages report through
 ``on_progress``; nothing is printed. The bundle is written into a staging
 folder next to ``out`` and renamed into place at the end (bundle_writer), so a
 failure, including a missed quality gate under ``strict``, leaves nothing
