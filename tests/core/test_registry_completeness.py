@@ -1,0 +1,43 @@
+"""Registries whose members are imported lazily must agree with their lazy tables.
+
+Targets, backends and backend configs register themselves when their module is imported, and the module is
+found through a name -> module table. A member added to one place and not the other would be unreachable by
+name (or its manifest section unreadable), so these tests import every table entry and compare. Bench peers
+are run by a worker process that looks its engine up by the same name. (Architectures and recipes have their
+own completeness tests: see CONTRIBUTING.md.)
+"""
+
+from __future__ import annotations
+
+from edgekit.runtime.backends import BACKEND_MODULES, BACKENDS, get_backend
+from edgekit.runtime.backends.configs import CONFIG_MODULES, CONFIGS, config_class
+
+
+def test_every_backend_module_registers_its_backend_and_its_config():
+    assert set(CONFIG_MODULES) == set(BACKEND_MODULES)
+    for name in BACKEND_MODULES:
+        assert get_backend(name).name == name
+        config = config_class(name)
+        assert config is not None and config.backend == name
+    # nothing registered outside the lazy tables (it would be reachable only after someone imported it)
+    assert BACKENDS.names() == sorted(BACKEND_MODULES)
+    assert CONFIGS.names() == sorted(CONFIG_MODULES)
+
+
+def test_every_target_module_registers_its_target_and_names_its_extra():
+    from edgekit.exporters.pipeline import _TARGET_EXTRAS, TARGET_MODULES, load_target
+    from edgekit.exporters.recipes import RECIPES
+    from edgekit.exporters.targets import TARGETS
+
+    assert set(_TARGET_EXTRAS) == set(TARGET_MODULES)
+    for name in TARGET_MODULES:
+        assert load_target(name).name == name
+        assert any(recipe.supports_target(name) for _, recipe in RECIPES.items()), f"no recipe builds {name!r}"
+    assert TARGETS.names() == sorted(TARGET_MODULES)
+
+
+def test_every_bench_engine_has_a_worker():
+    from edgekit.sdk.bench import worker
+    from edgekit.sdk.bench.engines import EDGEKIT, PEERS
+
+    assert {EDGEKIT.name, *PEERS.names()} == set(worker.ENGINES)
