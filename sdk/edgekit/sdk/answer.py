@@ -54,10 +54,13 @@ class Answer:
     threshold: float | None = None
     cost: Cost = field(default_factory=Cost)
     error: str | None = None
-    error_kind: str | None = None  # "timeout", "http", "protocol", "circuit_open", "budget", "no_cloud", "config"
+    # "timeout", "deadline", "http", "auth", "protocol", "circuit_open", "budget", "no_cloud", "config"
+    error_kind: str | None = None
     local_text: str | None = None
     local_finish_reason: str | None = None
     redacted: dict[str, int] = field(default_factory=dict)  # kinds -> count replaced before the cloud saw the prompt
+    # a streamed cloud answer that was cut after this text had been shown; ``text`` is the local answer instead
+    cloud_partial_text: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -80,4 +83,7 @@ class HybridEvent:
     text: str = ""
     source: str = "local"  # "local" or "cloud"
     note: str = ""  # for RESTART: why
+    # for RESTART: whose shown text is now superseded ("local" when escalating, "cloud" when a cut or failed
+    # cloud stream is replaced by the local answer), "" when nothing had been shown
+    replaces: str = ""
     answer: Answer | None = None

@@ -9,9 +9,13 @@ Flow: classify the question and compute pre-generation signals → the router
 may send it straight to the cloud → else generate locally (context_policy
 "signal") → post-generation signals → the policy may escalate. Escalation
 first passes the budget caps and the circuit breaker, redacts personal data
-(when enabled), calls the cloud, restores placeholders. Whatever the cloud
-does (timeout, refusal, bad JSON, cut stream, wrong key), the user gets the
-local answer with route ``local_fallback`` and the error.
+(on by default: ``redact=False`` opts out), calls the cloud within its
+deadline (``cloud_timeout``), restores placeholders. Whatever the cloud does
+(timeout, deadline, refusal, bad JSON, cut stream, wrong key), the user gets
+the local answer with route ``local_fallback`` and the error.
+
+``ask`` and ``stream`` run the same flow (``_flow``); ``ask`` keeps only its
+final answer, so a routing or fallback rule is written once.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from edgekit.runtime.errors import (
 )
 
 from .answer import Answer, Cost, EventKind, HybridEvent, Route
-from .cloud import BreakerState, Budget, BudgetCaps, CloudClient, CloudConfig, CloudReply
+from .cloud import BreakerState, Budget, BudgetCaps, CloudChunk, CloudClient, CloudConfig, CloudReply
+from .cloud.deadline import CloudDeadlineError
 from .policy import Policy, post_signals, pre_signals, question_of
 from .policy.base import base_policy
 from .policy.policy import Decision, default_policy_path
@@ -42,10 +47,14 @@ from .redaction import KINDS, Redaction, Redactor, StreamRestorer
 __all__ = ["HybridClient"]
 
 log = logging.getLogger("edgekit.sdk.hybrid")
+# A library never prints: without this, Python's last-resort handler writes these warnings to stderr
+# whenever the application configured no logging (Python logging HOWTO, "Configuring Logging for a Library").
+log.addHandler(logging.NullHandler())
 
 Messages = Sequence[Mapping[str, Any]]
 
 _ERROR_KINDS = (
+    (CloudDeadlineError, "deadline"),  # before its base class CloudTimeoutError
     (CloudTimeoutError, "timeout"),
     (CloudHTTPError, "http"),
     (CloudProtocolError, "protocol"),
@@ -69,6 +78,22 @@ def _error_kind(exc: Exception | None) -> str:
     return "config" if isinstance(exc, ConfigError) else "escalation"
 
 
+def _check_timeout(value: float | None) -> float | None:
+    if value is not None and not (isinstance(value, (int, float)) and value > 0):
+        raise ConfigError(
+            f"cloud_timeout={value!r} must be > 0 seconds (math.inf for no deadline, None for the default)"
+        )
+    return value
+
+
+_FLOW_NAME = {False: "escalation", True: "streamed escalation"}
+
+
+def _fallback_note(error: Exception | None, shown: bool) -> str:
+    what = "cloud stream cut" if shown else "cloud failed"
+    return f"{what} ({_error_kind(error)}): answering locally"
+
+
 def _load_local(local: Any) -> Any:
     if isinstance(local, (str, Path)):
         from edgekit.runtime import load
@@ -80,7 +105,13 @@ def _load_local(local: Any) -> Any:
 
 
 class HybridClient:
-    """Local first, cloud when the policy says so. Thread-safe for concurrent ``ask`` calls."""
+    """Local first, cloud when the policy says so. Thread-safe for concurrent ``ask`` calls.
+
+    ``redact`` (default True: every kind of edgekit.sdk.redaction.KINDS) replaces personal data by
+    placeholders before a prompt leaves the device and restores them in the answer; pass a list of
+    kinds for a subset, or False to send prompts as they are. ``cloud_timeout`` (s) is the wall-clock
+    deadline of each escalation (default: ``CloudConfig.deadline``; ``math.inf`` for none).
+    """
 
     def __init__(
         self,
@@ -89,7 +120,8 @@ class HybridClient:
         policy: Policy | str | Path | None = None,
         *,
         privacy: str | None = None,
-        redact: bool | Iterable[str] = False,
+        redact: bool | Iterable[str] = True,
+        cloud_timeout: float | None = None,
         budget: BudgetCaps | None = None,
         generation: Mapping[str, Any] | None = None,
         transport: Any = None,
@@ -114,6 +146,7 @@ class HybridClient:
             self.redactor = Redactor(redact)  # type: ignore[arg-type]
         else:
             self.redactor = None
+        self.cloud_timeout = _check_timeout(cloud_timeout)
         self.budget = Budget(budget)
         self.generation = {"max_new_tokens": 128, **dict(policy.generation), **dict(generation or {})}
 
@@ -185,99 +218,49 @@ class HybridClient:
         signals = {**pre, **post_signals(result, self.policy.answer_kind(family), question)}
         return self.policy.decide(family, signals)
 
-    # -- ask ---------------------------------------------------------------------------
-    def ask(self, messages: Messages | str, **options: Any) -> Answer:
-        """Answer ``messages`` (a list of {role, content} or a plain question). ``options`` go to the local model."""
-        started = time.perf_counter()
-        messages = self._messages(messages)
-        question, pre, decision = self._decide_pre(messages)
-        if decision.escalate:
-            reply, error, redaction, cloud_ms = self._call_cloud(messages)
-            if reply is not None:
-                return self._answer(
-                    redaction.restore(reply.text),
-                    Route.CLOUD,
-                    decision,
-                    self._cost(None, reply, cloud_ms, started),
-                    redacted=redaction.kinds(),
-                )
-            result = self.local.generate(messages, **self._local_options(options))
-            return self._answer(
-                result.text,
-                Route.LOCAL_FALLBACK,
-                decision,
-                self._cost(result, None, cloud_ms, started),
-                error=str(error),
-                error_kind=_error_kind(error),
-                local_text=result.text,
-                local_finish_reason=str(result.finish_reason),
-            )
-        result = self.local.generate(messages, **self._local_options(options))
-        post = self._decide_post(decision.family, question, pre, result)
-        if not post.escalate:
-            return self._answer(
-                result.text,
-                Route.LOCAL,
-                post,
-                self._cost(result, None, 0.0, started),
-                local_text=result.text,
-                local_finish_reason=str(result.finish_reason),
-            )
-        reply, error, redaction, cloud_ms = self._call_cloud(messages)
-        if reply is not None:
-            return self._answer(
-                redaction.restore(reply.text),
-                Route.CLOUD,
-                post,
-                self._cost(result, reply, cloud_ms, started),
-                local_text=result.text,
-                local_finish_reason=str(result.finish_reason),
-                redacted=redaction.kinds(),
-            )
-        return self._answer(
-            result.text,
-            Route.LOCAL_FALLBACK,
-            post,
-            self._cost(result, None, cloud_ms, started),
-            error=str(error),
-            error_kind=_error_kind(error),
-            local_text=result.text,
-            local_finish_reason=str(result.finish_reason),
-        )
+    # -- the decision flow -------------------------------------------------------------
+    def ask(self, messages: Messages | str, *, cloud_timeout: float | None = None, **options: Any) -> Answer:
+        """Answer ``messages`` (a list of {role, content} or a plain question). ``options`` go to the local model.
 
-    def _call_cloud(
-        self, messages: list[dict[str, Any]]
-    ) -> tuple[CloudReply | None, Exception | None, Redaction, float]:
-        t0 = time.perf_counter()
-        redaction = Redaction()
-        try:
-            outgoing, redaction = self._prepare_escalation(messages)
-            reply = self.cloud.complete(outgoing)  # type: ignore[union-attr]
-        except EscalationError as exc:
-            log.warning("escalation fell back to the local answer: %s", exc)
-            return None, exc, redaction, (time.perf_counter() - t0) * 1e3
-        self.budget.record_tokens(reply.total_tokens)
-        return reply, None, redaction, (time.perf_counter() - t0) * 1e3
+        ``cloud_timeout`` (s) bounds this call's cloud escalation (retries and reads included) and overrides
+        the client's; past it the local answer is returned (``error_kind`` "deadline").
+        """
+        final: Answer | None = None
+        for event in self._flow(messages, options, streamed=False, cloud_timeout=cloud_timeout):
+            if event.answer is not None:
+                final = event.answer
+        assert final is not None  # the flow always ends with a FINAL event
+        return final
 
-    # -- stream ------------------------------------------------------------------------
-    def stream(self, messages: Messages | str, **options: Any) -> Iterator[HybridEvent]:
+    def stream(
+        self, messages: Messages | str, *, cloud_timeout: float | None = None, **options: Any
+    ) -> Iterator[HybridEvent]:
         """Events: TOKEN pieces (with their source), RESTART when shown text is superseded, FINAL with the Answer.
 
         Local tokens stream as they are generated; if the policy then escalates, a
-        RESTART event ("escalating to the cloud: <rule>") precedes the cloud's
-        tokens. If the cloud fails mid-stream, a RESTART precedes the local answer
-        again (route ``local_fallback``).
+        RESTART event ("escalating to the cloud: <rule>", ``replaces="local"``)
+        precedes the cloud's tokens. If the cloud fails mid-stream, a RESTART
+        precedes the local answer again (route ``local_fallback``); its
+        ``replaces`` is "cloud" when part of a cloud answer had been shown (that
+        partial text is also in ``Answer.cloud_partial_text``).
+        """
+        return self._flow(messages, options, streamed=True, cloud_timeout=cloud_timeout)
+
+    def _flow(
+        self, messages: Messages | str, options: Mapping[str, Any], *, streamed: bool, cloud_timeout: float | None
+    ) -> Iterator[HybridEvent]:
+        """route -> generate -> decide -> escalate -> fall back, once for ``ask`` and ``stream``.
+
+        ``streamed`` only picks how each side produces text (local ``stream`` vs
+        ``generate``, cloud SSE vs one completion): every rule is here.
         """
         started = time.perf_counter()
+        _check_timeout(cloud_timeout)
         messages = self._messages(messages)
         question, pre, decision = self._decide_pre(messages)
         result = None
         if not decision.escalate:
-            for piece in self.local.stream(messages, **self._local_options(options)):
-                if piece.text:
-                    yield HybridEvent(EventKind.TOKEN, piece.text, "local")
-                if piece.result is not None:
-                    result = piece.result
+            result = yield from self._local(messages, options, streamed)
             decision = self._decide_post(decision.family, question, pre, result)
             if not decision.escalate:
                 yield HybridEvent(
@@ -292,29 +275,32 @@ class HybridClient:
                     ),
                 )
                 return
-            yield HybridEvent(EventKind.RESTART, source="cloud", note=f"escalating to the cloud ({decision.rule})")
+            yield HybridEvent(
+                EventKind.RESTART,
+                source="cloud",
+                note=f"escalating to the cloud ({decision.rule})",
+                replaces="local" if streamed and result.text else "",
+            )
         t0 = time.perf_counter()
         error: Exception | None = None
-        reply = None
-        shown = False
+        reply: CloudReply | None = None
+        shown: list[str] = []
         redaction = Redaction()
         try:
             outgoing, redaction = self._prepare_escalation(messages)
             restorer = StreamRestorer(redaction)
-            for chunk in self.cloud.stream(outgoing):  # type: ignore[union-attr]
+            for chunk in self._cloud_chunks(outgoing, streamed, cloud_timeout):
                 if chunk.reply is not None:
                     reply = chunk.reply
-                    tail = restorer.flush()
-                    if tail:
-                        yield HybridEvent(EventKind.TOKEN, tail, "cloud")
-                    continue
-                text = restorer.feed(chunk.text)
+                    text = restorer.flush() if streamed else redaction.restore(reply.text)
+                else:
+                    text = restorer.feed(chunk.text)
                 if text:
-                    shown = True
+                    shown.append(text)
                     yield HybridEvent(EventKind.TOKEN, text, "cloud")
         except EscalationError as exc:
             error = exc
-            log.warning("streamed escalation fell back to the local answer: %s", exc)
+            log.warning("%s fell back to the local answer: %s", _FLOW_NAME[streamed], self._scrub(str(exc)))
         cloud_ms = (time.perf_counter() - t0) * 1e3
         if reply is not None:
             self.budget.record_tokens(reply.total_tokens)
@@ -332,17 +318,16 @@ class HybridClient:
                 ),
             )
             return
-        # fallback: the local answer (generated now if the router skipped it)
+        # fallback: the local answer, never lost (generated now if the router skipped it)
         if shown or result is not None:
             yield HybridEvent(
-                EventKind.RESTART, source="local", note=f"cloud failed ({_error_kind(error)}): answering locally"
+                EventKind.RESTART,
+                source="local",
+                note=_fallback_note(error, bool(shown)),
+                replaces="cloud" if shown else "",
             )
         if result is None:
-            for piece in self.local.stream(messages, **self._local_options(options)):
-                if piece.text:
-                    yield HybridEvent(EventKind.TOKEN, piece.text, "local")
-                if piece.result is not None:
-                    result = piece.result
+            result = yield from self._local(messages, options, streamed)
         else:
             yield HybridEvent(EventKind.TOKEN, result.text, "local")
         yield HybridEvent(
@@ -352,9 +337,36 @@ class HybridClient:
                 Route.LOCAL_FALLBACK,
                 decision,
                 self._cost(result, None, cloud_ms, started),
-                error=str(error),
+                error=self._scrub(str(error)),
                 error_kind=_error_kind(error),
                 local_text=result.text,
                 local_finish_reason=str(result.finish_reason),
+                cloud_partial_text="".join(shown) if shown else None,
             ),
         )
+
+    def _local(self, messages: list[dict[str, Any]], options: Mapping[str, Any], streamed: bool):
+        """Generate the local answer, yielding its TOKEN events; returns the runtime Result."""
+        opts = self._local_options(options)
+        if not streamed:
+            result = self.local.generate(messages, **opts)
+            if result.text:
+                yield HybridEvent(EventKind.TOKEN, result.text, "local")
+            return result
+        result = None
+        for piece in self.local.stream(messages, **opts):
+            if piece.text:
+                yield HybridEvent(EventKind.TOKEN, piece.text, "local")
+            if piece.result is not None:
+                result = piece.result
+        return result
+
+    def _cloud_chunks(self, outgoing: list[dict[str, Any]], streamed: bool, cloud_timeout: float | None):
+        """The cloud's answer as CloudChunks: SSE pieces, or one final chunk of a plain completion."""
+        deadline = cloud_timeout if cloud_timeout is not None else self.cloud_timeout
+        if streamed:
+            return self.cloud.stream(outgoing, deadline=deadline)  # type: ignore[union-attr]
+        return iter([CloudChunk("", self.cloud.complete(outgoing, deadline=deadline))])  # type: ignore[union-attr]
+
+    def _scrub(self, text: str) -> str:
+        return self.cloud.scrub(text) if self.cloud is not None else text

@@ -4,12 +4,17 @@ from .breaker import BreakerState, CircuitBreaker
 from .budget import Budget, BudgetCaps
 from .client import CloudChunk, CloudClient, CloudReply
 from .config import CloudConfig
+from .deadline import CloudDeadlineError, Deadline
+from .scrub import KeyScrubber
 
 __all__ = [
     "CloudConfig",
     "CloudClient",
     "CloudReply",
     "CloudChunk",
+    "CloudDeadlineError",
+    "Deadline",
+    "KeyScrubber",
     "CircuitBreaker",
     "BreakerState",
     "Budget",

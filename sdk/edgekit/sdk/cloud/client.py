@@ -9,7 +9,12 @@ CloudTimeoutError, CloudHTTPError(status), CloudProtocolError (malformed JSON,
 stream cut, refusal), CircuitOpenError. The API key goes only into the
 Authorization header; error messages never quote response bodies of 401/403
 answers (OpenAI's echo part of the key there) and any text that might hold the
-key is scrubbed before it reaches an exception or a log line.
+key is scrubbed (case-insensitively, fragments included: cloud/scrub.py) before
+it reaches an exception or a log line.
+
+Each call has a wall-clock deadline (``CloudConfig.deadline``, or ``deadline=``
+per call) over its retries and every read of the answer; the blocking I/O runs
+on a worker thread so the caller can stop waiting exactly then (cloud/deadline.py).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from edgekit.runtime.errors import (
 
 from .breaker import CircuitBreaker
 from .config import CloudConfig
+from .deadline import CloudDeadlineError, Deadline, Pump
+from .scrub import KeyScrubber
 from .sse import DONE, iter_sse_data
 
 __all__ = ["CloudReply", "CloudChunk", "CloudClient", "RETRYABLE_STATUS"]
@@ -134,12 +141,17 @@ class CloudClient:
         self.close()
 
     # -- public calls -------------------------------------------------------
-    def complete(self, messages: Sequence[dict[str, Any]], **options: Any) -> CloudReply:
-        """One non-streaming chat completion."""
+    def complete(
+        self, messages: Sequence[dict[str, Any]], *, deadline: float | None = None, **options: Any
+    ) -> CloudReply:
+        """One non-streaming chat completion. ``deadline`` (s) overrides the config's; ``inf`` = none."""
         start = time.perf_counter()
         self.breaker.before_call()
-        try:
-            response, attempts = self._send(self._payload(messages, stream=False, **options))
+        limit = self._deadline(deadline)
+        payload = self._payload(messages, stream=False, **options)
+
+        def work(pump: Pump) -> None:
+            response, attempts = self._send(payload, limit, pump)
             try:
                 try:
                     response.read()
@@ -151,6 +163,10 @@ class CloudClient:
                     ) from None
             finally:
                 response.close()
+            pump.put((response, attempts))
+
+        try:
+            ((response, attempts),) = list(Pump(work, limit, name="edgekit-cloud-complete"))
             reply = self._parse_completion(response, messages, attempts, start)
         except EscalationError:
             self.breaker.record_failure()
@@ -158,29 +174,45 @@ class CloudClient:
         self.breaker.record_success()
         return reply
 
-    def stream(self, messages: Sequence[dict[str, Any]], **options: Any) -> Iterator[CloudChunk]:
+    def stream(
+        self, messages: Sequence[dict[str, Any]], *, deadline: float | None = None, **options: Any
+    ) -> Iterator[CloudChunk]:
         """SSE-streamed chat completion: text chunks, then one chunk carrying the CloudReply.
 
         Retries happen only before the first byte of the answer; a stream cut
         after that raises CloudProtocolError (the caller already showed text).
+        The deadline covers the whole stream, keep-alive comments included.
         """
         start = time.perf_counter()
         self.breaker.before_call()
-        try:
-            response, attempts = self._send(self._payload(messages, stream=True, **options))
-        except EscalationError:
-            self.breaker.record_failure()
-            raise
+        limit = self._deadline(deadline)
+        payload = self._payload(messages, stream=True, **options)
+
+        def work(pump: Pump) -> None:
+            response, attempts = self._send(payload, limit, pump)
+            try:
+                pump.put(attempts)  # the answer started: retries are over
+                for line in response.iter_lines():
+                    pump.put(line)
+            finally:
+                response.close()
+
+        items = iter(Pump(work, limit, name="edgekit-cloud-stream"))
         ok = False
         try:
-            yield from self._iter_stream(response, messages, attempts, start)
+            attempts = next(items)
+            yield from self._iter_stream(items, messages, attempts, start)
             ok = True
         finally:
-            response.close()
+            items.close()  # stops the worker if the stream ended early
             if ok:
                 self.breaker.record_success()
             else:
                 self.breaker.record_failure()
+
+    def scrub(self, text: str) -> str:
+        """``text`` without the API key or any fragment of it (for errors and logs)."""
+        return self._scrub(text)
 
     # -- internals ------------------------------------------------------------
     def _payload(self, messages: Sequence[dict[str, Any]], *, stream: bool, **options: Any) -> dict[str, Any]:
@@ -204,22 +236,24 @@ class CloudClient:
         return headers
 
     def _scrub(self, text: str) -> str:
-        """Remove the key (if any) from text that will reach an error or a log."""
+        """Remove the key (if any) and its fragments, in any case, from text that will reach an error or a log."""
         if self.config.api_key_env is None:
             return text
         try:
             key = self.config.api_key()
         except ConfigError:  # no key set: nothing to leak
             return text
-        if key:
-            text = text.replace(key, "[API_KEY]")
-        return text
+        return KeyScrubber(key).scrub(text)
+
+    def _deadline(self, seconds: float | None) -> Deadline:
+        return Deadline(self.config.deadline if seconds is None else seconds)
 
     def _backoff(self, attempt: int) -> float:
         cap = min(self.config.backoff_max, self.config.backoff_base * (2**attempt))
         return self._rng.uniform(0, cap)  # "full jitter"
 
-    def _send(self, payload: dict[str, Any]) -> tuple[httpx.Response, int]:
+    def _send(self, payload: dict[str, Any], deadline: Deadline, pump: Pump) -> tuple[httpx.Response, int]:
+        """Send with retries (on the pump's worker thread); never sleeps past the deadline."""
         config = self.config
         headers = self._headers()
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
@@ -227,8 +261,11 @@ class CloudClient:
         for attempt in range(config.max_retries + 1):
             wait: float | None = None
             try:
-                request = self._http.build_request("POST", config.chat_url, content=body, headers=headers)
+                request = self._http.build_request(
+                    "POST", config.chat_url, content=body, headers=headers, extensions={"trace": pump.trace}
+                )
                 response = self._http.send(request, stream=True)
+                pump.watch(response.extensions.get("network_stream"))
             except httpx.ConnectTimeout:
                 last_error = CloudTimeoutError(
                     f"cloud connect timed out after {config.connect_timeout:g} s ({config.base_url})"
@@ -269,6 +306,12 @@ class CloudClient:
                 break
             if wait is None:
                 wait = self._backoff(attempt)
+            left = deadline.remaining()
+            if left is not None and wait >= left:  # the retry could not finish in time: answer locally now
+                raise CloudDeadlineError(
+                    f"cloud deadline of {deadline.seconds:g} s leaves no time to retry in {wait:.1f} s "
+                    f"(after: {last_error})"
+                )
             log.warning(
                 "cloud attempt %d/%d failed (%s); retrying in %.2f s",
                 attempt + 1,
@@ -333,14 +376,14 @@ class CloudClient:
             elapsed_ms=(time.perf_counter() - start) * 1e3,
         )
 
-    def _iter_stream(self, response: httpx.Response, messages, attempts: int, start: float) -> Iterator[CloudChunk]:
+    def _iter_stream(self, lines: Iterator[str], messages, attempts: int, start: float) -> Iterator[CloudChunk]:
         parts: list[str] = []
         finish: str | None = None
         model: str | None = None
         usage: dict | None = None
         done = False
         try:
-            for data in iter_sse_data(response.iter_lines()):
+            for data in iter_sse_data(lines):
                 if data.strip() == DONE:
                     done = True
                     break

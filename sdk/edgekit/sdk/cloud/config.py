@@ -32,6 +32,14 @@ class CloudConfig:
     fails at once. Read timeouts are not retried: the cloud had the request and
     another wait of ``read_timeout`` is worse than the local answer.
 
+    Deadline: ``deadline`` seconds of wall-clock time for one whole call (every
+    retry and backoff, every read of the answer, a streamed answer to its end);
+    ``None`` for none. ``read_timeout`` alone bounds each wait for the next bytes,
+    not the call: a cloud that trickles bytes or sends only SSE keep-alives would
+    hold the caller indefinitely. 30 s is several times a normal 512-token answer
+    at typical hosted-model speeds and still short enough that the device's own
+    answer is the better outcome past it; a per-call value overrides it.
+
     Circuit breaker: after ``breaker_failures`` consecutive failed calls, the
     cloud is not tried for ``breaker_cooldown`` seconds; then one trial call
     decides whether it closes again.
@@ -42,6 +50,7 @@ class CloudConfig:
     api_key_env: str | None = "OPENAI_API_KEY"
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
+    deadline: float | None = 30.0
     max_retries: int = 2
     backoff_base: float = 0.5
     backoff_max: float = 8.0
@@ -64,6 +73,8 @@ class CloudConfig:
             value = getattr(self, name)
             if not value > 0:
                 raise ConfigError(f"CloudConfig.{name}={value!r} must be > 0 seconds")
+        if self.deadline is not None and not self.deadline > 0:
+            raise ConfigError(f"CloudConfig.deadline={self.deadline!r} must be > 0 seconds (or None for no deadline)")
         for name in ("max_retries", "breaker_failures"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
