@@ -115,18 +115,25 @@ def test_bearer_token(tiny_local):
         assert client(srv, key="s3cret-token").models.list().data[0].id == srv.options.model_id
 
 
-def test_cors_preflight(server):
-    r = httpx.options(server.url + "/v1/chat/completions", headers={"Origin": "http://phone.local"})
-    assert r.status_code == 204 and r.headers["access-control-allow-origin"] == "*"
-    assert "Authorization" in r.headers["access-control-allow-headers"]
+def test_cors_preflight_only_for_allowed_origins(server):
+    r = httpx.options(server.url + "/v1/chat/completions", headers={"Origin": "http://localhost:5173"})
+    assert r.status_code == 204 and r.headers["access-control-allow-origin"] == "http://localhost:5173"
+    assert "Authorization" in r.headers["access-control-allow-headers"] and r.headers["vary"] == "Origin"
+    r = httpx.options(server.url + "/v1/chat/completions", headers={"Origin": "http://phone.example"})
+    assert r.status_code == 403 and "access-control-allow-origin" not in r.headers
+    assert r.json()["error"]["code"] == "origin_not_allowed"
 
 
 def test_web_static_and_bundle_files(tiny_local, tmp_path):
     web = tmp_path / "web"
     (web / "js").mkdir(parents=True)
     (web / "index.html").write_text("<html>demo</html>")
-    (web / "js" / "app.mjs").write_text("export const x = 1;")
-    (web / "ort.wasm").write_bytes(b"\0asm\x01\0\0\0")
+    (web / "js" / "app.js").write_text("export const x = 1;")
+    wasm = web / "node_modules" / "onnxruntime-web" / "dist" / "ort-wasm-simd-threaded.wasm"
+    wasm.parent.mkdir(parents=True)
+    wasm.write_bytes(b"\0asm\x01\0\0\0")
+    (web / "package.json").write_text("{}")
+    (web / "node_modules" / "onnxruntime-web" / "package.json").write_text("{}")
     (tmp_path / "secret.txt").write_text("no")
     bundle = Path(tiny_local.bundle_dir)
     with serve_in_thread(tiny_local, web_root=web, bundle_dir=bundle) as srv:
@@ -134,8 +141,8 @@ def test_web_static_and_bundle_files(tiny_local, tmp_path):
         assert (
             r.status_code == 200 and r.text == "<html>demo</html>" and r.headers["content-type"].startswith("text/html")
         )
-        assert httpx.get(srv.url + "/js/app.mjs").headers["content-type"].startswith("text/javascript")
-        r = httpx.get(srv.url + "/ort.wasm")
+        assert httpx.get(srv.url + "/js/app.js").headers["content-type"].startswith("text/javascript")
+        r = httpx.get(srv.url + "/node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm")
         assert r.headers["content-type"] == "application/wasm" and r.content == b"\0asm\x01\0\0\0"
         manifest = httpx.get(srv.url + "/bundle/edgekit.json")
         assert manifest.status_code == 200 and manifest.json()["format"] == "edgekit-bundle"
@@ -150,6 +157,8 @@ def test_web_static_and_bundle_files(tiny_local, tmp_path):
             "/bundle/../edgekit.json",
             "/bundle/not-listed.bin",
             "/nope.html",
+            "/package.json",  # the folder's other files are not the app shell
+            "/node_modules/onnxruntime-web/package.json",
         ]:
             assert httpx.get(srv.url + bad).status_code == 404, bad
         # the API still works next to the static files

@@ -7,7 +7,7 @@ import { Policy, PolicyError } from './policy.js';
 import { preSignals, postSignals, questionOf } from './signals.js';
 import { Redactor, StreamRestorer } from './redaction.js';
 import { CloudClient } from './cloud.js';
-import { loadSettings, saveSettings, DEFAULTS } from './settings.js';
+import { loadSettings, saveSettings, serverHeaders, DEFAULTS } from './settings.js';
 import { keepOffline } from './bundle.js';
 
 const $ = (id) => document.getElementById(id);
@@ -22,10 +22,10 @@ function status(text, { error = false, progress = null } = {}) {
   if (progress !== null) bar.value = progress;
 }
 
-async function loadPolicy(url) {
+async function loadPolicy(url, key) {
   if (!url) return null;
   const href = new URL(url, location.href).href;
-  const response = await fetch(href, { cache: 'no-cache' }).catch(() => null);
+  const response = await fetch(href, { cache: 'no-cache', headers: serverHeaders(href, key) }).catch(() => null);
   if (!response || !response.ok) return null;
   const data = await response.json();
   const policy = new Policy(data, url);
@@ -38,6 +38,7 @@ async function start() {
   status('Loading the model…', { progress: 0 });
   const mb = (n) => (n / 1048576).toFixed(1);
   app.model = await WebModel.load(s.bundle, {
+    headers: serverHeaders(new URL(s.bundle, location.href).href, s.serverKey),
     onProgress: (e) => {
       if (e.stage === 'download') status(`Loading ${e.file}: ${mb(e.done)} / ${mb(e.total)} MB`, { progress: e.total ? e.done / e.total : 0 });
       else if (e.stage === 'verify') status(`Checking ${e.file}…`, { progress: null });
@@ -45,7 +46,7 @@ async function start() {
     },
   });
   try {
-    app.policy = await loadPolicy(s.policy);
+    app.policy = await loadPolicy(s.policy, s.serverKey);
   } catch (err) {
     if (!(err instanceof PolicyError)) throw err;
     status(err.message, { error: true });
@@ -187,7 +188,7 @@ function wireUi() {
     saveSettings({
       bundle: $('set-bundle').value || DEFAULTS.bundle, policy: $('set-policy').value, cloud: $('set-cloud').value,
       cloudModel: $('set-cloud-model').value, cloudKey: $('set-cloud-key').value, redact: $('set-redact').checked,
-      allowCloud: $('set-allow-cloud').checked,
+      allowCloud: $('set-allow-cloud').checked, serverKey: s.serverKey, // kept: the page was opened with it
     });
     location.search = '';
   });

@@ -46,8 +46,8 @@ async function sha256Hex(bytes) {
 }
 
 /** Fetches one file with progress; resolves to its bytes. */
-async function fetchBytes(url, onBytes) {
-  const response = await fetch(url);
+async function fetchBytes(url, onBytes, headers = {}) {
+  const response = await fetch(url, { headers });
   if (!response.ok) throw new BundleError(`${url}: HTTP ${response.status}; is the bundle served there?`);
   if (!response.body) return new Uint8Array(await response.arrayBuffer());
   const reader = response.body.getReader();
@@ -70,10 +70,10 @@ async function fetchBytes(url, onBytes) {
  * Loads the manifest and all files of the bundle at baseUrl (ending in "/").
  * Returns {manifest, files: Map(path -> Uint8Array), verified: bool}.
  */
-export async function loadBundle(baseUrl, { onProgress = () => {}, verify = true } = {}) {
+export async function loadBundle(baseUrl, { onProgress = () => {}, verify = true, headers = {} } = {}) {
   const base = new URL(baseUrl, location.href);
   const manifestUrl = new URL(MANIFEST_NAME, base).href;
-  const response = await fetch(manifestUrl, { cache: 'no-cache' });
+  const response = await fetch(manifestUrl, { cache: 'no-cache', headers });
   if (!response.ok) {
     throw new BundleError(`${manifestUrl}: HTTP ${response.status}; point the app at a bundle folder served by ` +
       '`edgekit serve BUNDLE --web` (Settings > Bundle URL)');
@@ -97,7 +97,7 @@ export async function loadBundle(baseUrl, { onProgress = () => {}, verify = true
     for (let attempt = 0; attempt < 2; attempt++) {
       const before = done;
       onProgress({ stage: 'download', file: entry.path, done, total });
-      bytes = await fetchBytes(url, (n) => { done += n; onProgress({ stage: 'download', file: entry.path, done, total }); });
+      bytes = await fetchBytes(url, (n) => { done += n; onProgress({ stage: 'download', file: entry.path, done, total }); }, headers);
       let problem = null;
       if (bytes.length !== entry.size) {
         problem = `bundle file "${entry.path}" is ${bytes.length} bytes, the manifest says ${entry.size} ` +

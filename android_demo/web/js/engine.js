@@ -44,10 +44,10 @@ function findStop(text, stops, start) {
 }
 
 export class WebModel {
-  static async load(bundleUrl, { onProgress = () => {}, verify = true } = {}) {
+  static async load(bundleUrl, { onProgress = () => {}, verify = true, headers = {} } = {}) {
     configureOrt();
     const t0 = performance.now();
-    const bundle = await loadBundle(bundleUrl, { onProgress, verify });
+    const bundle = await loadBundle(bundleUrl, { onProgress, verify, headers });
     const { manifest, files } = bundle;
     const tokenizerJson = JSON.parse(decoder.decode(files.get(manifest.tokenizer.file || 'tokenizer.json')));
     const graph = manifest.backend_config;

@@ -1,10 +1,11 @@
 // Settings: saved in localStorage; URL query parameters override them for one page load
-// (?bundle=…&policy=…&cloud=…&cloudModel=…&cloudKey=…&redact=0|1&allowCloud=0|1&maxNewTokens=N), which is how a QR code or the
-// browser test points the app at a bundle and a cloud.
+// (?bundle=…&policy=…&cloud=…&cloudModel=…&cloudKey=…&serverKey=…&redact=0|1&allowCloud=0|1&maxNewTokens=N), which is how a
+// QR code or the browser test points the app at a bundle and a cloud. serverKey is the key of `edgekit serve --api-key-env`:
+// with one, the server hands out the bundle and the policy only to requests that carry it.
 
 const KEY = 'edgekit.settings.v1';
 export const DEFAULTS = {
-  bundle: 'bundle/', policy: 'policy.json', cloud: '', cloudModel: '', cloudKey: '', redact: true, allowCloud: true, maxNewTokens: '',
+  bundle: 'bundle/', policy: 'policy.json', cloud: '', cloudModel: '', cloudKey: '', serverKey: '', redact: true, allowCloud: true, maxNewTokens: '',
 };
 const BOOLEAN = new Set(['redact', 'allowCloud']);
 
@@ -17,6 +18,12 @@ export function loadSettings() {
     if (params.has(key)) settings[key] = BOOLEAN.has(key) ? params.get(key) !== '0' : params.get(key);
   }
   return settings;
+}
+
+/** Authorization header for a request to the page's own server (never sent to another origin). */
+export function serverHeaders(url, key) {
+  if (!key || new URL(url, location.href).origin !== location.origin) return {};
+  return { Authorization: `Bearer ${key}` };
 }
 
 export function saveSettings(settings) {

@@ -1,11 +1,21 @@
-"""`edgekit serve BUNDLE`: the on-device model behind an OpenAI-compatible API (and the phone web demo)."""
+"""`edgekit serve BUNDLE`: the on-device model behind an OpenAI-compatible API (and the phone web demo).
+
+Lifecycle: the port is bound first and /health answers 503 while the model loads, then 200. SIGINT and
+SIGTERM stop it cleanly: no new connections, in-flight generations cancel at their next token (a
+streaming client gets an error event, a waiting one a 503), workers are joined, the model is closed before
+the interpreter exits (an onnxruntime session still running at exit aborts the process), exit status 0.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from pathlib import Path
 
 import click
+
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
 
 
 @click.command("serve")
@@ -35,15 +45,68 @@ import click
     default=None,
     help="Policy file the web demo reads at /policy.json (default: the shipped default policy)",
 )
+@click.option(
+    "--allow-origin",
+    "allow_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="Also accept browser requests from this origin (https://app.example; repeatable; '*' for any). "
+    "Loopback pages and the server's own origin are always accepted.",
+)
+@click.option("--workers", type=click.IntRange(1, 256), default=8, show_default=True, help="Connection threads")
+@click.option(
+    "--queue",
+    "queue_size",
+    type=click.IntRange(1, 4096),
+    default=16,
+    show_default=True,
+    help="Connections waiting for a worker; more get 503",
+)
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(0.5, 3600),
+    default=15.0,
+    show_default=True,
+    help="Seconds a connection may stay silent before it is closed",
+)
+@click.option(
+    "--parallel",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Generations at once (only 1 is supported: requests queue for the model)",
+)
 @click.option("--force", is_flag=True, help="Load even if the memory check says the bundle will not fit.")
-def serve(bundle, host, port, api_key_env, model_id, web, web_root, threads, policy_path, force):
-    """Serve BUNDLE at http://HOST:PORT/v1 (chat completions, streaming, /v1/models)."""
+def serve(
+    bundle,
+    host,
+    port,
+    api_key_env,
+    model_id,
+    web,
+    web_root,
+    threads,
+    policy_path,
+    allow_origins,
+    workers,
+    queue_size,
+    idle_timeout,
+    parallel,
+    force,
+):
+    """Serve BUNDLE at http://HOST:PORT/v1 (chat completions, completions, streaming, /v1/models, /health)."""
     from edgekit.runtime import load
     from edgekit.runtime.errors import ConfigError
+    from edgekit.runtime.manifest import read_manifest
 
     from ..serve import EdgekitServer, ServeOptions, model_id_for
     from ..serve.web import default_web_root
 
+    if parallel != 1:
+        raise ConfigError(
+            f"--parallel {parallel}: only 1 generation at a time is supported today (requests "
+            "wait for the model in arrival order); drop --parallel"
+        )
     token = None
     if api_key_env:
         token = os.environ.get(api_key_env)
@@ -66,28 +129,53 @@ def serve(bundle, host, port, api_key_env, model_id, web, web_root, threads, pol
                 f"--policy {str(policy_file)!r}: no such file; pass a policy written by `edgekit calibrate`"
             )
         Policy.load(policy_file)  # refuse a malformed policy now, not in the phone's browser
-    model = load(bundle, threads=threads, force=force)
+    manifest = read_manifest(bundle)  # a bad bundle fails here in one line, before the port is taken
     options = ServeOptions(
-        model_id=model_id or model_id_for(model, bundle),
+        model_id=model_id or model_id_for(manifest, bundle),
         api_key=token,
         web_root=root,
         bundle_dir=Path(bundle).resolve(),
         policy_file=policy_file,
+        allowed_origins=tuple(allow_origins),
+        workers=workers,
+        queue_size=queue_size,
+        idle_timeout=idle_timeout,
     )
     try:
-        server = EdgekitServer(model, host, port, options=options)
+        server = EdgekitServer(None, host, port, options=options, manifest=manifest)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port") from None
-    click.echo(
-        f"serving {options.model_id} at {server.url}/v1" + (f"  (web demo at {server.url}/)" if root else ""), err=True
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
+    loop = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="edgekit-accept", daemon=True
     )
-    if host not in ("127.0.0.1", "localhost", "::1") and not token:
+    loop.start()
+    model = None
+    try:
+        click.echo(f"loading {options.model_id} (GET {server.url}/health is 503 until ready)", err=True)
+        model = load(bundle, threads=threads, force=force)
+        server.set_model(model)
         click.echo(
-            "warning: listening beyond loopback without --api-key-env: anyone on the network can use the model",
+            f"serving {options.model_id} at {server.url}/v1" + (f"  (web demo at {server.url}/)" if root else ""),
             err=True,
         )
-    try:
-        server.serve_forever()
+        if host not in ("127.0.0.1", "localhost", "::1") and not token:
+            click.echo(
+                "warning: listening beyond loopback without --api-key-env: anyone on the network can use the model",
+                err=True,
+            )
+        while not stop.wait(0.5):
+            pass
+        click.echo("stopping: finishing or cancelling in-flight requests", err=True)
     finally:
-        server.server_close()
-        model.close()
+        clean = server.stop(grace=max(idle_timeout, 10.0))
+        loop.join(timeout=5)
+        if model is not None and clean:  # never close a session a stuck worker may still be running
+            model.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if not clean:
+        raise ConfigError("some requests did not finish within the shutdown grace period; they were abandoned")
+    click.echo("stopped", err=True)

@@ -1,29 +1,83 @@
-"""The OpenAI chat-completions wire format, as `edgekit serve` speaks it.
+"""The OpenAI wire format (chat completions and legacy completions), as `edgekit serve` speaks it.
 
-Request fields read: model, messages, max_tokens / max_completion_tokens,
-temperature, top_p, stop, seed, stream, stream_options.include_usage, n (only 1).
+Every request field is in exactly one registry below: read and honoured (``_CHAT_FIELDS``),
+accepted and ignored because it cannot change this server's answer (``IGNORED_FIELDS``), or
+refused with a 400 naming it (``UNSUPPORTED_FIELDS``, and any name in none of them, as OpenAI
+itself answers "Unrecognized request argument"). Nothing is dropped silently.
+
 Errors have OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``
-(https://platform.openai.com/docs/guides/error-codes), so the official client
-raises its usual typed exceptions.
+(https://platform.openai.com/docs/guides/error-codes), so the official client raises its usual
+typed exceptions.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ApiError", "ChatRequest", "parse_chat_request", "completion_body", "chunk_body", "error_body", "FINISH_MAP"]
+__all__ = [
+    "ApiError",
+    "ChatRequest",
+    "CompletionRequest",
+    "parse_chat_request",
+    "parse_completion_request",
+    "completion_body",
+    "text_completion_body",
+    "chunk_body",
+    "text_chunk_body",
+    "logprobs_body",
+    "error_body",
+    "usage",
+    "new_id",
+    "FINISH_MAP",
+    "IGNORED_FIELDS",
+    "UNSUPPORTED_FIELDS",
+]
 
 # edgekit finish reasons -> OpenAI's
 FINISH_MAP = {"eos": "stop", "stop": "stop", "length": "length", "context": "length"}
+
+# Sent by OpenAI clients and SDKs for bookkeeping on OpenAI's side (end-user ids, stored completions, billing tier,
+# prompt caching); none can change what a local model generates, so they are accepted and ignored.
+IGNORED_FIELDS = frozenset(
+    {"user", "store", "metadata", "service_tier", "parallel_tool_calls", "prompt_cache_key", "safety_identifier"}
+)
+
+# Features this server does not have yet: a clear 400 rather than an answer that silently ignores them.
+UNSUPPORTED_FIELDS = {
+    "tools": "tool calling is not supported yet by edgekit serve; send the tool results as messages instead",
+    "tool_choice": "tool calling is not supported yet by edgekit serve",
+    "functions": "function calling is not supported yet by edgekit serve",
+    "function_call": "function calling is not supported yet by edgekit serve",
+    "response_format": "structured output (response_format json_object/json_schema) is not supported yet; "
+    "omit it or send {'type': 'text'}",
+    "audio": "audio output is not supported by this on-device text model",
+    "modalities": "only the text modality is supported by this on-device model",
+    "prediction": "predicted outputs are not supported yet by edgekit serve",
+    "web_search_options": "web search is not available to an on-device model",
+    "reasoning_effort": "this model has no reasoning modes; omit reasoning_effort",
+    "top_logprobs": "top_logprobs > 0 is not supported yet (the runtime keeps the chosen token's logprob only); "
+    "use logprobs=true with top_logprobs 0 or omitted",
+    "echo": "echo is not supported by edgekit serve",
+    "best_of": "best_of is not supported by edgekit serve (one sequence per request)",
+    "suffix": "suffix (insertion) is not supported by edgekit serve",
+}
 
 
 class ApiError(Exception):
     """An error to send back as an OpenAI-shaped JSON body."""
 
-    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", param: str | None = None, code: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        type_: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
@@ -39,28 +93,252 @@ def error_body(message: str, type_: str, param: str | None = None, code: str | N
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
+def _invalid(name: str, value: Any, rule: str) -> ApiError:
+    return ApiError(400, f"{name}={value!r} is invalid: {rule}", param=name, code="invalid_value")
+
+
+@dataclass
+class _Parsed:
+    """What the field parsers fill in."""
+
+    options: dict[str, Any] = field(default_factory=dict)  # keyword arguments for LocalModel.stream
+    stream: bool = False
+    include_usage: bool = False
+    logprobs: bool = False
+
+
 @dataclass
 class ChatRequest:
     model: str
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     stream: bool = False
     include_usage: bool = False
-    options: dict[str, Any] = field(default_factory=dict)  # keyword arguments for LocalModel.generate
+    logprobs: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
 
 
-_ROLES = {"system", "user", "assistant", "developer"}
+@dataclass
+class CompletionRequest:
+    model: str
+    prompt: str
+    stream: bool = False
+    include_usage: bool = False
+    logprobs: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
 
 
-def _number(data: dict, name: str, lo: float, hi: float) -> float | None:
-    value = data.get(name)
+# -- field parsers: (value, parsed, name) -> None -------------------------------------------------
+def _number(option: str, lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> Callable:
+    def parse(value: Any, out: _Parsed, name: str) -> None:
+        if value is None:
+            return
+        ok = not isinstance(value, bool) and isinstance(value, (int, float))
+        ok = ok and (lo < value if lo_open else lo <= value) and (value < hi if hi_open else value <= hi)
+        if not ok:
+            bounds = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+            raise _invalid(name, value, f"use a number in {bounds}")
+        out.options[option] = float(value)
+
+    return parse
+
+
+def _integer(option: str, lo: int, hi: int | None = None) -> Callable:
+    def parse(value: Any, out: _Parsed, name: str) -> None:
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
+            raise _invalid(name, value, f"use an integer >= {lo}" + (f" and <= {hi}" if hi is not None else ""))
+        out.options[option] = value
+
+    return parse
+
+
+def _zero_only(message: str) -> Callable:
+    """A number whose neutral value (0) is accepted; anything else is refused with ``message``."""
+
+    def parse(value: Any, out: _Parsed, name: str) -> None:
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not -2.0 <= value <= 2.0:
+            raise _invalid(name, value, "use a number in [-2, 2]")
+        if value != 0:
+            raise ApiError(400, f"{name}={value!r}: {message}", param=name, code="unsupported_parameter")
+
+    return parse
+
+
+def _stop(value: Any, out: _Parsed, name: str) -> None:
     if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-        raise ApiError(400, f"{name}={value!r} must be a number in [{lo}, {hi}]", param=name, code="invalid_value")
-    return float(value)
+        return
+    stops = [value] if isinstance(value, str) else value
+    if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops) or len(stops) > 4:
+        raise _invalid(name, value, "use a string or an array of up to 4 strings")
+    out.options["stop"] = stops
 
 
-def _content_text(content: Any, index: int) -> str:
+def _bool_into(attr: str) -> Callable:
+    def parse(value: Any, out: _Parsed, name: str) -> None:
+        if value is None:
+            return
+        if not isinstance(value, bool):
+            raise _invalid(name, value, "use true or false")
+        setattr(out, attr, value)
+
+    return parse
+
+
+def _stream_options(value: Any, out: _Parsed, name: str) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise _invalid(name, value, "use an object like {'include_usage': true}")
+    include = value.get("include_usage", False)
+    if not isinstance(include, bool):
+        raise _invalid(f"{name}.include_usage", include, "use true or false")
+    out.include_usage = include
+
+
+def _n(value: Any, out: _Parsed, name: str) -> None:
+    if value not in (1, None) or isinstance(value, bool):
+        raise ApiError(400, f"n={value!r}: this server returns one choice (n=1)", param=name, code="invalid_value")
+
+
+def _logit_bias(value: Any, out: _Parsed, name: str) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise _invalid(name, value, "use an object mapping token ids to a bias in [-100, 100]")
+    if value:
+        raise ApiError(
+            400,
+            f"{name}: logit_bias is not supported yet by edgekit serve; omit it",
+            param=name,
+            code="unsupported_parameter",
+        )
+
+
+def _top_logprobs(value: Any, out: _Parsed, name: str) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 20:
+        raise _invalid(name, value, "use an integer in [0, 20]")
+    if value > 0:
+        raise ApiError(400, f"{name}={value}: {UNSUPPORTED_FIELDS[name]}", param=name, code="unsupported_parameter")
+
+
+def _legacy_logprobs(value: Any, out: _Parsed, name: str) -> None:
+    """/v1/completions: ``logprobs`` is an integer (how many top alternatives, 0 = the chosen token only)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 5:
+        raise _invalid(name, value, "use an integer in [0, 5]")
+    if value > 0:
+        raise ApiError(
+            400,
+            f"{name}={value}: alternatives per token are not supported yet; use logprobs=0 for the chosen "
+            "token's logprob",
+            param=name,
+            code="unsupported_parameter",
+        )
+    out.logprobs = True
+
+
+def _response_format(value: Any, out: _Parsed, name: str) -> None:
+    if value is None or (isinstance(value, dict) and value.get("type") == "text"):
+        return
+    raise ApiError(400, f"{name}: {UNSUPPORTED_FIELDS[name]}", param=name, code="unsupported_parameter")
+
+
+def _modalities(value: Any, out: _Parsed, name: str) -> None:
+    if value is None or value == ["text"]:
+        return
+    raise ApiError(400, f"{name}={value!r}: {UNSUPPORTED_FIELDS[name]}", param=name, code="unsupported_parameter")
+
+
+def _tool_choice(value: Any, out: _Parsed, name: str) -> None:
+    if value is None or value == "none":
+        return
+    raise ApiError(400, f"{name}={value!r}: {UNSUPPORTED_FIELDS[name]}", param=name, code="unsupported_parameter")
+
+
+_PENALTY_NOTE = "not supported yet by edgekit serve; use repetition_penalty (> 1 discourages repeats) or omit it"
+
+# fields both endpoints read
+_COMMON_FIELDS: dict[str, Callable] = {
+    "max_tokens": _integer("max_new_tokens", 1),
+    "temperature": _number("temperature", 0.0, 2.0),
+    "top_p": _number("top_p", 0.0, 1.0, lo_open=True),
+    # sampling extensions that vLLM and llama.cpp servers accept too; the runtime sampler has them
+    "top_k": _integer("top_k", 0),
+    "min_p": _number("min_p", 0.0, 1.0, hi_open=True),
+    "repetition_penalty": _number("repetition_penalty", 0.0, 10.0, lo_open=True),
+    "seed": _integer("seed", 0, 2**63 - 1),
+    "stop": _stop,
+    "stream": _bool_into("stream"),
+    "stream_options": _stream_options,
+    "n": _n,
+    "frequency_penalty": _zero_only(f"frequency_penalty is {_PENALTY_NOTE}"),
+    "presence_penalty": _zero_only(f"presence_penalty is {_PENALTY_NOTE}"),
+    "logit_bias": _logit_bias,
+}
+
+_CHAT_FIELDS: dict[str, Callable] = {
+    **_COMMON_FIELDS,
+    "max_completion_tokens": _integer("max_new_tokens", 1),
+    "logprobs": _bool_into("logprobs"),
+    "top_logprobs": _top_logprobs,
+    "response_format": _response_format,
+    "modalities": _modalities,
+    "tool_choice": _tool_choice,
+}
+
+_COMPLETION_FIELDS: dict[str, Callable] = {**_COMMON_FIELDS, "logprobs": _legacy_logprobs}
+
+
+def _read_fields(data: dict, known: dict[str, Callable], required: tuple[str, ...]) -> _Parsed:
+    out = _Parsed()
+    for name, value in data.items():
+        if name in required or name in IGNORED_FIELDS:
+            continue
+        parser = known.get(name)
+        if parser is not None:
+            parser(value, out, name)
+        elif name in UNSUPPORTED_FIELDS:
+            if value is None:
+                continue
+            raise ApiError(400, f"{name}: {UNSUPPORTED_FIELDS[name]}", param=name, code="unsupported_parameter")
+        else:
+            supported = sorted({*known, *required})
+            raise ApiError(
+                400,
+                f"unrecognized request argument supplied: {name!r}; this server reads {supported} "
+                f"and ignores {sorted(IGNORED_FIELDS)}",
+                param=name,
+                code="unknown_parameter",
+            )
+    return out
+
+
+def _model(data: dict, served_model: str) -> str:
+    model = data.get("model")
+    if not isinstance(model, str) or not model:
+        raise ApiError(400, "you must provide a model parameter", param="model", code="missing_required_parameter")
+    if model != served_model:
+        raise ApiError(
+            404,
+            f"the model {model!r} does not exist on this server; it serves {served_model!r}",
+            param="model",
+            code="model_not_found",
+        )
+    return model
+
+
+# -- messages ------------------------------------------------------------------------------------
+_ROLES = ("system", "developer", "user", "assistant", "tool")
+_ROLE_MAP = {"developer": "system"}  # OpenAI's newer name for the system role
+
+
+def _content_text(content: Any, where: str) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
@@ -69,84 +347,135 @@ def _content_text(content: Any, index: int) -> str:
             if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
                 parts.append(part["text"])
             else:
-                raise ApiError(400, f"messages[{index}].content: only text parts are supported by this on-device model",
-                               param=f"messages[{index}].content", code="invalid_value")
+                raise ApiError(
+                    400,
+                    f"{where}.content: only text parts are supported by this on-device model",
+                    param=f"{where}.content",
+                    code="invalid_value",
+                )
         return "".join(parts)
     if content is None:
         return ""
-    raise ApiError(400, f"messages[{index}].content must be a string or a list of text parts", param=f"messages[{index}].content")
+    raise ApiError(400, f"{where}.content must be a string or a list of text parts", param=f"{where}.content")
+
+
+def _messages(data: dict) -> list[dict[str, Any]]:
+    messages = data.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise ApiError(
+            400,
+            "messages must be a non-empty array of {role, content} objects",
+            param="messages",
+            code="missing_required_parameter" if messages is None else "invalid_value",
+        )
+    clean = []
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(message, dict) or message.get("role") not in _ROLES:
+            raise ApiError(
+                400, f"{where}.role must be one of {list(_ROLES)}", param=f"{where}.role", code="invalid_value"
+            )
+        if message.get("tool_calls"):
+            raise ApiError(
+                400,
+                f"{where}.tool_calls: {UNSUPPORTED_FIELDS['tools']}",
+                param=f"{where}.tool_calls",
+                code="unsupported_parameter",
+            )
+        role = _ROLE_MAP.get(message["role"], message["role"])
+        entry: dict[str, Any] = {"role": role, "content": _content_text(message.get("content"), where)}
+        for key in ("name", "tool_call_id"):  # templates that know tool turns read these (transformers' convention)
+            if isinstance(message.get(key), str):
+                entry[key] = message[key]
+        clean.append(entry)
+    return clean
 
 
 def parse_chat_request(data: Any, served_model: str) -> ChatRequest:
     if not isinstance(data, dict):
         raise ApiError(400, "request body must be a JSON object")
-    model = data.get("model")
-    if not isinstance(model, str) or not model:
-        raise ApiError(400, "you must provide a model parameter", param="model", code="missing_required_parameter")
-    if model != served_model:
-        raise ApiError(404, f"the model {model!r} does not exist on this server; it serves {served_model!r}",
-                       param="model", code="model_not_found")
-    messages = data.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise ApiError(400, "messages must be a non-empty array of {role, content} objects", param="messages",
-                       code="missing_required_parameter" if messages is None else "invalid_value")
-    clean = []
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in _ROLES:
-            raise ApiError(400, f"messages[{i}].role must be one of {sorted(_ROLES)}", param=f"messages[{i}].role", code="invalid_value")
-        role = "system" if message["role"] == "developer" else message["role"]
-        clean.append({"role": role, "content": _content_text(message.get("content"), i)})
-    n = data.get("n", 1)
-    if n not in (1, None):
-        raise ApiError(400, f"n={n!r}: this server returns one choice (n=1)", param="n", code="invalid_value")
-    options: dict[str, Any] = {}
-    max_tokens = data.get("max_completion_tokens", data.get("max_tokens"))
-    if max_tokens is not None:
-        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-            raise ApiError(400, f"max_tokens={max_tokens!r} must be an integer >= 1", param="max_tokens", code="invalid_value")
-        options["max_new_tokens"] = max_tokens
-    temperature = _number(data, "temperature", 0.0, 2.0)
-    if temperature is not None:
-        options["temperature"] = temperature
-    top_p = _number(data, "top_p", 0.0, 1.0)
-    if top_p is not None:
-        options["top_p"] = top_p
-    seed = data.get("seed")
-    if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ApiError(400, f"seed={seed!r} must be an integer", param="seed", code="invalid_value")
-        options["seed"] = seed
-    stop = data.get("stop")
-    if stop is not None:
-        if isinstance(stop, str):
-            stop = [stop]
-        if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop) or len(stop) > 4:
-            raise ApiError(400, "stop must be a string or an array of up to 4 strings", param="stop", code="invalid_value")
-        options["stop"] = stop
-    stream = data.get("stream", False)
-    if not isinstance(stream, bool):
-        raise ApiError(400, f"stream={stream!r} must be true or false", param="stream", code="invalid_value")
-    stream_options = data.get("stream_options") or {}
-    include_usage = bool(isinstance(stream_options, dict) and stream_options.get("include_usage"))
-    return ChatRequest(model=model, messages=clean, stream=stream, include_usage=include_usage, options=options)
+    model = _model(data, served_model)
+    messages = _messages(data)
+    parsed = _read_fields(data, _CHAT_FIELDS, ("model", "messages"))
+    return ChatRequest(model, messages, parsed.stream, parsed.include_usage, parsed.logprobs, parsed.options)
 
 
-def new_id() -> str:
-    return "chatcmpl-" + uuid.uuid4().hex[:24]
+def parse_completion_request(data: Any, served_model: str) -> CompletionRequest:
+    if not isinstance(data, dict):
+        raise ApiError(400, "request body must be a JSON object")
+    model = _model(data, served_model)
+    prompt = data.get("prompt")
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+        prompt = prompt[0]
+    if not isinstance(prompt, str) or not prompt:
+        raise ApiError(
+            400,
+            "prompt must be a non-empty string (one prompt per request)",
+            param="prompt",
+            code="missing_required_parameter" if prompt is None else "invalid_value",
+        )
+    parsed = _read_fields(data, _COMPLETION_FIELDS, ("model", "prompt"))
+    return CompletionRequest(model, prompt, parsed.stream, parsed.include_usage, parsed.logprobs, parsed.options)
+
+
+# -- responses -----------------------------------------------------------------------------------
+def new_id(prefix: str = "chatcmpl-") -> str:
+    return prefix + uuid.uuid4().hex[:24]
 
 
 def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
 
 
-def completion_body(cid: str, model: str, text: str, finish: str, prompt_tokens: int, completion_tokens: int,
-                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def logprobs_body(tokens: list[Any]) -> dict[str, Any]:
+    """Chat ``choices[].logprobs`` for runtime TokenInfo objects (logprob of the raw logits, nats)."""
+    return {
+        "content": [
+            {"token": t.text, "logprob": t.logprob, "bytes": list(t.text.encode("utf-8")), "top_logprobs": []}
+            for t in tokens
+        ]
+    }
+
+
+def _legacy_logprobs_body(tokens: list[Any], offset: int = 0) -> dict[str, Any]:
+    offsets, at = [], offset
+    for t in tokens:
+        offsets.append(at)
+        at += len(t.text)
+    return {
+        "tokens": [t.text for t in tokens],
+        "token_logprobs": [t.logprob for t in tokens],
+        "top_logprobs": None,
+        "text_offset": offsets,
+    }
+
+
+def completion_body(
+    cid: str,
+    model: str,
+    text: str,
+    finish: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    extra: dict[str, Any] | None = None,
+    tokens: list[Any] | None = None,
+) -> dict[str, Any]:
+    choice = {
+        "index": 0,
+        "message": {"role": "assistant", "content": text},
+        "logprobs": logprobs_body(tokens) if tokens is not None else None,
+        "finish_reason": finish,
+    }
     body = {
         "id": cid,
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None, "finish_reason": finish}],
+        "choices": [choice],
         "usage": usage(prompt_tokens, completion_tokens),
     }
     if extra:
@@ -154,10 +483,85 @@ def completion_body(cid: str, model: str, text: str, finish: str, prompt_tokens:
     return body
 
 
-def chunk_body(cid: str, model: str, created: int, delta: dict[str, Any] | None, finish: str | None,
-               usage_: dict[str, int] | None = None) -> dict[str, Any]:
-    choices = [] if delta is None else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+def text_completion_body(
+    cid: str,
+    model: str,
+    text: str,
+    finish: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    extra: dict[str, Any] | None = None,
+    tokens: list[Any] | None = None,
+) -> dict[str, Any]:
+    choice = {
+        "index": 0,
+        "text": text,
+        "logprobs": _legacy_logprobs_body(tokens) if tokens is not None else None,
+        "finish_reason": finish,
+    }
+    body = {
+        "id": cid,
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [choice],
+        "usage": usage(prompt_tokens, completion_tokens),
+    }
+    if extra:
+        body["edgekit"] = extra
+    return body
+
+
+def chunk_body(
+    cid: str,
+    model: str,
+    created: int,
+    delta: dict[str, Any] | None,
+    finish: str | None,
+    usage_: dict[str, int] | None = None,
+    tokens: list[Any] | None = None,
+) -> dict[str, Any]:
+    choices = (
+        []
+        if delta is None
+        else [
+            {
+                "index": 0,
+                "delta": delta,
+                "logprobs": logprobs_body(tokens) if tokens is not None else None,
+                "finish_reason": finish,
+            }
+        ]
+    )
     body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model, "choices": choices}
+    if usage_ is not None:
+        body["usage"] = usage_
+    return body
+
+
+def text_chunk_body(
+    cid: str,
+    model: str,
+    created: int,
+    text: str | None,
+    finish: str | None,
+    usage_: dict[str, int] | None = None,
+    tokens: list[Any] | None = None,
+    offset: int = 0,
+) -> dict[str, Any]:
+    choices = (
+        []
+        if text is None
+        else [
+            {
+                "index": 0,
+                "text": text,
+                "logprobs": _legacy_logprobs_body(tokens, offset) if tokens is not None else None,
+                "finish_reason": finish,
+            }
+        ]
+    )
+    body = {"id": cid, "object": "text_completion", "created": created, "model": model, "choices": choices}
     if usage_ is not None:
         body["usage"] = usage_
     return body
