@@ -25,7 +25,9 @@ SIDE_PYTHON = os.environ.get("EDGEKIT_OPTIMUM_ET_PYTHON", "/tmp/oet-venv/bin/pyt
 
 
 def _bench(*args: str) -> tuple[dict, str]:
-    result = CliRunner().invoke(main, ["bench", *args, "--decode-tokens", "8", "--repeats", "1", "--json"])
+    result = CliRunner().invoke(
+        main, ["bench", *args, "--decode-tokens", "8", "--repeats", "1", "--no-quality", "--json"]
+    )
     assert result.exit_code == 0, result.output
     return {r["engine"]: r for r in json.loads(result.stdout)}, result.stderr
 

@@ -14,7 +14,7 @@ from edgekit.sdk.cli import main
 
 def test_bench_measures_edgekit_and_the_cpp_runner_on_the_same_pte(et_bundle):
     bundle = et_bundle("8da8w")
-    args = ["bench", str(bundle), "--vs", "executorch-runner", "--decode-tokens", "8", "--repeats", "1"]
+    args = ["bench", str(bundle), "--vs", "executorch-runner", "--decode-tokens", "8", "--repeats", "1", "--no-quality"]
     result = CliRunner().invoke(main, args + ["--json"])
     assert result.exit_code == 0, result.output
     rows = {r["engine"]: r for r in json.loads(result.stdout)}
@@ -23,10 +23,13 @@ def test_bench_measures_edgekit_and_the_cpp_runner_on_the_same_pte(et_bundle):
     assert runner["weights"] == "same .pte, C++ TextLLMRunner"
     assert runner["decode_tok_s"] > 0 and runner["prefill_ms"] > 0 and runner["peak_rss_mib"] > 0
 
-    from edgekit.sdk.bench.runner import EngineResult, format_table
+    from edgekit.sdk.bench import BenchReport, EngineResult, format_report
 
-    table = format_table([EngineResult(**rows["edgekit"]), EngineResult(**runner)])
-    assert "| executorch-runner |" in table and "decode >= 0.9×" in table
+    report = BenchReport(
+        str(bundle), "m", "8da8w", 2, 128, 8, [EngineResult(**rows["edgekit"]), EngineResult(**runner)]
+    )
+    table = format_report(report)
+    assert "| executorch-runner |" in table and "decode ≥ 0.9× executorch-runner" in table
 
 
 def test_cpp_runner_peer_is_skipped_for_onnx_bundles(tiny_bundle):

@@ -1,16 +1,25 @@
-"""edgekit bench: runs the runtime in a subprocess and prints the table; absent peers are skipped with a message.
-(A benchmark: nothing here asserts a speed.)"""
+"""edgekit bench: engines in subprocesses, labelled setting variants, one quality function for every engine, the
+memory-bound limit and the generated markdown page. (A benchmark: nothing here asserts a speed.)"""
 
 from __future__ import annotations
 
 import json
+import sys
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
-from edgekit.sdk.bench.runner import EngineResult, format_table
+from edgekit.runtime.errors import UnknownNameError
+from edgekit.sdk.bench import PEERS, BenchReport, EngineResult, check_targets, format_report, resolve_peers
+from edgekit.sdk.bench.engines import OMP_WAIT_POLICY, edgekit_spinning_default, worker_env
+from edgekit.sdk.bench.machine import machine_facts
+from edgekit.sdk.bench.report import write_markdown
+from edgekit.sdk.bench.roofline import measure_bandwidth, weight_bytes_per_token
 from edgekit.sdk.cli import main
 
 from .toy_bundle import build_toy_bundle, script_table
+
+FAST = ["--decode-tokens", "8", "--repeats", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -19,66 +28,203 @@ def bench_bundle(tmp_path_factory):
     return build_toy_bundle(tmp_path_factory.mktemp("bench"), script_table(512), max_context=512)
 
 
-def test_bench_json_measures_edgekit_and_skips_missing_peer(bench_bundle, tmp_path):
+@pytest.fixture(scope="module")
+def toy_run(bench_bundle, tmp_path_factory):
+    """One real run on the toy bundle, with OMP_WAIT_POLICY exported by the caller's shell and a missing llama.cpp."""
+    tmp = tmp_path_factory.mktemp("run")
     pytest.importorskip("matplotlib", reason="--plot needs the bench extra (matplotlib)")
-    result = CliRunner().invoke(
-        main,
-        [
-            "bench",
-            str(bench_bundle),
-            "--vs",
-            "llama.cpp",
-            "--llamacpp-python",
-            str(tmp_path / "no-python"),
-            "--decode-tokens",
-            "8",
-            "--repeats",
-            "1",
-            "--json",
-            "--plot",
-            str(tmp_path / "bench.png"),
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    rows = {r["engine"]: r for r in json.loads(result.stdout)}
-    ours = rows["edgekit"]
-    assert ours["status"] == "ok"
-    assert ours["decode_tok_s"] > 0 and ours["prefill_ms"] > 0 and ours["peak_rss_mib"] > 0
-    assert ours["cold_start_ms"] >= ours["load_ms"]  # process start → first token includes the load
-    assert (
-        rows["llama.cpp"]["status"] == "skipped" and "llama-cpp-python is not installed" in rows["llama.cpp"]["message"]
-    )
-    assert "note: llama.cpp skipped" in result.stderr
-    assert (tmp_path / "bench.png").stat().st_size > 1000
-
-
-def test_table_has_ratios_and_target_checks():
-    ours = EngineResult(
-        "edgekit",
-        "ok",
-        weights="bundle",
-        load_ms=100,
-        cold_start_ms=400,
-        prefill_ms=50,
-        prefill_tok_s=2560,
-        decode_tok_s=200,
-        peak_rss_mib=150,
-    )
-    peer = EngineResult(
+    args = [
+        "bench",
+        str(bench_bundle),
+        "--vs",
         "llama.cpp",
-        "ok",
-        weights="gguf",
-        load_ms=50,
-        cold_start_ms=300,
-        prefill_ms=200,
-        prefill_tok_s=640,
-        decode_tok_s=100,
-        peak_rss_mib=180,
-    )
-    table = format_table([ours, peer])
-    assert "| llama.cpp | 2.00 | 0.25 | 0.83 |" in table
-    assert "decode >= 1.5× ✓" in table and "prefill <= 0.5× ✓" in table and "peak <= 1.0× ✓" in table
-    assert "cold start 400 ms (target ≤ 500 ms ✓)" in table
+        "--llamacpp-python",
+        str(tmp / "no-python"),
+        *FAST,
+        "--markdown",
+        str(tmp / "benchmarks.md"),
+        "--plot",
+        str(tmp / "bench.png"),
+        "--cache-dir",
+        str(tmp / "c"),
+    ]
+    runner = CliRunner()
+    table = runner.invoke(main, args, env={OMP_WAIT_POLICY: "PASSIVE"})
+    as_json = runner.invoke(main, [*args, "--json"], env={OMP_WAIT_POLICY: "PASSIVE"})
+    return table, as_json, tmp
+
+
+def test_edgekit_rows_run_in_their_default_env_and_with_spinning_toggled(toy_run):
+    _, result, tmp = toy_run
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    ours = [r for r in rows if r["engine"] == "edgekit"]
+    default = edgekit_spinning_default()
+    assert [(r["variant"], r["default"]) for r in ours] == [
+        (f"allow_spinning={default} (default)", True),
+        (f"allow_spinning={not default}", False),
+    ]
+    for row in ours:
+        assert row["status"] == "ok"
+        assert row["decode_tok_s"] > 0 and row["prefill_ms"] > 0 and row["peak_rss_mib"] > 0
+        assert row["cold_start_ms"] >= row["load_ms"]  # process start → first token includes the load
+        # the caller exported OMP_WAIT_POLICY=PASSIVE; no worker inherits it
+        assert row["env"] == {OMP_WAIT_POLICY: None}
+        assert row["weight_bytes_per_token"] > 0 and row["limit_tok_s"] > 0 and row["limit_share"] > 0
+    llama = next(r for r in rows if r["engine"] == "llama.cpp")
+    assert llama["status"] == "skipped" and "llama-cpp-python is not installed" in llama["message"]
+    assert "pip install 'edgekit[bench-llamacpp]'" in llama["message"]
+    assert "note: llama.cpp skipped" in result.stderr
+    assert (tmp / "bench.png").stat().st_size > 1000
+
+
+def test_llamacpp_default_row_has_no_forced_wait_policy_and_the_passive_row_has_it():
+    from edgekit.sdk.bench.engines import BenchContext
+    from edgekit.sdk.bench.records import BenchConfig
+
+    ctx = BenchContext(BenchConfig(bundle="x"), manifest=None, threads=2)
+    default, passive = PEERS.get("llama.cpp").variants(ctx)
+    shell = {OMP_WAIT_POLICY: "ACTIVE", "PATH": "/usr/bin"}
+    assert default.default and OMP_WAIT_POLICY not in worker_env(default, shell)
+    assert worker_env(default, shell)["PATH"] == "/usr/bin"
+    assert not passive.default and worker_env(passive, shell)[OMP_WAIT_POLICY] == "PASSIVE"
+    assert passive.label == "OMP_WAIT_POLICY=PASSIVE"
+    no_variants = BenchContext(BenchConfig(bundle="x", variants=False), manifest=None, threads=2)
+    assert PEERS.get("llama.cpp").variants(no_variants) == (default,)
+
+
+def test_quality_is_one_function_for_every_engine(bench_bundle, tmp_path):
+    """Real logits from the toy bundle's worker: scored against themselves they agree fully; perturbed, less."""
+    from edgekit.exporters.validation.metrics import log_softmax
+    from edgekit.sdk.bench.engines import DEFAULT_VARIANT
+    from edgekit.sdk.bench.quality import score, targets
+    from edgekit.sdk.bench.runner import _run_worker
+
+    segments = [list(range(40, 80)), list(range(100, 130))]
+    out = tmp_path / "logits.npy"
+    job = {
+        "engine": "edgekit",
+        "mode": "logits",
+        "model": str(bench_bundle),
+        "threads": 1,
+        "segments": segments,
+        "out": str(out),
+    }
+    info = _run_worker(sys.executable, job, env=worker_env(DEFAULT_VARIANT))
+    logits = np.load(out)
+    assert logits.shape == (len(targets(segments)), info["vocab"]) == (39 + 29, info["vocab"])
+    itself = score(log_softmax(logits), logits, segments)
+    assert itself.positions == 68 and itself.top1_agreement == 1.0 and itself.mean_kl == pytest.approx(0, abs=1e-5)
+    rng = np.random.default_rng(0)
+    noisy = logits + rng.normal(0, 3 * float(logits.std()) + 1.0, logits.shape).astype(np.float32)
+    worse = score(log_softmax(logits), noisy, segments)
+    assert worse.top1_agreement < 1.0 and worse.mean_kl > 0.01
+    with pytest.raises(Exception, match="do not match the reference"):
+        score(log_softmax(logits), logits[:-1], segments)
+
+
+def test_unknown_peer_lists_the_known_ones(bench_bundle):
+    result = CliRunner().invoke(main, ["bench", str(bench_bundle), "--vs", "vllm"])
+    assert result.exit_code == 2 and "unknown bench peer 'vllm'" in result.output
+    for name in PEERS.names():
+        assert name in result.output
+    with pytest.raises(UnknownNameError, match="known bench peers: .*llama.cpp.*onnxruntime-genai"):
+        resolve_peers(("llama.cpp", "vllm"))
+    assert [e.name for e in resolve_peers(("all",))] == list(PEERS)
+
+
+def test_markdown_page_has_the_machine_header_and_a_row_per_engine(toy_run):
+    table, _, tmp = toy_run
+    assert table.exit_code == 0, table.output
+    page = (tmp / "benchmarks.md").read_text()
+    assert page.startswith("<!-- Generated by `edgekit bench --markdown`")
+    assert "Generated by `edgekit bench " in page and "--vs llama.cpp" in page and "--markdown " in page
+    facts = machine_facts(threads=1)
+    assert facts["cpu"] in page and "threads per engine:" in page and "onnxruntime " in page
+    assert "llama-cpp-python" in page and "date: " in page and "quiet" in page
+    body = [line for line in page.splitlines() if line.startswith("| edgekit |")]
+    assert len(body) == 2  # default and toggled spinning
+    assert any(line.startswith("| llama.cpp | skipped |") for line in page.splitlines())
+    assert "memory bandwidth" in page and "GiB/s" in page
+    assert "decode ≥ 1.5× llama.cpp: not measured (llama.cpp skipped)" in page
+    assert "cold start ≤ 400 ms" in page
+
+
+def test_write_markdown_with_several_bundles(tmp_path):
+    rows = [
+        EngineResult(
+            "edgekit",
+            "ok",
+            weights="bundle",
+            variant="allow_spinning=False (default)",
+            decode_tok_s=150,
+            prefill_ms=90,
+            cold_start_ms=350,
+            load_ms=200,
+            peak_rss_mib=200,
+        )
+    ]
+    reports = [BenchReport(f"b{i}", f"model{i}", "gguf", 2, 128, 64, rows) for i in range(2)]
+    path = write_markdown(reports, tmp_path / "docs" / "benchmarks.md", machine_facts(threads=2), "edgekit bench b0 b1")
+    page = path.read_text()
+    assert "## model0 — gguf (`b0`)" in page and "## model1 — gguf (`b1`)" in page
+    assert page.count("| edgekit | allow_spinning=False (default) |") == 2
+
+
+def _row(engine, variant="default", default=True, **numbers):
+    return EngineResult(engine, "ok", weights="w", variant=variant, default=default, **numbers)
+
+
+def test_targets_compare_default_rows_of_the_same_run():
+    ours = _row("edgekit", decode_tok_s=240, prefill_ms=80, cold_start_ms=450, peak_rss_mib=200, top1_agreement=0.985)
+    spin = _row("edgekit", "allow_spinning=True", False, decode_tok_s=10, prefill_ms=900, peak_rss_mib=900)
+    genai = _row("onnxruntime-genai", decode_tok_s=200, prefill_ms=100, peak_rss_mib=250)
+    llama = _row("llama.cpp", "default environment", decode_tok_s=130, prefill_ms=360, peak_rss_mib=190)
+    passive = _row("llama.cpp", "OMP_WAIT_POLICY=PASSIVE", False, decode_tok_s=34)
+    report = BenchReport("b", "m", "gguf", 2, 128, 64, [ours, spin, genai, passive, llama])
+    lines = [c.line() for c in check_targets(report)]
+    assert "✓ decode ≥ 1× onnxruntime-genai (default) (aim 1.2×): 1.20× (240.0 vs 200.0)" in lines
+    assert "✗ decode ≥ 1.5× llama.cpp (default environment): 1.85× (240.0 vs 130.0)" not in lines
+    assert "✓ decode ≥ 1.5× llama.cpp (default environment): 1.85× (240.0 vs 130.0)" in lines
+    assert "✓ prefill time ≤ 1× onnxruntime-genai (default): 0.80× (80.0 vs 100.0)" in lines
+    assert "✓ peak RSS ≤ 1× onnxruntime-genai (default): 0.80× (200.0 vs 250.0)" in lines
+    assert "✗ cold start ≤ 400 ms: 450 ms" in lines
+    assert "✓ top-1 agreement with float ≥ 0.97 (aim 0.98): 0.985" in lines
+    assert not any("executorch-runner" in line for line in lines)  # not asked for in this run
+    text = format_report(report)
+    assert "| llama.cpp | OMP_WAIT_POLICY=PASSIVE | w | 34.0 |" in text
+
+
+def test_weight_bytes_per_token_skips_a_gather_only_embedding(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    def graph(tied: bool):
+        emb = numpy_helper.from_array(np.zeros((10, 4), np.float32), "embed")
+        head = numpy_helper.from_array(np.zeros((4, 4), np.float32), "w")
+        nodes = [helper.make_node("Gather", ["embed", "ids"], ["x"]), helper.make_node("MatMul", ["x", "w"], ["y"])]
+        if tied:
+            nodes.append(helper.make_node("MatMul", ["y", "embed_t"], ["logits"]))
+            nodes.insert(0, helper.make_node("Transpose", ["embed"], ["embed_t"]))
+        g = helper.make_graph(
+            nodes,
+            "g",
+            [helper.make_tensor_value_info("ids", TensorProto.INT64, [1])],
+            [helper.make_tensor_value_info("logits" if tied else "y", TensorProto.FLOAT, None)],
+            initializer=[emb, head],
+        )
+        path = tmp_path / f"{'tied' if tied else 'untied'}.onnx"
+        onnx.save(helper.make_model(g), path)
+        return path
+
+    untied = weight_bytes_per_token(graph(False))
+    assert untied.bytes == 4 * 4 * 4 and "1 Gather-only" in untied.method
+    assert weight_bytes_per_token(graph(True)).bytes == (10 * 4 + 4 * 4) * 4
+
+
+def test_bandwidth_is_measured_and_described():
+    bw = measure_bandwidth(threads=2, mib=8, repeats=2)
+    assert bw.bytes_per_s > 0 and bw.threads == 2 and "copyto" in bw.method
 
 
 def test_bench_bad_bundle(tmp_path):
@@ -86,6 +232,30 @@ def test_bench_bad_bundle(tmp_path):
     assert result.exit_code == 1 and "has no edgekit.json" in result.output and "Traceback" not in result.output
 
 
-def test_bench_unknown_peer(bench_bundle):
-    result = CliRunner().invoke(main, ["bench", str(bench_bundle), "--vs", "vllm"])
-    assert result.exit_code == 2 and "Invalid value for '--vs'" in result.output
+def test_quality_columns_against_the_float_reference_of_a_real_bundle(tiny_bundle, tmp_path):
+    """The whole path on a tiny real export: float reference (torch subprocess, cached .npy) vs the runtime."""
+    bundle = tiny_bundle("fp32")
+    args = [
+        "bench",
+        str(bundle),
+        *FAST,
+        "--no-variants",
+        "--quality-tokens",
+        "96",
+        "--cache-dir",
+        str(tmp_path),
+        "--json",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)
+    # an fp32 export of the same weights: the runtime matches the float model almost exactly
+    assert row["quality_positions"] > 80 and row["top1_agreement"] >= 0.98 and 0 <= row["mean_kl"] < 1e-3
+    cached = list(tmp_path.glob("reference-logprobs-*.npy"))
+    assert len(cached) == 1
+    reference = np.load(cached[0], mmap_mode="r")
+    assert reference.shape[0] == row["quality_positions"]
+    np.testing.assert_allclose(np.exp(reference).sum(axis=1), 1.0, rtol=1e-4)  # log-probs, not logits
+    again = CliRunner().invoke(main, args)  # the reference is reused, not recomputed
+    assert again.exit_code == 0 and json.loads(again.stdout)[0]["top1_agreement"] == row["top1_agreement"]
+    assert list(tmp_path.glob("reference-logprobs-*.npy")) == cached

@@ -1,6 +1,6 @@
 """The ``optimum-executorch`` bench peer: Hugging Face's own recipe for the same model, in its own venv.
 
-Issue 4 compares an edgekit ExecuTorch bundle with optimum-executorch's
+This peer compares an edgekit ExecuTorch bundle with optimum-executorch's
 published LLM recipe (huggingface/transformers ``docs/source/en/executorch.md``
 exports SmolLM2-135M-Instruct with ``optimum-cli export executorch --task
 text-generation --recipe xnnpack --use_custom_sdpa --use_custom_kv_cache
@@ -46,7 +46,7 @@ SETUP_HINT = (
     "and pass --optimum-executorch-python VENV_DIR/bin/python"
 )
 WORKER = Path(__file__).with_name("optimum_et_worker.py")
-EXPORT_TIMEOUT_S = 3 * 3600.0  # the default model's XNNPACK lowering took 70 min on a loaded 2-core machine (issue 4)
+EXPORT_TIMEOUT_S = 3 * 3600.0  # the default model's XNNPACK lowering took 70 min on a loaded 2-core machine
 # Their CLI's base recipe for decoder LLMs: XNNPACK delegate, ExecuTorch's fused llama::custom_sdpa and
 # llama::update_cache ops (the same fused ops edgekit's exporter uses), dynamic sequence length (their default).
 BASE_FLAGS = ("--recipe", "xnnpack", "--use_custom_sdpa", "--use_custom_kv_cache")
@@ -123,9 +123,9 @@ def _sha256(paths: list[Path]) -> str:
 
 def _hf_source(manifest: Manifest, cache_dir: Path, gguf: str | None) -> tuple[Path, str]:
     """(HF folder, sha256 of the source's bytes): the bundle's own HF folder, or one written from its GGUF."""
-    from .peers import find_gguf, prepare_hf_folder
+    from .peers import find_gguf, model_field, prepare_hf_folder
 
-    source = Path(str(manifest.model.get("source") or ""))
+    source = Path(model_field(manifest, "source"))
     if not gguf and source.is_dir() and (source / "config.json").is_file():
         return source, _sha256([source / "config.json", *source.glob("*.safetensors")])
     path = find_gguf(manifest, gguf)

@@ -4,7 +4,7 @@
 - onnxruntime-genai needs its own graph: an HF folder is written from the
   GGUF (the exporters' float reference, ``save_pretrained``) and its builder
   runs on it (``python -m onnxruntime_genai.models.builder -p int4 -e cpu``),
-  then its config is fixed as FINDINGS says: eos id from the GGUF (2, not the
+  then its config is fixed (measured on this GGUF): eos id from the GGUF (2, not the
   1 its tokenizer_config copy carries), the tokenizer's decoder a plain
   ``{"type": "ByteLevel"}``, and the intra-op thread count set.
 - optimum-executorch exports its own ``.pte`` from the same HF folder
@@ -23,27 +23,42 @@ from pathlib import Path
 from edgekit.runtime.errors import DependencyError, SourceError
 from edgekit.runtime.manifest import Manifest
 
-__all__ = ["find_gguf", "prepare_genai_model", "set_genai_threads", "prepare_hf_folder", "write_hf_folder"]
+__all__ = [
+    "model_field",
+    "find_gguf",
+    "prepare_genai_model",
+    "set_genai_threads",
+    "prepare_hf_folder",
+    "write_hf_folder",
+]
+
+
+def model_field(manifest: Manifest, name: str) -> str:
+    """A ``model`` section field ("name", "source") of a manifest whose section is typed or a plain dict."""
+    section = manifest.model
+    value = section.get(name) if isinstance(section, dict) else getattr(section, name, None)
+    return str(value or "")
 
 
 def find_gguf(manifest: Manifest, explicit: str | None = None) -> Path:
-    """The GGUF the bundle came from (or ``explicit``)."""
+    """The GGUF the bundle came from (or ``explicit``): its recorded source file, or the built-in model it names."""
     if explicit:
         path = Path(explicit)
         if not path.is_file():
             raise SourceError(f"--gguf {explicit!r} does not exist; pass the GGUF file the bundle was exported from")
         return path
-    source = str(manifest.model.get("source") or "")
+    source = model_field(manifest, "source")
     if source.endswith(".gguf") and Path(source).is_file():
         return Path(source)
     try:
-        from edgekit.exporters.sources import default_model_path
+        from edgekit.exporters.sources.builtin import BUILTIN_MODELS, builtin_model, is_builtin_name
     except ImportError:
-        raise DependencyError("finding the default model's GGUF", "export", "edgekit.exporters") from None
-    path = Path(default_model_path())
-    if not path.is_file():
-        raise SourceError(f"cannot find the GGUF of bundle model {manifest.model.get('name')!r}; pass --gguf FILE")
-    return path
+        raise DependencyError("finding the bundle model's GGUF", "export", "edgekit.exporters") from None
+    name = model_field(manifest, "name")
+    alias = source if is_builtin_name(source) else name if name in BUILTIN_MODELS else None
+    if alias is None:
+        raise SourceError(f"cannot find the GGUF of bundle model {name!r} (source {source!r}); pass --gguf FILE")
+    return Path(builtin_model(alias).path())  # SourceError with the install command when absent
 
 
 def _key(gguf: Path) -> str:

@@ -1,13 +1,22 @@
-"""One engine, one process: load, cold first token, warm prefill and decode, peak RSS → one JSON line.
+"""One engine, one process, one job → one JSON line on stdout.
 
 Run as a script (``python worker.py JOB.json``) so it also works in a separate
-interpreter (llama-cpp-python lives in its own venv, it compiles for ~15
+interpreter (llama-cpp-python may live in its own venv, it compiles for ~15
 minutes); only the standard library is imported at module level.
 
-Protocol: the parent writes JOB.json {engine, model, threads, prompt_ids,
-decode_tokens, repeats, t0} where t0 is time.time() just before it started
-this process; every engine consumes the same prompt token ids. The last
-stdout line is the JSON result.
+Protocol: the parent writes JOB.json {engine, mode, model, threads, options,
+...}; every engine consumes the same token ids. Two modes:
+
+- ``speed`` (prompt_ids, decode_tokens, repeats, t0): load, cold first token,
+  warm prefill and decode, peak RSS. t0 is time.time() just before the parent
+  started this process.
+- ``logits`` (segments, out): teacher-forced next-token logits for every
+  position of every segment but its last, segments concatenated, written to
+  ``out`` as a float32 .npy; the parent scores them against the float
+  reference with one function for every engine (quality.py).
+
+The last stdout line is the JSON result; it also echoes the values of the
+environment variables named in ``report_env`` as this process saw them.
 """
 
 from __future__ import annotations
@@ -21,7 +30,20 @@ import time
 
 
 def _rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+    """This process's peak RSS: VmHWM of its own address space (Linux), else ``ru_maxrss``.
+
+    Not ``ru_maxrss`` on Linux: it survives execve (getrusage(2)), so a worker started by vfork+exec from a
+    parent would report the parent's peak instead of its own.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    scale = 1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0  # ru_maxrss: bytes on macOS, KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
 
 
 class Timer:
@@ -54,7 +76,7 @@ def run_edgekit(job: dict) -> dict:
     from edgekit.runtime.generation import DecodeRequest, run_generation
     from edgekit.runtime.sampler import Sampler, SamplingOptions
 
-    model = load(job["model"], threads=job["threads"])
+    model = load(job["model"], threads=job["threads"], **job.get("options", {}))
     load_ms = t.ms()
     ids = job["prompt_ids"]
     backend = model.backend
@@ -143,7 +165,7 @@ def run_llamacpp(job: dict) -> dict:
     vocab = llm.n_vocab()
 
     def argmax_last() -> int:
-        # llama-cpp-python 0.3.36: scores are filled only with logits_all; read the context's last logits (FINDINGS)
+        # llama-cpp-python 0.3.36: scores are filled only with logits_all; read the context's last logits
         return int(np.argmax(np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(vocab,))))
 
     def prefill() -> tuple[float, int]:
@@ -167,14 +189,14 @@ def run_llamacpp(job: dict) -> dict:
 
 
 def run_executorch_runner(job: dict) -> dict:
-    """Issue 4 hook: ExecuTorch's C++ text runner on the bundle's .pte (engine lives with the target)."""
+    """ExecuTorch's C++ text runner on the bundle's .pte (engine lives with the target)."""
     from edgekit.exporters.executorch.cpp_runner import run_cpp_runner
 
     return run_cpp_runner(job)
 
 
 def run_optimum_executorch(job: dict) -> dict:
-    """Issue 4: optimum-executorch's runtime on their own .pte, in their venv (no edgekit there: a sibling script)."""
+    """optimum-executorch's runtime on their own .pte, in their venv (no edgekit there: a sibling script)."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from optimum_et_worker import run_optimum_executorch as run
 
@@ -183,23 +205,121 @@ def run_optimum_executorch(job: dict) -> dict:
     return {**row, "versions": raw["versions"]}
 
 
+# --- teacher-forced logits (mode "logits") ---------------------------------------------------------------
+
+EDGEKIT_WINDOW = 128  # tokens per forward() call, as export validation does (exercises the cache path)
+
+
+def _logits_file(job: dict, vocab: int):
+    """A float32 .npy of [positions, vocab] written row block by row block (a 262k vocab makes it ~0.5 GB)."""
+    import numpy as np
+
+    rows = sum(len(s) - 1 for s in job["segments"])
+    return np.lib.format.open_memmap(job["out"], mode="w+", dtype=np.float32, shape=(rows, vocab))
+
+
+def logits_edgekit(job: dict) -> dict:
+    import numpy as np
+    from edgekit.runtime import load
+
+    model = load(job["model"], threads=job["threads"], **job.get("options", {}))
+    backend = model.backend
+    out = _logits_file(job, backend.vocab_size)
+    row = 0
+    for segment in job["segments"]:
+        ids = np.asarray(segment, dtype=np.int64)
+        cache = backend.new_cache()
+        for begin in range(0, len(ids), EDGEKIT_WINDOW):
+            chunk = ids[begin : begin + EDGEKIT_WINDOW]
+            logits = backend.forward(chunk, cache, logits_to_keep=len(chunk))
+            usable = min(len(chunk), len(ids) - 1 - begin)  # the segment's last position has no target
+            if usable > 0:
+                out[row : row + usable] = logits[:usable]
+                row += usable
+    out.flush()
+    return {"rows": row, "vocab": int(backend.vocab_size)}
+
+
+def logits_genai(job: dict) -> dict:
+    import numpy as np
+    import onnxruntime_genai as og
+
+    model = og.Model(job["model"])
+
+    def generator(length: int):
+        params = og.GeneratorParams(model)
+        params.set_search_options(do_sample=False, max_length=length + 1)
+        return og.Generator(model, params)
+
+    out, row, how = None, 0, "one call per segment"
+    for segment in job["segments"]:
+        gen = generator(len(segment))
+        gen.append_tokens(segment)
+        logits = np.asarray(gen.get_output("logits"), dtype=np.float32)[0]
+        if logits.shape[0] != len(segment):  # a model that keeps only the last position: feed token by token
+            how = "token by token"
+            gen = generator(len(segment))
+            rows = []
+            for token in segment[:-1]:
+                gen.append_tokens([token])
+                rows.append(np.asarray(gen.get_output("logits"), dtype=np.float32)[0, -1])
+            logits = np.stack(rows + [rows[-1]])
+        if out is None:
+            out = _logits_file(job, logits.shape[-1])
+        out[row : row + len(segment) - 1] = logits[: len(segment) - 1]
+        row += len(segment) - 1
+    out.flush()
+    return {"rows": row, "vocab": int(out.shape[1]), "how": how}
+
+
+def logits_llamacpp(job: dict) -> dict:
+    import llama_cpp
+    import numpy as np
+
+    longest = max(len(s) for s in job["segments"])
+    threads = job["threads"]
+    # llama-cpp-python 0.3.36 fills Llama.scores (one row per evaluated token) only with logits_all=True
+    llm = llama_cpp.Llama(
+        model_path=job["model"],
+        n_ctx=max(512, longest + 8),
+        n_batch=max(512, longest),
+        n_threads=threads,
+        n_threads_batch=threads,
+        logits_all=True,
+        verbose=False,
+    )
+    out = _logits_file(job, llm.n_vocab())
+    row = 0
+    for segment in job["segments"]:
+        llm.reset()
+        llm.eval(segment)
+        out[row : row + len(segment) - 1] = np.asarray(llm.scores[: len(segment) - 1], dtype=np.float32)
+        row += len(segment) - 1
+    out.flush()
+    return {"rows": row, "vocab": int(out.shape[1])}
+
+
+# engine → mode → function
 ENGINES = {
-    "edgekit": run_edgekit,
-    "onnxruntime-genai": run_genai,
-    "llama.cpp": run_llamacpp,
-    "executorch-runner": run_executorch_runner,
-    "optimum-executorch": run_optimum_executorch,
+    "edgekit": {"speed": run_edgekit, "logits": logits_edgekit},
+    "onnxruntime-genai": {"speed": run_genai, "logits": logits_genai},
+    "llama.cpp": {"speed": run_llamacpp, "logits": logits_llamacpp},
+    "executorch-runner": {"speed": run_executorch_runner},
+    "optimum-executorch": {"speed": run_optimum_executorch},
 }
 
 
 def main(argv: list[str]) -> int:
     with open(argv[1], encoding="utf-8") as handle:
         job = json.load(handle)
-    out = ENGINES[job["engine"]](job)
-    out["cold_start_ms"] = (out.pop("first_token_wall") - job["t0"]) * 1e3
+    mode = job.get("mode", "speed")
+    out = ENGINES[job["engine"]][mode](job)
+    if mode == "speed":
+        out["cold_start_ms"] = (out.pop("first_token_wall") - job["t0"]) * 1e3
     out["peak_rss_mib"] = _rss_mib()
     out["engine"] = job["engine"]
     out["pid"] = os.getpid()
+    out["env"] = {name: os.environ.get(name) for name in job.get("report_env", [])}
     sys.stdout.write(json.dumps(out) + "\n")
     return 0
 
