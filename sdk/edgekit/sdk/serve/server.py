@@ -44,7 +44,8 @@ log = logging.getLogger("edgekit.sdk.serve")
 def model_id_for(model: Any, bundle_dir: Path | None = None) -> str:
     """The id clients pass as ``model``: the manifest's model name, else the bundle folder name."""
     manifest = getattr(model, "manifest", model)
-    name = (getattr(manifest, "model", None) or {}).get("name") if manifest is not None else None
+    info = getattr(manifest, "model", None) if manifest is not None else None
+    name = info.get("name") if isinstance(info, dict) else getattr(info, "name", None)  # dict or ModelInfo
     if not name and bundle_dir is not None:
         name = Path(bundle_dir).name
     return str(name or "edgekit-local")
