@@ -17,6 +17,11 @@ if "EDGEKIT_CACHE_DIR" not in os.environ:
     import tempfile
 
     os.environ["EDGEKIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="edgekit-test-cache-")
+# Its HMAC key lives apart from the record (as ~/.config/edgekit is apart from ~/.cache/edgekit).
+if "EDGEKIT_KEY_FILE" not in os.environ:
+    import tempfile
+
+    os.environ["EDGEKIT_KEY_FILE"] = os.path.join(tempfile.mkdtemp(prefix="edgekit-test-key-"), "verified-files.key")
 
 # Session fixtures shared by every area (tests/fixtures/bundles.py): tiny_hf_folder, tiny_gguf,
 # tiny_bundle(recipe), default_bundle(recipe).

@@ -58,9 +58,11 @@ def test_json_reader(core):
 
 def test_policy_matches_python_policy(core):
     if not POLICY_VECTORS.is_file():
-        skip_or_fail("tests/vectors/policy_vectors.json is missing",
-                     "it is committed in git (git checkout tests/vectors/policy_vectors.json); to remake it: "
-                     "python -m edgekit.sdk.policy.vectors RECORDS.jsonl tests/vectors/policy_vectors.json")
+        skip_or_fail(
+            "tests/vectors/policy_vectors.json is missing",
+            "it is committed in git (git checkout tests/vectors/policy_vectors.json); to remake it: "
+            "python -m edgekit.sdk.policy.vectors RECORDS.jsonl tests/vectors/policy_vectors.json",
+        )
     run_junit(core, "PolicyVectorsTest", {"edgekit.policyVectors": str(POLICY_VECTORS)})
 
 

@@ -211,9 +211,11 @@ def test_web_tokenizer_library_matches_tokenizers(vectors_run):
 def test_web_policy_matches_python_policy(vectors_run):
     reference, got = vectors_run
     if reference["policy"] is None:
-        skip_or_fail("tests/vectors/policy_vectors.json is missing",
-                     "it is committed in git (git checkout tests/vectors/policy_vectors.json); to remake it: "
-                     "python -m edgekit.sdk.policy.vectors RECORDS.jsonl tests/vectors/policy_vectors.json")
+        skip_or_fail(
+            "tests/vectors/policy_vectors.json is missing",
+            "it is committed in git (git checkout tests/vectors/policy_vectors.json); to remake it: "
+            "python -m edgekit.sdk.policy.vectors RECORDS.jsonl tests/vectors/policy_vectors.json",
+        )
     bad = []
     for case, decision in zip(reference["policy"]["vectors"], got["policy"], strict=True):
         problem = compare_decision(case["expected"], decision)

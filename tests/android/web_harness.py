@@ -35,8 +35,9 @@ def ensure_chromium() -> Path:
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         from tests.fixtures.require import skip_or_fail
 
-        skip_or_fail("Chromium is not installed and this user cannot install it",
-                     "apt-get install -y chromium (as root)")
+        skip_or_fail(
+            "Chromium is not installed and this user cannot install it", "apt-get install -y chromium (as root)"
+        )
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
     if _run(cmd, env=env).returncode != 0:

@@ -19,13 +19,13 @@ def test_default_gguf_bundle_meets_the_targets(default_bundle):
     verify_files(folder, manifest)
     size = sum(entry.size for entry in manifest.files)
     validation = manifest.validation
-    assert manifest.model["name"] == "smollm2-135m-instruct" and manifest.tokenizer.eos_ids == (2,)
+    assert manifest.model.name == "smollm2-135m-instruct" and manifest.tokenizer.eos_ids == (2,)
     assert validation["weights"]["gguf_repack_max_error"] == 0.0
     assert size <= 150e6, size
     assert validation["positions"] >= 2000
     assert validation["top1_agreement"] >= 0.97, validation["top1_agreement"]
     assert "Paris" in validation["golden"]["exported_text"], validation["golden"]
-    assert manifest.memory["peak_rss_mib"] > 100
+    assert manifest.memory.peak_rss_mib > 100
 
 
 def test_default_int4_bundle_answers_and_is_measured(default_bundle):

@@ -42,7 +42,7 @@ def test_every_recipe_exports_a_valid_bundle(tiny_bundle, recipe):
         assert key in validation, key
     assert validation["positions"] > 900  # tiny bundles validate on 1,024 tokens
     assert 0.0 <= validation["top1_agreement"] <= 1.0 and validation["mean_kl"] >= 0.0
-    assert manifest.memory["peak_rss_mib"] > 30
+    assert manifest.memory.peak_rss_mib > 30
     for package in ("edgekit", "onnx", "onnxruntime", "torch", "transformers"):
         assert package in manifest.produced_by, package
 
@@ -57,7 +57,7 @@ def test_fp32_matches_the_float_reference(tiny_bundle):
 
 def test_gguf_recipe_is_an_exact_repack(tiny_bundle):
     manifest = read_manifest(tiny_bundle("gguf"))
-    assert manifest.model["source_kind"] == "gguf" and manifest.model["source_sha256"]
+    assert manifest.model.source_kind == "gguf" and manifest.model.source_sha256
     assert manifest.validation["weights"]["gguf_repack_max_error"] == 0.0
     # Same weights as the float reference (the dequantized GGUF); the 8-bit embedding/head run with int8
     # activations (onnxruntime has no fast float-activation 8-bit kernel), so not bit-exact.

@@ -70,4 +70,4 @@ def test_load_accepts_a_measured_bundle_that_fits(toy_bundle_dir):
 
     set_peak_rss(toy_bundle_dir, 1.0)
     with load(toy_bundle_dir) as model:
-        assert model.manifest.memory["peak_rss_mib"] == 1.0
+        assert model.manifest.memory.peak_rss_mib == 1.0

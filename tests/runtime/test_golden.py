@@ -70,8 +70,10 @@ def test_default_model_fp32_first_32_greedy_tokens_equal_transformers(request):
     try:
         default_bundle = request.getfixturevalue("default_bundle")
     except pytest.FixtureLookupError:
-        skip_or_fail("the default_bundle fixture is not registered", "register it in tests/conftest.py "
-                     "(from tests.fixtures.bundles import default_bundle)")
+        skip_or_fail(
+            "the default_bundle fixture is not registered",
+            "register it in tests/conftest.py (from tests.fixtures.bundles import default_bundle)",
+        )
     import importlib.util
     from pathlib import Path
 

@@ -15,9 +15,22 @@ from pathlib import Path
 from edgekit.runtime.backends.ort_telemetry import ORT_TELEMETRY_ENV
 
 # the CI markers onnxruntime's telemetry checks (strings of onnxruntime_pybind11_state, 1.32.0) and our own switch
-_SUPPRESSING = ("CI", "TF_BUILD", "GITHUB_ACTIONS", "GITLAB_CI", "CIRCLECI", "TRAVIS", "JENKINS_URL",
-                "CODEBUILD_BUILD_ID", "BUILDKITE", "TEAMCITY_VERSION", "APPVEYOR", "ORT_RUNNING_UNIT_TESTS",
-                "XDG_CACHE_HOME", ORT_TELEMETRY_ENV)
+_SUPPRESSING = (
+    "CI",
+    "TF_BUILD",
+    "GITHUB_ACTIONS",
+    "GITLAB_CI",
+    "CIRCLECI",
+    "TRAVIS",
+    "JENKINS_URL",
+    "CODEBUILD_BUILD_ID",
+    "BUILDKITE",
+    "TEAMCITY_VERSION",
+    "APPVEYOR",
+    "ORT_RUNNING_UNIT_TESTS",
+    "XDG_CACHE_HOME",
+    ORT_TELEMETRY_ENV,
+)
 
 
 def _run(code: str, home: Path) -> None:

@@ -23,10 +23,16 @@ SECONDS = 15.0  # far above the 2 s render deadline; catches a hang, not a speed
 BIG = "{% set s = 'a' * 1000000 %}"
 HOSTILE = {
     # name: (template, error class, message fragment)
-    "nested_loops": ("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
-                     TemplateLimitError, "loop iterations"),
-    "silent_nested_loops": ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
-                            TemplateLimitError, "loop iterations"),
+    "nested_loops": (
+        "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+        TemplateLimitError,
+        "loop iterations",
+    ),
+    "silent_nested_loops": (
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        TemplateLimitError,
+        "loop iterations",
+    ),
     "string_times_huge": ("{{ 'A' * 10**8 }}", TemplateLimitError, "'*' of size 100,000,000"),
     "list_times_huge": ("{{ messages * 10**7 }}", TemplateLimitError, "'*'"),
     "divide_by_zero": ("{{ 1/0 }}", BundleError, "ZeroDivisionError"),
@@ -34,10 +40,16 @@ HOSTILE = {
     "range_too_long": ("{% for i in range(200000) %}{% endfor %}", TemplateLimitError, "range() of 200,000"),
     "macro_recursion": ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", TemplateLimitError, "deeper than 64"),
     "recursive_loop": ("{% for x in [1] recursive %}{{ loop([1]) }}{% endfor %}", TemplateLimitError, "deeper than 64"),
-    "tilde_doubling": ("{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
-                       "{% endfor %}", TemplateLimitError, "'~'"),
-    "plus_doubling": ("{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}"
-                      "{% endfor %}", TemplateLimitError, "'+'"),
+    "tilde_doubling": (
+        "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+        TemplateLimitError,
+        "'~'",
+    ),
+    "plus_doubling": (
+        "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
+        TemplateLimitError,
+        "'+'",
+    ),
     "ljust": ("{{ 'x'.ljust(10**9) }}", TemplateLimitError, ".ljust()"),
     "center_filter": ("{{ 'x' | center(10**9) }}", TemplateLimitError, "|center"),
     "percent_width": ("{{ '%0999999999d' % 1 }}", TemplateLimitError, "%-format"),
@@ -45,14 +57,26 @@ HOSTILE = {
     "replace_blowup": (BIG + "{{ s | replace('a', s) }}", TemplateLimitError, "|replace"),
     "join_blowup": (BIG + "{{ ([s] * 1000) | join('') }}", TemplateLimitError, "|join"),
     "huge_power": ("{{ 7 ** 10000000 }}", TemplateLimitError, "'**'"),
-    "captured_block": (BIG + "{% set t %}{% for i in range(10) %}{{ s }}{% endfor %}{% endset %}",
-                       TemplateLimitError, "block of text"),
-    "output_cap": (BIG + "{% for i in range(10) %}{{ s }}{% endfor %}", TemplateLimitError,
-                   "output exceeded the 1,000,000-character limit"),
-    "loops_over_strings": (BIG + "{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}",
-                           TemplateLimitError, "loop iterations"),
-    "slow_body": (BIG + "{% for i in range(100000) %}{% if s | replace('a', 'b') | length %}{% endif %}{% endfor %}",
-                  TemplateLimitError, "ran longer than 2 s"),
+    "captured_block": (
+        BIG + "{% set t %}{% for i in range(10) %}{{ s }}{% endfor %}{% endset %}",
+        TemplateLimitError,
+        "block of text",
+    ),
+    "output_cap": (
+        BIG + "{% for i in range(10) %}{{ s }}{% endfor %}",
+        TemplateLimitError,
+        "output exceeded the 1,000,000-character limit",
+    ),
+    "loops_over_strings": (
+        BIG + "{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}",
+        TemplateLimitError,
+        "loop iterations",
+    ),
+    "slow_body": (
+        BIG + "{% for i in range(100000) %}{% if s | replace('a', 'b') | length %}{% endif %}{% endfor %}",
+        TemplateLimitError,
+        "ran longer than 2 s",
+    ),
     "lipsum": ("{{ lipsum(10**6) }}", TemplateLimitError, "lipsum()"),
     "slice_filter": ("{{ [1] | slice(10**9) | list | length }}", TemplateLimitError, "|slice"),
     "float_overflow": ("{{ 2.0 ** 100000 }}", BundleError, "OverflowError"),
@@ -104,8 +128,10 @@ def test_limits_are_per_render_not_cumulative():
     for _ in range(3):  # 270k iterations in all, each render within its own 100k budget
         assert template.render([{"role": "user", "content": "hi"}]) == "ok"
     with pytest.raises(TemplateLimitError, match="more than 100,000 loop iterations"):
-        ChatTemplate("{% for i in range(60000) %}{% endfor %}{% for i in range(60000) %}{% endfor %}",
-                     limits=TemplateLimits(max_loop_iterations=100_000)).render([{"role": "user", "content": "hi"}])
+        ChatTemplate(
+            "{% for i in range(60000) %}{% endfor %}{% for i in range(60000) %}{% endfor %}",
+            limits=TemplateLimits(max_loop_iterations=100_000),
+        ).render([{"role": "user", "content": "hi"}])
 
 
 @pytest.mark.parametrize("name", ["nested_loops", "string_times_huge", "divide_by_zero", "range_overflow"])
@@ -113,8 +139,13 @@ def test_cli_prints_one_line_for_a_hostile_template(tmp_path, name):
     folder = build_toy_bundle(tmp_path / "b", chat_template=HOSTILE[name][0])
     edgekit = Path(sys.executable).with_name("edgekit")
     start = time.monotonic()
-    proc = subprocess.run([str(edgekit), "run", str(folder), "hi"], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "NO_COLOR": "1"})
+    proc = subprocess.run(
+        [str(edgekit), "run", str(folder), "hi"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
     assert time.monotonic() - start < 60
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -125,11 +156,33 @@ def test_cli_prints_one_line_for_a_hostile_template(tmp_path, name):
 
 # -- fuzz ------------------------------------------------------------------------------------------------------
 _EXPR = [  # N is replaced by a number from _NUMS
-    "m.content", "m.role", "messages|length", "'a' * N", "N ** N", "N * N * N", "'x' ~ m.content", "range(N)|list",
-    "messages * N", "m.content|replace('a', 'bb' * N)", "(m.content ~ 'z')|center(N)", "'%0*d' % (N, 1)",
-    "'{:>{w}}'.format(1, w=N)", "lipsum(N)", "N / (N - N)", "[1, 2] + [3] * N", "namespace(a=N).a", "loop.index",
-    "m.content|tojson", "(messages|map(attribute='content'))|join(', ')", "m['role']|upper", "bos_token ~ eos_token",
-    "m.content.split()|list", "dict(a=N)|items|list", "raise_exception('no')", "m.__class__", "N|string * N",
+    "m.content",
+    "m.role",
+    "messages|length",
+    "'a' * N",
+    "N ** N",
+    "N * N * N",
+    "'x' ~ m.content",
+    "range(N)|list",
+    "messages * N",
+    "m.content|replace('a', 'bb' * N)",
+    "(m.content ~ 'z')|center(N)",
+    "'%0*d' % (N, 1)",
+    "'{:>{w}}'.format(1, w=N)",
+    "lipsum(N)",
+    "N / (N - N)",
+    "[1, 2] + [3] * N",
+    "namespace(a=N).a",
+    "loop.index",
+    "m.content|tojson",
+    "(messages|map(attribute='content'))|join(', ')",
+    "m['role']|upper",
+    "bos_token ~ eos_token",
+    "m.content.split()|list",
+    "dict(a=N)|items|list",
+    "raise_exception('no')",
+    "m.__class__",
+    "N|string * N",
 ]
 _NUMS = ["0", "1", "3", "10", "1000", "100000", "10**6", "10**9", "10**30", "-1", "2.5", "'s'", "none"]
 
@@ -162,7 +215,7 @@ def _mutate(rng: random.Random, text: str) -> str:
         elif op == 1:
             chars.insert(i, rng.choice("{}%()[]|~*'\"-+ .,_"))
         elif op == 2:
-            chars[i:i] = chars[i:i + rng.randint(1, 12)]
+            chars[i:i] = chars[i : i + rng.randint(1, 12)]
         else:
             chars.insert(i, rng.choice(["{{", "}}", "{%", "%}", "{#", "**", "~"]))
     return "".join(chars)

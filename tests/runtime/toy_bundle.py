@@ -215,6 +215,7 @@ def build_toy_bundle(
             head_dim=dims["head_dim"],
             shared_buffer=shared_buffer,
         ),
+        max_context=max_context,  # the script table holds this many positions
     )
     manifest = Manifest(
         backend="onnx",

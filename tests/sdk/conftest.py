@@ -97,8 +97,10 @@ def tiny_local(request):
     if not path:
         from tests.fixtures.require import skip_or_fail
 
-        skip_or_fail("no tiny bundle: tests/fixtures tiny_bundle is not registered, EDGEKIT_TEST_TINY_BUNDLE unset",
-                     "register tiny_bundle in tests/conftest.py or set EDGEKIT_TEST_TINY_BUNDLE=<bundle folder>")
+        skip_or_fail(
+            "no tiny bundle: tests/fixtures tiny_bundle is not registered, EDGEKIT_TEST_TINY_BUNDLE unset",
+            "register tiny_bundle in tests/conftest.py or set EDGEKIT_TEST_TINY_BUNDLE=<bundle folder>",
+        )
     model = load(path)
     model.bundle_dir = path
     yield model

@@ -26,6 +26,8 @@ from edgekit.runtime.manifest import (
     ArchitectureInfo,
     GenerationDefaults,
     Manifest,
+    MemoryInfo,
+    ModelInfo,
     TokenizerInfo,
     file_entry,
 )
@@ -146,7 +148,11 @@ class BundleContents:
 
 
 def write_bundle_manifest(folder: Path, contents: BundleContents) -> Manifest:
-    """Copy tokenizer.json into ``folder``, checksum every file and write edgekit.json."""
+    """Copy tokenizer.json into ``folder``, checksum every file and write edgekit.json.
+
+    The manifest is read back through the runtime's validating reader before the export counts as done, so
+    an exporter can never write a bundle the runtime refuses (docs/bundle-format.md).
+    """
     model = contents.model
     shutil.copyfile(model.tokenizer.tokenizer_json, folder / TOKENIZER_FILE)
     entries = [file_entry(folder, relpath, role) for relpath, role in contents.result.files]
@@ -154,14 +160,14 @@ def write_bundle_manifest(folder: Path, contents: BundleContents) -> Manifest:
     tok = model.tokenizer
     manifest = Manifest(
         backend=contents.result.backend,
-        model={
-            "name": model.name,
-            "source": model.source,
-            "source_kind": contents.source_kind,
-            "source_sha256": contents.source_sha256,
-            "architecture": model.config.architecture,
-            "license": model.license,
-        },
+        model=ModelInfo(
+            name=model.name,
+            source=str(model.source),
+            source_kind=contents.source_kind,
+            source_sha256=contents.source_sha256,
+            architecture=model.config.architecture,
+            license=model.license,
+        ),
         architecture=architecture_info(model.config),
         files=entries,
         backend_config=contents.result.backend_config,
@@ -173,9 +179,10 @@ def write_bundle_manifest(folder: Path, contents: BundleContents) -> Manifest:
         generation_defaults=generation_defaults_for(model),
         recipe=contents.recipe,
         validation=contents.validation,
-        memory=contents.memory,
+        memory=MemoryInfo(**contents.memory),
         produced_by=produced_by(contents.target),
         created_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
     )
     manifest.write(folder)
+    Manifest.from_dict(manifest.to_dict(), where=str(folder / "edgekit.json"))  # SchemaError: an exporter bug
     return manifest

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.runtime.errors import ConfigError, DependencyError, UnsupportedError
-from edgekit.runtime.manifest import Manifest, sha256_file
+from edgekit.runtime.manifest import Manifest, MemoryInfo, sha256_file
 from edgekit.runtime.progress import OnProgress, ProgressEvent, Steps
 
 from .bundle_writer import BundleContents, check_destination, staging_folder, write_bundle_manifest
@@ -128,7 +128,7 @@ class ExportReport:
             "seconds": round(self.seconds, 2),
             "stage_seconds": {k: round(v, 2) for k, v in self.stage_seconds.items()},
             "validation": self.validation.to_dict() if self.validation else None,
-            "memory": self.manifest.memory,
+            "memory": asdict(self.manifest.memory),
             "candidates": [asdict(c) for c in self.candidates],
             "warnings": self.warnings,
         }
@@ -260,13 +260,13 @@ def _build_one(
                     rss_mib=validation.peak_rss_mib,
                 )
             manifest.validation = {"weights": result.metrics, **validation.to_dict()}
-            manifest.memory = {
-                "peak_rss_mib": validation.peak_rss_mib,
-                "generation_peak_rss_mib": validation.generation_peak_rss_mib,
-                "measured_by": "edgekit validation run in a child process (runtime backend, one sequence, "
+            manifest.memory = MemoryInfo(
+                peak_rss_mib=validation.peak_rss_mib,
+                generation_peak_rss_mib=validation.generation_peak_rss_mib,
+                measured_by="edgekit validation run in a child process (runtime backend, one sequence, "
                 f"max_context {max_context}): peak_rss_mib over the whole run incl. {spec.validation.window}-token "
                 "scoring windows; generation_peak_rss_mib after load + chat prompt + greedy decode",
-            }
+            )
             manifest.write(folder)
             if validation.passed is False:
                 if gate:

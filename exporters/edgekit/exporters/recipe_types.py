@@ -8,9 +8,10 @@ imports them: no import cycle. Import these names from ``edgekit.exporters.recip
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
-__all__ = ["FLOAT_BITS", "QuantMethod", "QuantRecipe"]
+__all__ = ["FLOAT_BITS", "QuantMethod", "QuantRecipe", "ActivationRule", "MATMUL_KINDS"]
 
 FLOAT_BITS = 32  # "bits" of a tensor kept in float32
 
@@ -25,6 +26,29 @@ class QuantMethod:
     DYNAMIC = "dynamic"  # dynamic activation quantization (ExecuTorch 8da*w)
 
     ALL = frozenset({NONE, RTN, KQUANT, GGUF, DYNAMIC})
+
+
+# What an ``ActivationRule`` selects: every MatMulNBits of the ONNX graph is named ``layers.{i}.{kind}`` or
+# ``lm_head``, kind being the projections that share one kernel (``q_k_v``, ``o``, ``gate_up``, ``down``; ``q``,
+# ``k``, ``v``, ``gate``, ``up`` when a mixed-type GGUF keeps them apart).
+MATMUL_KINDS = ("q_k_v", "o", "gate_up", "down")
+_LEVELS = (0, 1, 2, 3, 4)  # MatMulNBits accuracy_level: 0 = float activations, 4 = int8 activations
+
+
+@dataclass(frozen=True)
+class ActivationRule:
+    """MatMulNBits whose name matches ``pattern`` (fnmatch, e.g. ``layers.*.q_k_v``) run at ``accuracy_level``."""
+
+    pattern: str
+    accuracy_level: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.pattern, str) or not self.pattern:
+            raise ValueError(f"activation rule pattern must be a non-empty string, got {self.pattern!r}")
+        if self.accuracy_level not in _LEVELS:
+            raise ValueError(
+                f"activation rule {self.pattern!r}: accuracy_level={self.accuracy_level} (MatMulNBits accepts 0-4)"
+            )
 
 
 @dataclass(frozen=True)
@@ -47,7 +71,12 @@ class QuantRecipe:
     fast float kernel) vs 48 µs at 4. Quality on SmolLM2 (500 tokens, top-1
     agreement with float): gguf repack 0.99 with 4-bit layers at 0 vs 0.96 at 4;
     int4 0.70–0.72 either way. Hence: int4 recipes 4 (what onnxruntime-genai's
-    builder uses), gguf 0 for its 4-bit layers, 8-bit tensors always 4.
+    builder uses), 8-bit tensors always 4.
+
+    ``activation_rules`` refine the two levels per matmul, by measured sensitivity (recipes.py): the first
+    rule whose pattern matches a matmul's name (``layers.{i}.{kind}`` or ``lm_head``, see ``MATMUL_KINDS``)
+    sets its level whatever its width; unmatched matmuls keep the level of their width. The rules are
+    data: the manifest records them with the recipe.
     """
 
     name: str
@@ -62,6 +91,7 @@ class QuantRecipe:
     accuracy_level: int = 4
     int8_accuracy_level: int = 4
     activation_bits: int | None = None  # None: weight-only; 8 for dynamic int8 activations (8da4w)
+    activation_rules: tuple[ActivationRule, ...] = ()
     extra: tuple[tuple[str, Any], ...] = field(default_factory=tuple)  # target-specific knobs, hashable
 
     def __post_init__(self) -> None:
@@ -71,7 +101,7 @@ class QuantRecipe:
             ("accuracy_level", self.accuracy_level),
             ("int8_accuracy_level", self.int8_accuracy_level),
         ):
-            if level not in (0, 1, 2, 3, 4):
+            if level not in _LEVELS:
                 raise ValueError(f"recipe {self.name!r}: {label}={level} (MatMulNBits accepts 0-4)")
         for label, bits in (
             ("bits", self.bits),
@@ -84,6 +114,16 @@ class QuantRecipe:
             raise ValueError(f"recipe {self.name!r}: group_size={self.group_size} must be a power of two ≥ 16")
         if not isinstance(self.targets, frozenset):
             object.__setattr__(self, "targets", frozenset(self.targets))
+        # (pattern, level) pairs are accepted too, so a manifest's recipe entry rebuilds the same rules
+        rules = tuple(r if isinstance(r, ActivationRule) else ActivationRule(*r) for r in self.activation_rules)
+        object.__setattr__(self, "activation_rules", rules)
+
+    def accuracy_level_for(self, matmul: str, bits: int) -> int:
+        """MatMulNBits ``accuracy_level`` of the matmul named ``matmul`` holding ``bits``-bit weights."""
+        for rule in self.activation_rules:
+            if fnmatchcase(matmul, rule.pattern):
+                return rule.accuracy_level
+        return self.int8_accuracy_level if bits == 8 else self.accuracy_level
 
     @property
     def is_float(self) -> bool:

@@ -136,8 +136,13 @@ def validate_messages(messages: Any) -> list[dict[str, Any]]:
 class ChatTemplate:
     """A compiled, sandboxed chat template."""
 
-    def __init__(self, source: str, bos_token: str | None = None, eos_token: str | None = None,
-                 limits: TemplateLimits | None = None):
+    def __init__(
+        self,
+        source: str,
+        bos_token: str | None = None,
+        eos_token: str | None = None,
+        limits: TemplateLimits | None = None,
+    ):
         import jinja2
 
         from .template_sandbox import DEFAULT_LIMITS

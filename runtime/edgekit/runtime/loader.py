@@ -1,8 +1,12 @@
 """``load(path)``: read and verify a bundle, pick its backend, return a LocalModel.
 
-Order matters: the manifest is read and every file's size and sha256 checked
-*before* any compute or native library touches the model, so a tampered,
-truncated or missing file is refused with a message naming it and the fix.
+Order matters: the manifest is read and validated (types, limits, paths,
+cross-checks: manifest.py) and every file's size and sha256 checked *before*
+any compute or native library touches the model, so a tampered, truncated,
+missing, unlisted or out-of-folder file, or an impossible manifest value, is
+refused with one line naming it and the fix. Every file a backend opens is
+listed in the manifest and was hashed here (or vouched for by the
+HMAC-bound record of verified_files.py).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import time
 from pathlib import Path
 
 from .backends import BackendOptions, get_backend
-from .errors import BundleError, UnknownNameError
+from .errors import BundleError, SchemaError, UnknownNameError
 from .manifest import read_manifest, verify_files
 from .memory import check_fits
 from .model import LocalModel
@@ -43,7 +47,7 @@ def load(
     started = time.perf_counter()
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise BundleError(f"threads={threads!r} is invalid: use a positive integer, or None for physical cores")
-    if not isinstance(prefill_chunk, int) or prefill_chunk < 1:
+    if not isinstance(prefill_chunk, int) or isinstance(prefill_chunk, bool) or prefill_chunk < 1:
         raise BundleError(f"prefill_chunk={prefill_chunk!r} is invalid: use a positive integer")
     folder = Path(path)
     manifest = read_manifest(folder)
@@ -68,6 +72,12 @@ def load(
     # The tokenizer loads before the session, not beside it: on a second thread it saved nothing measurable on
     # 2 cores and raised peak RSS by 22 MiB (a second malloc arena).
     tokenizer = Tokenizer.from_bundle(folder, manifest.tokenizer)
+    if tokenizer.vocab_size > manifest.architecture.vocab_size:
+        raise SchemaError(
+            f"{folder / 'edgekit.json'}: tokenizer.json has {tokenizer.vocab_size} tokens but architecture.vocab_size "
+            f"is {manifest.architecture.vocab_size}: ids past the model's vocabulary would crash the engine; "
+            "set vocab_size to the model's, or re-export the bundle"
+        )
     backend = backend_cls.open(folder, manifest, options)
     load_ms = (time.perf_counter() - started) * 1e3
     return LocalModel(folder, manifest, backend, tokenizer, load_ms=load_ms, prefill_chunk=prefill_chunk)

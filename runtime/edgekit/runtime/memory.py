@@ -6,6 +6,13 @@ the bundle and writes it to ``manifest.memory["peak_rss_mib"]``. Loading compare
 cgroup limit; see :mod:`edgekit.runtime.device`) and refuses with both numbers, instead of
 letting a 4 GB Raspberry Pi swap for minutes or get the process OOM-killed half-way through
 loading. ``force=True`` (``--force`` in the CLI) skips the refusal.
+
+The KV cache is counted on top, for ``max_context`` positions: validation
+measures peak RSS over short scoring windows, so the cache pages a full
+context touches (the buffers are allocated ``max_context`` long, backends/onnx.py)
+are not in that number. A manifest edited to a larger context therefore needs
+more memory, and a context whose cache alone cannot fit is refused even when
+the bundle carries no measurement.
 """
 
 from __future__ import annotations
@@ -13,10 +20,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InsufficientMemoryError
-from .manifest import K, Manifest
+from .errors import InsufficientMemoryError, SchemaError
+from .manifest import Manifest
 
-__all__ = ["HEADROOM", "MemoryFit", "RecipeFootprint", "DEFAULT_MODEL_FOOTPRINTS", "required_mib", "check_fits"]
+__all__ = [
+    "HEADROOM",
+    "MemoryFit",
+    "RecipeFootprint",
+    "DEFAULT_MODEL_FOOTPRINTS",
+    "kv_cache_mib",
+    "required_mib",
+    "check_fits",
+]
 
 # Peak RSS varies between runs and machines (allocator arenas, one thread stack per intra-op
 # thread, page-cache pressure), and the number was measured on the exporting machine; 10%
@@ -55,15 +70,17 @@ class MemoryFit:
     """The outcome of a memory check (also returned when the check passes or cannot run)."""
 
     peak_rss_mib: float | None  # measured at validation; None when the manifest lacks it
-    required_mib: float | None  # peak_rss_mib * (1 + HEADROOM)
+    required_mib: float | None  # peak_rss_mib * (1 + HEADROOM) + kv_cache_mib
     available_mib: float | None  # None when the platform does not report it
     source: str  # where available_mib came from ("MemAvailable", "cgroup ...", "caller", "unknown")
     fits: bool | None  # None: could not tell (no measurement or no memory report)
     forced: bool = False  # True when it did not fit and force=True let it through
+    kv_cache_mib: float = 0.0  # one sequence's KV cache at max_context (0 when the backend does not say)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "peak_rss_mib": self.peak_rss_mib,
+            "kv_cache_mib": self.kv_cache_mib,
             "required_mib": self.required_mib,
             "available_mib": self.available_mib,
             "source": self.source,
@@ -72,9 +89,18 @@ class MemoryFit:
         }
 
 
+def kv_cache_mib(manifest: Manifest) -> float:
+    """MiB of one sequence's KV cache at the manifest's max_context (0 when the backend config does not say)."""
+    try:
+        spec = manifest.backend_spec
+    except SchemaError:  # a hand-built manifest with a partial backend_config
+        return 0.0
+    return 0.0 if spec is None else spec.kv_cache_bytes(int(manifest.max_context)) / 2**20
+
+
 def required_mib(manifest: Manifest) -> tuple[float | None, float | None]:
-    """(measured peak RSS, peak RSS with headroom) in MiB, or (None, None) if not measured."""
-    raw = (manifest.memory or {}).get(K.PEAK_RSS_MIB)
+    """(measured peak RSS, peak RSS with headroom + KV cache) in MiB, or (None, None) if not measured."""
+    raw = manifest.memory.peak_rss_mib if manifest.memory is not None else None
     if raw is None or isinstance(raw, bool):
         return None, None
     try:
@@ -83,13 +109,12 @@ def required_mib(manifest: Manifest) -> tuple[float | None, float | None]:
         return None, None
     if not peak > 0:  # also rejects NaN
         return None, None
-    return peak, peak * (1.0 + HEADROOM)
+    return peak, peak * (1.0 + HEADROOM) + kv_cache_mib(manifest)
 
 
 def _name(manifest: Manifest) -> str:
-    model = (manifest.model or {}).get("name") or "bundle"
-    recipe = (manifest.recipe or {}).get("name")
-    return f"{model} ({recipe})" if recipe else str(model)
+    recipe = manifest.recipe_name
+    return f"{manifest.name} ({recipe})" if recipe else manifest.name
 
 
 def check_fits(manifest: Manifest, force: bool = False, available_mib: float | None = None) -> MemoryFit:
@@ -100,6 +125,7 @@ def check_fits(manifest: Manifest, force: bool = False, available_mib: float | N
     without a measurement, or a platform without a memory report, passes with ``fits=None``.
     """
     peak, need = required_mib(manifest)
+    kv = kv_cache_mib(manifest)
     if available_mib is not None:
         available, source = float(available_mib), "caller"
     else:
@@ -107,14 +133,18 @@ def check_fits(manifest: Manifest, force: bool = False, available_mib: float | N
 
         info = memory_info()
         available, source = info.available_mib, info.source
-    if need is None or available is None:
-        return MemoryFit(peak, need, available, source, fits=None)
-    if need <= available:
-        return MemoryFit(peak, need, available, source, fits=True)
+    if available is None or (need is None and kv <= available):
+        return MemoryFit(peak, need, available, source, fits=None, kv_cache_mib=kv)
+    if need is not None and need <= available:
+        return MemoryFit(peak, need, available, source, fits=True, kv_cache_mib=kv)
     if force:
-        return MemoryFit(peak, need, available, source, fits=False, forced=True)
+        return MemoryFit(peak, need, available, source, fits=False, forced=True, kv_cache_mib=kv)
+    measured = (
+        f"peak RSS {peak:.0f} MiB measured at validation + {HEADROOM:.0%} headroom + " if peak is not None else ""
+    )
     raise InsufficientMemoryError(
-        f"{_name(manifest)} needs about {need:.0f} MiB (peak RSS {peak:.0f} MiB measured at validation "
-        f"+ {HEADROOM:.0%} headroom) but only {available:.0f} MiB is available ({source}); close other programs, "
-        "use a smaller bundle recipe (see `edgekit doctor`), or load anyway with force=True (CLI: --force)"
+        f"{_name(manifest)} needs about {need if need is not None else kv:.0f} MiB ({measured}a {kv:.0f} MiB KV cache "
+        f"for max_context {manifest.max_context}) but only {available:.0f} MiB is available ({source}); close other "
+        "programs, use a smaller bundle recipe (see `edgekit doctor`) or a smaller context.max_context, or load "
+        "anyway with force=True (CLI: --force)"
     )

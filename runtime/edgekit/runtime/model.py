@@ -80,7 +80,7 @@ class LocalModel:
     def render_chat(self, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True) -> str:
         if self.chat_template is None:
             raise RuntimeGenerationError(
-                f"bundle {self.manifest.model.get('name', str(self.folder))!r} has no chat template, so it cannot "
+                f"bundle {self.manifest.model.name or str(self.folder)!r} has no chat template, so it cannot "
                 "take a messages list; pass a plain string prompt"
             )
         return self.chat_template.render(messages, add_generation_prompt=add_generation_prompt)
@@ -206,7 +206,7 @@ class LocalModel:
         self.close()
 
     def __repr__(self) -> str:
-        name = self.manifest.model.get("name", "?")
+        name = self.manifest.model.name or "?"
         return f"LocalModel({name!r}, backend={self.manifest.backend!r}, max_context={self.max_context})"
 
 

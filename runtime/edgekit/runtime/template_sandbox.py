@@ -252,6 +252,7 @@ def _check_str_method(method: Any, args: tuple, kwargs: dict) -> tuple:
 
 # --- filters and globals ---------------------------------------------------------------------------------
 
+
 def _filter_precheck(name: str, args: tuple, kwargs: dict) -> tuple:
     """``args[0]`` is the piped value (after any context/environment argument); the rest are parameters."""
     limit = _budget().limits.max_value_len

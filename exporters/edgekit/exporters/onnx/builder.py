@@ -559,7 +559,7 @@ def build_onnx(
             stage.metrics["data_bytes"] = (out_dir / DATA_FILE).stat().st_size
     finally:
         writer.close()
-    graph_spec = OnnxGraphSpec(model_file=MODEL_FILE, cache=builder.cache, profile=profile)
+    graph_spec = OnnxGraphSpec(model_file=MODEL_FILE, cache=builder.cache, profile=profile, max_context=max_context)
     metrics = {
         "onnx_bytes": (out_dir / MODEL_FILE).stat().st_size + (out_dir / DATA_FILE).stat().st_size,
         "nodes": len(writer.nodes),

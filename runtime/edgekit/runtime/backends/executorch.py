@@ -38,71 +38,17 @@ correct but pay a prefill per switch. Calls are serialized by a lock.
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import BundleError, DependencyError, RuntimeGenerationError, SchemaError
+from ..errors import BundleError, DependencyError, RuntimeGenerationError
 from ..manifest import Manifest
 from .base import Backend, BackendOptions, Cache, register_backend
+from .executorch_config import LOGITS_ALL, LOGITS_LAST, ExecuTorchKV, ExecuTorchSpec  # noqa: F401  (re-exported)
 
 __all__ = ["ExecuTorchSpec", "ExecuTorchKV", "ExecuTorchBackend", "ExecuTorchCache", "import_executorch_runtime"]
-
-LOGITS_LAST = "last"  # forward returns [1, vocab] for the last position
-LOGITS_ALL = "all"  # forward returns [1, S, vocab]
-
-
-@dataclass(frozen=True)
-class ExecuTorchKV:
-    """The KV cache as the program holds it (mutable buffers, one pair per layer)."""
-
-    num_layers: int
-    num_kv_heads: int
-    head_dim: int
-    max_context: int
-    layout: str = "BSHD"  # [1, max_context, kv_heads, head_dim]: llama::update_cache's layout
-    dtype: str = "float32"
-
-
-@dataclass(frozen=True)
-class ExecuTorchSpec:
-    """``backend_config`` of an ExecuTorch bundle."""
-
-    program_file: str
-    kv_cache: ExecuTorchKV
-    max_seq_len: int  # most tokens one forward call accepts (prompts are fed in chunks of this)
-    method: str = "forward"
-    logits: str = LOGITS_LAST
-    kernels: tuple[str, ...] = ("quantized", "llm_custom_ops")  # registered before loading
-    quantization: dict[str, Any] = field(default_factory=dict)
-    constant_methods: dict[str, Any] = field(default_factory=dict)  # what the .pte answers to get_* calls
-    executorch_version: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["kernels"] = list(self.kernels)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ExecuTorchSpec:
-        try:
-            data = dict(data)
-            data["kv_cache"] = ExecuTorchKV(**data["kv_cache"])
-            data["kernels"] = tuple(data.get("kernels", ()))
-            spec = cls(**data)
-        except (KeyError, TypeError) as exc:
-            raise SchemaError(
-                f"edgekit.json: bad backend_config for executorch ({exc}); re-export the bundle"
-            ) from None
-        if spec.logits not in (LOGITS_LAST, LOGITS_ALL) or spec.max_seq_len < 1:
-            raise SchemaError(
-                f"edgekit.json: executorch backend_config has logits={spec.logits!r}, "
-                f"max_seq_len={spec.max_seq_len!r}; "
-                "re-export the bundle"
-            )
-        return spec
 
 
 def import_executorch_runtime(what: str = "the executorch backend"):

@@ -25,8 +25,9 @@ import numpy as np
 
 from ..cpu import physical_cores
 from ..errors import BundleError, RuntimeGenerationError
-from ..manifest import Manifest, OnnxGraphSpec
+from ..manifest import Manifest
 from .base import Backend, BackendOptions, Cache, register_backend
+from .onnx_config import OnnxGraphSpec
 
 __all__ = ["OnnxBackend", "OnnxCache", "session_options"]
 
@@ -194,7 +195,14 @@ class OnnxBackend(Backend):
             for pair in self.kv_names:
                 for _, present_name in pair:
                     binding.bind_output(present_name, "cpu")
-        self.session.run_with_iobinding(binding)
+        try:
+            self.session.run_with_iobinding(binding)
+        except Exception as exc:  # onnxruntime's Fail/InvalidArgument: a graph/manifest mismatch, never a traceback
+            raise RuntimeGenerationError(
+                f"onnxruntime failed at positions {past}..{total} ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); the manifest and {spec.model_file!r} "
+                "disagree (e.g. context.max_context above the graph's), re-export the bundle"
+            ) from None
         if use_buffer:
             logits = cache._logits1[0].copy()
         else:

@@ -51,7 +51,7 @@ def calibrate(bundle, data, records_in, target_rate, target_accuracy, max_new_to
 
         items = load_items(data or DEFAULT_PATH)
         with load(bundle) as model:
-            model_name = model.manifest.model.get("name", "")
+            model_name = model.manifest.model.name or ""
             records = collect_records(
                 model,
                 items,

@@ -43,7 +43,7 @@ def _bundle_row(path: Path, available_mib: float | None) -> dict[str, Any]:
     peak, need = required_mib(manifest)
     row: dict[str, Any] = {
         "bundle": str(path),
-        "model": (manifest.model or {}).get("name"),
+        "model": manifest.model.name or None,
         "recipe": (manifest.recipe or {}).get("name"),
         "peak_rss_mib": peak,
         "required_mib": need,

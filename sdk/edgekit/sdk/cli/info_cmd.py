@@ -1,7 +1,10 @@
 """``edgekit info BUNDLE``: what a bundle holds (manifest, files and sizes, integrity, validation).
 
 Reads only the manifest and the files' bytes (no model session), so it is quick
-and works on a bundle this machine cannot run.
+and works on a bundle this machine cannot run. It runs the same checks as
+``load`` (the validating manifest reader and ``verify_files``), so "integrity ok"
+covers every file a backend would open; the manifest's own sha256 is shown so
+a bundle can be compared with the one its publisher lists.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ def _mib(n: int) -> str:
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check (sizes are still checked).")
 def info(bundle, as_json, no_verify):
     """Show the manifest, file sizes, integrity and validation of the bundle at BUNDLE."""
+    from pathlib import Path
+
     from edgekit.runtime.errors import IntegrityError
-    from edgekit.runtime.manifest import read_manifest, verify_files
+    from edgekit.runtime.manifest import MANIFEST_NAME, read_manifest, sha256_file, verify_files
 
     manifest = read_manifest(bundle)
+    manifest_sha256 = sha256_file(Path(bundle) / MANIFEST_NAME)
     try:
         verify_files(bundle, manifest, check_hash=not no_verify)
         integrity = "ok" + (" (sizes only)" if no_verify else " (sha256)")
@@ -34,30 +40,36 @@ def info(bundle, as_json, no_verify):
 
     if as_json:
         data = manifest.to_dict()
-        data["integrity"] = {"ok": problem is None, "checked_sha256": not no_verify, "problem": problem}
+        data["integrity"] = {
+            "ok": problem is None,
+            "checked_sha256": not no_verify,
+            "problem": problem,
+            "manifest_sha256": manifest_sha256,
+        }
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         arch = manifest.architecture
+        model = manifest.model
         total = sum(f.size for f in manifest.files)
         lines = [
             f"bundle     {bundle}",
-            f"model      {manifest.model.get('name', '?')}  (source: {manifest.model.get('source', '?')}, "
-            f"license: {manifest.model.get('license', '?')})",
+            f"model      {model.name or '?'}  (source: {model.source or '?'}, license: {model.license or '?'})",
             f"backend    {manifest.backend}   schema {manifest.schema_version}",
             f"arch       {arch.family}: {arch.num_layers} layers, hidden {arch.hidden_size}, heads {arch.num_heads}/"
             f"{arch.num_kv_heads} kv, vocab {arch.vocab_size}",
-            f"recipe     {manifest.recipe.get('name', '?')}",
+            f"recipe     {manifest.recipe_name or '?'}",
             f"context    {manifest.max_context} tokens",
             f"chat       {'template included' if manifest.chat_template else 'no template (plain prompts only)'}",
             f"eos ids    {list(manifest.tokenizer.eos_ids)}",
             f"files      {len(manifest.files)}, {_mib(total)} total",
         ]
         lines += [f"  {f.role:<9} {f.path:<28} {_mib(f.size):>11}  {f.sha256[:12]}" for f in manifest.files]
+        lines.append(f"manifest   sha256 {manifest_sha256}")
         lines.append(f"integrity  {integrity}")
         if manifest.validation:
             lines.append("validation " + _validation_line(manifest.validation))
-        if manifest.memory:
-            lines.append(f"memory     peak RSS {manifest.memory.get('peak_rss_mib', '?')} MiB (measured at export)")
+        if manifest.memory.peak_rss_mib is not None:
+            lines.append(f"memory     peak RSS {manifest.memory.peak_rss_mib} MiB (measured at export)")
         if manifest.created_at:
             lines.append(f"created    {manifest.created_at}")
         click.echo("\n".join(lines))
