@@ -48,7 +48,7 @@ def collect_records(
         signals = {**pre_signals(question), **post_signals(result, policy.answer_kind(family), question)}
         record = {
             "id": item["id"],
-            "model": str((getattr(getattr(model, "manifest", None), "model", None) or {}).get("name", "")),
+            "model": str(getattr(getattr(getattr(model, "manifest", None), "model", None), "name", None) or ""),
             "label_family": item["family"],
             "level": item.get("level", ""),
             "family": family,
