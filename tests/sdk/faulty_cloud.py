@@ -7,8 +7,12 @@ cloud or proxy shows in practice:
 - ``trickle``: 200 with a JSON/SSE body that arrives one byte every ``interval`` s (each read succeeds,
   so a per-read timeout never fires);
 - ``keepalive``: an SSE stream that only sends ``: keep-alive`` comments, never content;
+- ``empty``: an SSE stream of well-formed chunks whose deltas carry no text (a role, then ``content: ""``),
+  the keep-alive some gateways send instead of comments;
 - ``cut``: a stream (or a JSON body) that stops mid-way and closes the connection;
-- ``echo_key``: HTTP ``status`` whose error message quotes the request's key, lowercased and in pieces;
+- ``echo_key``: HTTP ``status`` whose error message quotes the request's key altered as ``echo`` says
+  (``lower``, ``upper``, ``spaced``: groups of 4 split by spaces, ``wrapped``: cut by a newline and padded),
+  followed by a fragment of it, the way proxies and gateways quote keys they log;
 - ``ok``: a well-formed answer.
 
 Every loop is bounded (``max_seconds``) and stops when the server is closed, so a test that fails never
@@ -32,6 +36,7 @@ class Fault:
     status: int = 400
     pieces: tuple[str, ...] = ("Par", "is")
     max_seconds: float = 20.0
+    echo: str = "lower"
 
 
 @dataclass
@@ -139,6 +144,23 @@ class FaultyCloud:
             h.wfile.write(b": keep-alive\n\n")
             h.wfile.flush()
 
+    def _empty(self, h, body):
+        self._headers(h, True)
+        h.wfile.write(self._role_event())
+        h.wfile.flush()
+        for _ in self._bounded_ticks():
+            h.wfile.write(self._event(""))
+            h.wfile.flush()
+
+    @staticmethod
+    def _role_event() -> bytes:
+        event = {
+            "object": "chat.completion.chunk",
+            "model": "faulty",
+            "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}],
+        }
+        return f"data: {json.dumps(event)}\n\n".encode()
+
     def _cut(self, h, body):
         if body.get("stream"):
             self._headers(h, True)
@@ -152,7 +174,13 @@ class FaultyCloud:
 
     def _echo_key(self, h, body):
         key = (h.headers.get("Authorization") or "").removeprefix("Bearer ")
-        message = f"Invalid key {key.lower()}; did you mean {key[2:12]}...{key.upper()[-9:]}?"
+        altered = {
+            "lower": key.lower(),
+            "upper": key.upper(),
+            "spaced": " ".join(key[i : i + 4] for i in range(0, len(key), 4)),
+            "wrapped": f"  {key[: len(key) // 2]}\n{key[len(key) // 2 :]}  ",
+        }[self.fault.echo]
+        message = f"Invalid key {altered}; did you mean {key[2:12]}...{key.upper()[-9:]}?"
         data = json.dumps({"error": {"message": message, "type": "invalid_request_error"}}).encode()
         self._headers(h, False, len(data), status=self.fault.status)
         h.wfile.write(data)
