@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from .text_input import checked_text
+
 
 def hybrid_options(func):
     """Options shared by `ask` and the hybrid mode of `chat`."""
@@ -28,7 +30,19 @@ def hybrid_options(func):
         ),
         click.option("--local-only", is_flag=True, help="Privacy: never send anything to the cloud"),
         click.option(
-            "--redact", is_flag=True, help="Replace e-mails, phones, cards and IPs before the cloud sees them"
+            "--cloud-timeout",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="Wall-clock limit of each cloud call (retries and the whole streamed answer included); "
+            "past it the local answer is used. Default: 30",
+        ),
+        click.option(
+            "--redact/--no-redact",
+            default=True,
+            show_default=True,
+            help="Replace personal data (e-mails, phones, cards, IBANs, IPs) by placeholders before the cloud "
+            "sees the prompt, and restore them in its answer",
         ),
     ]
     for option in reversed(options):
@@ -36,17 +50,35 @@ def hybrid_options(func):
     return func
 
 
-def make_client(bundle, cloud_url, cloud_model, api_key_env, policy_file, local_only, redact, max_new_tokens=None):
+def make_client(
+    bundle,
+    cloud_url,
+    cloud_model,
+    api_key_env,
+    policy_file,
+    local_only,
+    redact,
+    cloud_timeout=None,
+    max_new_tokens=None,
+):
     from edgekit.runtime.errors import ConfigError
 
     from ..cloud import CloudConfig
     from ..hybrid import HybridClient
 
+    # checked here rather than by click.FloatRange so the error is the CLI's one line, not a usage screen;
+    # "not > 0" also refuses nan
+    if cloud_timeout is not None and not cloud_timeout > 0:
+        raise ConfigError(
+            f"--cloud-timeout {cloud_timeout:g} must be > 0 seconds (how long a cloud call may take before "
+            "the local answer is used; inf for no limit)"
+        )
     cloud = None
     if cloud_url:
         if not cloud_model:
             raise ConfigError("--cloud-url needs --cloud-model NAME (the model the cloud should use)")
-        cloud = CloudConfig(base_url=cloud_url, model=cloud_model, api_key_env=api_key_env or None)
+        limits = {} if cloud_timeout is None else {"deadline": cloud_timeout}
+        cloud = CloudConfig(base_url=cloud_url, model=cloud_model, api_key_env=api_key_env or None, **limits)
     generation = {"max_new_tokens": max_new_tokens} if max_new_tokens else None
     local = bundle if hasattr(bundle, "stream") else str(bundle)
     return HybridClient(
@@ -74,11 +106,22 @@ def route_line(answer) -> str:
 @click.option("--max-new-tokens", type=int, default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole answer (route, rule, signals, cost) as JSON")
 def ask(
-    bundle, question, cloud_url, cloud_model, api_key_env, policy_file, local_only, redact, max_new_tokens, as_json
+    bundle,
+    question,
+    cloud_url,
+    cloud_model,
+    api_key_env,
+    policy_file,
+    local_only,
+    cloud_timeout,
+    redact,
+    max_new_tokens,
+    as_json,
 ):
     """Ask BUNDLE one QUESTION; escalate to --cloud-url when the policy says so. The route goes to stderr."""
+    question = checked_text(question, "the question")
     with make_client(
-        bundle, cloud_url, cloud_model, api_key_env, policy_file, local_only, redact, max_new_tokens
+        bundle, cloud_url, cloud_model, api_key_env, policy_file, local_only, redact, cloud_timeout, max_new_tokens
     ) as client:
         answer = client.ask(question)
     if as_json:
@@ -88,7 +131,7 @@ def ask(
     click.echo(route_line(answer), err=True)
 
 
-HYBRID_KEYS = ("cloud_url", "cloud_model", "api_key_env", "policy_file", "local_only", "redact")
+HYBRID_KEYS = ("cloud_url", "cloud_model", "api_key_env", "policy_file", "local_only", "redact", "cloud_timeout")
 
 
 class _Piece:
