@@ -13,12 +13,18 @@ Rules worth knowing:
 - while the tail of the text could still become a stop string it is held back
   from the stream (streamed text never contains a stop string);
 - streamed text never splits a UTF-8 character (tokenizer.IncrementalDetokenizer);
-  the concatenated stream equals ``Result.text``.
+  the concatenated stream equals ``Result.text``;
+- the penalties see prompt + output (repetition penalty, as transformers does) or the
+  output only (frequency/presence counts, as OpenAI defines them);
+- with ``top_logprobs`` > 0 each token is a ``RankedTokenInfo`` that also carries the most
+  likely alternatives of the raw logits.
 """
 
 from __future__ import annotations
 
+import re
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -30,7 +36,24 @@ from .results import FinishReason, Piece, Result, Timings, TokenInfo
 from .sampler import Sampler
 from .tokenizer import Tokenizer
 
-__all__ = ["DecodeRequest", "run_generation", "stop_holdback"]
+__all__ = ["DecodeRequest", "RankedTokenInfo", "TopLogprob", "run_generation", "stop_holdback"]
+
+
+@dataclass(frozen=True)
+class TopLogprob:
+    """One of the most likely next tokens at a step (raw logits, as ``TokenInfo.logprob``)."""
+
+    id: int
+    text: str  # the token decoded on its own ("\ufffd" where it is part of a multi-byte character)
+    logprob: float
+    utf8: tuple[int, ...]  # the token's own bytes (a byte-level piece of a character keeps its real byte)
+
+
+@dataclass(frozen=True)
+class RankedTokenInfo(TokenInfo):
+    """A generated token plus the ``top_logprobs`` most likely alternatives at its step, best first."""
+
+    top_logprobs: tuple[TopLogprob, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,7 +105,9 @@ def run_generation(
     assert logits is not None  # the caller never passes an empty prompt
 
     detok = tokenizer.detokenizer(context_ids=request.prompt_ids)
-    history: list[int] = list(request.prompt_ids)  # repetition penalty looks at prompt + output, as transformers does
+    seen: set[int] = set(request.prompt_ids)  # repetition penalty looks at prompt + output, as transformers does
+    counts: Counter[int] = Counter()  # frequency/presence penalties count the output only (OpenAI's definition)
+    alternatives = _Alternatives(tokenizer)
     token_ids: list[int] = []
     tokens: list[TokenInfo] = []
     text = ""
@@ -92,7 +117,8 @@ def run_generation(
     decode_start = clock()
 
     while True:
-        token_id, logprob, entropy = sampler.sample(logits[-1], history)
+        draw = sampler.step(logits[-1], seen, counts)
+        token_id = draw.token
         if not tokens and not token_ids:
             first_token_ms = (clock() - started) * 1e3
             decode_start = clock()
@@ -100,9 +126,15 @@ def run_generation(
             finish = FinishReason.EOS
             break
         token_ids.append(token_id)
-        history.append(token_id)
+        seen.add(token_id)
+        counts[token_id] += 1
         piece_text = detok.add(token_id)
-        info = TokenInfo(token_id, piece_text, logprob, entropy)
+        if draw.top:
+            info: TokenInfo = RankedTokenInfo(
+                token_id, piece_text, draw.logprob, draw.entropy, alternatives.render(draw.top)
+            )
+        else:
+            info = TokenInfo(token_id, piece_text, draw.logprob, draw.entropy)
         tokens.append(info)
         before = len(text)
         text += piece_text
@@ -157,3 +189,56 @@ def run_generation(
         dropped_messages=request.dropped_messages,
     )
     yield Piece("", None, result)
+
+
+class _Alternatives:
+    """Text and bytes of candidate tokens, decoded once per id per call."""
+
+    def __init__(self, tokenizer: Tokenizer):
+        self.tokenizer = tokenizer
+        self._known: dict[int, tuple[str, tuple[int, ...]]] = {}
+
+    def render(self, top: Sequence[tuple[int, float]]) -> tuple[TopLogprob, ...]:
+        out = []
+        for token_id, logprob in top:
+            known = self._known.get(token_id)
+            if known is None:
+                text = self.tokenizer.decode([token_id], skip_special_tokens=False)
+                known = self._known[token_id] = (text, _token_bytes(self.tokenizer, token_id, text))
+            out.append(TopLogprob(token_id, known[0], logprob, known[1]))
+        return tuple(out)
+
+
+_BYTE_FALLBACK = re.compile(r"<0x([0-9A-Fa-f]{2})>")  # SentencePiece byte-fallback pieces (Llama, Gemma)
+
+
+def _token_bytes(tokenizer: Tokenizer, token_id: int, text: str) -> tuple[int, ...]:
+    """The bytes a token stands for. A token that is only part of a UTF-8 character decodes to U+FFFD on its
+    own; its real byte comes from the vocabulary piece: ``<0xNN>`` (byte fallback) or GPT-2's byte-to-unicode
+    alphabet (ByteLevel BPE, openai/gpt-2 ``encoder.py``)."""
+    if "\ufffd" not in text:
+        return tuple(text.encode("utf-8"))
+    piece = tokenizer.id_to_token(token_id) or ""
+    match = _BYTE_FALLBACK.fullmatch(piece)
+    if match:
+        return (int(match.group(1), 16),)
+    table = _gpt2_unicode_to_byte()
+    if piece and all(ch in table for ch in piece):
+        return tuple(table[ch] for ch in piece)
+    return tuple(text.encode("utf-8"))
+
+
+_UNICODE_TO_BYTE: dict[str, int] = {}
+
+
+def _gpt2_unicode_to_byte() -> dict[str, int]:
+    if not _UNICODE_TO_BYTE:
+        printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+        shifted = 0
+        for b in range(256):
+            if b in printable:
+                _UNICODE_TO_BYTE[chr(b)] = b
+            else:
+                _UNICODE_TO_BYTE[chr(256 + shifted)] = b
+                shifted += 1
+    return _UNICODE_TO_BYTE

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,10 @@ class LocalModel:
         top_p: float | None = None,
         min_p: float | None = None,
         repetition_penalty: float | None = None,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        logit_bias: Mapping[int, float] | None = None,
+        top_logprobs: int = 0,
         seed: int | None = None,
         stop: str | Sequence[str] | None = None,
         context_policy: str | ContextPolicy = "error",
@@ -131,7 +135,11 @@ class LocalModel:
         """Yield ``Piece``s as tokens are generated; the last one has ``.result``.
 
         Options left as None take the bundle's generation_defaults. Bad options
-        raise ``RuntimeGenerationError`` before any compute.
+        raise ``RuntimeGenerationError`` before any compute (a ``SamplingOptionError``,
+        naming the option, for the sampling ones). ``frequency_penalty``,
+        ``presence_penalty`` (OpenAI's, in [-2, 2]), ``logit_bias`` (token id -> bias
+        in [-100, 100]) and ``top_logprobs`` (alternatives per token, 0..20) have no
+        bundle default.
         """
         started = time.perf_counter()
         defaults = self.manifest.generation_defaults
@@ -141,8 +149,13 @@ class LocalModel:
             top_p=defaults.top_p if top_p is None else top_p,
             min_p=defaults.min_p if min_p is None else min_p,
             repetition_penalty=defaults.repetition_penalty if repetition_penalty is None else repetition_penalty,
+            frequency_penalty=frequency_penalty,
+            presence_penalty=presence_penalty,
+            logit_bias=() if logit_bias is None else logit_bias,
+            top_logprobs=top_logprobs,
             seed=seed,
         )
+        sampling.check_vocabulary(self.backend.vocab_size)
         new_tokens = defaults.max_new_tokens if max_new_tokens is None else max_new_tokens
         if not isinstance(new_tokens, int) or isinstance(new_tokens, bool) or new_tokens < 1:
             raise RuntimeGenerationError(f"max_new_tokens={new_tokens!r} is invalid: use a positive integer")
