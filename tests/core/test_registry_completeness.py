@@ -36,6 +36,31 @@ def test_every_target_module_registers_its_target_and_names_its_extra():
     assert TARGETS.names() == sorted(TARGET_MODULES)
 
 
+def test_every_registered_target_has_a_typed_options_class():
+    """Every target's -o options are a frozen TargetOptions dataclass whose every field is typed, documented
+    and constructible with its defaults (so the CLI can parse, check and list them)."""
+    import dataclasses
+
+    from edgekit.exporters.pipeline import TARGET_MODULES, load_target
+    from edgekit.exporters.target_options import VALUE_TYPES, TargetOptions
+    from edgekit.exporters.targets import TARGETS
+
+    for name in TARGET_MODULES:
+        load_target(name)
+    for name, target in TARGETS.items():
+        options_type = target.options_type
+        assert isinstance(options_type, type) and issubclass(options_type, TargetOptions), name
+        assert options_type is not TargetOptions and options_type.target_name == name
+        assert dataclasses.is_dataclass(options_type) and options_type.__dataclass_params__.frozen
+        infos = options_type.infos()  # raises for a field declared without option(help=...) or of an unknown type
+        assert [info.name for info in infos] == list(options_type.names())
+        for info in infos:
+            assert info.help.strip(), (name, info.name)
+            assert info.value_type.name in VALUE_TYPES
+            assert info.default is not None or info.default_text, (name, info.name, "say what None means")
+        assert target.parse_options({}) == options_type()
+
+
 def test_every_bench_engine_has_a_worker():
     from edgekit.sdk.bench import worker
     from edgekit.sdk.bench.engines import EDGEKIT, PEERS

@@ -110,20 +110,46 @@ def test_missing_export_extra_is_a_dependency_error(monkeypatch, tmp_path):
 
 
 def test_target_options_parse_to_typed_values_and_typos_are_refused(tiny_hf_folder, tmp_path):
+    from edgekit.exporters.executorch.target import ExecuTorchOptions
+    from edgekit.exporters.onnx.target import OnnxOptions
     from edgekit.sdk.cli.export_cmd import parse_target_options
 
-    assert parse_target_options(("group_size=64", "smooth_alpha=0.25", "logits=all", "flag=true")) == {
-        "group_size": 64,
-        "smooth_alpha": 0.25,
-        "logits": "all",
-        "flag": True,
-    }
+    parsed = parse_target_options(
+        ("group_size=64", "smooth_alpha=0.25", "logits=all", "max_seq_len=128"), ExecuTorchOptions
+    )
+    assert parsed == ExecuTorchOptions(group_size=64, smooth_alpha=0.25, logits="all", max_seq_len=128)
+    assert type(parsed.group_size) is int and type(parsed.smooth_alpha) is float
+    # "0" is a float for smooth_alpha and an int for max_seq_len: the declared type decides, not the text
+    assert type(parse_target_options(("smooth_alpha=0",), ExecuTorchOptions).smooth_alpha) is float
+    assert parse_target_options((), OnnxOptions, profile="web") == OnnxOptions(profile="web")
     bad = _run(tiny_hf_folder, "-o", "group_size", "--out", tmp_path / "b")
     assert bad.exit_code == 2 and "'group_size' is not KEY=VALUE" in bad.stderr
     typo = _run(tiny_hf_folder, "--quant", "fp32", "-o", "colour=blue", "--out", tmp_path / "b", "--quiet")
     assert typo.exit_code == 1
     assert typo.stderr.strip() == "Error: unknown onnx option(s) colour; known: profile (cpu, web)"
+    wrong_type = _run(
+        tiny_hf_folder, "--target", "executorch", "-o", "group_size=big", "--out", tmp_path / "b", "--quiet"
+    )
+    assert wrong_type.exit_code == 1
+    assert wrong_type.stderr.strip() == "Error: executorch option group_size='big' is not an integer (int)"
     assert not (tmp_path / "b").exists()
+
+
+def test_export_help_lists_every_targets_options_from_their_dataclasses():
+    from edgekit.exporters.pipeline import TARGET_MODULES, load_target
+
+    for args in (["--help"], ["--list-options"]):
+        result = _run(*args)
+        assert result.exit_code == 0, result.stderr
+        text = " ".join(result.stdout.split())  # --help wraps lines
+        for name in TARGET_MODULES:
+            options_type = load_target(name).options_type
+            assert f"{name}:" in text
+            for info in options_type.infos():
+                assert f"{info.name} ({info.value_type.name};" in text, (args, info.name)
+    listing = _run("--list-options").stdout
+    assert "profile (str; default 'cpu'; allowed 'cpu', 'web')" in listing
+    assert "smooth_alpha (float; default 0.5 for the 8daNw recipes; allowed 0..1)" in listing
 
 
 def test_summary_names_a_golden_near_tie():

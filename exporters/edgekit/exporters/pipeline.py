@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from edgekit.runtime.progress import OnProgress, ProgressEvent, Steps
 
 from .bundle_writer import BundleContents, check_destination, staging_folder, write_bundle_manifest
 from .model import LoadedModel
+from .target_options import TargetOptions
 from .validate import DEFAULT_MIN_AGREEMENT, ValidationResult, ValidationSettings, check_quality, validate_bundle
 
 __all__ = [
@@ -74,7 +76,9 @@ class ExportSpec:
     force: bool = False
     validate: bool = True
     validation: ValidationSettings = field(default_factory=ValidationSettings)
-    options: dict[str, Any] = field(default_factory=dict)  # target options, e.g. {"profile": "web"} for onnx
+    # The target's options: its TargetOptions dataclass (e.g. OnnxOptions(profile="web")), or a mapping
+    # the target parses into one ({"profile": "web"}; text values are parsed by the field's type).
+    options: TargetOptions | Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out).expanduser())
@@ -84,6 +88,10 @@ class ExportSpec:
             raise ConfigError(f"--min-agreement must be between 0 and 1, got {self.min_agreement!r}")
         if not self.validate and (self.strict or self.min_agreement is not None or self.quant == AUTO):
             raise ConfigError("validation is off, but --strict, --min-agreement and --quant auto need it")
+        if not isinstance(self.options, (TargetOptions, Mapping)):
+            raise ConfigError(
+                f"target options must be the target's options dataclass or a mapping, got {type(self.options).__name__}"
+            )
 
     @property
     def quality_floor(self) -> float:
@@ -224,7 +232,7 @@ def _build_one(
         with steps.stage("build", f"{spec.target} {recipe.name}") as stage:
             start = time.perf_counter()
             result = target.build(
-                model, recipe, folder, max_context, dict(spec.options), _forward_target_progress(steps)
+                model, recipe, folder, max_context, target.parse_options(spec.options), _forward_target_progress(steps)
             )
             timings["build"] = timings.get("build", 0.0) + time.perf_counter() - start
             for key in ("onnx_bytes", "gguf_repack_max_error"):
@@ -284,6 +292,7 @@ def export(spec: ExportSpec, on_progress: OnProgress | None = None) -> ExportRep
     started = time.perf_counter()
     check_destination(spec.out, spec.force)
     target = load_target(spec.target)
+    spec = replace(spec, options=target.parse_options(spec.options))  # a bad option fails before any loading
     if spec.quant not in (None, AUTO):
         get_recipe(spec.quant)  # unknown names fail before any loading
     kind = preflight(spec.model).name

@@ -5,14 +5,8 @@ default model takes minutes): build the decoder module, quantize,
 torch.export, lower to XNNPACK, serialize. ``TargetResult.metrics`` carries
 the stage times and the process's peak RSS after each stage.
 
-Options (``ExportSpec.options``): ``group_size`` (8da4w, default 32),
-``embedding_bits`` (8 or 32; the ``-emb8`` recipes set 8), ``smooth_alpha``
-(SmoothQuant strength before the 8daNw recipes, default 0.5, 0 = off;
-``smooth.py``), ``max_seq_len``
-(longest forward call, default min(512, max_context)), ``logits`` ("last",
-the default and what ExecuTorch's C++ runner expects, or "all": every
-position's logits, for tools that want full teacher-forcing output in one
-call at the price of a larger head matmul in every prefill).
+Options: ``ExecuTorchOptions`` (``-o KEY=VALUE``, ``ExportSpec.options``), each
+field with its type, default and allowed values.
 """
 
 from __future__ import annotations
@@ -21,6 +15,8 @@ import importlib.util
 import resource
 import sys
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +26,67 @@ from edgekit.runtime.progress import OnProgress, Steps
 
 from ..model import LoadedModel
 from ..recipes import RECIPES
+from ..target_options import TargetOptions, option
 from ..targets import ExportTarget, TargetResult, register_target
 
-__all__ = ["ExecuTorchTarget", "PROGRAM_FILE", "OPTIONS", "DEFAULT_MAX_SEQ_LEN", "require_executorch"]
+__all__ = [
+    "ExecuTorchTarget",
+    "ExecuTorchOptions",
+    "PROGRAM_FILE",
+    "OPTIONS",
+    "DEFAULT_MAX_SEQ_LEN",
+    "require_executorch",
+]
 
 PROGRAM_FILE = "model.pte"
 DEFAULT_MAX_SEQ_LEN = 512  # prompt tokens per call; bounds the planned activation arena
-OPTIONS = ("group_size", "embedding_bits", "max_seq_len", "logits", "smooth_alpha")
 _REQUIRED_MODULES = ("torch", "executorch", "torchao")
+
+
+def _power_of_two_from_16(value: int) -> str | None:
+    # XNNPACK's group-wise int4 GEMM takes power-of-two groups (checked again against the model in quantize.py).
+    if value < 16 or value & (value - 1):
+        return "must be a power of two ≥ 16 (e.g. 32, 64, 128)"
+    return None
+
+
+@dataclass(frozen=True)
+class ExecuTorchOptions(TargetOptions):
+    """Options of the ``executorch`` target (``-o KEY=VALUE``). None: the recipe's or the model's default."""
+
+    target_name = "executorch"
+
+    group_size: int | None = option(
+        help="weight group size of the 4-bit recipes (8da4w): a power of two ≥ 16",
+        check=_power_of_two_from_16,
+        default_text="the recipe's (32)",
+    )
+    embedding_bits: int | None = option(
+        help="width of the token embedding (the -emb8 recipes set 8)",
+        choices=(8, 32),
+        default_text="the recipe's",
+    )
+    max_seq_len: int | None = option(
+        help="longest forward call (prompt tokens per call; bounds the planned activation arena)",
+        minimum=1,
+        default_text=f"min({DEFAULT_MAX_SEQ_LEN}, max context)",
+    )
+    logits: str = option(
+        LOGITS_LAST,
+        choices=(LOGITS_LAST, LOGITS_ALL),
+        help=f"{LOGITS_LAST!r}: the last position's logits, what ExecuTorch's C++ runner expects; {LOGITS_ALL!r}: "
+        "every position's, for full teacher-forcing output in one call (a larger head matmul in every prefill)",
+    )
+    smooth_alpha: float | None = option(
+        help="SmoothQuant strength before the int8-activation recipes (smooth.py); 0 turns it off",
+        minimum=0.0,
+        maximum=1.0,
+        hint="use 0 (off) to 1, e.g. 0.5",
+        default_text="0.5 for the 8daNw recipes",
+    )
+
+
+OPTIONS = ExecuTorchOptions.names()
 
 
 def require_executorch(what: str = "the executorch export target") -> None:
@@ -59,6 +108,7 @@ def _executorch_recipe_names() -> list[str]:
 @register_target("executorch")
 class ExecuTorchTarget(ExportTarget):
     description = "ExecuTorch .pte (XNNPACK): Android/iOS apps and C++ apps on boards; runtime needs torch's libraries"
+    options_type = ExecuTorchOptions
 
     def supports(self, recipe: Any, model: LoadedModel) -> str | None:
         require_executorch()
@@ -75,17 +125,13 @@ class ExecuTorchTarget(ExportTarget):
         recipe: Any,
         out_dir: Path,
         max_context: int,
-        options: dict[str, Any],
+        options: ExecuTorchOptions | Mapping[str, Any],
         on_progress: OnProgress,
     ) -> TargetResult:
         require_executorch()
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise ConfigError(f"unknown executorch option(s) {', '.join(unknown)}; known: {', '.join(OPTIONS)}")
-        logits_mode = options.get("logits", LOGITS_LAST)
-        if logits_mode not in (LOGITS_LAST, LOGITS_ALL):
-            raise ConfigError(f"executorch option logits={logits_mode!r}; use {LOGITS_LAST!r} or {LOGITS_ALL!r}")
-        max_seq_len = int(options.get("max_seq_len", min(DEFAULT_MAX_SEQ_LEN, max_context)))
+        opts = self.parse_options(options)
+        logits_mode = opts.logits
+        max_seq_len = opts.max_seq_len if opts.max_seq_len is not None else min(DEFAULT_MAX_SEQ_LEN, max_context)
         if not 1 <= max_seq_len <= max_context:
             raise ConfigError(
                 f"executorch option max_seq_len={max_seq_len} must be between 1 and max_context ({max_context})"
@@ -113,7 +159,7 @@ class ExecuTorchTarget(ExportTarget):
             rss[stage_name] = stage.metrics["peak_rss_mib"] = _peak_rss_mib()
 
         in_features = (cfg.hidden_size, cfg.num_heads * cfg.head_dim, cfg.intermediate_size)
-        quant = effective_quant(recipe, options, in_features)
+        quant = effective_quant(recipe, opts.given(), in_features)
         load_custom_ops()
 
         clock[0] = time.perf_counter()

@@ -2,25 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgekit.runtime.errors import ConfigError, UnknownNameError
 from edgekit.runtime.progress import OnProgress
 
 from ..architectures import ARCHITECTURES
 from ..model import LoadedModel
 from ..quant import REPACKABLE_TYPES
 from ..recipes import QuantMethod, QuantRecipe
+from ..target_options import TargetOptions, option
 from ..targets import ExportTarget, TargetResult, register_target
 from .builder import FLOAT_GGUF_TYPES, PROFILES, build_onnx
 
-__all__ = ["OnnxTarget"]
+__all__ = ["OnnxTarget", "OnnxOptions"]
+
+
+@dataclass(frozen=True)
+class OnnxOptions(TargetOptions):
+    """Options of the ``onnx`` target (``-o KEY=VALUE``)."""
+
+    target_name = "onnx"
+
+    profile: str = option(
+        "cpu",
+        choices=PROFILES,
+        help="graph profile: 'web' runs every MatMulNBits with float activations, as onnxruntime-web's WASM build "
+        "computes anyway (also --profile)",
+    )
 
 
 @register_target("onnx")
 class OnnxTarget(ExportTarget):
     description = "fused ONNX decoder (GroupQueryAttention, MatMulNBits) for onnxruntime on CPU, phones and the web"
+    options_type = OnnxOptions
 
     def supports(self, recipe: QuantRecipe, model: LoadedModel) -> str | None:
         if "onnx" not in recipe.targets:
@@ -40,16 +57,11 @@ class OnnxTarget(ExportTarget):
         recipe: QuantRecipe,
         out_dir: Path,
         max_context: int,
-        options: dict[str, Any],
+        options: OnnxOptions | Mapping[str, Any],
         on_progress: OnProgress,
     ) -> TargetResult:
-        unknown = sorted(set(options) - {"profile"})
-        if unknown:
-            raise ConfigError(f"unknown onnx option(s) {', '.join(unknown)}; known: profile (cpu, web)")
-        profile = options.get("profile", "cpu")
-        if profile not in PROFILES:
-            raise UnknownNameError("ONNX graph profile", profile, PROFILES)
-        return build_onnx(model, recipe, out_dir, max_context, profile=profile, on_progress=on_progress)
+        opts = self.parse_options(options)
+        return build_onnx(model, recipe, out_dir, max_context, profile=opts.profile, on_progress=on_progress)
 
 
 def _gguf_refusal(recipe: QuantRecipe, model: LoadedModel) -> str | None:

@@ -73,30 +73,66 @@ def _quiet_third_party_loggers() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def _option_value(text: str):
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for kind in (int, float):
+def parse_target_options(pairs, options_type, profile: str | None = None):
+    """``("group_size=64", "logits=all")`` -> the target's typed options, each value parsed by its declared field
+    type (``options_type`` is the target's ``TargetOptions`` dataclass); ``--profile`` joins as ``profile``.
+
+    An item that is not KEY=VALUE is a usage error; an unknown key or a bad value is a ConfigError naming it.
+    """
+    from edgekit.exporters.target_options import split_pairs
+
+    try:
+        texts = split_pairs(pairs)
+    except ValueError as exc:
+        message = f"{exc.args[0]!r} is not KEY=VALUE (e.g. -o group_size=64)"
+        raise click.BadParameter(message, param_hint="--option") from None
+    if profile:
+        texts["profile"] = profile
+    return options_type.from_strings(texts)
+
+
+def target_options_help() -> list[str]:
+    """The ``-o`` options of every export target, generated from their options dataclasses (for --help)."""
+    try:
+        from edgekit.exporters.pipeline import TARGET_MODULES, load_target
+    except ModuleNotFoundError as exc:
+        return [f"(target options need the 'export' extra: missing module {exc.name!r})"]
+    from edgekit.runtime.errors import EdgekitError
+
+    lines = []
+    for name in TARGET_MODULES:
         try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+            options_type = load_target(name).options_type
+        except EdgekitError as exc:
+            lines.append(f"{name}: {exc}")
+            continue
+        lines.append(f"{name}:")
+        lines.extend(f"  {line}" for line in options_type.help_lines())
+    return lines
 
 
-def parse_target_options(pairs) -> dict:
-    """``("group_size=64", "logits=all")`` -> ``{"group_size": 64, "logits": "all"}``; the target checks names."""
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE (e.g. -o group_size=64)", param_hint="--option")
-        options[key.strip()] = _option_value(value)
-    return options
+class _ExportCommand(click.Command):
+    """``edgekit export`` whose help ends with the target options, read from the targets when help is shown."""
+
+    def format_epilog(self, ctx, formatter) -> None:
+        super().format_epilog(ctx, formatter)
+        with formatter.section("Target options (-o KEY=VALUE)"):
+            for line in target_options_help():
+                if line.startswith("  "):
+                    with formatter.indentation():
+                        formatter.write_text(line.strip())
+                else:
+                    formatter.write_text(line)
 
 
-@click.command()
+def _list_options(ctx, param, value) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo("\n".join(target_options_help()))
+    ctx.exit()
+
+
+@click.command(cls=_ExportCommand)
 @click.argument("model", required=False, default="default")
 @click.option("--target", default="onnx", show_default=True, help="Export target (onnx, executorch).")
 @click.option(
@@ -117,8 +153,15 @@ def parse_target_options(pairs) -> dict:
     "target_options",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Target option, repeatable (executorch: group_size=64, embedding_bits=8, smooth_alpha=0.5, max_seq_len=256, "
-    "logits=all).",
+    help="Target option, repeatable, parsed by its declared type (listed below and by --list-options).",
+)
+@click.option(
+    "--list-options",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_list_options,
+    help="List every target's options (type, default, allowed values) and exit.",
 )
 @click.option("--no-validate", is_flag=True, help="Skip validation (no quality numbers in the manifest).")
 @click.option("--validation-tokens", type=int, default=None, hidden=True, help="Validate on the first N tokens only.")
@@ -165,9 +208,9 @@ def export(
     except ModuleNotFoundError as exc:
         raise DependencyError("edgekit export", "export", exc.name) from None
 
-    options = parse_target_options(target_options)
-    if profile:
-        options["profile"] = profile
+    from edgekit.exporters.pipeline import load_target
+
+    options = parse_target_options(target_options, load_target(target).options_type, profile)
     spec = ExportSpec(
         model=model,
         out=out,
