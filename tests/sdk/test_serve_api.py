@@ -72,10 +72,10 @@ def test_logprobs_are_the_runtime_token_logprobs(server, tiny_local):
 @pytest.mark.parametrize(
     "extra, param, words",
     [
-        ({"top_logprobs": 3, "logprobs": True}, "top_logprobs", "not supported yet"),
-        ({"frequency_penalty": 0.5}, "frequency_penalty", "not supported yet"),
-        ({"presence_penalty": -1}, "presence_penalty", "not supported yet"),
-        ({"logit_bias": {"5": 10}}, "logit_bias", "not supported yet"),
+        ({"top_logprobs": 30, "logprobs": True}, "top_logprobs", "top_logprobs=30"),
+        ({"frequency_penalty": 2.5}, "frequency_penalty", "frequency_penalty=2.5"),
+        ({"presence_penalty": -3}, "presence_penalty", "presence_penalty=-3"),
+        ({"logit_bias": {"5": 1000}}, "logit_bias", "=1000 is invalid"),
         ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools", "not supported yet"),
         ({"response_format": {"type": "json_object"}}, "response_format", "not supported yet"),
         ({"top_k": -1}, "top_k", "top_k=-1"),

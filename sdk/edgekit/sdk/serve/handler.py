@@ -111,7 +111,9 @@ def _generation_error(exc: EdgekitError) -> ApiError:
     if isinstance(exc, ContextOverflowError):
         return ApiError(400, str(exc), param="messages", code="context_length_exceeded")
     if isinstance(exc, RuntimeGenerationError):
-        return ApiError(400, str(exc), code="invalid_value")
+        # a SamplingOptionError names its option, which is also the request field (logit_bias ids outside the
+        # vocabulary are only known to the runtime)
+        return ApiError(400, str(exc), param=getattr(exc, "option", None), code="invalid_value")
     return ApiError(500, f"local model failed: {exc}", type_="server_error")
 
 
@@ -682,11 +684,18 @@ class _TextShape(_Shape):
             len(result.token_ids),
             self.extra(result),
             tokens=result.tokens if self.request.logprobs else None,
+            alternatives=self.request.top_logprobs > 0,
         )
 
     def first(self) -> dict[str, Any]:
         return text_chunk_body(
-            self.cid, self.request.model, self.created, "", None, tokens=[] if self.request.logprobs else None
+            self.cid,
+            self.request.model,
+            self.created,
+            "",
+            None,
+            tokens=[] if self.request.logprobs else None,
+            alternatives=self.request.top_logprobs > 0,
         )
 
     def piece(self, piece: Any) -> dict[str, Any] | None:
@@ -694,7 +703,14 @@ class _TextShape(_Shape):
         if not piece.text and tokens is None:
             return None
         body = text_chunk_body(
-            self.cid, self.request.model, self.created, piece.text, None, tokens=tokens, offset=self.offset
+            self.cid,
+            self.request.model,
+            self.created,
+            piece.text,
+            None,
+            tokens=tokens,
+            offset=self.offset,
+            alternatives=self.request.top_logprobs > 0,
         )
         self.offset += len(piece.token.text) if piece.token is not None else 0
         return body

@@ -59,8 +59,6 @@ UNSUPPORTED_FIELDS = {
     "prediction": "predicted outputs are not supported yet by edgekit serve",
     "web_search_options": "web search is not available to an on-device model",
     "reasoning_effort": "this model has no reasoning modes; omit reasoning_effort",
-    "top_logprobs": "top_logprobs > 0 is not supported yet (the runtime keeps the chosen token's logprob only); "
-    "use logprobs=true with top_logprobs 0 or omitted",
     "echo": "echo is not supported by edgekit serve",
     "best_of": "best_of is not supported by edgekit serve (one sequence per request)",
     "suffix": "suffix (insertion) is not supported by edgekit serve",
@@ -105,6 +103,7 @@ class _Parsed:
     stream: bool = False
     include_usage: bool = False
     logprobs: bool = False
+    top_logprobs: int = 0  # alternatives per token (chat top_logprobs, legacy logprobs=N)
 
 
 @dataclass
@@ -115,6 +114,7 @@ class ChatRequest:
     include_usage: bool = False
     logprobs: bool = False
     options: dict[str, Any] = field(default_factory=dict)
+    top_logprobs: int = 0
 
 
 @dataclass
@@ -125,6 +125,7 @@ class CompletionRequest:
     include_usage: bool = False
     logprobs: bool = False
     options: dict[str, Any] = field(default_factory=dict)
+    top_logprobs: int = 0
 
 
 # -- field parsers: (value, parsed, name) -> None -------------------------------------------------
@@ -149,20 +150,6 @@ def _integer(option: str, lo: int, hi: int | None = None) -> Callable:
         if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
             raise _invalid(name, value, f"use an integer >= {lo}" + (f" and <= {hi}" if hi is not None else ""))
         out.options[option] = value
-
-    return parse
-
-
-def _zero_only(message: str) -> Callable:
-    """A number whose neutral value (0) is accepted; anything else is refused with ``message``."""
-
-    def parse(value: Any, out: _Parsed, name: str) -> None:
-        if value is None:
-            return
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not -2.0 <= value <= 2.0:
-            raise _invalid(name, value, "use a number in [-2, 2]")
-        if value != 0:
-            raise ApiError(400, f"{name}={value!r}: {message}", param=name, code="unsupported_parameter")
 
     return parse
 
@@ -204,17 +191,30 @@ def _n(value: Any, out: _Parsed, name: str) -> None:
 
 
 def _logit_bias(value: Any, out: _Parsed, name: str) -> None:
+    """OpenAI's map of token id (a JSON object key, so a string) to a bias in [-100, 100] added to its logit.
+
+    Ids outside the model's vocabulary are refused by the runtime (it knows the vocabulary), also as a 400.
+    """
     if value is None:
         return
     if not isinstance(value, dict):
         raise _invalid(name, value, "use an object mapping token ids to a bias in [-100, 100]")
-    if value:
-        raise ApiError(
-            400,
-            f"{name}: logit_bias is not supported yet by edgekit serve; omit it",
-            param=name,
-            code="unsupported_parameter",
-        )
+    bias: dict[int, float] = {}
+    for key, b in value.items():
+        if not (isinstance(key, str) and key.isascii() and key.isdigit()):
+            raise ApiError(
+                400,
+                f"{name} key {key!r} is invalid: use a token id (a non-negative integer, as a string)",
+                param=name,
+                code="invalid_value",
+            )
+        if isinstance(b, bool) or not isinstance(b, (int, float)) or not -100 <= b <= 100:
+            raise ApiError(
+                400, f"{name}[{key!r}]={b!r} is invalid: use a bias in [-100, 100]", param=name, code="invalid_value"
+            )
+        bias[int(key)] = float(b)
+    if bias:
+        out.options["logit_bias"] = bias
 
 
 def _top_logprobs(value: Any, out: _Parsed, name: str) -> None:
@@ -222,8 +222,9 @@ def _top_logprobs(value: Any, out: _Parsed, name: str) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 20:
         raise _invalid(name, value, "use an integer in [0, 20]")
-    if value > 0:
-        raise ApiError(400, f"{name}={value}: {UNSUPPORTED_FIELDS[name]}", param=name, code="unsupported_parameter")
+    out.top_logprobs = value
+    if value:
+        out.options["top_logprobs"] = value
 
 
 def _legacy_logprobs(value: Any, out: _Parsed, name: str) -> None:
@@ -232,15 +233,10 @@ def _legacy_logprobs(value: Any, out: _Parsed, name: str) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 5:
         raise _invalid(name, value, "use an integer in [0, 5]")
-    if value > 0:
-        raise ApiError(
-            400,
-            f"{name}={value}: alternatives per token are not supported yet; use logprobs=0 for the chosen "
-            "token's logprob",
-            param=name,
-            code="unsupported_parameter",
-        )
     out.logprobs = True
+    out.top_logprobs = value
+    if value:
+        out.options["top_logprobs"] = value
 
 
 def _response_format(value: Any, out: _Parsed, name: str) -> None:
@@ -261,8 +257,6 @@ def _tool_choice(value: Any, out: _Parsed, name: str) -> None:
     raise ApiError(400, f"{name}={value!r}: {UNSUPPORTED_FIELDS[name]}", param=name, code="unsupported_parameter")
 
 
-_PENALTY_NOTE = "not supported yet by edgekit serve; use repetition_penalty (> 1 discourages repeats) or omit it"
-
 # fields both endpoints read
 _COMMON_FIELDS: dict[str, Callable] = {
     "max_tokens": _integer("max_new_tokens", 1),
@@ -277,8 +271,9 @@ _COMMON_FIELDS: dict[str, Callable] = {
     "stream": _bool_into("stream"),
     "stream_options": _stream_options,
     "n": _n,
-    "frequency_penalty": _zero_only(f"frequency_penalty is {_PENALTY_NOTE}"),
-    "presence_penalty": _zero_only(f"presence_penalty is {_PENALTY_NOTE}"),
+    # OpenAI's penalties on the counts of generated tokens (the runtime sampler applies them)
+    "frequency_penalty": _number("frequency_penalty", -2.0, 2.0),
+    "presence_penalty": _number("presence_penalty", -2.0, 2.0),
     "logit_bias": _logit_bias,
 }
 
@@ -397,7 +392,24 @@ def parse_chat_request(data: Any, served_model: str) -> ChatRequest:
     model = _model(data, served_model)
     messages = _messages(data)
     parsed = _read_fields(data, _CHAT_FIELDS, ("model", "messages"))
-    return ChatRequest(model, messages, parsed.stream, parsed.include_usage, parsed.logprobs, parsed.options)
+    if parsed.top_logprobs and not parsed.logprobs:
+        # OpenAI: "logprobs must be set to true if this parameter is used"; without it the alternatives would
+        # be computed and dropped
+        raise ApiError(
+            400,
+            f"top_logprobs={parsed.top_logprobs} needs logprobs=true; send both or omit top_logprobs",
+            param="top_logprobs",
+            code="invalid_value",
+        )
+    return ChatRequest(
+        model,
+        messages,
+        parsed.stream,
+        parsed.include_usage,
+        parsed.logprobs,
+        parsed.options,
+        top_logprobs=parsed.top_logprobs,
+    )
 
 
 def parse_completion_request(data: Any, served_model: str) -> CompletionRequest:
@@ -415,7 +427,15 @@ def parse_completion_request(data: Any, served_model: str) -> CompletionRequest:
             code="missing_required_parameter" if prompt is None else "invalid_value",
         )
     parsed = _read_fields(data, _COMPLETION_FIELDS, ("model", "prompt"))
-    return CompletionRequest(model, prompt, parsed.stream, parsed.include_usage, parsed.logprobs, parsed.options)
+    return CompletionRequest(
+        model,
+        prompt,
+        parsed.stream,
+        parsed.include_usage,
+        parsed.logprobs,
+        parsed.options,
+        top_logprobs=parsed.top_logprobs,
+    )
 
 
 # -- responses -----------------------------------------------------------------------------------
@@ -432,16 +452,37 @@ def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
 
 
 def logprobs_body(tokens: list[Any]) -> dict[str, Any]:
-    """Chat ``choices[].logprobs`` for runtime TokenInfo objects (logprob of the raw logits, nats)."""
+    """Chat ``choices[].logprobs`` for runtime TokenInfo objects.
+
+    Every number is the log-softmax of the raw logits (nats), the one the runtime reports as per-token
+    confidence: before logit bias, penalties, temperature and truncation. ``top_logprobs`` lists the runtime's
+    most likely alternatives (``RankedTokenInfo``; empty when none were asked for), best first.
+    """
     return {
         "content": [
-            {"token": t.text, "logprob": t.logprob, "bytes": list(t.text.encode("utf-8")), "top_logprobs": []}
+            {
+                "token": t.text,
+                "logprob": t.logprob,
+                "bytes": list(t.text.encode("utf-8")),
+                "top_logprobs": [
+                    {"token": a.text, "logprob": a.logprob, "bytes": list(a.utf8)}
+                    for a in getattr(t, "top_logprobs", ())
+                ],
+            }
             for t in tokens
         ]
     }
 
 
-def _legacy_logprobs_body(tokens: list[Any], offset: int = 0) -> dict[str, Any]:
+def _legacy_top(token: Any) -> dict[str, float]:
+    """Legacy ``top_logprobs`` entry: text -> logprob, best first (two ids with the same text keep the better)."""
+    top: dict[str, float] = {}
+    for a in getattr(token, "top_logprobs", ()):
+        top.setdefault(a.text, a.logprob)
+    return top
+
+
+def _legacy_logprobs_body(tokens: list[Any], offset: int = 0, alternatives: bool = False) -> dict[str, Any]:
     offsets, at = [], offset
     for t in tokens:
         offsets.append(at)
@@ -449,7 +490,7 @@ def _legacy_logprobs_body(tokens: list[Any], offset: int = 0) -> dict[str, Any]:
     return {
         "tokens": [t.text for t in tokens],
         "token_logprobs": [t.logprob for t in tokens],
-        "top_logprobs": None,
+        "top_logprobs": [_legacy_top(t) for t in tokens] if alternatives else None,
         "text_offset": offsets,
     }
 
@@ -492,11 +533,12 @@ def text_completion_body(
     completion_tokens: int,
     extra: dict[str, Any] | None = None,
     tokens: list[Any] | None = None,
+    alternatives: bool = False,
 ) -> dict[str, Any]:
     choice = {
         "index": 0,
         "text": text,
-        "logprobs": _legacy_logprobs_body(tokens) if tokens is not None else None,
+        "logprobs": _legacy_logprobs_body(tokens, 0, alternatives) if tokens is not None else None,
         "finish_reason": finish,
     }
     body = {
@@ -548,6 +590,7 @@ def text_chunk_body(
     usage_: dict[str, int] | None = None,
     tokens: list[Any] | None = None,
     offset: int = 0,
+    alternatives: bool = False,
 ) -> dict[str, Any]:
     choices = (
         []
@@ -556,7 +599,7 @@ def text_chunk_body(
             {
                 "index": 0,
                 "text": text,
-                "logprobs": _legacy_logprobs_body(tokens, offset) if tokens is not None else None,
+                "logprobs": _legacy_logprobs_body(tokens, offset, alternatives) if tokens is not None else None,
                 "finish_reason": finish,
             }
         ]
