@@ -102,5 +102,5 @@ def test_stream_restore_across_split_placeholders():
 def test_kinds_subset_and_unknown():
     text, _ = Redactor(kinds=["email"]).redact("a@b.co 10.0.0.1")
     assert text == "[EMAIL_1] 10.0.0.1"
-    with pytest.raises(UnknownNameError, match="known redaction kinds: card, email, ip, phone"):
+    with pytest.raises(UnknownNameError, match="known redaction kinds: card, email, iban, ip, phone"):
         Redactor(kinds=["ssn"])

@@ -1,14 +1,23 @@
 """Redaction: personal data is replaced by placeholders before a prompt leaves the device.
 
 ``Redactor().redact(text)`` returns the redacted text and a ``Redaction``
-mapping placeholders (``[EMAIL_1]``, ``[PHONE_1]``, ``[CARD_1]``, ``[IP_1]``)
+mapping placeholders (``[EMAIL_1]``, ``[IBAN_1]``, ``[PHONE_1]``, ``[CARD_1]``, ``[IP_1]``)
 to the originals; ``Redaction.restore(answer)`` puts them back into the
 cloud's answer, and ``StreamRestorer`` does it on a stream whose chunks may
 split a placeholder. The same value gets the same placeholder across all
 messages of one conversation, so the cloud can still refer to it.
 
 Patterns, in the order they run (earlier ones win an overlap):
-- e-mail: the practical subset of RFC 5322 addr-spec (dot-atom local part, dotted domain with a 2+ letter TLD);
+- e-mail: the practical subset of RFC 5322 addr-spec (dot-atom local part, dotted domain with a 2+ letter TLD),
+  internationalized as RFC 6531 (SMTPUTF8) allows: local parts and domain labels may hold letters, marks and
+  digits of any script (``josé@exämple.de``, ``用户@例子.广告``, ``संपर्क@डाटामेल.भारत``), ``xn--`` A-label TLDs
+  count, and the ideographic full stops that IDNA reads as dots (RFC 3490 §3.1) separate labels. In scripts
+  written without spaces the address cannot be told from the words around it, so the placeholder may take
+  those too: more is hidden from the cloud, and the restore puts it all back;
+- IBAN: ISO 13616, two letters, two check digits and up to 30 letters or digits, compact or in the paper format
+  (groups of four split by single spaces), kept only when python-stdnum's ``stdnum.iban`` accepts it: the
+  ISO 7064 MOD 97-10 check digits and the country's registered BBAN length and layout, so order references and
+  other digit strings with two letters in front are left alone;
 - payment card: 13–19 digits, optionally grouped by single spaces or dashes, that pass the Luhn check
   (ISO/IEC 7812-1), so order numbers and arithmetic are left alone;
 - IPv4 (each octet 0–255) and IPv6 (full or ``::``-compressed hex groups);
@@ -23,14 +32,28 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-__all__ = ["Redactor", "Redaction", "StreamRestorer", "luhn_valid", "KINDS"]
+__all__ = ["Redactor", "Redaction", "StreamRestorer", "luhn_valid", "iban_valid", "KINDS"]
 
-KINDS = ("email", "card", "ip", "phone")
+KINDS = ("email", "iban", "card", "ip", "phone")
 
-_EMAIL = re.compile(
-    r"(?<![\w.+-])[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}(?![\w-])"
+# Non-ASCII punctuation, symbols and spaces (Latin-1 punctuation, × ÷, General Punctuation to Miscellaneous
+# Symbols and Arrows, Supplemental Punctuation, CJK Symbols and Punctuation but U+3003 ditto, vertical and small
+# forms, fullwidth ASCII punctuation, emoji). Python's re has no \p{M}, and \w misses the combining marks that
+# Indic and other scripts need inside words, so "a letter, mark or digit of any script" is written as
+# "not ASCII, not a space, not one of these".
+_NON_ASCII_PUNCT = (
+    "\u00a0-\u00bf\u00d7\u00f7\u2000-\u2bff\u2e00-\u2e7f\u3000-\u3002\u3004-\u303f\ufe10-\ufe1f\ufe30-\ufe6f"
+    "\uff00-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\U0001f000-\U0001faff"
 )
+_U = rf"[^\x00-\x7f\s{_NON_ASCII_PUNCT}]"
+_ATOM = rf"(?:[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~-]|{_U})+"
+_LABEL_CH = rf"(?:[A-Za-z0-9]|{_U})"
+_LABEL = rf"{_LABEL_CH}(?:(?:{_LABEL_CH}|-){{0,61}}{_LABEL_CH})?"
+_DOT = "[.\u3002\uff0e\uff61]"  # the label separators of IDNA (RFC 3490 §3.1)
+_TLD = rf"(?:xn--[A-Za-z0-9-]{{1,59}}|(?:[A-Za-z]|{_U}){{2,63}})"
+_EMAIL = re.compile(rf"(?<![\w.+-])(?<!{_U}){_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}{_DOT})+{_TLD}(?![\w-])(?!{_U})")
+# ISO 13616: country code, check digits, BBAN; compact or in groups of four split by single spaces
+_IBAN = re.compile(r"(?<![\w])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]{4}){2,7}(?: ?[A-Za-z0-9]{1,3})?(?![\w])")
 _CARD = re.compile(r"(?<![\w.])\d(?:[ -]?\d){12,18}(?![\w.]|[ -]\d)")
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4 = re.compile(rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\w]|\.\d)")
@@ -64,6 +87,27 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def iban_valid(value: str) -> bool:
+    """An IBAN (spaces allowed) with valid ISO 7064 MOD 97-10 check digits and its country's BBAN layout."""
+    # imported on first use: stdnum.util pulls in pydoc and ssl (~0.1 s), and most prompts hold no IBAN
+    from stdnum import iban
+
+    return iban.is_valid(value)
+
+
+def _iban_length(match: str) -> int:
+    """Length of the longest leading part of ``match`` that is a valid IBAN (0 for none).
+
+    The pattern cannot know a country's length, so a grouped IBAN followed by a short word or number
+    ("BE68 5390 0754 7034 and ...") is matched with it; the IBAN is then the match cut at a group boundary.
+    """
+    ends = [len(match)] + [i for i in range(len(match) - 1, 0, -1) if match[i] == " "]
+    for end in ends:
+        if end >= 15 and iban_valid(match[:end]):  # the shortest IBANs (Norway) have 15 characters
+            return end
+    return 0
+
+
 def _digits(text: str) -> str:
     return "".join(ch for ch in text if ch.isdigit())
 
@@ -93,15 +137,22 @@ def _ipv6_ok(match: str) -> bool:
     return match.count(":") >= 3 or ("::" in match and len(match) > 2)
 
 
-_PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None, str]] = [
-    ("email", _EMAIL, None, "EMAIL"),
-    ("card", _CARD, _card_ok, "CARD"),
-    ("ip", _IPV4, None, "IP"),
-    ("ip", _IPV6, _ipv6_ok, "IP"),
-    ("phone", _PHONE, _phone_ok, "PHONE"),
+def _whole(check: Callable[[str], bool] | None) -> Callable[[str], int]:
+    """A yes/no check as a ``keep`` function: all of the match, or nothing."""
+    return lambda match: len(match) if check is None or check(match) else 0
+
+
+# (kind, pattern, keep, label): ``keep(match)`` is how many leading characters of a match are the value (0: none)
+_PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], int], str]] = [
+    ("email", _EMAIL, _whole(None), "EMAIL"),
+    ("iban", _IBAN, _iban_length, "IBAN"),
+    ("card", _CARD, _whole(_card_ok), "CARD"),
+    ("ip", _IPV4, _whole(None), "IP"),
+    ("ip", _IPV6, _whole(_ipv6_ok), "IP"),
+    ("phone", _PHONE, _whole(_phone_ok), "PHONE"),
 ]
 
-_PLACEHOLDER = re.compile(r"\[(EMAIL|CARD|IP|PHONE)_(\d+)\]")
+_PLACEHOLDER = re.compile(r"\[(EMAIL|IBAN|CARD|IP|PHONE)_(\d+)\]")
 
 
 @dataclass
@@ -165,14 +216,15 @@ class Redactor:
     def find(self, text: str) -> list[tuple[int, int, str, str]]:
         """Non-overlapping (start, end, kind, label) spans, earlier patterns first."""
         spans: list[tuple[int, int, str, str]] = []
-        for kind, pattern, check, label in _PATTERNS:
+        for kind, pattern, keep, label in _PATTERNS:
             if kind not in self.kinds:
                 continue
             for m in pattern.finditer(text):
-                value = m.group(0)
-                if check is not None and not check(value):
+                length = keep(m.group(0))
+                if not length:
                     continue
-                start, end = m.span()
+                start = m.start()
+                end = start + length
                 if any(start < e and s < end for s, e, _, _ in spans):
                     continue
                 spans.append((start, end, kind, label))
