@@ -87,6 +87,12 @@ def test_logit_bias_forces_and_bans_tokens_of_a_real_model(toy_model):
     assert banned.token_ids[0] != ord(GREEDY[0])
 
 
+def test_logit_bias_outside_the_logits_is_refused_by_the_sampler_too():
+    sampler = Sampler(SamplingOptions(logit_bias={3: 1.0, 10**30: 1.0}))
+    with pytest.raises(SamplingOptionError, match=r"outside this model's vocabulary; use ids in \[0, 4\)"):
+        sampler.sample(f32(0.0, 1.0, 2.0, 3.0))
+
+
 def test_logit_bias_outside_the_vocabulary_is_refused_before_compute(toy_model):
     with pytest.raises(SamplingOptionError) as info:
         toy_model.stream(PROMPT, logit_bias={300: 5.0})  # the toy vocabulary has 259 ids

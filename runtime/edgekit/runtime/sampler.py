@@ -154,9 +154,7 @@ class Sampler:
     def __init__(self, options: SamplingOptions):
         self.options = options
         self.rng = np.random.default_rng(options.seed)
-        pairs = options.logit_bias
-        self._bias_ids = np.array([t for t, _ in pairs], dtype=np.int64)  # type: ignore[misc]
-        self._bias = np.array([b for _, b in pairs], dtype=np.float32)  # type: ignore[misc]
+        self._bias: tuple[np.ndarray, np.ndarray] | None = None  # (ids, biases), built at the first step
 
     def sample(
         self, logits: np.ndarray, history: Iterable[int] = (), counts: Mapping[int, int] | None = None
@@ -189,11 +187,17 @@ class Sampler:
         """The logits after logit bias and the penalties (a copy when anything changes; ``raw`` is never written)."""
         opts = self.options
         x = raw
-        if self._bias_ids.size:
-            if int(self._bias_ids[-1]) >= raw.shape[0]:
-                opts.check_vocabulary(raw.shape[0])
+        if opts.logit_bias:
+            if self._bias is None:
+                opts.check_vocabulary(raw.shape[0])  # before the ids become int64 indices
+                pairs = opts.logit_bias
+                self._bias = (
+                    np.array([t for t, _ in pairs], dtype=np.int64),  # type: ignore[misc]
+                    np.array([b for _, b in pairs], dtype=np.float32),  # type: ignore[misc]
+                )
+            ids, bias = self._bias
             x = raw.copy()
-            x[self._bias_ids] += self._bias
+            x[ids] += bias
         if opts.repetition_penalty != 1.0:
             seen_ids = history if isinstance(history, (set, frozenset)) else set(history)
             seen = np.fromiter(seen_ids, dtype=np.int64, count=len(seen_ids))
