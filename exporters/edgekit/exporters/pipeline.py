@@ -214,20 +214,30 @@ def _source_digest(model: LoadedModel) -> str | None:
     return sha256_file(path) if path.is_file() else None
 
 
-def _build_one(
-    spec: ExportSpec,
-    model: LoadedModel,
-    target: Any,
-    recipe: Any,
-    max_context: int,
-    steps: Steps,
-    timings: dict[str, float],
-    source_kind: str,
-    source_sha256: str | None,
-    floor: float,
-    gate: bool,
-) -> tuple[Manifest, ValidationResult | None, int]:
+@dataclass(frozen=True)
+class ExportContext:
+    """What every build of one export shares: the spec, the loaded source, the target and the run's bookkeeping.
+
+    Frozen so no stage can swap a member for the next one; ``steps`` and ``timings`` are the run's mutable
+    progress counter and per-stage seconds, shared on purpose by every recipe ``--quant auto`` tries.
+    """
+
+    spec: ExportSpec  # options already parsed into the target's TargetOptions
+    model: LoadedModel
+    target: Any  # ExportTarget
+    max_context: int
+    steps: Steps
+    timings: dict[str, float]
+    source_kind: str  # SOURCE_KINDS name the source resolved to (builtin, gguf, hf-folder, hub)
+    source_sha256: str | None  # of the source file, None for a folder or hub id
+    floor: float  # top-1 agreement every bundle is checked against (ExportSpec.quality_floor)
+    warnings: list[str]
+
+
+def _build_one(ctx: ExportContext, recipe: Any, gate: bool) -> tuple[Manifest, ValidationResult | None, int]:
     """Build, describe and validate one recipe inside a staging folder; commit when accepted."""
+    spec, model, target, steps, timings = ctx.spec, ctx.model, ctx.target, ctx.steps, ctx.timings
+    max_context = ctx.max_context
     with staging_folder(spec.out, spec.force) as folder:
         with steps.stage("build", f"{spec.target} {recipe.name}") as stage:
             start = time.perf_counter()
@@ -247,8 +257,8 @@ def _build_one(
                 max_context=max_context,
                 validation={"weights": result.metrics},
                 memory={},
-                source_kind=source_kind,
-                source_sha256=source_sha256,
+                source_kind=ctx.source_kind,
+                source_sha256=ctx.source_sha256,
             )
             manifest = write_bundle_manifest(folder, contents)
             size = _bundle_size(folder, manifest)
@@ -258,7 +268,7 @@ def _build_one(
         if spec.validate:
             with steps.stage("validate", "teacher-forced vs float reference") as stage:
                 start = time.perf_counter()
-                validation = validate_bundle(folder, model, spec.validation, steps, min_agreement=floor)
+                validation = validate_bundle(folder, model, spec.validation, steps, min_agreement=ctx.floor)
                 timings["validate"] = timings.get("validate", 0.0) + time.perf_counter() - start
                 stage.metrics.update(
                     agreement=round(validation.top1_agreement, 4),
@@ -323,19 +333,27 @@ def export(spec: ExportSpec, on_progress: OnProgress | None = None) -> ExportRep
                 types = sorted({t.ggml_type for t in model.gguf_tensors.values()})
                 stage.metrics["gguf_types"] = "/".join(types)
 
+        ctx = ExportContext(
+            spec=spec,
+            model=model,
+            target=target,
+            max_context=max_context,
+            steps=steps,
+            timings=timings,
+            source_kind=kind,
+            source_sha256=digest,
+            floor=floor,
+            warnings=warnings,
+        )
         if auto:
-            report = _export_auto(
-                spec, model, target, candidates, max_context, steps, timings, kind, digest, floor, warnings
-            )
+            report = _export_auto(ctx, candidates)
         else:
             name = spec.quant or default_recipe_name(target, model)
             recipe = get_recipe(name)
             reason = target.supports(recipe, model)
             if reason is not None:
                 raise UnsupportedError(f"target {spec.target!r} cannot build recipe {name!r}: {reason}")
-            manifest, validation, size = _build_one(
-                spec, model, target, recipe, max_context, steps, timings, kind, digest, floor, gate
-            )
+            manifest, validation, size = _build_one(ctx, recipe, gate)
             report = ExportReport(spec.out, manifest, spec.target, name, size, 0.0, validation)
     if report.validation is not None and report.validation.passed is False:
         warnings.append(
@@ -348,22 +366,12 @@ def export(spec: ExportSpec, on_progress: OnProgress | None = None) -> ExportRep
     return report
 
 
-def _export_auto(
-    spec: ExportSpec,
-    model: LoadedModel,
-    target: Any,
-    candidates: list[str],
-    max_context: int,
-    steps: Steps,
-    timings: dict[str, float],
-    kind: str,
-    digest: str | None,
-    floor: float | None,
-    warnings: list[str],
-) -> ExportReport:
+def _export_auto(ctx: ExportContext, candidates: list[str]) -> ExportReport:
     from edgekit.runtime.errors import QualityGateError
 
     from .recipes import get_recipe
+
+    spec, model, target, steps, floor = ctx.spec, ctx.model, ctx.target, ctx.steps, ctx.floor
 
     tried: list[CandidateResult] = []
     for name in candidates:
@@ -375,9 +383,7 @@ def _export_auto(
             steps.note("auto", f"skip {name}: {reason}")
             continue
         try:
-            manifest, validation, size = _build_one(
-                replace(spec), model, target, recipe, max_context, steps, timings, kind, digest, floor, gate=False
-            )
+            manifest, validation, size = _build_one(ctx, recipe, gate=False)
         except _BelowFloor as miss:
             tried.append(CandidateResult(name, "below floor", miss.result.top1_agreement, miss.size))
             continue
