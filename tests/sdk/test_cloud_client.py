@@ -254,3 +254,15 @@ def test_config_repr_has_no_key(api_key):
 def test_parse_retry_after_http_date():
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == pytest.approx(10.0)
     assert parse_retry_after("garbage") is None
+
+
+def test_scrubber_sees_the_key_through_whitespace_and_invisible_characters():
+    from edgekit.sdk.cloud import KeyScrubber
+
+    scrubber = KeyScrubber(SECRET)
+    zero_width = "\u200b".join(SECRET)  # a zero-width space between every character
+    grouped = " ".join(SECRET[i : i + 3] for i in range(0, len(SECRET), 3))  # no group is a fragment alone
+    for echoed in (zero_width, grouped, SECRET.upper().replace("-", "-\n"), f"\t{SECRET.lower()}\n"):
+        assert "".join(scrubber.scrub(f"bad key {echoed}!").split()) == "badkey[API_KEY]!"
+    text = "Invalid request: the model field is missing (see the docs)."
+    assert scrubber.scrub(text) == text  # ordinary words are left alone

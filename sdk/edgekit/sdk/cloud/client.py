@@ -46,6 +46,9 @@ from .sse import DONE, iter_sse_data
 __all__ = ["CloudReply", "CloudChunk", "CloudClient", "RETRYABLE_STATUS"]
 
 log = logging.getLogger("edgekit.sdk.cloud")
+# A library never prints: without a handler, Python's last-resort handler writes the retry warnings to stderr
+# of any application that configured no logging (Python logging HOWTO, "Configuring Logging for a Library").
+log.addHandler(logging.NullHandler())
 
 # 408/425/429 and the 5xx family are transient by definition (RFC 9110 §15.5.9, §15.6; RFC 6585 §4).
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -331,7 +334,8 @@ class CloudClient:
             message = None
         if not message:
             return ""
-        return ": " + self._scrub(str(message))[:200]
+        # scrubbed first (the key may be split across lines), then on one line: it ends up in a CLI route line
+        return ": " + " ".join(self._scrub(str(message)).split())[:200]
 
     def _parse_completion(self, response: httpx.Response, messages, attempts: int, start: float) -> CloudReply:
         try:

@@ -6,7 +6,12 @@ headers they log, gateways cut keys to a prefix. Exact matching misses all of
 these, so the scrubber removes, case-insensitively:
 
 - the whole key, and
-- any run of at least ``MIN_FRAGMENT`` characters that also occurs in the key.
+- any run of at least ``MIN_FRAGMENT`` characters that also occurs in the key,
+
+ignoring whitespace and invisible format characters (zero-width space, soft hyphen: Unicode category Cf)
+inside the text: a key wrapped onto two lines, padded, or printed in groups of four
+(``sk-p roj- Abc1 ...``, the way some dashboards and log formatters show secrets) is the key all the same,
+and none of its space-separated groups is long enough to be caught as a fragment on its own.
 
 Eight characters (48 bits of a base62 key) is short enough to catch the
 fragments a masked echo shows and long enough that ordinary words in an error
@@ -15,6 +20,8 @@ as ``sk-proj-``, can collide, and scrubbing that costs nothing).
 """
 
 from __future__ import annotations
+
+import unicodedata
 
 __all__ = ["KeyScrubber", "MIN_FRAGMENT", "PLACEHOLDER"]
 
@@ -27,11 +34,16 @@ def _fold(text: str) -> str:
     return "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
 
 
+def _ignored(ch: str) -> bool:
+    """Characters that can sit inside an echoed key without changing it (see the module doc)."""
+    return ch.isspace() or (ch > "\x7f" and unicodedata.category(ch) == "Cf")
+
+
 class KeyScrubber:
     """``scrub(text)`` replaces the key and its fragments (see the module doc) by ``[API_KEY]``."""
 
     def __init__(self, key: str | None, min_fragment: int = MIN_FRAGMENT):
-        self.key = _fold(key or "")
+        self.key = _fold("".join(ch for ch in key or "" if not _ignored(ch)))
         # a key shorter than a fragment is only matched whole
         self.n = min(min_fragment, len(self.key))
         # every window of n characters of the key: a text window found in this set is part of a fragment
@@ -40,11 +52,14 @@ class KeyScrubber:
     def scrub(self, text: str) -> str:
         if not self._grams or not text:
             return text
-        folded = _fold(text)
+        # match on the text without ignored characters; ``where`` maps each kept character back to its index
+        where = [i for i, ch in enumerate(text) if not _ignored(ch)]
+        folded = _fold("".join(text[i] for i in where))
         covered = bytearray(len(text))
-        for i in range(len(folded) - self.n + 1):
-            if folded[i : i + self.n] in self._grams:
-                covered[i : i + self.n] = b"\x01" * self.n
+        for j in range(len(folded) - self.n + 1):
+            if folded[j : j + self.n] in self._grams:
+                first, last = where[j], where[j + self.n - 1]
+                covered[first : last + 1] = b"\x01" * (last + 1 - first)
         if not any(covered):
             return text
         out: list[str] = []
