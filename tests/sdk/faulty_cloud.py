@@ -10,6 +10,7 @@ cloud or proxy shows in practice:
 - ``empty``: an SSE stream of well-formed chunks whose deltas carry no text (a role, then ``content: ""``),
   the keep-alive some gateways send instead of comments;
 - ``cut``: a stream (or a JSON body) that stops mid-way and closes the connection;
+- ``stall``: a stream that sends its ``pieces``, then only keep-alive comments (the deadline cuts it mid-answer);
 - ``echo_key``: HTTP ``status`` whose error message quotes the request's key altered as ``echo`` says
   (``lower``, ``upper``, ``spaced``: groups of 4 split by spaces, ``wrapped``: cut by a newline and padded),
   followed by a fragment of it, the way proxies and gateways quote keys they log;
@@ -141,6 +142,14 @@ class FaultyCloud:
 
     def _keepalive(self, h, body):
         self._headers(h, True)
+        for _ in self._bounded_ticks():
+            h.wfile.write(b": keep-alive\n\n")
+            h.wfile.flush()
+
+    def _stall(self, h, body):
+        self._headers(h, True)
+        h.wfile.write(b"".join(self._event(p) for p in self.fault.pieces))
+        h.wfile.flush()
         for _ in self._bounded_ticks():
             h.wfile.write(b": keep-alive\n\n")
             h.wfile.flush()

@@ -140,10 +140,29 @@ class _Piece:
         self.result = None
 
 
+# What stdout says when a RESTART supersedes text already printed there, by (new source, whose text it replaces).
+# stdout is the answer stream a user reads or pipes on; without a line between them, a cut cloud answer and the
+# local answer that replaces it (or a local answer and the cloud's) would read as one text.
+SEPARATORS = {
+    ("local", "cloud"): "[cloud answer cut off; local answer follows]",
+    ("local", ""): "[cloud gave no answer; local answer follows]",  # the local answer had been printed before
+    ("cloud", "local"): "[local answer replaced; cloud answer follows]",
+}
+
+
+def separator_line(event, shown: str) -> str:
+    """The stdout line (with the newline that ends the text before it) for a RESTART, or "" when none is due."""
+    line = SEPARATORS.get((event.source, event.replaces))
+    if line is None or not shown:
+        return ""
+    return ("" if shown.endswith("\n") else "\n") + line + "\n"
+
+
 def hybrid_reply_stream(model, stderr, hybrid: dict, **stream_options):
     """A reply stream for chat_cmd.chat_loop backed by HybridClient.stream: tokens go to stdout through the loop,
-    the route line and escalation notes to stderr. The loop stores what was streamed as the assistant turn;
-    when a RESTART superseded part of it, the stored turn is corrected to the final answer on the next call."""
+    the route line and escalation notes to stderr. When a RESTART supersedes text already printed, a separator
+    line on stdout (``SEPARATORS``) says which answer follows. The loop stores what was streamed as the assistant
+    turn; when a RESTART superseded part of it, the stored turn is corrected to the final answer on the next call."""
     from ..answer import EventKind
 
     options = {k: v for k, v in stream_options.items() if k != "context_policy" and v is not None}
@@ -166,6 +185,10 @@ def hybrid_reply_stream(model, stderr, hybrid: dict, **stream_options):
             elif event.kind is EventKind.RESTART:
                 stderr.write(f"\n[{event.note}]\n")
                 stderr.flush()
+                line = separator_line(event, "".join(streamed))
+                if line:
+                    streamed.append(line)
+                    yield _Piece(line)
             elif event.answer is not None:
                 last.update(streamed="".join(streamed), final=event.answer.text)
                 stderr.write("\n" + route_line(event.answer))
