@@ -112,3 +112,14 @@ def test_chat_remembers_the_final_answer_not_the_separators(tiny_local, local_te
         second = cloud.requests[1]["body"]["messages"]
     assert [m["role"] for m in second] == ["user", "assistant", "user"]
     assert second[1]["content"] == local_text  # what the user was finally given, without "Paris" or the separator
+
+
+def test_chat_separator_when_the_cloud_fails_before_its_first_word(tiny_local, local_text, tmp_path):
+    with FaultyCloud(Fault("echo_key", status=503)) as cloud:
+        r = chat(tiny_local.bundle_dir, cloud, LOCAL_FIRST, tmp_path, [QUESTION])
+    assert r.exit_code == 0, r.output
+    no_answer = SEPARATORS[("local", "")]
+    out = r.stdout
+    assert REPLACED in out.splitlines() and no_answer in out.splitlines()
+    assert out.index(local_text) < out.index(REPLACED) < out.index(no_answer) < out.rindex(local_text)
+    assert "Paris" not in out
