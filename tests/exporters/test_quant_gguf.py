@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from edgekit.exporters.model import GGUFTensor
 from edgekit.exporters.quant import decode_gguf, dequantize_gguf, repack_error, repack_gguf
+from edgekit.runtime.errors import UnknownNameError
 
 from tests.exporters.graph_helpers import gguf_dequantize, gguf_quantize
 from tests.exporters.test_quant_blocks import _run_matmulnbits
@@ -45,9 +46,13 @@ def test_matmulnbits_plus_correction_computes_the_gguf_weight(ggml_type):
 
 
 def test_repack_rejects_non_repackable_types():
-    tensor = GGUFTensor("w", "blk.0.w", "Q4_K", (8, 256), np.zeros((8, 144), np.uint8))
-    with pytest.raises(ValueError, match="Q4_K"):
-        decode_gguf(tensor)
+    # Q3_K has no exact MatMulNBits form, so it is not a registered block type: the lookup lists the known ones.
+    tensor = GGUFTensor("w", "blk.0.w", "Q3_K", (8, 256), np.zeros((8, 110), np.uint8))
+    for refuse in (decode_gguf, dequantize_gguf, repack_gguf):
+        with pytest.raises(
+            UnknownNameError, match=r"unknown GGML block type 'Q3_K'; known GGML block types: Q4_0, Q4_1"
+        ):
+            refuse(tensor)
 
 
 def test_repack_rejects_wrong_row_size():

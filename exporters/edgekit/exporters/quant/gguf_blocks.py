@@ -16,6 +16,9 @@ correction ``m + 8d`` the graph adds as ``blocksum(x) @ correction.T``
 (measured on SmolLM2-135M: float zero points would be exact but fall onto a 3–10 tok/s kernel).
 ``m + 8d`` is stored in float32; it is exact whenever the sum of the two fp16
 values fits float32's 24-bit mantissa, which ``repack_error`` checks.
+
+Each type registers its decoder in ``BLOCK_TYPES`` (block_types.py), which
+decodes, dequantizes and repacks every registered type the same way.
 """
 
 from __future__ import annotations
@@ -23,72 +26,67 @@ from __future__ import annotations
 import numpy as np
 
 from ..model import GGUFTensor
+from .block_types import (
+    BLOCK_TYPES,
+    BlockType,
+    decode_blocks,
+    dequantize_blocks,
+    f16_field,
+    register_block_type,
+    repack_blocks,
+)
 from .blocks import QuantizedMatrix
-from .kquants import KQUANT_TYPES, dequantize_kquant, repack_kquant
+from .kquants import KQUANT_TYPES
 
 __all__ = ["QK", "BLOCK_BYTES", "REPACKABLE_TYPES", "decode_gguf", "dequantize_gguf", "repack_gguf", "repack_error"]
 
 QK = 32  # weights per block for all three types
-BLOCK_BYTES = {"Q4_0": 2 + QK // 2, "Q4_1": 4 + QK // 2, "Q8_0": 2 + QK}
+
+
+def _nibbles(blocks: np.ndarray) -> np.ndarray:
+    """Q4_0/Q4_1 codes [n, 32]: byte j holds element j (low nibble) and element j+16 (high nibble)."""
+    return np.concatenate([blocks & 0x0F, blocks >> 4], axis=-1).astype(np.int16)
+
+
+def _decode_q4_0(b: np.ndarray):
+    n = b.shape[0]
+    return (_nibbles(b[:, 2:]) - 8).reshape(n, 1, QK), f16_field(b[:, 0:2]).reshape(n, 1), None
+
+
+def _decode_q4_1(b: np.ndarray):
+    n = b.shape[0]
+    return _nibbles(b[:, 4:]).reshape(n, 1, QK), f16_field(b[:, 0:2]).reshape(n, 1), f16_field(b[:, 2:4]).reshape(n, 1)
+
+
+def _decode_q8_0(b: np.ndarray):
+    n = b.shape[0]
+    codes = np.ascontiguousarray(b[:, 2:]).view(np.int8).astype(np.int16)
+    return codes.reshape(n, 1, QK), f16_field(b[:, 0:2]).reshape(n, 1), None
+
+
+register_block_type(BlockType("Q4_0", QK, 2 + QK // 2, _decode_q4_0, bits=4, block_size=QK, code_shift=8))
+register_block_type(BlockType("Q4_1", QK, 4 + QK // 2, _decode_q4_1, bits=4, block_size=QK, code_shift=0))
+register_block_type(BlockType("Q8_0", QK, 2 + QK, _decode_q8_0, bits=8, block_size=QK, code_shift=128))
+
+BLOCK_BYTES = {name: BLOCK_TYPES.get(name).bytes_per_block for name in ("Q4_0", "Q4_1", "Q8_0")}
 # Q5_0/Q5_1/Q4_K/Q5_K/Q6_K repack exactly too, as 4- or 8-bit MatMulNBits (kquants.py).
 REPACKABLE_TYPES = frozenset(BLOCK_BYTES) | KQUANT_TYPES
 
 
-def _blocks(tensor: GGUFTensor) -> np.ndarray:
-    if tensor.ggml_type not in BLOCK_BYTES:
-        raise ValueError(f"{tensor.gguf_name}: type {tensor.ggml_type} cannot be repacked exactly")
-    rows, cols = tensor.shape
-    if cols % QK:
-        raise ValueError(f"{tensor.gguf_name}: {cols} columns is not a whole number of {QK}-blocks")
-    raw = np.ascontiguousarray(np.asarray(tensor.raw, dtype=np.uint8)).reshape(rows, -1)
-    expected = cols // QK * BLOCK_BYTES[tensor.ggml_type]
-    if raw.shape[1] != expected:
-        raise ValueError(f"{tensor.gguf_name}: {raw.shape[1]} bytes per row, {tensor.ggml_type} needs {expected}")
-    return raw.reshape(rows, cols // QK, BLOCK_BYTES[tensor.ggml_type])
-
-
 def decode_gguf(tensor: GGUFTensor) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(q [N, nb, 32] int16 codes in element order, d float16 [N, nb], m float16 [N, nb] or None)."""
-    blocks = _blocks(tensor)
-    d = np.ascontiguousarray(blocks[..., 0:2]).view(np.float16)[..., 0]
-    if tensor.ggml_type == "Q8_0":
-        q = np.ascontiguousarray(blocks[..., 2:]).view(np.int8).astype(np.int16)
-        return q, d, None
-    offset = 2 if tensor.ggml_type == "Q4_0" else 4
-    m = None if tensor.ggml_type == "Q4_0" else np.ascontiguousarray(blocks[..., 2:4]).view(np.float16)[..., 0]
-    nibbles = blocks[..., offset:]
-    q = np.concatenate([nibbles & 0x0F, nibbles >> 4], axis=-1).astype(np.int16)
-    return q, d, m
+    """(codes int16 [N, n_sub, sub], scale float64 [N, n_sub], offset float64 [N, n_sub] or None) with
+    ``w = scale * codes + offset``, for any registered block type (UnknownNameError for another)."""
+    return decode_blocks(tensor)
 
 
 def dequantize_gguf(tensor: GGUFTensor, dtype=np.float64) -> np.ndarray:
     """The weight exactly as ggml defines it (float64 holds every value exactly)."""
-    if tensor.ggml_type in KQUANT_TYPES:
-        return dequantize_kquant(tensor, dtype)
-    q, d, m = decode_gguf(tensor)
-    d = d.astype(dtype)[..., None]
-    if tensor.ggml_type == "Q4_0":
-        w = d * (q.astype(dtype) - 8)
-    elif tensor.ggml_type == "Q4_1":
-        w = d * q.astype(dtype) + m.astype(dtype)[..., None]
-    else:
-        w = d * q.astype(dtype)
-    return w.reshape(tensor.shape[0], -1)
+    return dequantize_blocks(tensor, dtype)
 
 
 def repack_gguf(tensor: GGUFTensor) -> QuantizedMatrix:
-    """The tensor's blocks as a symmetric MatMulNBits matrix (+ correction for Q4_1)."""
-    if tensor.ggml_type in KQUANT_TYPES:
-        return repack_kquant(tensor)
-    q, d, m = decode_gguf(tensor)
-    scales = d.astype(np.float32)
-    k = tensor.shape[1]
-    if tensor.ggml_type == "Q8_0":
-        return QuantizedMatrix(8, QK, k, (q + 128).astype(np.uint8), scales, None)
-    correction = None
-    if tensor.ggml_type == "Q4_1":
-        correction = (m.astype(np.float64) + 8.0 * d.astype(np.float64)).astype(np.float32)
-    return QuantizedMatrix(4, QK, k, q.astype(np.uint8), scales, None, correction)
+    """The tensor's blocks as a symmetric MatMulNBits matrix (+ correction for Q4_1 and the offset types)."""
+    return repack_blocks(tensor)
 
 
 def repack_error(tensor: GGUFTensor, repacked: QuantizedMatrix) -> float:

@@ -31,35 +31,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..model import GGUFTensor
+from .block_types import BlockType, decode_blocks, dequantize_blocks, f16_field, register_block_type, repack_blocks
 from .blocks import QuantizedMatrix
 
 __all__ = ["KQUANT_TYPES", "KQUANT_BLOCK_BYTES", "decode_kquant", "dequantize_kquant", "repack_kquant"]
 
 QK_K = 256
-# bytes per super-block and weights per super-block
-KQUANT_BLOCK_BYTES = {"Q5_0": (22, 32), "Q5_1": (24, 32), "Q4_K": (144, QK_K), "Q5_K": (176, QK_K), "Q6_K": (210, QK_K)}
-KQUANT_TYPES = frozenset(KQUANT_BLOCK_BYTES)
-# (bits, MatMulNBits block size)
-_FORM = {"Q5_0": (8, 32), "Q5_1": (8, 32), "Q4_K": (4, 32), "Q5_K": (8, 32), "Q6_K": (8, 16)}
-
-
-def _superblocks(tensor: GGUFTensor) -> np.ndarray:
-    nbytes, per = KQUANT_BLOCK_BYTES[tensor.ggml_type]
-    rows, cols = tensor.shape
-    if cols % per:
-        raise ValueError(
-            f"{tensor.gguf_name}: {cols} columns is not a whole number of {per}-weight {tensor.ggml_type} blocks"
-        )
-    raw = np.ascontiguousarray(np.asarray(tensor.raw, dtype=np.uint8)).reshape(rows, -1)
-    if raw.shape[1] != cols // per * nbytes:
-        raise ValueError(
-            f"{tensor.gguf_name}: {raw.shape[1]} bytes per row, {tensor.ggml_type} needs {cols // per * nbytes}"
-        )
-    return raw.reshape(rows * (cols // per), nbytes)
-
-
-def _f16(b: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(b).view(np.float16)[:, 0].astype(np.float64)
+_f16 = f16_field
 
 
 def _scale_min_k4(scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -79,81 +57,88 @@ def _low_high_5bit(qh: np.ndarray, qs: np.ndarray) -> np.ndarray:
     return low | (high.astype(np.int16) << 4)
 
 
+def _decode_q5(b: np.ndarray, with_min: bool):
+    n = b.shape[0]
+    d = _f16(b[:, 0:2])
+    off = 4 if with_min else 2
+    q = _low_high_5bit(b[:, off : off + 4], b[:, off + 4 :])
+    if with_min:
+        codes, scale, offset = q, d, _f16(b[:, 2:4]).reshape(n, 1)
+    else:
+        codes, scale, offset = q - 16, d, None
+    return codes.reshape(n, 1, 32), scale.reshape(n, 1), offset
+
+
+def _decode_q5_0(b: np.ndarray):
+    return _decode_q5(b, with_min=False)
+
+
+def _decode_q5_1(b: np.ndarray):
+    return _decode_q5(b, with_min=True)
+
+
+def _decode_qk(b: np.ndarray, five_bits: bool):
+    n = b.shape[0]
+    d, dmin = _f16(b[:, 0:2]), _f16(b[:, 2:4])
+    sc, mn = _scale_min_k4(b[:, 4:16])
+    if not five_bits:
+        qs = b[:, 16:].reshape(n, 4, 1, 32) >> np.array([0, 4], dtype=np.uint8).reshape(1, 1, 2, 1)
+        codes = (qs & 0x0F).reshape(n, 8, 32).astype(np.int16)
+    else:
+        qh, qs = b[:, 16:48], b[:, 48:]
+        low = (qs.reshape(n, 4, 1, 32) >> np.array([0, 4], dtype=np.uint8).reshape(1, 1, 2, 1)) & 0x0F
+        high = (qh.reshape(n, 1, 32) >> np.arange(8, dtype=np.uint8).reshape(1, 8, 1)) & 0x01
+        codes = (low.reshape(n, 8, 32) | (high << 4)).astype(np.int16)
+    return codes, d[:, None] * sc, -(dmin[:, None] * mn)
+
+
+def _decode_q4_k(b: np.ndarray):
+    return _decode_qk(b, five_bits=False)
+
+
+def _decode_q5_k(b: np.ndarray):
+    return _decode_qk(b, five_bits=True)
+
+
+def _decode_q6_k(b: np.ndarray):
+    n = b.shape[0]
+    ql, qh, scales, d = b[:, :128], b[:, 128:192], b[:, 192:208], _f16(b[:, 208:210])
+    low = (ql.reshape(n, 2, 1, 64) >> np.array([0, 4], dtype=np.uint8).reshape(1, 1, 2, 1)) & 0x0F
+    high = (qh.reshape(n, 2, 1, 32) >> np.array([0, 2, 4, 6], dtype=np.uint8).reshape(1, 1, 4, 1)) & 0x03
+    q = low.reshape(n, 8, 32) | (high.reshape(n, 8, 32) << 4)
+    codes = q.astype(np.int16).reshape(n, 16, 16) - 32
+    return codes, d[:, None] * np.ascontiguousarray(scales).view(np.int8).astype(np.float64), None
+
+
+# (name, weights and bytes per (super-)block, decoder, MatMulNBits form, code shift): the table above.
+_KQUANTS = (
+    BlockType("Q5_0", 32, 22, _decode_q5_0, bits=8, block_size=32, code_shift=128),
+    BlockType("Q5_1", 32, 24, _decode_q5_1, bits=8, block_size=32, code_shift=128),
+    BlockType("Q4_K", QK_K, 144, _decode_q4_k, bits=4, block_size=32, code_shift=0),
+    BlockType("Q5_K", QK_K, 176, _decode_q5_k, bits=8, block_size=32, code_shift=128),
+    BlockType("Q6_K", QK_K, 210, _decode_q6_k, bits=8, block_size=16, code_shift=128),
+)
+for _block in _KQUANTS:
+    register_block_type(_block)
+
+# bytes and weights per super-block (the layout tests build random blocks from)
+KQUANT_BLOCK_BYTES = {block.name: (block.bytes_per_block, block.weights_per_block) for block in _KQUANTS}
+KQUANT_TYPES = frozenset(KQUANT_BLOCK_BYTES)
+
+
 def decode_kquant(tensor: GGUFTensor) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(codes int16 [N, n_sub, sub], scale float64 [N, n_sub], offset float64 [N, n_sub] or None)
 
     with ``w = scale * codes + offset`` exactly; signed codes for Q5_0 / Q6_K.
     """
-    t = tensor.ggml_type
-    b = _superblocks(tensor)
-    n = b.shape[0]
-    if t in ("Q5_0", "Q5_1"):
-        d = _f16(b[:, 0:2])
-        off = 2 if t == "Q5_0" else 4
-        q = _low_high_5bit(b[:, off : off + 4], b[:, off + 4 :])
-        if t == "Q5_0":
-            codes, scale, offset = q - 16, d, None
-        else:
-            codes, scale, offset = q, d, _f16(b[:, 2:4])
-        codes, scale = codes.reshape(n, 1, 32), scale.reshape(n, 1)
-        offset = None if offset is None else offset.reshape(n, 1)
-    elif t in ("Q4_K", "Q5_K"):
-        d, dmin = _f16(b[:, 0:2]), _f16(b[:, 2:4])
-        sc, mn = _scale_min_k4(b[:, 4:16])
-        if t == "Q4_K":
-            qs = b[:, 16:].reshape(n, 4, 1, 32) >> np.array([0, 4], dtype=np.uint8).reshape(1, 1, 2, 1)
-            codes = (qs & 0x0F).reshape(n, 8, 32).astype(np.int16)
-        else:
-            qh, qs = b[:, 16:48], b[:, 48:]
-            low = (qs.reshape(n, 4, 1, 32) >> np.array([0, 4], dtype=np.uint8).reshape(1, 1, 2, 1)) & 0x0F
-            high = (qh.reshape(n, 1, 32) >> np.arange(8, dtype=np.uint8).reshape(1, 8, 1)) & 0x01
-            codes = (low.reshape(n, 8, 32) | (high << 4)).astype(np.int16)
-        scale, offset = d[:, None] * sc, -(dmin[:, None] * mn)
-    elif t == "Q6_K":
-        ql, qh, scales, d = b[:, :128], b[:, 128:192], b[:, 192:208], _f16(b[:, 208:210])
-        low = (ql.reshape(n, 2, 1, 64) >> np.array([0, 4], dtype=np.uint8).reshape(1, 1, 2, 1)) & 0x0F
-        high = (qh.reshape(n, 2, 1, 32) >> np.array([0, 2, 4, 6], dtype=np.uint8).reshape(1, 1, 4, 1)) & 0x03
-        q = low.reshape(n, 8, 32) | (high.reshape(n, 8, 32) << 4)
-        codes = q.astype(np.int16).reshape(n, 16, 16) - 32
-        scale, offset = d[:, None] * np.ascontiguousarray(scales).view(np.int8).astype(np.float64), None
-    else:
-        raise ValueError(
-            f"{tensor.gguf_name}: type {t} is not a k-quant type this module repacks ({sorted(KQUANT_TYPES)})"
-        )
-    rows = tensor.shape[0]
-    sub = codes.shape[-1]
-    return (
-        codes.reshape(rows, -1, sub),
-        scale.reshape(rows, -1),
-        None if offset is None else offset.reshape(rows, -1),
-    )
+    return decode_blocks(tensor)
 
 
 def dequantize_kquant(tensor: GGUFTensor, dtype=np.float64) -> np.ndarray:
     """The weight exactly as ggml defines it, [N, K] (float64 holds every value exactly)."""
-    codes, scale, offset = decode_kquant(tensor)
-    w = scale.astype(dtype)[..., None] * codes.astype(dtype)
-    if offset is not None:
-        w = w + offset.astype(dtype)[..., None]
-    return w.reshape(tensor.shape[0], -1)
+    return dequantize_blocks(tensor, dtype)
 
 
 def repack_kquant(tensor: GGUFTensor) -> QuantizedMatrix:
     """The tensor as a symmetric MatMulNBits matrix (see the module table), correction where it has offsets."""
-    bits, block = _FORM[tensor.ggml_type]
-    codes, scale, offset = decode_kquant(tensor)
-    if bits == 4:
-        # Q4_K, codes 0..15 against the default zero point 8: d·sc·(q − 8) + (offset + 8·d·sc).
-        unsigned, correction = codes, offset + 8.0 * scale
-    else:
-        # 8-bit, default zero point 128: code q + 128 gives scale·q exactly (q signed or not).
-        unsigned, correction = codes + 128, offset
-    return QuantizedMatrix(
-        bits=bits,
-        block_size=block,
-        k=tensor.shape[1],
-        q=unsigned.astype(np.uint8),
-        scales=scale.astype(np.float32),
-        zero_points=None,
-        correction=None if correction is None else correction.astype(np.float32),
-    )
+    return repack_blocks(tensor)
