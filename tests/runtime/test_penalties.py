@@ -3,13 +3,13 @@ the scripted toy bundle (a real onnxruntime session) through ``LocalModel.genera
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
-from edgekit.runtime import RuntimeGenerationError, Sampler, SamplingOptions
+from edgekit.runtime import RuntimeGenerationError, Sampler, SamplingOptions, TokenAlternative, TokenInfo
 from edgekit.runtime.errors import ConfigError
-from edgekit.runtime.generation import RankedTokenInfo
 from edgekit.runtime.sampler import SamplingOptionError
 
 from .conftest import ANSWER, START
@@ -147,7 +147,8 @@ def test_generated_tokens_carry_sorted_alternatives(toy_model):
     result = toy_model.generate(PROMPT, max_new_tokens=12, top_logprobs=4)
     assert result.text == greedy_prefix(12)  # 12 byte tokens
     for token in result.tokens:
-        assert isinstance(token, RankedTokenInfo) and len(token.top_logprobs) == 4
+        assert type(token) is TokenInfo and len(token.top_logprobs) == 4
+        assert all(type(alt) is TokenAlternative for alt in token.top_logprobs)
         logprobs = [alt.logprob for alt in token.top_logprobs]
         assert logprobs == sorted(logprobs, reverse=True)
         assert token.top_logprobs[0].id == token.id and token.top_logprobs[0].logprob == token.logprob
@@ -157,7 +158,16 @@ def test_generated_tokens_carry_sorted_alternatives(toy_model):
     w = result.tokens[0].top_logprobs[0]
     assert (w.text, w.utf8) == ("w", (ord("w"),))
     plain = toy_model.generate(PROMPT, max_new_tokens=2)
-    assert not any(isinstance(t, RankedTokenInfo) for t in plain.tokens)
+    assert all(t.top_logprobs == () for t in plain.tokens)
+
+
+def test_result_to_dict_lists_the_alternatives_as_json(toy_model):
+    data = json.loads(json.dumps(toy_model.generate(PROMPT, max_new_tokens=3, top_logprobs=2).to_dict()))
+    first = data["tokens"][0]
+    assert [a["id"] for a in first["top_logprobs"]][0] == first["id"]
+    assert first["top_logprobs"][0] == {"id": first["id"], "text": "w", "logprob": first["logprob"], "utf8": [119]}
+    plain = toy_model.generate(PROMPT, max_new_tokens=1).to_dict()
+    assert plain["tokens"][0]["top_logprobs"] == []
 
 
 # -- validation --------------------------------------------------------------------------------------------

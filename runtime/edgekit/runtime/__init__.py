@@ -28,7 +28,7 @@ from .errors import (
 from .loader import load
 from .manifest import Manifest, read_manifest, verify_files
 from .model import LocalModel
-from .results import Confidence, FinishReason, Piece, Result, Timings, TokenInfo
+from .results import Confidence, FinishReason, Piece, Result, Timings, TokenAlternative, TokenInfo
 from .sampler import Sampler, SamplingOptions
 from .tokenizer import IncrementalDetokenizer, Tokenizer
 
@@ -38,6 +38,7 @@ __all__ = [
     "Result",
     "Piece",
     "TokenInfo",
+    "TokenAlternative",
     "Confidence",
     "Timings",
     "FinishReason",

@@ -16,8 +16,8 @@ Rules worth knowing:
   the concatenated stream equals ``Result.text``;
 - the penalties see prompt + output (repetition penalty, as transformers does) or the
   output only (frequency/presence counts, as OpenAI defines them);
-- with ``top_logprobs`` > 0 each token is a ``RankedTokenInfo`` that also carries the most
-  likely alternatives of the raw logits.
+- with ``top_logprobs`` > 0 each ``TokenInfo`` also carries the most likely alternatives of
+  the raw logits (``TokenInfo.top_logprobs``).
 """
 
 from __future__ import annotations
@@ -32,28 +32,11 @@ import numpy as np
 
 from .backends.base import Backend, Cache
 from .confidence import summarize
-from .results import FinishReason, Piece, Result, Timings, TokenInfo
+from .results import FinishReason, Piece, Result, Timings, TokenAlternative, TokenInfo
 from .sampler import Sampler
 from .tokenizer import Tokenizer
 
-__all__ = ["DecodeRequest", "RankedTokenInfo", "TopLogprob", "run_generation", "stop_holdback"]
-
-
-@dataclass(frozen=True)
-class TopLogprob:
-    """One of the most likely next tokens at a step (raw logits, as ``TokenInfo.logprob``)."""
-
-    id: int
-    text: str  # the token decoded on its own ("\ufffd" where it is part of a multi-byte character)
-    logprob: float
-    utf8: tuple[int, ...]  # the token's own bytes (a byte-level piece of a character keeps its real byte)
-
-
-@dataclass(frozen=True)
-class RankedTokenInfo(TokenInfo):
-    """A generated token plus the ``top_logprobs`` most likely alternatives at its step, best first."""
-
-    top_logprobs: tuple[TopLogprob, ...] = ()
+__all__ = ["DecodeRequest", "run_generation", "stop_holdback"]
 
 
 @dataclass(frozen=True)
@@ -129,12 +112,8 @@ def run_generation(
         seen.add(token_id)
         counts[token_id] += 1
         piece_text = detok.add(token_id)
-        if draw.top:
-            info: TokenInfo = RankedTokenInfo(
-                token_id, piece_text, draw.logprob, draw.entropy, alternatives.render(draw.top)
-            )
-        else:
-            info = TokenInfo(token_id, piece_text, draw.logprob, draw.entropy)
+        top = alternatives.render(draw.top) if draw.top else ()
+        info = TokenInfo(token_id, piece_text, draw.logprob, draw.entropy, top)
         tokens.append(info)
         before = len(text)
         text += piece_text
@@ -198,14 +177,14 @@ class _Alternatives:
         self.tokenizer = tokenizer
         self._known: dict[int, tuple[str, tuple[int, ...]]] = {}
 
-    def render(self, top: Sequence[tuple[int, float]]) -> tuple[TopLogprob, ...]:
+    def render(self, top: Sequence[tuple[int, float]]) -> tuple[TokenAlternative, ...]:
         out = []
         for token_id, logprob in top:
             known = self._known.get(token_id)
             if known is None:
                 text = self.tokenizer.decode([token_id], skip_special_tokens=False)
                 known = self._known[token_id] = (text, _token_bytes(self.tokenizer, token_id, text))
-            out.append(TopLogprob(token_id, known[0], logprob, known[1]))
+            out.append(TokenAlternative(token_id, known[0], logprob, known[1]))
         return tuple(out)
 
 

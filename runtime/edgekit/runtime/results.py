@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
-__all__ = ["FinishReason", "TokenInfo", "Confidence", "Timings", "Result", "Piece"]
+__all__ = ["FinishReason", "TokenAlternative", "TokenInfo", "Confidence", "Timings", "Result", "Piece"]
 
 
 class FinishReason(str, Enum):
@@ -27,17 +27,43 @@ class FinishReason(str, Enum):
 
 
 @dataclass(frozen=True)
+class TokenAlternative:
+    """One of the most likely tokens at a step, from the raw logits (as ``TokenInfo.logprob``)."""
+
+    id: int
+    text: str  # the token decoded on its own ("\ufffd" where it is part of a multi-byte character)
+    logprob: float
+    utf8: tuple[int, ...]  # the token's own bytes (a byte-level piece of a character keeps its real byte)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "text": self.text, "logprob": self.logprob, "utf8": list(self.utf8)}
+
+
+@dataclass(frozen=True)
 class TokenInfo:
     """One generated token with the confidence of the model that produced it.
 
     ``logprob`` and ``entropy`` (nats) come from the full softmax of the raw
     logits, before temperature, penalties or truncation (see confidence.py).
+    ``top_logprobs`` holds the most likely alternatives at this step, best first, when
+    ``top_logprobs=k > 0`` was asked for (empty otherwise); the chosen token is among them
+    only when it is one of the k most likely.
     """
 
     id: int
     text: str  # this token's share of the decoded text ("" while a multi-byte character is incomplete)
     logprob: float
     entropy: float
+    top_logprobs: tuple[TokenAlternative, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "text": self.text,
+            "logprob": self.logprob,
+            "entropy": self.entropy,
+            "top_logprobs": [a.to_dict() for a in self.top_logprobs],
+        }
 
 
 @dataclass(frozen=True)
@@ -106,7 +132,7 @@ class Result:
             "token_ids": list(self.token_ids),
             "finish_reason": self.finish_reason.value,
             "prompt_tokens": self.prompt_tokens,
-            "tokens": [asdict(t) for t in self.tokens],
+            "tokens": [t.to_dict() for t in self.tokens],
             "confidence": self.confidence.to_dict(),
             "timings": self.timings.to_dict(),
             "context_overflow": self.context_overflow,

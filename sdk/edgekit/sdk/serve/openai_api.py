@@ -456,7 +456,7 @@ def logprobs_body(tokens: list[Any]) -> dict[str, Any]:
 
     Every number is the log-softmax of the raw logits (nats), the one the runtime reports as per-token
     confidence: before logit bias, penalties, temperature and truncation. ``top_logprobs`` lists the runtime's
-    most likely alternatives (``RankedTokenInfo``; empty when none were asked for), best first.
+    most likely alternatives (``TokenInfo.top_logprobs``; empty when none were asked for), best first.
     """
     return {
         "content": [
@@ -465,8 +465,7 @@ def logprobs_body(tokens: list[Any]) -> dict[str, Any]:
                 "logprob": t.logprob,
                 "bytes": list(t.text.encode("utf-8")),
                 "top_logprobs": [
-                    {"token": a.text, "logprob": a.logprob, "bytes": list(a.utf8)}
-                    for a in getattr(t, "top_logprobs", ())
+                    {"token": a.text, "logprob": a.logprob, "bytes": list(a.utf8)} for a in t.top_logprobs
                 ],
             }
             for t in tokens
@@ -477,7 +476,7 @@ def logprobs_body(tokens: list[Any]) -> dict[str, Any]:
 def _legacy_top(token: Any) -> dict[str, float]:
     """Legacy ``top_logprobs`` entry: text -> logprob, best first (two ids with the same text keep the better)."""
     top: dict[str, float] = {}
-    for a in getattr(token, "top_logprobs", ()):
+    for a in token.top_logprobs:
         top.setdefault(a.text, a.logprob)
     return top
 
