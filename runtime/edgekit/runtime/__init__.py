@@ -23,6 +23,7 @@ from .errors import (
     InsufficientMemoryError,
     IntegrityError,
     RuntimeGenerationError,
+    SamplingOptionError,
     SchemaError,
 )
 from .loader import load
@@ -64,4 +65,5 @@ __all__ = [
     "InsufficientMemoryError",
     "RuntimeGenerationError",
     "ContextOverflowError",
+    "SamplingOptionError",
 ]

@@ -19,7 +19,8 @@ fix. Programming errors stay ordinary Python exceptions.
     │   ├── TemplateLimitError      the chat template ran past a time/size/loop/nesting limit
     │   └── InsufficientMemoryError the bundle will not fit in available memory
     ├── RuntimeGenerationError      generation failed (bad options, context overflow policy=error)
-    │   └── ContextOverflowError
+    │   ├── ContextOverflowError
+    │   └── SamplingOptionError     a sampling option is out of range (also a ConfigError)
     └── EscalationError             the cloud side failed (the hybrid client falls back locally)
         ├── CloudTimeoutError
         ├── CloudHTTPError          non-2xx answer (status kept)
@@ -48,6 +49,7 @@ __all__ = [
     "TemplateLimitError",
     "RuntimeGenerationError",
     "ContextOverflowError",
+    "SamplingOptionError",
     "EscalationError",
     "CloudTimeoutError",
     "CloudHTTPError",
@@ -126,6 +128,21 @@ class RuntimeGenerationError(EdgekitError):
 
 class ContextOverflowError(RuntimeGenerationError):
     """Prompt plus requested output exceed the bundle's max context."""
+
+
+class SamplingOptionError(RuntimeGenerationError, ConfigError):
+    """A sampling option has a value the sampler cannot use.
+
+    Both a ``RuntimeGenerationError`` (what ``generate``/``stream`` raise for bad options) and a
+    ``ConfigError`` (a typed option with a bad value); ``option``, ``value`` and ``allowed`` let a caller such
+    as the HTTP server or the CLI name the field without parsing the message.
+    """
+
+    def __init__(self, option: str, value: object, allowed: str):
+        self.option = option
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{option}={value!r} is invalid: {allowed}")
 
 
 class EscalationError(EdgekitError):

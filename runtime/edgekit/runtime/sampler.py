@@ -26,28 +26,14 @@ from typing import Any
 import numpy as np
 
 from .confidence import token_stats
-from .errors import ConfigError, RuntimeGenerationError
+from .errors import SamplingOptionError
 
+# SamplingOptionError lives in the error tree (errors.py); it stays importable from here, where it is raised
 __all__ = ["SamplingOptions", "SamplingOptionError", "Sampler", "Draw", "MAX_TOP_LOGPROBS"]
 
 MAX_TOP_LOGPROBS = 20  # OpenAI's limit for top_logprobs; each alternative costs a detokenization per token
 PENALTY_RANGE = (-2.0, 2.0)  # frequency_penalty and presence_penalty, OpenAI's range
 BIAS_RANGE = (-100.0, 100.0)  # logit_bias values, OpenAI's range ("-100 or 100 should ban or force a token")
-
-
-class SamplingOptionError(RuntimeGenerationError, ConfigError):
-    """A sampling option has a value the sampler cannot use.
-
-    Both a ``RuntimeGenerationError`` (what ``generate``/``stream`` raise for bad options) and a
-    ``ConfigError`` (a typed option with a bad value); ``option``, ``value`` and ``allowed`` let a caller such
-    as the HTTP server name the field without parsing the message.
-    """
-
-    def __init__(self, option: str, value: object, allowed: str):
-        self.option = option
-        self.value = value
-        self.allowed = allowed
-        super().__init__(f"{option}={value!r} is invalid: {allowed}")
 
 
 def _is_number(value: object) -> bool:
