@@ -86,4 +86,7 @@ class HybridEvent:
     # for RESTART: whose shown text is now superseded ("local" when escalating, "cloud" when a cut or failed
     # cloud stream is replaced by the local answer), "" when nothing had been shown
     replaces: str = ""
+    # for RESTART: the superseded text itself, as its TOKEN events showed it (the whole local answer, or the
+    # cloud's partial one); "" exactly when ``replaces`` is ""
+    replaced_text: str = ""
     answer: Answer | None = None

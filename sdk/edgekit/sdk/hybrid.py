@@ -241,8 +241,11 @@ class HybridClient:
         RESTART event ("escalating to the cloud: <rule>", ``replaces="local"``)
         precedes the cloud's tokens. If the cloud fails mid-stream, a RESTART
         precedes the local answer again (route ``local_fallback``); its
-        ``replaces`` is "cloud" when part of a cloud answer had been shown (that
-        partial text is also in ``Answer.cloud_partial_text``).
+        ``replaces`` is "cloud" when part of a cloud answer had been shown. Each
+        RESTART's ``replaced_text`` is the superseded text itself (the local answer
+        when escalating; the cloud's partial answer, also in
+        ``Answer.cloud_partial_text``, when falling back), so a caller that drew it
+        can take it back without keeping its own copy.
         """
         return self._flow(messages, options, streamed=True, cloud_timeout=cloud_timeout)
 
@@ -275,11 +278,13 @@ class HybridClient:
                     ),
                 )
                 return
+            shown_local = result.text if streamed else ""  # a streamed Result's text is what its tokens showed
             yield HybridEvent(
                 EventKind.RESTART,
                 source="cloud",
                 note=f"escalating to the cloud ({decision.rule})",
-                replaces="local" if streamed and result.text else "",
+                replaces="local" if shown_local else "",
+                replaced_text=shown_local,
             )
         t0 = time.perf_counter()
         error: Exception | None = None
@@ -325,6 +330,7 @@ class HybridClient:
                 source="local",
                 note=_fallback_note(error, bool(shown)),
                 replaces="cloud" if shown else "",
+                replaced_text="".join(shown),
             )
         if result is None:
             result = yield from self._local(messages, options, streamed)
