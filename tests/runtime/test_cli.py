@@ -61,7 +61,7 @@ def test_run_reads_stdin_and_raw(toy_bundle):
     "args, message",
     [
         (["hello", "-n", "50"], "exceed the bundle's max context (64 tokens)"),
-        (["hello", "--temperature", "-1"], "Invalid value for '--temperature'"),
+        (["hello", "--temperature", "-1"], "--temperature -1.0 is invalid"),
         (["hello", "--context-policy", "nope"], "Invalid value for '--context-policy'"),
         (["hello", "--raw", "--system", "x"], "--system needs the chat template"),
     ],

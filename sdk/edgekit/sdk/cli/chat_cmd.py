@@ -18,7 +18,7 @@ from typing import Any, TextIO
 import click
 
 from .ask_cmd import HYBRID_KEYS, hybrid_options, hybrid_reply_stream
-from .run_cmd import generation_options, load_options, stream_kwargs
+from .run_cmd import check_sampling, generation_options, load_options, stream_kwargs
 from .text_input import InputEncodingError, checked_text, lenient_stdin
 
 ReplyStream = Callable[[list[dict[str, str]]], Iterator[Any]]
@@ -101,6 +101,7 @@ def chat(bundle, system, threads, no_verify, force, **options):
     if model.chat_template is None:
         raise click.ClickException(f"bundle {bundle!r} has no chat template; use `edgekit run --raw` for plain text")
     kwargs = stream_kwargs(options)
+    check_sampling(model, kwargs)  # before the first turn, and before a hybrid turn goes to the cloud first
     kwargs.setdefault("context_policy", "truncate")  # a long chat drops its oldest turns instead of stopping
     reply = local_reply_stream(model, **kwargs)
     if hybrid["cloud_url"] or hybrid["policy_file"] or hybrid["local_only"]:

@@ -7,16 +7,116 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import click
+from edgekit.runtime.errors import SamplingOptionError
+from edgekit.runtime.sampler import BIAS_RANGE, PENALTY_RANGE, SamplingOptions
 
 from .text_input import checked_text, stdin_text
 
 _CONTEXT_POLICIES = ["error", "truncate", "signal"]
 
 
+@dataclass(frozen=True)
+class SamplingFlag:
+    """One sampling flag of ``run`` and ``chat``: a SamplingOptions field (and model.stream() keyword) on the
+    command line. The runtime checks the value, so the CLI and the library accept exactly the same ranges."""
+
+    field: str
+    type: type
+    help: str
+    short: str | None = None
+    metavar: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.field.replace("_", "-")
+
+
+SAMPLING_FLAGS = (
+    SamplingFlag("temperature", float, "0 = greedy, > 0 samples (bundle default if unset).", short="-t"),
+    SamplingFlag("top_k", int, "Keep the k most likely tokens; integer >= 0 (0 = off)."),
+    SamplingFlag("top_p", float, "Nucleus sampling mass in (0, 1] (1 = off)."),
+    SamplingFlag("min_p", float, "Keep tokens with p >= min_p * p_max; in [0, 1) (0 = off)."),
+    SamplingFlag("repetition_penalty", float, "CTRL penalty on tokens of prompt and output; > 0 (1 = off)."),
+    SamplingFlag(
+        "frequency_penalty",
+        float,
+        f"Subtract this times each earlier occurrence in the output; in [{PENALTY_RANGE[0]:g}, "
+        f"{PENALTY_RANGE[1]:g}] (0 = off; OpenAI's).",
+    ),
+    SamplingFlag(
+        "presence_penalty",
+        float,
+        f"Subtract this once a token occurs in the output; in [{PENALTY_RANGE[0]:g}, {PENALTY_RANGE[1]:g}] "
+        "(0 = off; OpenAI's).",
+    ),
+    SamplingFlag("seed", int, "Seed for reproducible sampling; integer >= 0."),
+)
+_FLAG_OF = {f.field: f.flag for f in SAMPLING_FLAGS} | {"logit_bias": "--logit-bias"}
+
+
+def sampling_flag_error(exc: SamplingOptionError) -> click.ClickException:
+    """The runtime's SamplingOptionError as the CLI's one line, naming the flag instead of the keyword."""
+    flag = _FLAG_OF.get(exc.option, exc.option)
+    if isinstance(exc.value, Mapping):  # logit_bias {id: bias}: shown as it was typed
+        value = " ".join(f"{token}={bias:g}" for token, bias in exc.value.items())
+    else:
+        value = repr(exc.value)
+    return click.ClickException(f"{flag} {value} is invalid: {exc.allowed}")
+
+
+def _check_sampling_flag(ctx: click.Context, param: click.Parameter, value):
+    """Refuse an out-of-range value at parse time, before the bundle is loaded (one ``Error:`` line, exit 1;
+    a click range type would print the usage screen instead)."""
+    if value is not None:
+        try:
+            SamplingOptions(**{param.name: value})
+        except SamplingOptionError as exc:
+            raise sampling_flag_error(exc) from None
+    return value
+
+
+def _parse_logit_bias(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]):
+    """``--logit-bias ID=BIAS`` (repeatable) → {id: bias}, or None when absent; a later ID overrides."""
+    lo, hi = BIAS_RANGE
+    bias: dict[int, float] = {}
+    for item in values:
+        token, sep, number = item.partition("=")
+        try:
+            pair = (int(token), float(number))
+        except ValueError:
+            pair = None
+        if not sep or pair is None:
+            raise click.ClickException(
+                f"--logit-bias {item!r} is invalid: use ID=BIAS, a token id and a number in [{lo:g}, {hi:g}] "
+                "(e.g. --logit-bias 42=-100)"
+            )
+        try:
+            SamplingOptions(logit_bias={pair[0]: pair[1]})
+        except SamplingOptionError as exc:
+            raise click.ClickException(f"--logit-bias {item!r} is invalid: {exc.allowed}") from None
+        bias[pair[0]] = pair[1]
+    return bias or None
+
+
 def generation_options(func):
-    """--max-new-tokens, sampling options, --stop, --context-policy → keyword arguments of model.stream()."""
+    """--max-new-tokens, sampling options (SAMPLING_FLAGS, --logit-bias), --stop, --context-policy → keyword
+    arguments of model.stream()."""
+    sampling = [
+        click.option(
+            *([f.flag, f.short] if f.short else [f.flag]),
+            f.field,
+            type=f.type,
+            default=None,
+            metavar=f.metavar,
+            callback=_check_sampling_flag,
+            help=f.help,
+        )
+        for f in SAMPLING_FLAGS
+    ]
     options = [
         click.option(
             "--max-new-tokens",
@@ -25,35 +125,15 @@ def generation_options(func):
             default=None,
             help="Most tokens to generate (bundle default if unset).",
         ),
+        *sampling,
         click.option(
-            "--temperature",
-            "-t",
-            type=click.FloatRange(min=0),
-            default=None,
-            help="0 = greedy (bundle default if unset).",
+            "--logit-bias",
+            multiple=True,
+            metavar="ID=BIAS",
+            callback=_parse_logit_bias,
+            help=f"Add BIAS in [{BIAS_RANGE[0]:g}, {BIAS_RANGE[1]:g}] to token ID's logit (repeatable); "
+            f"{BIAS_RANGE[1]:g} forces the token, {BIAS_RANGE[0]:g} bans it.",
         ),
-        click.option(
-            "--top-k", type=click.IntRange(min=0), default=None, help="Keep the k most likely tokens (0 = off)."
-        ),
-        click.option(
-            "--top-p",
-            type=click.FloatRange(min=0, max=1, min_open=True),
-            default=None,
-            help="Nucleus sampling mass (1 = off).",
-        ),
-        click.option(
-            "--min-p",
-            type=click.FloatRange(min=0, max=1, max_open=True),
-            default=None,
-            help="Keep tokens with p >= min_p * p_max (0 = off).",
-        ),
-        click.option(
-            "--repetition-penalty",
-            type=click.FloatRange(min=0, min_open=True),
-            default=None,
-            help="CTRL penalty on seen tokens (1 = off).",
-        ),
-        click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed for reproducible sampling."),
         click.option("--stop", multiple=True, help="Stop string (repeatable)."),
         click.option(
             "--context-policy",
@@ -82,12 +162,20 @@ def load_options(func):
 
 
 def stream_kwargs(options: dict) -> dict:
-    """click's values → model.stream() keyword arguments (stop tuple → list or None)."""
-    kwargs = dict(options)
+    """click's values → model.stream() keyword arguments (stop tuple → list or None; unset options left out, so
+    the bundle's defaults and the runtime's apply)."""
+    kwargs = {k: v for k, v in options.items() if v is not None}
     kwargs["stop"] = list(kwargs.get("stop") or []) or None
-    if kwargs.get("context_policy") is None:
-        kwargs.pop("context_policy", None)
     return kwargs
+
+
+def check_sampling(model, kwargs: dict) -> None:
+    """Checks that need the loaded model (logit_bias ids below its vocabulary), as the CLI's one line."""
+    if kwargs.get("logit_bias"):
+        try:
+            SamplingOptions(logit_bias=kwargs["logit_bias"]).check_vocabulary(model.backend.vocab_size)
+        except SamplingOptionError as exc:
+            raise sampling_flag_error(exc) from None
 
 
 @click.command()
@@ -119,7 +207,9 @@ def run(bundle, prompt, system, raw, as_json, stats, threads, no_verify, force, 
     chat = False if raw else None
     result = None
     out = sys.stdout
-    for piece in model.stream(source, chat=chat, **stream_kwargs(options)):
+    kwargs = stream_kwargs(options)
+    check_sampling(model, kwargs)
+    for piece in model.stream(source, chat=chat, **kwargs):
         if piece.result is not None:
             result = piece.result
         elif not as_json and piece.text:
