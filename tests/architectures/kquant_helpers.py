@@ -8,8 +8,8 @@ fields (ggml-common.h: ``d``, ``dmin``) are set to finite values of a chosen siz
 from __future__ import annotations
 
 import numpy as np
-from edgekit.exporters.model import GGUFTensor
-from edgekit.exporters.quant.kquants import KQUANT_BLOCK_BYTES
+from edgekit.exporters.loaded_model import GGUFTensor
+from edgekit.exporters.quant.gguf_kquant_blocks import KQUANT_BLOCK_BYTES
 
 # Byte offsets of each type's fp16 fields.
 F16_FIELDS = {"Q5_0": (0,), "Q5_1": (0, 2), "Q4_K": (0, 2), "Q5_K": (0, 2), "Q6_K": (208,)}

@@ -15,7 +15,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from edgekit.exporters.model import GGUFTensor, LoadedModel
+from edgekit.exporters.loaded_model import GGUFTensor, LoadedModel
 from edgekit.exporters.onnx import build_onnx
 from edgekit.exporters.recipes import get_recipe
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from edgekit.exporters.model import GGUFTensor
-from edgekit.exporters.quant.kquants import KQUANT_TYPES, dequantize_kquant, repack_kquant
+from edgekit.exporters.loaded_model import GGUFTensor
+from edgekit.exporters.quant.gguf_kquant_blocks import KQUANT_TYPES, dequantize_kquant, repack_kquant
 
 from tests.architectures.kquant_helpers import random_kquant
 

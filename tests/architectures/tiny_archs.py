@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from edgekit.exporters.model import LoadedModel, TokenizerAssets
+from edgekit.exporters.loaded_model import LoadedModel, TokenizerAssets
 
 VOCAB = 512
 COMMON = dict(

@@ -27,7 +27,7 @@ def test_every_backend_module_registers_its_backend_and_its_config():
 def test_every_target_module_registers_its_target_and_names_its_extra():
     from edgekit.exporters.pipeline import _TARGET_EXTRAS, TARGET_MODULES, load_target
     from edgekit.exporters.recipes import RECIPES
-    from edgekit.exporters.targets import TARGETS
+    from edgekit.exporters.target_registry import TARGETS
 
     assert set(_TARGET_EXTRAS) == set(TARGET_MODULES)
     for name in TARGET_MODULES:
@@ -43,7 +43,7 @@ def test_every_registered_target_has_a_typed_options_class():
 
     from edgekit.exporters.pipeline import TARGET_MODULES, load_target
     from edgekit.exporters.target_options import VALUE_TYPES, TargetOptions
-    from edgekit.exporters.targets import TARGETS
+    from edgekit.exporters.target_registry import TARGETS
 
     for name in TARGET_MODULES:
         load_target(name)

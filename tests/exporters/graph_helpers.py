@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from edgekit.exporters.model import GGUFTensor, LoadedModel, ModelConfig, TokenizerAssets
+from edgekit.exporters.loaded_model import GGUFTensor, LoadedModel, ModelConfig, TokenizerAssets
 
 
 def tiny_llama(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from edgekit.exporters.model import GGUFTensor
+from edgekit.exporters.loaded_model import GGUFTensor
 from edgekit.exporters.onnx.builder import FLOAT_GGUF_TYPES
 from edgekit.exporters.quant import (
     BLOCK_TYPES,
@@ -20,7 +20,7 @@ from edgekit.exporters.quant import (
     repack_gguf,
 )
 from edgekit.exporters.quant.gguf_blocks import BLOCK_BYTES
-from edgekit.exporters.quant.kquants import KQUANT_BLOCK_BYTES, KQUANT_TYPES
+from edgekit.exporters.quant.gguf_kquant_blocks import KQUANT_BLOCK_BYTES, KQUANT_TYPES
 from edgekit.runtime.errors import UnknownNameError
 
 from tests.fixtures.require import skip_or_fail

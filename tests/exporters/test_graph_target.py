@@ -7,10 +7,10 @@ import dataclasses
 import numpy as np
 import onnx
 import pytest
-from edgekit.exporters.model import GGUFTensor
+from edgekit.exporters.loaded_model import GGUFTensor
 from edgekit.exporters.onnx import build_onnx
 from edgekit.exporters.recipes import QuantRecipe, get_recipe
-from edgekit.exporters.targets import TARGETS
+from edgekit.exporters.target_registry import TARGETS
 from edgekit.runtime.errors import ConfigError, UnknownNameError, UnsupportedError
 
 from tests.exporters.graph_helpers import gguf_tiny, tiny_llama
@@ -33,7 +33,7 @@ def test_gguf_recipe_refused_for_non_gguf_source(tiny):
 
 def test_gguf_recipe_refused_for_k_quant_blocks(tiny):
     _, model = tiny
-    # Q3_K has no exact MatMulNBits form (Q4_K/Q5_K/Q6_K do: quant/kquants.py).
+    # Q3_K has no exact MatMulNBits form (Q4_K/Q5_K/Q6_K do: quant/gguf_kquant_blocks.py).
     bad = {
         "model.layers.0.mlp.down_proj.weight": GGUFTensor(
             "model.layers.0.mlp.down_proj.weight",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from edgekit.exporters.model import GGUFTensor
+from edgekit.exporters.loaded_model import GGUFTensor
 from edgekit.exporters.quant import decode_gguf, dequantize_gguf, repack_error, repack_gguf
 from edgekit.runtime.errors import UnknownNameError
 

@@ -95,7 +95,7 @@ def test_runner_scores_a_bundle_through_the_backend_seam(tiny_bundle, tmp_path):
 
 
 def test_check_quality_message_names_recipe_floor_and_fix():
-    from edgekit.exporters.validate import ValidationResult, check_quality
+    from edgekit.exporters.validation.quality import ValidationResult, check_quality
     from edgekit.runtime.errors import QualityGateError
 
     result = ValidationResult(
@@ -133,7 +133,7 @@ def _rows(probabilities: list[dict[int, float]], vocab: int = 8) -> list[np.ndar
 
 
 def test_golden_divergence_names_the_token_and_judges_near_ties():
-    from edgekit.exporters.validate import golden_divergence
+    from edgekit.exporters.validation.quality import golden_divergence
 
     decode = lambda ids: f"<{ids[0]}>"  # noqa: E731
     reference = [3, 4, 5]

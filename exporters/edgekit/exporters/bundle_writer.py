@@ -32,8 +32,8 @@ from edgekit.runtime.manifest import (
     file_entry,
 )
 
-from .model import LoadedModel, ModelConfig
-from .targets import TargetResult
+from .loaded_model import LoadedModel, ModelConfig
+from .target_registry import TargetResult
 
 __all__ = [
     "TOKENIZER_FILE",

@@ -23,9 +23,15 @@ from edgekit.runtime.manifest import Manifest, MemoryInfo, sha256_file
 from edgekit.runtime.progress import OnProgress, ProgressEvent, Steps
 
 from .bundle_writer import BundleContents, check_destination, staging_folder, write_bundle_manifest
-from .model import LoadedModel
+from .loaded_model import LoadedModel
 from .target_options import TargetOptions
-from .validate import DEFAULT_MIN_AGREEMENT, ValidationResult, ValidationSettings, check_quality, validate_bundle
+from .validation.quality import (
+    DEFAULT_MIN_AGREEMENT,
+    ValidationResult,
+    ValidationSettings,
+    check_quality,
+    validate_bundle,
+)
 
 __all__ = [
     "ExportSpec",
@@ -146,7 +152,7 @@ def load_target(name: str) -> Any:
     """Import the module that registers target ``name`` and return the target instance."""
     from edgekit.runtime.errors import UnknownNameError
 
-    from .targets import TARGETS
+    from .target_registry import TARGETS
 
     if name not in TARGETS:
         module = TARGET_MODULES.get(name)

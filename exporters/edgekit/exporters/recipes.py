@@ -6,7 +6,7 @@ and separate widths for the embedding and the LM head (measured: the head is
 where 4-bit hurts most: on SmolLM2-135M top-1 agreement fell from 0.73–0.80 to
 0.67–0.72 when the head and the embedding were 4-bit too). ``targets`` says which export targets can build a
 recipe; a target refuses any other with a message naming both
-(``edgekit.exporters.targets``).
+(``edgekit.exporters.target_registry``).
 
 Recipes registered here (ONNX): ``fp32`` (the reference), ``int8``,
 ``int4`` (the best measured 4-bit method, an alias-like copy of
@@ -112,7 +112,7 @@ _INT4_KQUANT = register_recipe(
 )
 
 # ``int4`` is the best 4-bit method by measurement on the default model (see
-# exporters/edgekit/exporters/quant/kquant.py for the numbers): the k-quant recipe under its short name.
+# exporters/edgekit/exporters/quant/kquant_search.py for the numbers): the k-quant recipe under its short name.
 register_recipe(
     replace(
         _INT4_KQUANT,

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from edgekit.runtime.progress import OnProgress
 from edgekit.runtime.registry import Registry
 
-from .model import LoadedModel
+from .loaded_model import LoadedModel
 from .target_options import TargetOptions
 
 __all__ = ["TargetResult", "ExportTarget", "TARGETS", "register_target"]

@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 import numpy as np
 from edgekit.runtime.errors import SourceError, UnsupportedError
 
-from ..model import GGUFTensor, LoadedModel, ModelConfig
+from ..loaded_model import GGUFTensor, LoadedModel, ModelConfig
 
 __all__ = ["ArchitectureSpec", "LayerAttention", "LINEAR_ROLES", "NORM_ROLES"]
 

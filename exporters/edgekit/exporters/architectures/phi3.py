@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from edgekit.runtime.errors import UnsupportedError
 
-from ..model import GGUFTensor, LoadedModel
+from ..loaded_model import GGUFTensor, LoadedModel
 from .mistral import MistralSpec
 from .registry import register_architecture
 

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from ..architectures import ArchitectureSpec, LayerAttention, spec_for
-from ..model import ModelConfig
+from ..loaded_model import ModelConfig
 
 __all__ = ["EtDecoder", "load_custom_ops"]
 

@@ -41,7 +41,7 @@ import torch
 from edgekit.runtime.errors import ConfigError
 from torch import nn
 
-from ..model import LoadedModel
+from ..loaded_model import LoadedModel
 
 __all__ = ["CALIBRATION_FILE", "DEFAULT_ALPHA", "calibration_sequences", "smooth_decoder", "check_alpha"]
 
@@ -66,7 +66,7 @@ def calibration_sequences(model: LoadedModel, max_tokens: int) -> list[list[int]
     """Token ids of the calibration conversations (rendered with the model's chat template) and prose."""
     from tokenizers import Tokenizer
 
-    from ..validate import chat_template_for, encode_for_model
+    from ..validation.quality import chat_template_for, encode_for_model
 
     data = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
     info = model.tokenizer

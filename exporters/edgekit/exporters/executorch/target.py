@@ -24,10 +24,10 @@ from edgekit.runtime.backends.executorch import LOGITS_ALL, LOGITS_LAST, ExecuTo
 from edgekit.runtime.errors import ConfigError, DependencyError, UnknownNameError, UnsupportedError
 from edgekit.runtime.progress import OnProgress, Steps
 
-from ..model import LoadedModel
+from ..loaded_model import LoadedModel
 from ..recipes import RECIPES
 from ..target_options import TargetOptions, option
-from ..targets import ExportTarget, TargetResult, register_target
+from ..target_registry import ExportTarget, TargetResult, register_target
 
 __all__ = [
     "ExecuTorchTarget",

@@ -40,7 +40,7 @@ from edgekit.runtime.progress import OnProgress, Steps
 from onnx import TensorProto
 
 from ..architectures import ArchitectureSpec, LayerAttention, spec_for
-from ..model import GGUFTensor, LoadedModel
+from ..loaded_model import GGUFTensor, LoadedModel
 from ..quant import (
     REPACKABLE_TYPES,
     QuantizedMatrix,
@@ -52,7 +52,7 @@ from ..quant import (
     tensor_error,
 )
 from ..recipes import FLOAT_BITS, QuantMethod, QuantRecipe
-from ..targets import TargetResult
+from ..target_registry import TargetResult
 from .graph import MS_DOMAIN, GraphWriter
 
 __all__ = ["build_onnx", "MODEL_FILE", "DATA_FILE", "PROFILES", "FLOAT_GGUF_TYPES"]

@@ -10,11 +10,11 @@ from typing import Any
 from edgekit.runtime.progress import OnProgress
 
 from ..architectures import ARCHITECTURES
-from ..model import LoadedModel
+from ..loaded_model import LoadedModel
 from ..quant import REPACKABLE_TYPES
 from ..recipes import QuantMethod, QuantRecipe
 from ..target_options import TargetOptions, option
-from ..targets import ExportTarget, TargetResult, register_target
+from ..target_registry import ExportTarget, TargetResult, register_target
 from .builder import FLOAT_GGUF_TYPES, PROFILES, build_onnx
 
 __all__ = ["OnnxTarget", "OnnxOptions"]

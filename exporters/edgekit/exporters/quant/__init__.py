@@ -3,7 +3,7 @@
 - ``quantize_rtn``: round to nearest, symmetric (llama.cpp Q4_0/Q8_0 style) or asymmetric.
 - ``quantize_kquant``: per-block scale/zero-point search (llama.cpp k-quant style), better than RTN.
 - ``repack_gguf``: exact repack of a GGUF tensor's quantized blocks (max weight error 0), for every block type
-  registered in ``BLOCK_TYPES`` (Q4_0 / Q4_1 / Q8_0 in gguf_blocks.py, the k-quant types in kquants.py).
+  registered in ``BLOCK_TYPES`` (Q4_0 / Q4_1 / Q8_0 in gguf_blocks.py, the k-quant types in gguf_kquant_blocks.py).
 - ``quantize_for_recipe``: the one entry point a target uses.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 from .block_types import BLOCK_TYPES, BlockType, block_type
 from .blocks import QuantizedMatrix, pack_codes, quantize_rtn, unpack_codes
 from .gguf_blocks import REPACKABLE_TYPES, decode_gguf, dequantize_gguf, repack_error, repack_gguf
-from .kquant import quantize_kquant
+from .kquant_search import quantize_kquant
 from .stats import TensorError, summarize_errors, tensor_error
 
 __all__ = [

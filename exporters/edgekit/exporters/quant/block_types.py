@@ -3,7 +3,7 @@
 Every block type the exact ``gguf`` repack handles is ``w = scale * code + offset`` per sub-block with small
 integer codes (ggml-quants.c), so one record per type says how to read its blocks and how its codes sit in a
 MatMulNBits of 4 or 8 bits; decoding, dequantizing and repacking are written once here. The types register
-themselves where their bit layouts are documented: ``gguf_blocks.py`` (Q4_0, Q4_1, Q8_0) and ``kquants.py``
+themselves where their bit layouts are documented: ``gguf_blocks.py`` (Q4_0, Q4_1, Q8_0) and ``gguf_kquant_blocks.py``
 (Q5_0, Q5_1, Q4_K, Q5_K, Q6_K); the package ``__init__`` imports both. An unknown type name raises
 ``UnknownNameError`` listing the registered ones.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from edgekit.runtime.registry import Registry
 
-from ..model import GGUFTensor
+from ..loaded_model import GGUFTensor
 from .blocks import QuantizedMatrix
 
 __all__ = [

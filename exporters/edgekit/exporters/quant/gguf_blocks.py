@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model import GGUFTensor
+from ..loaded_model import GGUFTensor
 from .block_types import (
     BLOCK_TYPES,
     BlockType,
@@ -36,7 +36,7 @@ from .block_types import (
     repack_blocks,
 )
 from .blocks import QuantizedMatrix
-from .kquants import KQUANT_TYPES
+from .gguf_kquant_blocks import KQUANT_TYPES
 
 __all__ = ["QK", "BLOCK_BYTES", "REPACKABLE_TYPES", "decode_gguf", "dequantize_gguf", "repack_gguf", "repack_error"]
 
@@ -69,7 +69,7 @@ register_block_type(BlockType("Q4_1", QK, 4 + QK // 2, _decode_q4_1, bits=4, blo
 register_block_type(BlockType("Q8_0", QK, 2 + QK, _decode_q8_0, bits=8, block_size=QK, code_shift=128))
 
 BLOCK_BYTES = {name: BLOCK_TYPES.get(name).bytes_per_block for name in ("Q4_0", "Q4_1", "Q8_0")}
-# Q5_0/Q5_1/Q4_K/Q5_K/Q6_K repack exactly too, as 4- or 8-bit MatMulNBits (kquants.py).
+# Q5_0/Q5_1/Q4_K/Q5_K/Q6_K repack exactly too, as 4- or 8-bit MatMulNBits (gguf_kquant_blocks.py).
 REPACKABLE_TYPES = frozenset(BLOCK_BYTES) | KQUANT_TYPES
 
 

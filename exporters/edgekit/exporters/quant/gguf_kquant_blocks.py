@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model import GGUFTensor
+from ..loaded_model import GGUFTensor
 from .block_types import BlockType, decode_blocks, dequantize_blocks, f16_field, register_block_type, repack_blocks
 from .blocks import QuantizedMatrix
 

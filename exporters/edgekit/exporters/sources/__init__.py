@@ -19,7 +19,7 @@ from pathlib import Path
 from edgekit.runtime.errors import SourceError
 from edgekit.runtime.registry import Registry
 
-from ..model import LoadedModel
+from ..loaded_model import LoadedModel
 from .builtin import BUILTIN_MODELS, DEFAULT_ALIAS, DEFAULT_MODEL, builtin_model, is_builtin_name
 from .gguf_file import gguf_rows_to_hf, load_gguf
 from .gguf_reader import check_gguf_magic

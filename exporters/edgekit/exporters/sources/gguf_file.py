@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from edgekit.runtime.errors import SourceError
 
-from ..model import GGUFTensor, LoadedModel
+from ..loaded_model import GGUFTensor, LoadedModel
 from .gguf_reader import gguf_tensor_names, gguf_value, open_gguf
 from .hf_config import check_supported, model_config_from_hf
 from .reference import reference_loader

@@ -12,7 +12,7 @@ from typing import Any
 
 from edgekit.runtime.errors import UnsupportedError
 
-from ..model import ModelConfig
+from ..loaded_model import ModelConfig
 
 __all__ = ["supported_architectures", "check_supported", "model_config_from_hf", "rope_theta_of"]
 

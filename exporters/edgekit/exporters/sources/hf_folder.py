@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from edgekit.runtime.errors import SourceError
 
-from ..model import LoadedModel
+from ..loaded_model import LoadedModel
 from .hf_config import check_supported, model_config_from_hf
 from .reference import reference_loader
 from .tokenizer_build import tokenizer_from_hf_folder

@@ -20,7 +20,7 @@ from typing import Any
 
 from edgekit.runtime.errors import SourceError
 
-from ..model import TokenizerAssets
+from ..loaded_model import TokenizerAssets
 from .gguf_reader import gguf_value
 
 __all__ = ["TOKENIZER_FILE", "tokenizer_from_gguf", "tokenizer_from_hf_folder", "check_roundtrip"]

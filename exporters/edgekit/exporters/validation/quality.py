@@ -7,7 +7,7 @@ check on a fixed chat prompt (reported, not gated: a near-tie first token
 makes greedy text a weak signal: SmolLM2-135M's float logits for it are 25.33 vs 25.24).
 
 The exported side runs in a child process through the runtime's backend seam
-(``validation/runner.py``), so validation is the same for every target and the
+(``runner.py``), so validation is the same for every target and the
 child's peak RSS is the runtime's memory need (``manifest.memory.peak_rss_mib``).
 The reference side (torch) runs here and hands the child its log-probs in a
 scratch file.
@@ -30,8 +30,8 @@ import numpy as np
 from edgekit.runtime.errors import ExportError, QualityGateError
 from edgekit.runtime.progress import Steps
 
-from .model import LoadedModel
-from .validation.text import GOLDEN_PROMPT, VALIDATION_TEXT_FILE, validation_text
+from ..loaded_model import LoadedModel
+from .text import GOLDEN_PROMPT, VALIDATION_TEXT_FILE, validation_text
 
 __all__ = [
     "DEFAULT_MIN_AGREEMENT",

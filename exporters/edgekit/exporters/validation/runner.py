@@ -112,5 +112,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover - exercised through validate.py's subprocess
+if __name__ == "__main__":  # pragma: no cover - exercised through quality.py's subprocess
     sys.exit(main())

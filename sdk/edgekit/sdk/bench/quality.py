@@ -56,7 +56,7 @@ class Quality:
 def quality_text(bundle: Path, manifest: Manifest, tokens: int, segment_tokens: int) -> QualityText:
     """The validation text's first ``tokens`` ids as the bundle's model sees them, in segments."""
     try:
-        from edgekit.exporters.validate import encode_for_model
+        from edgekit.exporters.validation.quality import encode_for_model
         from edgekit.exporters.validation.text import VALIDATION_TEXT_FILE, validation_text
     except ImportError:
         raise DependencyError("bench quality columns (agreement, KL)", "export", "edgekit.exporters") from None

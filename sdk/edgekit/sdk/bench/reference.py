@@ -4,7 +4,7 @@
 
 Loads the source as export validation does (``edgekit.exporters.sources.resolve_source(...).load_reference()``:
 the weights dequantized to float32 in a transformers model) and runs validation's own reference pass
-(``validate._reference_pass``), then stores the rows as a float32 .npy of shape [positions, vocab].
+(``validation.quality._reference_pass``), then stores the rows as a float32 .npy of shape [positions, vocab].
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 def main(argv: list[str]) -> int:
     from edgekit.exporters.sources import resolve_source
-    from edgekit.exporters.validate import _reference_pass
+    from edgekit.exporters.validation.quality import _reference_pass
 
     job = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
     segments = job["segments"]
