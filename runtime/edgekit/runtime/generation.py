@@ -17,7 +17,10 @@ Rules worth knowing:
 - the penalties see prompt + output (repetition penalty, as transformers does) or the
   output only (frequency/presence counts, as OpenAI defines them);
 - with ``top_logprobs`` > 0 each ``TokenInfo`` also carries the most likely alternatives of
-  the raw logits (``TokenInfo.top_logprobs``).
+  the raw logits (``TokenInfo.top_logprobs``);
+- with a constraint (constraints.py) the sampler only draws tokens the grammar allows, the
+  matcher consumes each one, and a grammar that can take no more ends generation with
+  finish reason ``stop`` (the whole text is kept: no stop string was cut).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import numpy as np
 
 from .backends.base import Backend, Cache
 from .confidence import summarize
+from .constraints import GrammarMatcher
 from .results import FinishReason, Piece, Result, Timings, TokenAlternative, TokenInfo
 from .sampler import Sampler
 from .tokenizer import Tokenizer
@@ -70,7 +74,12 @@ def _find_stop(text: str, stops: Sequence[str], start: int) -> int:
 
 
 def run_generation(
-    backend: Backend, cache: Cache, tokenizer: Tokenizer, sampler: Sampler, request: DecodeRequest
+    backend: Backend,
+    cache: Cache,
+    tokenizer: Tokenizer,
+    sampler: Sampler,
+    request: DecodeRequest,
+    matcher: GrammarMatcher | None = None,
 ) -> Iterator[Piece]:
     clock = time.perf_counter
     started = request.started or clock()
@@ -96,11 +105,13 @@ def run_generation(
     text = ""
     emitted = 0
     finish = FinishReason.LENGTH
+    cut = False  # a stop string ended the text (held-back text is then dropped, not flushed)
     first_token_ms = 0.0
     decode_start = clock()
 
     while True:
-        draw = sampler.step(logits[-1], seen, counts)
+        allowed = matcher.allowed() if matcher is not None else None
+        draw = sampler.step(logits[-1], seen, counts, allowed)
         token_id = draw.token
         if not tokens and not token_ids:
             first_token_ms = (clock() - started) * 1e3
@@ -113,7 +124,10 @@ def run_generation(
         counts[token_id] += 1
         piece_text = detok.add(token_id)
         top = alternatives.render(draw.top) if draw.top else ()
-        info = TokenInfo(token_id, piece_text, draw.logprob, draw.entropy, top)
+        best_id, best_logprob = draw.unconstrained_top or (None, None)  # set under a constraint only
+        info = TokenInfo(token_id, piece_text, draw.logprob, draw.entropy, top, best_id, best_logprob)
+        if matcher is not None:
+            matcher.consume(token_id)
         tokens.append(info)
         before = len(text)
         text += piece_text
@@ -125,6 +139,7 @@ def run_generation(
                 yield Piece(text[emitted:], info)
                 emitted = len(text)
                 finish = FinishReason.STOP
+                cut = True
                 break
             safe -= stop_holdback(text, stops)
         if safe > emitted:
@@ -132,6 +147,9 @@ def run_generation(
             emitted = safe
         else:
             yield Piece("", info)
+        if matcher is not None and matcher.finished:  # the grammar is complete: nothing more can follow
+            finish = FinishReason.STOP
+            break
         if len(token_ids) >= request.max_new_tokens:
             finish = FinishReason.LENGTH
             break
@@ -140,7 +158,7 @@ def run_generation(
             break
         logits = backend.forward(np.array([token_id], dtype=np.int64), cache, logits_to_keep=1)
 
-    if finish is not FinishReason.STOP:
+    if not cut:
         tail = detok.flush()
         text += tail
         if len(text) > emitted:

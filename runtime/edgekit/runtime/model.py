@@ -16,6 +16,7 @@ from typing import Any
 from .backends.base import Backend, Cache
 from .chat import ChatTemplate, validate_messages
 from .confidence import summarize
+from .constraints import Constraint, GrammarMatcher, GrammarVocabulary
 from .context import ContextPolicy, fit_prompt
 from .errors import RuntimeGenerationError
 from .generation import DecodeRequest, run_generation
@@ -71,6 +72,10 @@ class LocalModel:
             else None
         )
         self._pool = _CachePool(backend)
+        # llguidance's view of the vocabulary, built on the first constrained call (constraints.py)
+        self._grammar_vocabulary = GrammarVocabulary(
+            self.folder / manifest.tokenizer.file, backend.vocab_size, tokenizer.vocab_size, tokenizer.eos_ids
+        )
 
     # -- prompt building ----------------------------------------------------------------
     @property
@@ -131,6 +136,7 @@ class LocalModel:
         stop: str | Sequence[str] | None = None,
         context_policy: str | ContextPolicy = "error",
         chat: bool | None = None,
+        constraint: Constraint | None = None,
     ) -> Iterator[Piece]:
         """Yield ``Piece``s as tokens are generated; the last one has ``.result``.
 
@@ -139,7 +145,9 @@ class LocalModel:
         naming the option, for the sampling ones). ``frequency_penalty``,
         ``presence_penalty`` (OpenAI's, in [-2, 2]), ``logit_bias`` (token id -> bias
         in [-100, 100]) and ``top_logprobs`` (alternatives per token, 0..20) have no
-        bundle default.
+        bundle default. ``constraint`` (``Constraint.json_schema(...)``, ``.regex``, ``.lark``,
+        ``.json_object()``) makes the output follow it; an invalid one raises ``ConstraintError``
+        here, before any compute.
         """
         started = time.perf_counter()
         defaults = self.manifest.generation_defaults
@@ -162,9 +170,12 @@ class LocalModel:
         stops = _stop_tuple(stop)
         policy = ContextPolicy.parse(context_policy)
         source = self._check_prompt(prompt_or_messages)
-        return self._stream(source, sampling, new_tokens, stops, policy, chat, started)
+        matcher = self._grammar_vocabulary.matcher(constraint) if constraint is not None else None
+        return self._stream(source, sampling, new_tokens, stops, policy, chat, started, matcher)
 
-    def _stream(self, source, sampling, new_tokens, stops, policy, chat, started) -> Iterator[Piece]:
+    def _stream(
+        self, source, sampling, new_tokens, stops, policy, chat, started, matcher: GrammarMatcher | None = None
+    ) -> Iterator[Piece]:
         fitted = fit_prompt(
             source, self._encoder(chat), new_tokens, self.max_context, policy, bos_id=self.tokenizer.bos_id
         )
@@ -184,7 +195,7 @@ class LocalModel:
         )
         cache = self._pool.acquire()
         try:
-            yield from run_generation(self.backend, cache, self.tokenizer, Sampler(sampling), request)
+            yield from run_generation(self.backend, cache, self.tokenizer, Sampler(sampling), request, matcher)
         finally:
             self._pool.release(cache)
 

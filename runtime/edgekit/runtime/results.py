@@ -48,6 +48,12 @@ class TokenInfo:
     ``top_logprobs`` holds the most likely alternatives at this step, best first, when
     ``top_logprobs=k > 0`` was asked for (empty otherwise); the chosen token is among them
     only when it is one of the k most likely.
+
+    Under a constraint (constraints.py), ``logprob``, ``entropy`` and ``top_logprobs`` come from
+    the raw logits renormalised over the tokens the grammar allowed, and
+    ``unconstrained_top_id``/``unconstrained_top_logprob`` give the raw logits' own best token
+    and its logprob in the full softmax: where they differ from ``id``, the grammar overrode the
+    model. Both are None without a constraint.
     """
 
     id: int
@@ -55,6 +61,8 @@ class TokenInfo:
     logprob: float
     entropy: float
     top_logprobs: tuple[TokenAlternative, ...] = ()
+    unconstrained_top_id: int | None = None
+    unconstrained_top_logprob: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +71,8 @@ class TokenInfo:
             "logprob": self.logprob,
             "entropy": self.entropy,
             "top_logprobs": [a.to_dict() for a in self.top_logprobs],
+            "unconstrained_top_id": self.unconstrained_top_id,
+            "unconstrained_top_logprob": self.unconstrained_top_logprob,
         }
 
 

@@ -5,7 +5,8 @@ top-p → min-p → draw. Bias first, then the penalties, is llama.cpp's chain (
 logit-bias sampler ahead of the penalties sampler); temperature before the truncation rules is transformers'
 ``generate`` order, so seeded behaviour is easy to reason about. ``temperature == 0`` is greedy (argmax of the
 biased, penalised logits). The returned logprob, entropy and top alternatives are always those of the raw logits
-(confidence.py), whatever the options.
+(confidence.py), whatever the options; under a constraint (constraints.py) the tokens it forbids get -inf after
+the penalties, and the numbers are those of the raw logits renormalised over the allowed tokens.
 
 Two penalty families, with the semantics of the APIs that defined them:
 
@@ -132,6 +133,8 @@ class Draw:
     logprob: float  # of the chosen token, log-softmax of the raw logits (nats)
     entropy: float  # of the raw softmax (nats)
     top: tuple[tuple[int, float], ...] = ()  # the top_logprobs most likely (id, logprob) of the raw logits, best first
+    # under a constraint: the raw logits' own best (id, logprob), whatever the grammar allowed; None otherwise
+    unconstrained_top: tuple[int, float] | None = None
 
 
 class Sampler:
@@ -149,20 +152,32 @@ class Sampler:
         draw = self.step(logits, history, counts)
         return draw.token, draw.logprob, draw.entropy
 
-    def step(self, logits: np.ndarray, history: Iterable[int] = (), counts: Mapping[int, int] | None = None) -> Draw:
+    def step(
+        self,
+        logits: np.ndarray,
+        history: Iterable[int] = (),
+        counts: Mapping[int, int] | None = None,
+        allowed: np.ndarray | None = None,
+    ) -> Draw:
         """Choose the next token from 1-D ``logits``.
 
         ``history``: the ids the repetition penalty looks at (prompt + output; a set is used as is).
         ``counts``: how often each id was generated so far (frequency/presence penalties; the prompt is not
         counted).
+        ``allowed``: a boolean mask from a constraint (constraints.py); other tokens get -inf after bias and
+        penalties, and the reported numbers are those of the raw logits renormalised over the allowed tokens.
         """
         raw = np.asarray(logits, dtype=np.float32)
         opts = self.options
         x = self.adjusted(raw, history, counts)
+        if allowed is not None:
+            x = np.where(allowed, x, np.float32(-np.inf))
         if opts.greedy:
             token = int(np.argmax(x))
         else:
             token = self._draw(x / np.float32(opts.temperature))  # float32: per-token cost over a 49k vocabulary
+        if allowed is not None:
+            return _constrained_draw(raw, allowed, token, opts.top_logprobs)
         logprob, entropy = token_stats(raw, token)
         top = _top_logprobs(raw, token, logprob, opts.top_logprobs) if opts.top_logprobs else ()
         return Draw(token, logprob, entropy, top)
@@ -217,7 +232,7 @@ class Sampler:
             idx = np.flatnonzero(x > best - _FLOOR)
         else:
             cdf = np.cumsum(np.exp(x - best))
-            return int(min(np.searchsorted(cdf, self.rng.random() * cdf[-1], side="right"), vocab - 1))
+            return _inverse_cdf(cdf, self.rng.random())
         vals = x[idx]
         if opts.top_p < 1.0:
             p = np.exp(vals - best)
@@ -242,8 +257,30 @@ class Sampler:
             survivors = vals >= best + np.log(opts.min_p)  # p >= min_p * p_max
             idx, vals = idx[survivors], vals[survivors]
         cdf = np.cumsum(np.exp(vals - best))
-        j = int(np.searchsorted(cdf, self.rng.random() * cdf[-1], side="right"))
-        return int(idx[min(j, len(idx) - 1)])
+        return int(idx[_inverse_cdf(cdf, self.rng.random())])
+
+
+def _inverse_cdf(cdf: np.ndarray, u: float) -> int:
+    """Index drawn by ``u`` in [0, 1) from the cumulative weights ``cdf``, never one with zero weight.
+
+    ``u * total`` can round up to the total; the fallback is then the last entry with weight, not the last
+    entry (which may weigh nothing: a token a constraint banned, or one whose weight underflowed).
+    """
+    j = int(np.searchsorted(cdf, u * cdf[-1], side="right"))
+    return j if j < len(cdf) else int(np.searchsorted(cdf, cdf[-1], side="left"))
+
+
+def _constrained_draw(raw: np.ndarray, allowed: np.ndarray, token: int, k: int) -> Draw:
+    """The numbers of a constrained step: logprob, entropy and alternatives of softmax(raw) over the allowed
+    tokens only (the model's distribution renormalised over what the grammar permits), plus the raw logits'
+    unconstrained best token, which shows where the grammar overrode the model."""
+    ids = np.flatnonzero(allowed)
+    sub = raw[ids]
+    at = int(np.searchsorted(ids, token))
+    logprob, entropy = token_stats(sub, at)
+    top = tuple((int(ids[j]), lp) for j, lp in _top_logprobs(sub, at, logprob, k)) if k else ()
+    best = int(np.argmax(raw))
+    return Draw(token, logprob, entropy, top, (best, token_stats(raw, best)[0]))
 
 
 def _top_logprobs(raw: np.ndarray, token: int, logprob: float, k: int) -> tuple[tuple[int, float], ...]:
