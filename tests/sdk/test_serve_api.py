@@ -77,7 +77,7 @@ def test_logprobs_are_the_runtime_token_logprobs(server, tiny_local):
         ({"presence_penalty": -3}, "presence_penalty", "presence_penalty=-3"),
         ({"logit_bias": {"5": 1000}}, "logit_bias", "=1000 is invalid"),
         ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools", "not supported yet"),
-        ({"response_format": {"type": "json_object"}}, "response_format", "not supported yet"),
+        ({"response_format": {"type": "xml"}}, "response_format", "use an object whose type is one of"),
         ({"top_k": -1}, "top_k", "top_k=-1"),
         ({"min_p": 1.0}, "min_p", "min_p=1.0"),
         ({"seed": "x"}, "seed", "seed='x'"),

@@ -18,6 +18,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
+from edgekit.runtime.constraints import ConstraintError
 from edgekit.runtime.errors import ContextOverflowError, EdgekitError, RuntimeGenerationError
 
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -108,6 +109,8 @@ _NEVER = _Never()
 
 
 def _generation_error(exc: EdgekitError) -> ApiError:
+    if isinstance(exc, ConstraintError):  # only response_format makes a constraint: llguidance refused its schema
+        return ApiError(400, f"response_format is invalid: {exc.detail}", param="response_format", code="invalid_value")
     if isinstance(exc, ContextOverflowError):
         return ApiError(400, str(exc), param="messages", code="context_length_exceeded")
     if isinstance(exc, RuntimeGenerationError):

@@ -12,11 +12,14 @@ typed exceptions.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from edgekit.runtime.constraints import Constraint, ConstraintError
 
 __all__ = [
     "ApiError",
@@ -52,8 +55,6 @@ UNSUPPORTED_FIELDS = {
     "tool_choice": "tool calling is not supported yet by edgekit serve",
     "functions": "function calling is not supported yet by edgekit serve",
     "function_call": "function calling is not supported yet by edgekit serve",
-    "response_format": "structured output (response_format json_object/json_schema) is not supported yet; "
-    "omit it or send {'type': 'text'}",
     "audio": "audio output is not supported by this on-device text model",
     "modalities": "only the text modality is supported by this on-device model",
     "prediction": "predicted outputs are not supported yet by edgekit serve",
@@ -239,10 +240,88 @@ def _legacy_logprobs(value: Any, out: _Parsed, name: str) -> None:
         out.options["top_logprobs"] = value
 
 
+# OpenAI's rule for response_format.json_schema.name ("a-z, A-Z, 0-9, or contain underscores and dashes, with a
+# maximum length of 64", API reference: chat/create)
+_SCHEMA_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _format_error(where: str, value: Any, rule: str) -> ApiError:
+    # param is the top-level field, as OpenAI names response_format in its schema errors; the message has the path
+    return ApiError(400, f"{where}={value!r} is invalid: {rule}", param="response_format", code="invalid_value")
+
+
+def _format_keys(value: dict, allowed: set[str], where: str, name: str) -> None:
+    extra = sorted(set(value) - allowed)
+    if extra:
+        raise ApiError(
+            400,
+            f"{where}: unrecognized key {extra[0]!r}; it takes {sorted(allowed)}",
+            param=name,
+            code="invalid_value",
+        )
+
+
+def _text_format(value: dict, name: str) -> Constraint | None:
+    _format_keys(value, {"type"}, name, name)
+    return None
+
+
+def _json_object_format(value: dict, name: str) -> Constraint | None:
+    _format_keys(value, {"type"}, name, name)
+    return Constraint.json_object()
+
+
+def _json_schema_format(value: dict, name: str) -> Constraint | None:
+    """OpenAI's ``{"type": "json_schema", "json_schema": {"name", "description", "schema", "strict"}}``.
+
+    The schema is always enforced (as vLLM does), whatever ``strict`` says; a missing schema accepts any JSON
+    value (the API reference marks ``schema`` optional).
+    """
+    _format_keys(value, {"type", "json_schema"}, name, name)
+    spec = value.get("json_schema")
+    where = f"{name}.json_schema"
+    if not isinstance(spec, dict):
+        raise ApiError(
+            400,
+            f"{where} is required with type 'json_schema': an object like {{'name': 'answer', 'schema': {{...}}}}",
+            param=name,
+            code="invalid_value" if spec is not None else "missing_required_parameter",
+        )
+    _format_keys(spec, {"name", "description", "schema", "strict"}, where, name)
+    schema_name = spec.get("name")
+    if not isinstance(schema_name, str) or not _SCHEMA_NAME.fullmatch(schema_name):
+        raise _format_error(f"{where}.name", schema_name, "use 1 to 64 of a-z, A-Z, 0-9, '_' and '-'")
+    if not isinstance(spec.get("description", ""), str):
+        raise _format_error(f"{where}.description", spec["description"], "use a string")
+    if spec.get("strict") is not None and not isinstance(spec["strict"], bool):
+        raise _format_error(f"{where}.strict", spec["strict"], "use true or false")
+    schema = spec.get("schema", {})
+    if not isinstance(schema, dict):
+        raise _format_error(f"{where}.schema", schema, "use a JSON Schema object")
+    try:
+        return Constraint.json_schema(schema)
+    except ConstraintError as exc:
+        raise ApiError(400, f"{where}.schema is invalid: {exc.detail}", param=name, code="invalid_value") from None
+
+
+_RESPONSE_FORMATS: dict[str, Callable[[dict, str], Constraint | None]] = {
+    "text": _text_format,
+    "json_object": _json_object_format,
+    "json_schema": _json_schema_format,
+}
+
+
 def _response_format(value: Any, out: _Parsed, name: str) -> None:
-    if value is None or (isinstance(value, dict) and value.get("type") == "text"):
+    """Structured output: json_object / json_schema become a runtime ``Constraint`` (llguidance enforces it while
+    decoding). A schema llguidance refuses is a 400 naming ``response_format`` too, raised by the runtime before
+    any compute (handler.py maps its ``ConstraintError``)."""
+    if value is None:
         return
-    raise ApiError(400, f"{name}: {UNSUPPORTED_FIELDS[name]}", param=name, code="unsupported_parameter")
+    if not isinstance(value, dict) or not isinstance(value.get("type"), str) or value["type"] not in _RESPONSE_FORMATS:
+        raise _invalid(name, value, f"use an object whose type is one of {sorted(_RESPONSE_FORMATS)}")
+    constraint = _RESPONSE_FORMATS[value["type"]](value, name)
+    if constraint is not None:
+        out.options["constraint"] = constraint
 
 
 def _modalities(value: Any, out: _Parsed, name: str) -> None:
@@ -287,7 +366,12 @@ _CHAT_FIELDS: dict[str, Callable] = {
     "tool_choice": _tool_choice,
 }
 
-_COMPLETION_FIELDS: dict[str, Callable] = {**_COMMON_FIELDS, "logprobs": _legacy_logprobs}
+# response_format on /v1/completions too, as vLLM's server accepts it (OpenAI's legacy endpoint has none)
+_COMPLETION_FIELDS: dict[str, Callable] = {
+    **_COMMON_FIELDS,
+    "logprobs": _legacy_logprobs,
+    "response_format": _response_format,
+}
 
 
 def _read_fields(data: dict, known: dict[str, Callable], required: tuple[str, ...]) -> _Parsed:
