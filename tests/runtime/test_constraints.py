@@ -295,3 +295,45 @@ def test_llguidance_is_imported_only_by_a_constrained_call(flat_bundle):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+# -- the mask composes with every other sampling option ------------------------------------------------------
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"logit_bias": {ord("x"): 100.0}},  # +100 on a token the grammar forbids cannot bring it back
+        {"top_k": 50},  # more candidates than the 10 allowed digits: the banned ones must never be drawn
+        {"top_p": 0.5},
+        {"min_p": 0.2},
+        {"repetition_penalty": 1.5, "frequency_penalty": 1.0, "presence_penalty": 1.0},
+    ],
+)
+def test_the_grammar_holds_under_every_sampling_option(flat, options):
+    for seed in range(8):
+        result = flat.generate("hello", constraint=Constraint.regex("[0-9]{3}"), temperature=1.0, seed=seed, **options)
+        assert re.fullmatch("[0-9]{3}", result.text), (options, seed, result.text)
+
+
+def test_a_bias_still_steers_the_choice_among_allowed_tokens(flat):
+    result = flat.generate(
+        "hello", constraint=Constraint.regex("[0-9]{3}"), temperature=1.0, seed=0, logit_bias={ord("7"): 100.0}
+    )
+    assert result.text == "777"
+
+
+def test_concurrent_constrained_calls_match_sequential_ones(flat):
+    import threading
+
+    jobs = [Constraint.json_schema(SCHEMAS[name]) for name in sorted(SCHEMAS)]
+    expected = [flat.generate("hello", constraint=c, temperature=1.0, seed=3, max_new_tokens=NEW).text for c in jobs]
+    got: dict[int, str] = {}
+
+    def run(i: int) -> None:
+        got[i] = flat.generate("hello", constraint=jobs[i], temperature=1.0, seed=3, max_new_tokens=NEW).text
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert [got[i] for i in range(len(jobs))] == expected
