@@ -34,14 +34,28 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from edgekit.runtime.errors import SourceError, UnsupportedError
 
-from ..loaded_model import GGUFTensor, LoadedModel, ModelConfig
+from ..loaded_model import GGUFTensor, ModelConfig
 
-__all__ = ["ArchitectureSpec", "LayerAttention", "LINEAR_ROLES", "NORM_ROLES"]
+__all__ = ["ArchitectureSpec", "LayerAttention", "LINEAR_ROLES", "NORM_ROLES", "ModelWeights"]
+
+
+class ModelWeights(Protocol):
+    """What the tensor accessors read: a ``LoadedModel``, or the ExecuTorch module's bare tensor holder."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def tensors(self) -> Mapping[str, Any]: ...
+
+    @property
+    def gguf_tensors(self) -> Mapping[str, GGUFTensor] | None: ...
+
 
 # Linear layers of one decoder block, [out_features, in_features] like torch.
 LINEAR_ROLES = ("q", "k", "v", "o", "gate", "up", "down")
@@ -104,7 +118,7 @@ class ArchitectureSpec:
     def tensor_name(self, role: str, layer: int | None = None) -> str:
         return self.TENSOR_NAMES[role].format(i=layer)
 
-    def tensor(self, model: LoadedModel, role: str, layer: int | None = None) -> np.ndarray:
+    def tensor(self, model: ModelWeights, role: str, layer: int | None = None) -> np.ndarray:
         name = self.tensor_name(role, layer)
         try:
             return np.asarray(model.tensors[name], dtype=np.float32)
@@ -114,30 +128,30 @@ class ArchitectureSpec:
                 "or belongs to another architecture"
             ) from None
 
-    def linear_weight(self, model: LoadedModel, role: str, layer: int) -> np.ndarray:
+    def linear_weight(self, model: ModelWeights, role: str, layer: int) -> np.ndarray:
         """Float weight [out, in] of a linear role. Phi-3 overrides to slice fused tensors."""
         return self.tensor(model, role, layer)
 
-    def linear_bias(self, model: LoadedModel, role: str, layer: int) -> np.ndarray | None:
+    def linear_bias(self, model: ModelWeights, role: str, layer: int) -> np.ndarray | None:
         if role in ("q", "k", "v") and self.qkv_bias:
             return self.tensor(model, f"{role}_bias", layer)
         return None
 
-    def norm_weight(self, model: LoadedModel, role: str, layer: int | None = None) -> np.ndarray:
+    def norm_weight(self, model: ModelWeights, role: str, layer: int | None = None) -> np.ndarray:
         """The RMSNorm gamma as the graph multiplies it (offset applied: Gemma stores w - 1)."""
         w = self.tensor(model, role, layer)
         return w + np.float32(self.norm_weight_offset) if self.norm_weight_offset else w
 
-    def embedding(self, model: LoadedModel) -> np.ndarray:
+    def embedding(self, model: ModelWeights) -> np.ndarray:
         return self.tensor(model, "embed")
 
-    def head(self, model: LoadedModel) -> np.ndarray:
+    def head(self, model: ModelWeights) -> np.ndarray:
         """LM head [vocab, hidden]; the embedding itself when the model ties them."""
         if self.config.tie_word_embeddings:
             return self.embedding(model)
         return self.tensor(model, "head")
 
-    def gguf_linear(self, model: LoadedModel, role: str, layer: int | None) -> GGUFTensor | None:
+    def gguf_linear(self, model: ModelWeights, role: str, layer: int | None) -> GGUFTensor | None:
         """The GGUF blocks of a role, rows in Hugging Face order (None if the source has none).
 
         Rows are whole runs of blocks, so a row permutation is exact.

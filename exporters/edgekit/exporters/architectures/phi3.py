@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 from edgekit.runtime.errors import UnsupportedError
 
-from ..loaded_model import GGUFTensor, LoadedModel
+from ..loaded_model import GGUFTensor
+from .base import ModelWeights
 from .mistral import MistralSpec
 from .registry import register_architecture
 
@@ -44,13 +45,13 @@ class Phi3Spec(MistralSpec):
             "up": slice(c.intermediate_size, 2 * c.intermediate_size),
         }[role]
 
-    def linear_weight(self, model: LoadedModel, role: str, layer: int) -> np.ndarray:
+    def linear_weight(self, model: ModelWeights, role: str, layer: int) -> np.ndarray:
         fused = _FUSED.get(role)
         if fused is None:
             return super().linear_weight(model, role, layer)
         return self.tensor(model, fused, layer)[self._rows(role)]
 
-    def gguf_linear(self, model: LoadedModel, role: str, layer: int | None) -> GGUFTensor | None:
+    def gguf_linear(self, model: ModelWeights, role: str, layer: int | None) -> GGUFTensor | None:
         fused = _FUSED.get(role)
         if fused is None:
             return super().gguf_linear(model, role, layer)

@@ -96,7 +96,8 @@ def quantize_decoder(module: nn.Module, quant: EffectiveQuant) -> dict[str, Any]
     metrics: dict[str, Any] = {"linears": 0, "embedding_bits": quant.embedding_bits}
     if quant.weight_bits != FLOAT_BITS:
         granularity = PerAxis(0) if quant.group_size is None else PerGroup(quant.group_size)
-        dtype = {8: torch.int8, 4: torch.int4}[quant.weight_bits]
+        # torch.int4 exists at runtime (torch 2.13) but torch's __init__.pyi does not declare it.
+        dtype = {8: torch.int8, 4: torch.int4}[quant.weight_bits]  # type: ignore[attr-defined]
         # The RMSNorm mean column is an F.linear on a buffer, not an nn.Linear: it stays float.
         linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
         quantize_(

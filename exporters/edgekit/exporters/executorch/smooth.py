@@ -33,15 +33,19 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from edgekit.runtime.errors import ConfigError
 from torch import nn
 
 from ..loaded_model import LoadedModel
+
+if TYPE_CHECKING:
+    from .module import Block, EtDecoder
 
 __all__ = ["CALIBRATION_FILE", "DEFAULT_ALPHA", "calibration_sequences", "smooth_decoder", "check_alpha"]
 
@@ -97,11 +101,11 @@ def _native_stderr_silenced():
 
 
 @torch.no_grad()
-def _input_absmax(decoder: nn.Module, sequences: list[list[int]]) -> dict[str, torch.Tensor]:
+def _input_absmax(decoder: EtDecoder, sequences: list[list[int]]) -> dict[str, torch.Tensor]:
     """Per input channel max |x| of every nn.Linear, over all calibration positions."""
     stats: dict[str, torch.Tensor] = {}
 
-    def hook_for(name: str):
+    def hook_for(name: str) -> Any:
         def hook(_module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
             x = args[0].detach().abs().reshape(-1, args[0].shape[-1]).amax(0)
             stats[name] = torch.maximum(stats[name], x) if name in stats else x
@@ -146,11 +150,11 @@ def _scale_rows_down(lin: nn.Linear, s: torch.Tensor) -> None:
 
 
 @torch.no_grad()
-def smooth_decoder(decoder: nn.Module, sequences: list[list[int]], alpha: float) -> dict[str, Any]:
+def smooth_decoder(decoder: EtDecoder, sequences: list[list[int]], alpha: float) -> dict[str, Any]:
     """Apply SmoothQuant to an ``EtDecoder`` in float, before quantization; returns manifest facts."""
     stats = _input_absmax(decoder, sequences)
     max_ratio = 0.0
-    for i, block in enumerate(decoder.layers):
+    for i, block in enumerate(cast("Iterable[Block]", decoder.layers)):
         p = f"layers.{i}."
         attn, mlp = block.self_attn, block.mlp
         qkv = [attn.q_proj, attn.k_proj, attn.v_proj]

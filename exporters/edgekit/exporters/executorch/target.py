@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from edgekit.runtime.backends.executorch import LOGITS_ALL, LOGITS_LAST, ExecuTorchKV, ExecuTorchSpec
 from edgekit.runtime.errors import ConfigError, DependencyError, UnknownNameError, UnsupportedError
@@ -125,11 +125,12 @@ class ExecuTorchTarget(ExportTarget):
         recipe: Any,
         out_dir: Path,
         max_context: int,
-        options: ExecuTorchOptions | Mapping[str, Any],
+        options: TargetOptions | Mapping[str, Any],
         on_progress: OnProgress,
     ) -> TargetResult:
         require_executorch()
         opts = self.parse_options(options)
+        assert isinstance(opts, ExecuTorchOptions)  # parse_options returns an options_type instance
         logits_mode = opts.logits
         max_seq_len = opts.max_seq_len if opts.max_seq_len is not None else min(DEFAULT_MAX_SEQ_LEN, max_context)
         if not 1 <= max_seq_len <= max_context:
@@ -196,7 +197,7 @@ class ExecuTorchTarget(ExportTarget):
             program_file=PROGRAM_FILE,
             kv_cache=ExecuTorchKV(cfg.num_layers, cfg.num_kv_heads, cfg.head_dim, max_context),
             max_seq_len=max_seq_len,
-            logits=logits_mode,
+            logits=cast(Literal["last", "all"], logits_mode),  # the option's choices are exactly these two
             quantization=quantization,
             constant_methods=constants,
             executorch_version=getattr(executorch, "__version__", "") or _dist_version("executorch"),

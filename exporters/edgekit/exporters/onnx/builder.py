@@ -80,7 +80,10 @@ class _Part:
 
     @property
     def n(self) -> int:
-        return self.quantized.n if self.quantized is not None else self.float_weight.shape[0]
+        if self.quantized is not None:
+            return self.quantized.n
+        assert self.float_weight is not None  # a part holds one of the two (see linear_parts)
+        return int(self.float_weight.shape[0])
 
 
 class _DecoderBuilder:
@@ -155,6 +158,7 @@ class _DecoderBuilder:
     def matmul(self, x: str, part: _Part, bias: np.ndarray | None = None) -> str:
         g = self.g
         if part.quantized is None:
+            assert part.float_weight is not None
             w_t = g.initializer(f"{part.name}.weight_t", np.ascontiguousarray(part.float_weight.T))
             y = g.node("MatMul", [x, w_t], name=f"{part.name}/MatMul")
             if bias is not None:
@@ -198,6 +202,7 @@ class _DecoderBuilder:
             raise UnsupportedError(f"{name}: K={qm.k} is not a multiple of the block size {qm.block_size}")
         blocks = g.node("Reshape", [x, g.const_i64([0, 0, qm.k_blocks, qm.block_size])])
         sums = g.node("ReduceSum", [blocks, g.const_i64([-1])], keepdims=0)
+        assert qm.correction is not None  # callers check it
         corr_t = g.initializer(f"{name}.correction_t", np.ascontiguousarray(qm.correction.T))
         return g.node("MatMul", [sums, corr_t], name=f"{name}/correction")
 
@@ -363,6 +368,7 @@ class _DecoderBuilder:
         independent of the activation quantization, for ~k/vocab of the head's work.
         """
         g, qm = self.g, part.quantized
+        assert qm is not None  # only a quantized head is refined
         k = HEAD_REFINE_TOP_K
         _, idx = g.node(
             "TopK", [logits, g.const_i64([k])], outputs=2, axis=-1, largest=1, sorted=0, name="lm_head/TopK"
@@ -375,6 +381,7 @@ class _DecoderBuilder:
     def gather_quantized(self, ids: str, part: _Part, flat_shape: list[int] | None = None) -> str:
         """GatherBlockQuantized over the same bytes MatMulNBits reads (one tensor for embedding and head)."""
         g, qm = self.g, part.quantized
+        assert qm is not None  # GatherBlockQuantized only exists for quantized tables
         if qm.k % qm.block_size:
             raise UnsupportedError(f"embedding width {qm.k} is not a multiple of the block size {qm.block_size}")
         # GatherBlockQuantized reads MatMulNBits' 3-D weight [N, k_blocks, blob] in place, quantized
@@ -386,9 +393,10 @@ class _DecoderBuilder:
         scales = g.shared(f"{part.name}.scales", lambda: qm.scales)
         blocks_shape = g.const_i64([qm.n, qm.k_blocks, 1])
         inputs = [packed, ids, g.node("Reshape", [scales, blocks_shape], name=f"{part.name}/scales3d")]
-        if qm.zero_points is not None:
+        zero_points = qm.zero_points
+        if zero_points is not None:
             # One zero point per block on the quantize axis: unpacked uint8 [N, k_blocks, 1] (low nibble).
-            inputs.append(g.shared(f"{part.name}.qzeros3d", lambda: qm.zero_points.reshape(qm.n, qm.k_blocks, 1)))
+            inputs.append(g.shared(f"{part.name}.qzeros3d", lambda: zero_points.reshape(qm.n, qm.k_blocks, 1)))
         hidden = g.node(
             "GatherBlockQuantized",
             inputs,
@@ -399,8 +407,9 @@ class _DecoderBuilder:
             gather_axis=0,
             quantize_axis=2,
         )  # [1, S, k_blocks, block_size]
-        if qm.correction is not None:
-            corr = g.shared(f"{part.name}.correction", lambda: qm.correction)
+        correction = qm.correction
+        if correction is not None:
+            corr = g.shared(f"{part.name}.correction", lambda: correction)
             per_block = g.node("Unsqueeze", [g.node("Gather", [corr, ids], axis=0), g.const_i64([-1])])
             hidden = g.node("Add", [hidden, per_block])
         return g.node("Reshape", [hidden, g.const_i64(flat_shape or [0, 0, qm.k])])
@@ -485,17 +494,19 @@ def _fuse(name: str, parts: list[_Part]) -> list[_Part]:
     if len(parts) == 1:
         return parts
     if all(q is None for q in qms):
-        return [_Part(name, float_weight=np.concatenate([p.float_weight for p in parts], axis=0))]
-    if any(q is None for q in qms):
+        floats = [p.float_weight for p in parts if p.float_weight is not None]
+        return [_Part(name, float_weight=np.concatenate(floats, axis=0))]
+    quantized = [q for q in qms if q is not None]
+    if len(quantized) != len(qms):
         return parts
-    first = qms[0]
+    first = quantized[0]
     same = all(
         q.bits == first.bits
         and q.block_size == first.block_size
         and q.k == first.k
         and (q.zero_points is None) == (first.zero_points is None)
         and (q.correction is None) == (first.correction is None)
-        for q in qms
+        for q in quantized
     )
     if not same:
         return parts
@@ -503,10 +514,10 @@ def _fuse(name: str, parts: list[_Part]) -> list[_Part]:
         bits=first.bits,
         block_size=first.block_size,
         k=first.k,
-        q=np.concatenate([q.q for q in qms], axis=0),
-        scales=np.concatenate([q.scales for q in qms], axis=0),
-        zero_points=None if first.zero_points is None else np.concatenate([q.zero_points for q in qms], axis=0),
-        correction=None if first.correction is None else np.concatenate([q.correction for q in qms], axis=0),
+        q=np.concatenate([q.q for q in quantized], axis=0),
+        scales=np.concatenate([q.scales for q in quantized], axis=0),
+        zero_points=None if first.zero_points is None else np.concatenate([q.zero_points for q in quantized], axis=0),
+        correction=None if first.correction is None else np.concatenate([q.correction for q in quantized], axis=0),
     )
     return [_Part(name, quantized=fused)]
 

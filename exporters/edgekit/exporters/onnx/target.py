@@ -57,10 +57,11 @@ class OnnxTarget(ExportTarget):
         recipe: QuantRecipe,
         out_dir: Path,
         max_context: int,
-        options: OnnxOptions | Mapping[str, Any],
+        options: TargetOptions | Mapping[str, Any],
         on_progress: OnProgress,
     ) -> TargetResult:
         opts = self.parse_options(options)
+        assert isinstance(opts, OnnxOptions)  # parse_options returns an options_type instance
         return build_onnx(model, recipe, out_dir, max_context, profile=opts.profile, on_progress=on_progress)
 
 

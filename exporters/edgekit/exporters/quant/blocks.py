@@ -84,8 +84,9 @@ class QuantizedMatrix:
     def nbytes(self) -> int:
         """Bytes stored in the graph (codes + scales + zero points + correction)."""
         total = self.n * self.k_blocks * self.block_size * self.bits // 8 + self.scales.size * 4
-        if self.zero_points is not None:
-            total += self.packed_zero_points().size
+        packed_zero_points = self.packed_zero_points()  # None exactly when zero_points is None
+        if packed_zero_points is not None:
+            total += packed_zero_points.size
         if self.correction is not None:
             total += self.correction.size * 4
         return total

@@ -39,7 +39,8 @@ class BuiltinModel:
         )
 
 
-BUILTIN_MODELS: Registry[BuiltinModel] = Registry("built-in model")
+# Either kind: both give name, license and path().
+BUILTIN_MODELS: Registry[BuiltinModel | AssembledModel] = Registry("built-in model")
 BUILTIN_MODELS.add(
     "smollm2-135m-instruct",
     BuiltinModel(
@@ -100,5 +101,5 @@ def is_builtin_name(text: str) -> bool:
     return text == DEFAULT_ALIAS or text in BUILTIN_MODELS
 
 
-def builtin_model(text: str) -> BuiltinModel:
+def builtin_model(text: str) -> BuiltinModel | AssembledModel:
     return BUILTIN_MODELS.get(DEFAULT_MODEL if text == DEFAULT_ALIAS else text)

@@ -51,6 +51,7 @@ def hf_config_from_gguf(reader: Any, where: str) -> Any:
     table = GGUF_CONFIG_MAPPING.get(arch)
     if table is None:
         raise SourceError(f"{where}: transformers has no GGUF config mapping for architecture {arch!r}")
+    assert isinstance(table, dict)  # GGUF_CONFIG_MAPPING's values are dicts; mypy infers them as object
     values: dict[str, Any] = {}
     for key, hf_key in table.items():
         if hf_key is None or hf_key == -1:

@@ -47,7 +47,8 @@ def _no_init_weights() -> Any:
         from transformers.initialization import no_init_weights
     except ImportError:  # transformers < 5 kept it in modeling_utils
         try:
-            from transformers.modeling_utils import no_init_weights
+            # Only transformers < 5 has it here; the installed 5.x stubs do not, so mypy cannot see this path.
+            from transformers.modeling_utils import no_init_weights  # type: ignore[attr-defined,no-redef]
         except ImportError:
             return contextlib.nullcontext()
     return no_init_weights()

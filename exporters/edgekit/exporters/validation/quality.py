@@ -188,6 +188,7 @@ def _float_reference(
         return keep / "reference.f32", golden, rows
     folder = keep if keep is not None else scratch
     folder.mkdir(parents=True, exist_ok=True)
+    assert model.load_reference is not None  # validate_bundle raises ExportError before calling us otherwise
     reference = model.load_reference()
     started = time.perf_counter()
     _reference_pass(reference, segments, folder / "reference.f32")
