@@ -60,7 +60,7 @@ def check_bundle_path(value: object) -> str:
     return value
 
 
-def resolve_in_bundle(folder: str | os.PathLike, relpath: str, root: Path | None = None) -> Path:
+def resolve_in_bundle(folder: str | os.PathLike[str], relpath: str, root: Path | None = None) -> Path:
     """The real path of bundle file ``relpath``; IntegrityError when it (through a symlink) lies outside the folder.
 
     ``root``: the already resolved bundle folder (saves one ``realpath`` per file).

@@ -21,14 +21,17 @@ template does ends in anything but an ``EdgekitError``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .errors import BundleError, EdgekitError, RuntimeGenerationError
 
 if TYPE_CHECKING:
-    from .template_sandbox import TemplateLimits
+    import jinja2.nodes
+    import jinja2.parser
+
+    from .template_sandbox import BoundedSandboxedEnvironment, TemplateLimits
 
 __all__ = ["ChatTemplate", "Message", "validate_messages"]
 
@@ -45,7 +48,7 @@ def _jinja_version_ok(version: str) -> bool:
     return tuple(parts) >= _MIN_JINJA
 
 
-def _environment():
+def _environment() -> BoundedSandboxedEnvironment:
     import jinja2
     import jinja2.ext
     import jinja2.nodes
@@ -61,41 +64,48 @@ def _environment():
 
         tags = {"generation"}
 
-        def parse(self, parser):
+        def parse(self, parser: jinja2.parser.Parser) -> jinja2.nodes.Node:
             lineno = next(parser.stream).lineno
-            body = parser.parse_statements(["name:endgeneration"], drop_needle=True)
+            body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
             return jinja2.nodes.CallBlock(self.call_method("_render"), [], [], body).set_lineno(lineno)
 
-        def _render(self, caller):
+        def _render(self, caller: Callable[[], str]) -> str:
             return caller()
 
     class TemplateNamespace(jinja2.utils.Namespace):
         # Same guard as transformers: no dunder/underscore attributes on a namespace.
-        def __init__(*args, **kwargs):
+        def __init__(*args: Any, **kwargs: Any) -> None:
             self, args = args[0], args[1:]
             attrs = dict(*args, **kwargs)
             for name in attrs:
                 TemplateNamespace._check(name)
             jinja2.utils.Namespace.__init__(self, attrs)
 
-        def __setitem__(self, name, value):
+        def __setitem__(self, name: str, value: Any) -> None:
             TemplateNamespace._check(name)
             jinja2.utils.Namespace.__setitem__(self, name, value)
 
         @staticmethod
-        def _check(name):
+        def _check(name: object) -> None:
             if isinstance(name, str) and name.startswith("_"):
                 raise jinja2.exceptions.SecurityError(f"namespace attribute {name!r} starts with an underscore")
 
-    def raise_exception(message):
+    def raise_exception(message: str) -> NoReturn:
         error = jinja2.exceptions.TemplateError(message)
-        error.edgekit_refusal = True  # the template's own refusal, told apart from its bugs in render()
+        # The template's own refusal, told apart from its bugs in render(); setattr: TemplateError does not declare it.
+        setattr(error, "edgekit_refusal", True)  # noqa: B010
         raise error
 
-    def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+    def tojson(
+        x: Any,
+        ensure_ascii: bool = False,
+        indent: int | str | None = None,
+        separators: tuple[str, str] | None = None,
+        sort_keys: bool = False,
+    ) -> str:
         return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
-    def strftime_now(fmt):
+    def strftime_now(fmt: str) -> str:
         return datetime.now().strftime(fmt)
 
     from .template_sandbox import BoundedSandboxedEnvironment

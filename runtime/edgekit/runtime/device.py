@@ -164,7 +164,7 @@ class DeviceInfo:
         return data
 
 
-def _read(path: str | os.PathLike, limit: int = 1 << 20) -> str | None:
+def _read(path: str | os.PathLike[str], limit: int = 1 << 20) -> str | None:
     """A small text file, or None if it is absent or unreadable (never raises for I/O)."""
     try:
         with open(path, "rb") as handle:
@@ -262,7 +262,7 @@ def usable_cpus() -> list[int]:
 
 
 def physical_cores(
-    cpus: Iterable[int] | None = None, sysfs: str | os.PathLike = "/sys/devices/system/cpu"
+    cpus: Iterable[int] | None = None, sysfs: str | os.PathLike[str] = "/sys/devices/system/cpu"
 ) -> int | None:
     """Distinct (package, core) pairs among ``cpus`` from sysfs topology; None if sysfs lacks it."""
     cpus = usable_cpus() if cpus is None else list(cpus)
@@ -323,7 +323,7 @@ def parse_meminfo(text: str) -> dict[str, float]:
     return out
 
 
-def _cgroup_available_mib(root: str | os.PathLike = "/sys/fs/cgroup") -> tuple[float, str] | None:
+def _cgroup_available_mib(root: str | os.PathLike[str] = "/sys/fs/cgroup") -> tuple[float, str] | None:
     """Limit minus usage of this process's cgroup, when a limit is set."""
     root = Path(root)
     rel = ""
@@ -350,7 +350,7 @@ def _cgroup_available_mib(root: str | os.PathLike = "/sys/fs/cgroup") -> tuple[f
 
 
 def memory_info(
-    meminfo_text: str | None = None, cgroup_root: str | os.PathLike | None = "/sys/fs/cgroup"
+    meminfo_text: str | None = None, cgroup_root: str | os.PathLike[str] | None = "/sys/fs/cgroup"
 ) -> MemoryInfo:
     text = _read("/proc/meminfo") if meminfo_text is None else meminfo_text
     fields = parse_meminfo(text or "")

@@ -27,7 +27,7 @@ __all__ = ["load"]
 
 
 def load(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     threads: int | None = None,
     verify: bool = True,
     force: bool = False,

@@ -360,7 +360,7 @@ class Manifest:
             K.CREATED_AT: self.created_at,
         }
 
-    def write(self, folder: str | os.PathLike) -> Path:
+    def write(self, folder: str | os.PathLike[str]) -> Path:
         path = Path(folder) / MANIFEST_NAME
         path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return path
@@ -469,7 +469,7 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(chunk):
@@ -477,12 +477,12 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def file_entry(folder: str | os.PathLike, relpath: str, role: str) -> FileEntry:
+def file_entry(folder: str | os.PathLike[str], relpath: str, role: str) -> FileEntry:
     path = Path(folder) / relpath
     return FileEntry(path=relpath, size=path.stat().st_size, sha256=sha256_file(path), role=role)
 
 
-def read_manifest(folder: str | os.PathLike) -> Manifest:
+def read_manifest(folder: str | os.PathLike[str]) -> Manifest:
     folder = Path(folder)
     if not folder.exists():
         raise SchemaError(f"bundle folder {str(folder)!r} does not exist; pass the folder that `edgekit export` wrote")
@@ -507,7 +507,7 @@ def read_manifest(folder: str | os.PathLike) -> Manifest:
 
 
 def verify_files(
-    folder: str | os.PathLike, manifest: Manifest, check_hash: bool = True, verified: VerifiedFiles | None = None
+    folder: str | os.PathLike[str], manifest: Manifest, check_hash: bool = True, verified: VerifiedFiles | None = None
 ) -> None:
     """Check every listed file (inside the folder, size, sha256) and that no unlisted file could be loaded.
 

@@ -126,6 +126,7 @@ def check_fits(manifest: Manifest, force: bool = False, available_mib: float | N
     """
     peak, need = required_mib(manifest)
     kv = kv_cache_mib(manifest)
+    available: float | None
     if available_mib is not None:
         available, source = float(available_mib), "caller"
     else:

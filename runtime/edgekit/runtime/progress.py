@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 __all__ = ["ProgressEvent", "OnProgress", "no_progress", "Steps"]
@@ -77,7 +78,9 @@ class _Stage:
         self.steps.on_progress(ProgressEvent(self.step, self.steps.total, self.name, self.message))
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         import time
 
         if exc_type is None:

@@ -41,8 +41,8 @@ from typing import Any
 
 import jinja2
 import jinja2.nodes
-from jinja2.compiler import CodeGenerator
-from jinja2.runtime import LoopContext
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.runtime import Context, LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import TemplateLimitError
@@ -188,7 +188,7 @@ def _check_binop(op: str, left: Any, right: Any) -> None:
 _PADDING_METHODS = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs"})
 
 
-def _int_args(args: Iterable[Any], kwargs: dict) -> Iterator[int]:
+def _int_args(args: Iterable[Any], kwargs: dict[str, Any]) -> Iterator[int]:
     for value in list(args) + list(kwargs.values()):
         if _is_int(value):
             yield value
@@ -203,11 +203,11 @@ def _replaced_len(text: str, old: Any, new: Any, count: Any = -1) -> int:
     return len(text) + hits * (len(new) - len(old))
 
 
-def _joined_len(sep: str, items: list) -> int:
+def _joined_len(sep: str, items: list[Any]) -> int:
     return sum(len(x) if isinstance(x, str) else 32 for x in items) + len(sep) * max(len(items) - 1, 0)
 
 
-def _check_format_spec(fmt: str, args: tuple, kwargs: dict) -> None:
+def _check_format_spec(fmt: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     limit = _budget().limits.max_value_len
     try:
         fields = list(string.Formatter().parse(fmt))
@@ -225,7 +225,7 @@ def _check_format_spec(fmt: str, args: tuple, kwargs: dict) -> None:
                     raise _too_big("a format() field", value)
 
 
-def _check_str_method(method: Any, args: tuple, kwargs: dict) -> tuple:
+def _check_str_method(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
     """Pre-checks for the str methods whose result can be far larger than their inputs; returns the args."""
     owner = getattr(method, "__self__", None)
     name = getattr(method, "__name__", "")
@@ -253,7 +253,7 @@ def _check_str_method(method: Any, args: tuple, kwargs: dict) -> tuple:
 # --- filters and globals ---------------------------------------------------------------------------------
 
 
-def _filter_precheck(name: str, args: tuple, kwargs: dict) -> tuple:
+def _filter_precheck(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
     """``args[0]`` is the piped value (after any context/environment argument); the rest are parameters."""
     limit = _budget().limits.max_value_len
     value, params = (args[0], args[1:]) if args else (None, ())
@@ -337,7 +337,7 @@ def _bounded_concat(parts: Iterable[Any]) -> str:
     return "".join(parts)
 
 
-def _bounded_str_join(parts: tuple) -> str:
+def _bounded_str_join(parts: tuple[Any, ...]) -> str:
     strings = [p if isinstance(p, str) else str(p) for p in parts]
     _check_len(sum(map(len, strings)), "a string with '~'")
     return "".join(strings)
@@ -346,14 +346,14 @@ def _bounded_str_join(parts: tuple) -> str:
 class _BoundedCodeGenerator(CodeGenerator):
     """Compiles ``{% for x in it %}`` as ``for x in counted(it)`` and ``a ~ b`` through a size check."""
 
-    def visit_Template(self, node, frame=None):
+    def visit_Template(self, node: jinja2.nodes.Template, frame: Frame | None = None) -> None:
         for loop in node.find_all(jinja2.nodes.For):
             iterable = loop.iter
             if not (isinstance(iterable, jinja2.nodes.Filter) and iterable.name == LOOP_FILTER):
                 loop.iter = jinja2.nodes.Filter(iterable, LOOP_FILTER, [], [], None, None, lineno=iterable.lineno)
         super().visit_Template(node, frame)
 
-    def visit_Concat(self, node, frame):
+    def visit_Concat(self, node: jinja2.nodes.Concat, frame: Frame) -> None:
         self.write("environment.bounded_str_join((")
         for arg in node.nodes:
             self.visit(arg, frame)
@@ -385,11 +385,11 @@ class BoundedSandboxedEnvironment(ImmutableSandboxedEnvironment):
                 wrapped._edgekit_bounded = True
                 self.filters[name] = wrapped
 
-    def call_binop(self, context, operator, left, right):
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         _check_binop(operator, left, right)
         return _check_value(super().call_binop(context, operator, left, right), f"'{operator}'")
 
-    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (jinja2's signature)
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (jinja2's signature)
         budget = _budget()
         budget.check_time()
         args = _check_str_method(__obj, args, kwargs)

@@ -25,7 +25,7 @@ _REPLACEMENT = "\ufffd"
 class Tokenizer:
     """encode/decode with the bundle's special-token rules (BOS from the manifest)."""
 
-    def __init__(self, path: str | os.PathLike, info: TokenizerInfo):
+    def __init__(self, path: str | os.PathLike[str], info: TokenizerInfo):
         from tokenizers import Tokenizer as _HFTokenizer
 
         try:

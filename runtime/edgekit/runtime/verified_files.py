@@ -49,6 +49,7 @@ import stat as stat_module
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 __all__ = ["VerifiedFiles", "cache_dir", "key_path", "SETTLE_S"]
 
@@ -134,7 +135,7 @@ class VerifiedFiles:
 
     def __init__(self, path: Path | None = None, key_file: Path | None = None):
         self.path = path or cache_dir() / _FILE
-        self._entries: dict[str, dict] = {}
+        self._entries: dict[str, dict[str, Any]] = {}
         self._dirty = False
         self._key, self.disabled = _read_key(key_file or key_path())
         if self._key is None:
@@ -179,7 +180,7 @@ class VerifiedFiles:
         if not self._dirty:
             return
 
-        def age(item: tuple[str, dict]) -> float:
+        def age(item: tuple[str, dict[str, Any]]) -> float:
             at = item[1].get("at", 0)
             return at if isinstance(at, (int, float)) and not isinstance(at, bool) else 0.0
 

@@ -26,9 +26,9 @@ can drive the same file): ``forward(tokens int64 [1, S], input_pos int64 [1])
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -85,6 +85,8 @@ class RMSNorm(nn.Module):
     multiplied (the spec applies Gemma's ``1 + w`` offset).
     """
 
+    mean_column: torch.Tensor  # a buffer (register_buffer), declared for the type checker
+
     def __init__(self, weight: Any, eps: float):
         super().__init__()
         self.weight = nn.Parameter(_t(weight), requires_grad=False)
@@ -108,6 +110,14 @@ def _linear(weight: Any, bias: Any | None = None) -> nn.Linear:
 
 
 class Attention(nn.Module):
+    # Set by setattr / register_buffer below; declared for the type checker.
+    q_proj: nn.Linear
+    k_proj: nn.Linear
+    v_proj: nn.Linear
+    o_proj: nn.Linear
+    k_cache: torch.Tensor
+    v_cache: torch.Tensor
+
     def __init__(self, spec: ArchitectureSpec, w: _Weights, layer: int, max_context: int, rope: int):
         super().__init__()
         config = spec.config
@@ -123,8 +133,8 @@ class Attention(nn.Module):
         for role in ("q", "k", "v", "o"):
             setattr(self, f"{role}_proj", _linear(spec.linear_weight(w, role, layer), spec.linear_bias(w, role, layer)))
         eps = config.rms_norm_eps
-        self.q_norm = RMSNorm(spec.norm_weight(w, "q_norm", layer), eps) if spec.qk_norm else None
-        self.k_norm = RMSNorm(spec.norm_weight(w, "k_norm", layer), eps) if spec.qk_norm else None
+        self.q_norm: RMSNorm | None = RMSNorm(spec.norm_weight(w, "q_norm", layer), eps) if spec.qk_norm else None
+        self.k_norm: RMSNorm | None = RMSNorm(spec.norm_weight(w, "k_norm", layer), eps) if spec.qk_norm else None
         shape = (1, max_context, self.n_kv_heads, self.head_dim)
         # The only mutable state of the program: ExecuTorch plans these as
         # mutable buffers that live inside the loaded method.
@@ -145,7 +155,7 @@ class Attention(nn.Module):
         q = self.q_proj(x).view(bsz, seqlen, self.n_heads, self.head_dim)
         k = self.k_proj(x).view(bsz, seqlen, self.n_kv_heads, self.head_dim)
         v = self.v_proj(x).view(bsz, seqlen, self.n_kv_heads, self.head_dim)
-        if self.q_norm is not None:
+        if self.q_norm is not None and self.k_norm is not None:  # both or neither (spec.qk_norm)
             q, k = self.q_norm(q), self.k_norm(k)  # over head_dim, per head, before the rotation
         # [S, 1, D] broadcasts over heads in the [B, S, H, D] layout the custom ops use.
         q, k = self._rotate(q, cos, sin), self._rotate(k, cos, sin)
@@ -195,6 +205,8 @@ class Block(nn.Module):
         self.input_layernorm = RMSNorm(spec.norm_weight(w, "input", layer), eps)
         self.self_attn = Attention(spec, w, layer, max_context, rope)
         self.mlp = MLP(spec, w, layer)
+        self.attn_out_norm: RMSNorm | None
+        self.ffn_out_norm: RMSNorm | None
         if spec.sandwich_norms:
             self.attn_out_norm = RMSNorm(spec.norm_weight(w, "post_attention", layer), eps)
             self.ffn_layernorm = RMSNorm(spec.norm_weight(w, "pre_ffn", layer), eps)
@@ -255,16 +267,16 @@ class EtDecoder(nn.Module):
 
     def forward(self, tokens: torch.Tensor, input_pos: torch.Tensor) -> torch.Tensor:
         seqlen = tokens.shape[1]
-        start_pos = input_pos[0].item()
+        start_pos = cast(int, input_pos[0].item())  # an int64 tensor: an int (a SymInt under torch.export)
         # Bounds for torch.export's symbolic start position (ExecuTorch rope.py get_freqs does the same).
         torch._check(start_pos >= 0)  # torch 2.13 deprecates _check_is_size for this
         torch._check(start_pos + seqlen <= self.max_context)
-        tables = {}
-        masks: dict[int, torch.Tensor] = {}  # one per distinct window, shared by its layers
+        tables: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        masks: dict[int | None, torch.Tensor] = {}  # one per distinct window, shared by its layers
         x = self.embed_tokens(tokens)
         if self.embedding_scale is not None:
             x = x * self.embedding_scale
-        for layer in self.layers:
+        for layer in cast("Iterable[Block]", self.layers):
             rope = layer.self_attn.rope
             if rope not in tables:
                 cos = getattr(self, f"rope_cos_{rope}").narrow(0, start_pos, seqlen).unsqueeze(1)
@@ -283,6 +295,6 @@ class EtDecoder(nn.Module):
 
     def reset_cache(self) -> None:
         """Zero the KV buffers (only those: the rotary tables are constants)."""
-        for layer in self.layers:
+        for layer in cast("Iterable[Block]", self.layers):
             layer.self_attn.k_cache.zero_()
             layer.self_attn.v_cache.zero_()

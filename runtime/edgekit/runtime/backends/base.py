@@ -10,9 +10,10 @@ plus a cache into next-token logits.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
 
@@ -75,11 +76,15 @@ class Backend(ABC):
 BACKENDS: Registry[type[Backend]] = Registry("backend")
 
 
-def register_backend(name: str):
+_BackendT = TypeVar("_BackendT", bound="type[Backend]")
+
+
+def register_backend(name: str) -> Callable[[_BackendT], _BackendT]:
     """Class decorator: ``@register_backend("onnx") class OnnxBackend(Backend)``."""
 
-    def decorate(cls: type[Backend]) -> type[Backend]:
+    def decorate(cls: _BackendT) -> _BackendT:
         cls.name = name
-        return BACKENDS.add(name, cls)
+        BACKENDS.add(name, cls)
+        return cls  # what add returned, typed as the subclass
 
     return decorate

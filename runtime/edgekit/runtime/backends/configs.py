@@ -11,7 +11,8 @@ rest of the manifest, and the KV-cache bytes of one sequence (the memory check).
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ..registry import Registry
 
@@ -27,13 +28,16 @@ CONFIG_MODULES: dict[str, str] = {
 }
 
 
+_ConfigSelf = TypeVar("_ConfigSelf", bound="BackendConfig")
+
+
 class BackendConfig:
     """Base of every ``backend_config`` dataclass (no fields of its own)."""
 
     backend: ClassVar[str]
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = "edgekit.json") -> BackendConfig:
+    def from_dict(cls: type[_ConfigSelf], data: Any, where: str = "edgekit.json") -> _ConfigSelf:
         from ..schema import decode
 
         return decode(data, cls, where, prefix="backend_config")
@@ -41,7 +45,8 @@ class BackendConfig:
     def to_dict(self) -> dict[str, Any]:
         import msgspec
 
-        return msgspec.to_builtins(self)
+        data: dict[str, Any] = msgspec.to_builtins(self)  # a Struct encodes to a dict
+        return data
 
     def opened_files(self) -> tuple[str, ...]:
         """Bundle paths the engine opens by name (each must be listed in files[] and is hashed before use)."""
@@ -65,12 +70,16 @@ class BackendConfig:
 CONFIGS: Registry[type[BackendConfig]] = Registry("backend")
 
 
-def register_config(name: str):
+_ConfigT = TypeVar("_ConfigT", bound="type[BackendConfig]")
+
+
+def register_config(name: str) -> Callable[[_ConfigT], _ConfigT]:
     """Class decorator: ``@register_config("onnx") class OnnxGraphSpec(BackendConfig)``."""
 
-    def decorate(cls: type[BackendConfig]) -> type[BackendConfig]:
+    def decorate(cls: _ConfigT) -> _ConfigT:
         cls.backend = name
-        return CONFIGS.add(name, cls)
+        CONFIGS.add(name, cls)
+        return cls  # what add returned, typed as the subclass
 
     return decorate
 

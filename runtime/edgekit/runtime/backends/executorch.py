@@ -48,10 +48,18 @@ from ..manifest import Manifest
 from .base import Backend, BackendOptions, Cache, register_backend
 from .executorch_config import LOGITS_ALL, LOGITS_LAST, ExecuTorchKV, ExecuTorchSpec  # noqa: F401  (re-exported)
 
-__all__ = ["ExecuTorchSpec", "ExecuTorchKV", "ExecuTorchBackend", "ExecuTorchCache", "import_executorch_runtime"]
+__all__ = [
+    "ExecuTorchSpec",
+    "ExecuTorchKV",
+    "ExecuTorchBackend",
+    "ExecuTorchCache",
+    "import_executorch_runtime",
+    "LOGITS_ALL",
+    "LOGITS_LAST",
+]
 
 
-def import_executorch_runtime(what: str = "the executorch backend"):
+def import_executorch_runtime(what: str = "the executorch backend") -> tuple[Any, Any]:
     """Import ExecuTorch's runtime with the kernels edgekit programs use; returns ``(Runtime, torch)``.
 
     A missing package raises ``DependencyError`` naming the ``executorch`` extra.
@@ -223,7 +231,8 @@ class ExecuTorchBackend(Backend):
     def _forward_last(self, ids: np.ndarray, cache: ExecuTorchCache, keep: int) -> np.ndarray:
         n = ids.shape[0]
         if keep == 1 and n <= self.spec.max_seq_len:  # every generation call: one execute, one row
-            return self._call(cache, ids).numpy().reshape(1, -1)
+            row: np.ndarray = self._call(cache, ids).numpy().reshape(1, -1)
+            return row
         rows: list[np.ndarray] = []
         # Everything before the last `keep - 1` tokens goes in as few calls as max_seq_len allows;
         # the last of them yields the first kept row.
@@ -231,6 +240,7 @@ class ExecuTorchBackend(Backend):
         logits = None
         for begin in range(0, head, self.spec.max_seq_len):
             logits = self._call(cache, ids[begin : min(begin + self.spec.max_seq_len, head)])
+        assert logits is not None  # head >= 1 (keep <= n), so the loop ran
         rows.append(logits.numpy().reshape(-1))
         for i in range(head, n):
             rows.append(self._call(cache, ids[i : i + 1]).numpy().reshape(-1))

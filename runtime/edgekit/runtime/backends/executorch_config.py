@@ -7,7 +7,7 @@ machine without the ``executorch`` extra (``edgekit info``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 from ..bundle_paths import BundlePath
 from ..errors import SchemaError
@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ExecuTorchKV", "ExecuTorchSpec", "LOGITS_LAST", "LOGITS_ALL"]
 
-LOGITS_LAST = "last"  # forward returns [1, vocab] for the last position
-LOGITS_ALL = "all"  # forward returns [1, S, vocab]
+LOGITS_LAST: Final = "last"  # forward returns [1, vocab] for the last position
+LOGITS_ALL: Final = "all"  # forward returns [1, S, vocab]
 _DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 
 

@@ -20,6 +20,7 @@ Cache owns its binding and buffers, so concurrent sequences share one session.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,7 @@ __all__ = ["OnnxBackend", "OnnxCache", "session_options"]
 _POSITION_IDS = "position_ids"  # optional input of some graphs (not in the contract; fed when present)
 
 
-def session_options(options: BackendOptions):
+def session_options(options: BackendOptions) -> Any:  # an onnxruntime.SessionOptions
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -95,7 +96,7 @@ class OnnxCache(Cache):
 
 @register_backend("onnx")
 class OnnxBackend(Backend):
-    def __init__(self, session, spec: OnnxGraphSpec, manifest: Manifest):
+    def __init__(self, session: Any, spec: OnnxGraphSpec, manifest: Manifest):
         self.session = session
         self.spec = spec
         self.manifest = manifest
@@ -203,6 +204,7 @@ class OnnxBackend(Backend):
                 f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); the manifest and {spec.model_file!r} "
                 "disagree (e.g. context.max_context above the graph's), re-export the bundle"
             ) from None
+        logits: np.ndarray  # float32 [keep, vocab]
         if use_buffer:
             logits = cache._logits1[0].copy()
         else:

@@ -23,6 +23,7 @@ onnxruntime-genai (the bench's reference engine) reads the same variable.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 __all__ = ["ORT_TELEMETRY_ENV", "keep_telemetry_off", "disable_session_telemetry"]
 
@@ -34,7 +35,7 @@ def keep_telemetry_off() -> None:
     os.environ.setdefault(ORT_TELEMETRY_ENV, "1")
 
 
-def disable_session_telemetry(ort) -> None:
+def disable_session_telemetry(ort: Any) -> None:
     """Stop onnxruntime's telemetry events in a process that may have imported it before edgekit."""
     if os.environ.get(ORT_TELEMETRY_ENV, "1") != "0":
         ort.disable_telemetry_events()
