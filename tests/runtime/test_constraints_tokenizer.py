@@ -12,7 +12,10 @@ import re
 
 import pytest
 
-pytest.importorskip("torch")  # the tiny bundle is exported by the real pipeline
+from tests.fixtures.require import import_or_skip_or_fail
+
+# the tiny bundle is exported by the real pipeline
+import_or_skip_or_fail("torch", "pip install -e '.[export]' (scripts/setup.sh installs it)")
 
 from edgekit.runtime import FinishReason, load  # noqa: E402
 from edgekit.runtime.constraints import Constraint  # noqa: E402
