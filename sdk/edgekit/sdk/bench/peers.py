@@ -102,6 +102,7 @@ def write_hf_folder(gguf: Path, hf: Path):  # runs in a subprocess: imports torc
 
     with tempfile.TemporaryDirectory() as tmp:
         model = resolve_source(str(gguf), Path(tmp) / "work")
+        assert model.load_reference is not None  # every source kind sets it (hf_folder, gguf_file)
         model.load_reference().save_pretrained(hf)
         tok = model.tokenizer
         shutil.copy(tok.tokenizer_json, hf / "tokenizer.json")

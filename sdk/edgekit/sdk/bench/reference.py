@@ -25,6 +25,7 @@ def main(argv: list[str]) -> int:
     segments = job["segments"]
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-ref-") as tmp:
         model = resolve_source(job["source"], Path(tmp) / "work")
+        assert model.load_reference is not None  # every source kind sets it (hf_folder, gguf_file)
         reference = model.load_reference()
         raw = Path(tmp) / "reference.f32"
         _reference_pass(reference, segments, raw)

@@ -69,11 +69,11 @@ def check_targets(report: BenchReport) -> list[TargetCheck]:
             continue  # that peer was not asked for in this run
         aim = f" (aim {target.aim:g}{target.unit})" if target.aim is not None else ""
         goal = f"{target.label} {_SYMBOL[target.op]} {target.factor:g}{target.unit}"
-        if target.peer:
+        if peer is not None:  # exactly when target.peer is set (a missing peer row was skipped above)
             goal += f" {target.peer} ({peer.variant})" if peer.ok else f" {target.peer}"
         goal += aim
         mine = getattr(ours, target.metric) if ours is not None and ours.ok else None
-        if target.peer:
+        if peer is not None:
             theirs = getattr(peer, target.metric) if peer.ok else None
             if mine is None or not theirs:
                 why = f"{target.peer} {peer.status}" if not peer.ok else "not measured"

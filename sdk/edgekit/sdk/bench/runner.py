@@ -208,8 +208,10 @@ def run_bench(config: BenchConfig, on_progress: OnProgress | None = None) -> Ben
     if report.bandwidth:
         for row in report.results:
             if row.ok and row.weight_bytes_per_token:
-                row.limit_tok_s = report.bandwidth["bytes_per_s"] / row.weight_bytes_per_token
-                row.limit_share = row.decode_tok_s / row.limit_tok_s
+                limit_tok_s = report.bandwidth["bytes_per_s"] / row.weight_bytes_per_token
+                row.limit_tok_s = limit_tok_s
+                assert row.decode_tok_s is not None  # an ok row has its decode speed
+                row.limit_share = row.decode_tok_s / limit_tok_s
     return report
 
 

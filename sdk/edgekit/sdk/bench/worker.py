@@ -100,6 +100,7 @@ def run_edgekit(job: dict) -> dict:
     result = None
     for piece in run_generation(backend, backend.new_cache(), model.tokenizer, Sampler(SamplingOptions()), request):
         result = piece.result or result
+    assert result is not None  # the last piece carries the result
     return {
         "load_ms": load_ms,
         "first_token_wall": first_token_wall,
@@ -268,6 +269,7 @@ def logits_genai(job: dict) -> dict:
             out = _logits_file(job, logits.shape[-1])
         out[row : row + len(segment) - 1] = logits[: len(segment) - 1]
         row += len(segment) - 1
+    assert out is not None  # the parent sends at least one segment
     out.flush()
     return {"rows": row, "vocab": int(out.shape[1]), "how": how}
 

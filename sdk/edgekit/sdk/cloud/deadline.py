@@ -24,7 +24,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from edgekit.runtime.errors import CloudTimeoutError
@@ -144,7 +144,7 @@ class Pump:
         for stream in streams:
             _shutdown(stream)
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Generator[Any, None, None]:
         finished = False  # the worker ended (normally or with an error): nothing to stop
         try:
             while True:

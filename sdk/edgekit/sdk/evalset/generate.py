@@ -136,7 +136,7 @@ def _item(family: str, level: str, question: str, checker: str, expected: Any) -
 
 def _arithmetic(rng: random.Random) -> Iterator[dict[str, Any]]:
     def pairs(n, lo_a, hi_a, lo_b, hi_b, cond=lambda a, b: True):
-        seen = set()
+        seen: set[tuple[int, int]] = set()
         while len(seen) < n:
             a, b = rng.randint(lo_a, hi_a), rng.randint(lo_b, hi_b)
             if cond(a, b) and (a, b) not in seen:

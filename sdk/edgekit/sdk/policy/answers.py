@@ -123,7 +123,8 @@ def _find_yesno(text: str) -> AnswerSpan | None:
     return None if m is None else AnswerSpan(m.start(), m.end(), m.group(1).lower())
 
 
-ANSWER_KINDS: dict[str, Callable[[str], AnswerSpan | None]] = {
+# Callable[...]: every finder takes the text; the number finder also takes the numbers to exclude.
+ANSWER_KINDS: dict[str, Callable[..., AnswerSpan | None]] = {
     "number": _find_number,
     "entity": _find_entity,
     "yesno": _find_yesno,

@@ -116,7 +116,7 @@ def _predict(models: Mapping[str, LogisticModel], record) -> float:
 
 def _folds(records, k: int, seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
-    idx_by_class = {}
+    idx_by_class: dict[tuple[str, bool], list[int]] = {}
     for i, r in enumerate(records):
         idx_by_class.setdefault((r["family"], bool(r["correct"])), []).append(i)
     assignment = np.empty(len(records), dtype=int)

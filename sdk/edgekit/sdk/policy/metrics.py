@@ -20,7 +20,7 @@ __all__ = ["auroc", "accuracy_at_rate", "oracle_accuracy", "random_accuracy", "r
 RATES = (0.1, 0.2, 0.3, 0.5)
 
 
-def auroc(scores: Sequence[float], positive: Sequence[bool]) -> float:
+def auroc(scores: Sequence[float] | np.ndarray, positive: Sequence[bool] | np.ndarray) -> float:
     """Area under the ROC curve (Mann-Whitney U with mid-ranks for ties). NaN if one class is empty."""
     s = np.asarray(scores, dtype=float)
     y = np.asarray(positive, dtype=bool)
@@ -46,7 +46,10 @@ def _k(rate: float, n: int) -> int:
 
 
 def accuracy_at_rate(
-    scores: Sequence[float], correct: Sequence[bool], cloud_correct: Sequence[bool], rate: float
+    scores: Sequence[float] | np.ndarray,
+    correct: Sequence[bool] | np.ndarray,
+    cloud_correct: Sequence[bool] | np.ndarray,
+    rate: float,
 ) -> float:
     s = np.asarray(scores, dtype=float)
     c = np.asarray(correct, dtype=bool)
@@ -60,7 +63,9 @@ def accuracy_at_rate(
     return float(np.where(escalated, cc, c).mean())
 
 
-def oracle_accuracy(correct: Sequence[bool], cloud_correct: Sequence[bool], rate: float) -> float:
+def oracle_accuracy(
+    correct: Sequence[bool] | np.ndarray, cloud_correct: Sequence[bool] | np.ndarray, rate: float
+) -> float:
     c = np.asarray(correct, dtype=bool)
     cc = np.asarray(cloud_correct, dtype=bool)
     n = len(c)
@@ -70,7 +75,9 @@ def oracle_accuracy(correct: Sequence[bool], cloud_correct: Sequence[bool], rate
     return float((c.sum() + min(_k(rate, n), fixable)) / n)
 
 
-def random_accuracy(correct: Sequence[bool], cloud_correct: Sequence[bool], rate: float) -> float:
+def random_accuracy(
+    correct: Sequence[bool] | np.ndarray, cloud_correct: Sequence[bool] | np.ndarray, rate: float
+) -> float:
     c = np.asarray(correct, dtype=float)
     cc = np.asarray(cloud_correct, dtype=float)
     return float(c.mean() + rate * (cc.mean() - c.mean()))

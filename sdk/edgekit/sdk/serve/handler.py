@@ -132,10 +132,12 @@ class Handler(BaseHTTPRequestHandler):
     # a request line without a version is HTTP/0.9 to the stdlib, which then writes no status line at all;
     # answer every client with a status line and headers
     default_request_version = "HTTP/1.0"
+    _status: int | None  # the status code sent for this request (None until send_response)
 
     # -- stdlib hooks ---------------------------------------------------------------------------
     def setup(self) -> None:
-        self.timeout = self.server.options.idle_timeout  # read by StreamRequestHandler.setup
+        # typeshed declares timeout a ClassVar; StreamRequestHandler.setup reads self.timeout: an instance value works.
+        self.timeout = self.server.options.idle_timeout  # type: ignore[misc]
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
@@ -620,6 +622,19 @@ class _Shape:
 
     def usage_event(self, result: Any) -> dict[str, Any] | None:
         return None
+
+    # Each endpoint's shape defines these four.
+    def complete(self, result: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def first(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def piece(self, piece: Any) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def last(self, result: Any) -> list[dict[str, Any]]:
+        raise NotImplementedError
 
 
 class _ChatShape(_Shape):

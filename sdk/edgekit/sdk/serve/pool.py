@@ -18,7 +18,7 @@ import queue
 import socket
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["BoundedPoolMixin", "busy_response"]
 
@@ -39,6 +39,14 @@ def busy_response(message: str, status: int = 503, reason: str = "Service Unavai
 class BoundedPoolMixin:
     """Mix in before ``socketserver.TCPServer``; call ``start_pool(workers, queue_size)`` before serving."""
 
+    if TYPE_CHECKING:
+        # Provided by socketserver.BaseServer, which this class is mixed in before.
+        def finish_request(self, request: Any, client_address: Any) -> None: ...
+
+        def handle_error(self, request: Any, client_address: Any) -> None: ...
+
+        def shutdown_request(self, request: Any) -> None: ...
+
     def start_pool(self, workers: int, queue_size: int) -> None:
         if workers < 1 or queue_size < 1:
             raise ValueError(f"workers={workers} and queue_size={queue_size} must both be >= 1")
@@ -54,7 +62,8 @@ class BoundedPoolMixin:
             thread.start()
 
     # -- socketserver hooks ---------------------------------------------------------------------
-    def process_request(self, request: socket.socket, client_address: Any) -> None:
+    # request: Any as in socketserver.BaseServer (socket or datagram); a TCPServer's is a socket.socket.
+    def process_request(self, request: Any, client_address: Any) -> None:
         if self.stopping.is_set():
             self._refuse(request, "the server is shutting down")
             return

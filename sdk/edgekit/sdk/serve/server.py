@@ -107,6 +107,7 @@ class EdgekitServer(BoundedPoolMixin, HTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET/AF_INET6 server address (bytes only for AF_UNIX)
         host = f"[{host}]" if ":" in str(host) else host
         return f"http://{host}:{port}"
 
