@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 # Tests must never reach the hub: everything they load is built here or shipped in a package.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -36,3 +38,17 @@ from tests.fixtures.bundles import (  # noqa: E402,F401
 
 def pytest_sessionstart(session):
     prune_stale_entries()
+
+
+@pytest.hookimpl(trylast=True)  # after -m/-k deselection: only a selected test starts a build
+def pytest_collection_modifyitems(session, config, items):
+    # The longest fixture build starts now in the background; the tests that need it run last.
+    from tests.fixtures import early_build
+
+    items[:] = early_build.start(items)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from tests.fixtures import early_build
+
+    early_build.finish()
