@@ -15,6 +15,8 @@ start=$(date +%s)
 # Lint before the (long) test run: a style error fails fast. Config: [tool.ruff] in pyproject.toml.
 .venv/bin/python -m ruff check .
 .venv/bin/python -m ruff format --check .
+# Types next (~40 s): strict for the runtime, mypy's defaults for exporters and sdk. Config: [tool.mypy] in pyproject.toml.
+.venv/bin/python -m mypy runtime/edgekit exporters/edgekit sdk/edgekit
 set +e
 .venv/bin/python -m pytest "${args[@]}"
 rc=$?

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,7 @@ class LocalModel:
             )
         return self.chat_template.render(messages, add_generation_prompt=add_generation_prompt)
 
-    def _encoder(self, chat: bool | None):
+    def _encoder(self, chat: bool | None) -> Callable[[Any], list[int]]:
         def encode(source: Any) -> list[int]:
             if isinstance(source, str):
                 use_chat = self.chat_template is not None if chat is None else chat
@@ -174,7 +174,15 @@ class LocalModel:
         return self._stream(source, sampling, new_tokens, stops, policy, chat, started, matcher)
 
     def _stream(
-        self, source, sampling, new_tokens, stops, policy, chat, started, matcher: GrammarMatcher | None = None
+        self,
+        source: str | Sequence[dict[str, Any]],
+        sampling: SamplingOptions,
+        new_tokens: int,
+        stops: tuple[str, ...],
+        policy: ContextPolicy,
+        chat: bool | None,
+        started: float,
+        matcher: GrammarMatcher | None = None,
     ) -> Iterator[Piece]:
         fitted = fit_prompt(
             source, self._encoder(chat), new_tokens, self.max_context, policy, bos_id=self.tokenizer.bos_id

@@ -99,7 +99,7 @@ class SamplingOptions:
             if token >= vocab_size:
                 raise SamplingOptionError(
                     "logit_bias",
-                    {str(token): dict(self.logit_bias)[token]},  # type: ignore[arg-type]
+                    {str(token): dict(self.logit_bias)[token]},
                     f"token id {token} is outside this model's vocabulary; use ids in [0, {vocab_size})",
                 )
 

@@ -143,7 +143,7 @@ class HybridClient:
         if redact is True:
             self.redactor: Redactor | None = Redactor(KINDS)
         elif redact:
-            self.redactor = Redactor(redact)  # type: ignore[arg-type]
+            self.redactor = Redactor(redact)
         else:
             self.redactor = None
         self.cloud_timeout = _check_timeout(cloud_timeout)
