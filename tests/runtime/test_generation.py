@@ -194,3 +194,15 @@ def test_messages_need_a_template(tmp_path):
 def test_chat_false_with_messages(toy_model):
     with pytest.raises(RuntimeGenerationError, match="chat=False needs a plain string"):
         toy_model.generate([{"role": "user", "content": "hi"}], chat=False)
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    ["caf\udce9", [{"role": "user", "content": "x\ud83dy"}]],
+    ids=["string", "message"],
+)
+def test_a_lone_surrogate_is_one_clean_error(toy_model, prompt):
+    # What JavaScript leaves of a split emoji, or bytes decoded with surrogateescape: the tokenizer would raise a
+    # TypeError; the runtime names the character and where it is.
+    with pytest.raises(RuntimeGenerationError, match=r"lone surrogate U\+D[89A-F][0-9A-F]{2} at character \d"):
+        toy_model.generate(prompt, max_new_tokens=2)

@@ -50,6 +50,20 @@ class _CachePool:
                 self._idle.append(cache)
 
 
+def _checked_text(text: str, where: str) -> str:
+    """``text`` if it is encodable text; a lone surrogate (half of a split emoji, or bytes decoded with
+    ``surrogateescape``) would reach the tokenizer as a TypeError, so it is refused here in one line."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = ord(text[exc.start])
+        raise RuntimeGenerationError(
+            f"{where} is not valid text: lone surrogate U+{bad:04X} at character {exc.start}; pass real text "
+            "(e.g. decode bytes with errors='replace')"
+        ) from None
+    return text
+
+
 class LocalModel:
     def __init__(
         self,
@@ -110,9 +124,13 @@ class LocalModel:
     @staticmethod
     def _check_prompt(prompt: Any) -> Any:
         if isinstance(prompt, str):
-            return prompt
+            return _checked_text(prompt, "prompt")
         if isinstance(prompt, (list, tuple)):
-            return validate_messages(prompt)
+            messages = validate_messages(prompt)
+            for i, message in enumerate(messages):
+                if isinstance(message.get("content"), str):
+                    _checked_text(message["content"], f"message {i} content")
+            return messages
         raise RuntimeGenerationError(
             f"prompt must be a string or a list of {{'role', 'content'}} messages, not {type(prompt).__name__}"
         )
