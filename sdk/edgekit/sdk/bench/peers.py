@@ -150,7 +150,7 @@ def _build(gguf: Path, out: Path) -> None:  # runs in the subprocess: imports to
         hf = Path(tmp) / "hf"
         tok = write_hf_folder(gguf, hf)
         eos = tok.eos_ids[0] if tok.eos_ids else None
-        subprocess.run(
+        proc = subprocess.run(
             [
                 sys.executable,
                 "-m",
@@ -166,9 +166,14 @@ def _build(gguf: Path, out: Path) -> None:  # runs in the subprocess: imports to
                 "-c",
                 str(Path(tmp) / "cache"),
             ],
-            check=True,
             stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
+        if proc.returncode != 0:
+            # The builder's own last words (e.g. an unsupported architecture) are what the bench row should say.
+            lines = [line for line in proc.stderr.splitlines() if line.strip()] or ["(no output)"]
+            raise SystemExit(f"onnxruntime-genai's builder failed (exit {proc.returncode}): {lines[-1].strip()}")
     config_path = out / "genai_config.json"
     config = json.loads(config_path.read_text())
     config["model"]["eos_token_id"] = list(tok.eos_ids) if len(tok.eos_ids) > 1 else eos
