@@ -162,3 +162,18 @@ def edgekit_serve_process(bundle: Path, *extra: str, timeout: float = 120) -> It
             proc.kill()
             proc.wait()
         log.close()
+
+
+STORY = [{"role": "user", "content": "Tell me a story."}]
+
+
+def openai_client(server: Any) -> Any:
+    """The official client against a test server on 127.0.0.1 (no retries: a failure shows at once)."""
+    import openai
+
+    return openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, timeout=60)
+
+
+def story_chat(server: Any, **kw: Any) -> Any:
+    """One chat completion of the STORY prompt with the request fields ``kw``."""
+    return openai_client(server).chat.completions.create(model=server.options.model_id, messages=STORY, **kw)

@@ -32,6 +32,29 @@ STATUSES = (401, 500)
 FRAGMENT = 8  # the shortest run of the key that counts as a leak (cloud/scrub.py's MIN_FRAGMENT)
 
 
+# Every question goes to the cloud: the echo is always reached.
+TO_CLOUD = Policy(families=BASE_FAMILIES, router_rules=(RouterRule("all", "min_chars", value=0),), post_models={})
+
+
+def ask_args(tiny_local, cloud: FaultyCloud, policy_file: Path) -> list[str]:
+    """`edgekit ask` against ``cloud`` with the key from KEY_ENV and the always-escalate policy."""
+    return [
+        "ask",
+        str(tiny_local.bundle_dir),
+        "hi",
+        "--cloud-url",
+        cloud.url,
+        "--cloud-model",
+        "m",
+        "--api-key-env",
+        KEY_ENV,
+        "--policy",
+        str(policy_file),
+        "--max-new-tokens",
+        "4",
+    ]
+
+
 def leaked(text: str) -> list[str]:
     """Runs of >= FRAGMENT characters of the key found in ``text``, ignoring case and whitespace."""
     flat = "".join(text.split()).lower()
@@ -75,9 +98,8 @@ def test_client_error_never_carries_the_echoed_key(key, caplog, status, echo):
 @pytest.mark.parametrize("streamed", [False, True], ids=["ask", "stream"])
 def test_answer_error_never_carries_the_echoed_key(tiny_local, key, caplog, status, echo, streamed):
     caplog.set_level(logging.DEBUG)
-    policy = Policy(families=BASE_FAMILIES, router_rules=(RouterRule("all", "min_chars", value=0),), post_models={})
     with FaultyCloud(Fault("echo_key", status=status, echo=echo)) as cloud:
-        client = HybridClient(tiny_local, config(cloud), policy, generation={"max_new_tokens": 4})
+        client = HybridClient(tiny_local, config(cloud), TO_CLOUD, generation={"max_new_tokens": 4})
         answer = list(client.stream("hi"))[-1].answer if streamed else client.ask("hi")
     assert answer.route is Route.LOCAL_FALLBACK
     assert answer.error_kind == ("auth" if status == 401 else "http")
@@ -87,26 +109,11 @@ def test_answer_error_never_carries_the_echoed_key(tiny_local, key, caplog, stat
 @pytest.mark.parametrize("echo", ECHOES)
 @pytest.mark.parametrize("status", STATUSES)
 def test_cli_stderr_never_carries_the_echoed_key(tiny_local, key, tmp_path, status, echo):
-    policy = Policy(families=BASE_FAMILIES, router_rules=(RouterRule("all", "min_chars", value=0),), post_models={})
-    policy_file = policy.save(tmp_path / "to_cloud.json")
+    policy_file = TO_CLOUD.save(tmp_path / "to_cloud.json")
     with FaultyCloud(Fault("echo_key", status=status, echo=echo)) as cloud:
         r = CliRunner().invoke(
             main,
-            [
-                "ask",
-                str(tiny_local.bundle_dir),
-                "hi",
-                "--cloud-url",
-                cloud.url,
-                "--cloud-model",
-                "m",
-                "--api-key-env",
-                KEY_ENV,
-                "--policy",
-                str(policy_file),
-                "--max-new-tokens",
-                "4",
-            ],
+            ask_args(tiny_local, cloud, policy_file),
             catch_exceptions=False,
         )
     assert r.exit_code == 0, r.output
@@ -117,26 +124,10 @@ def test_cli_stderr_never_carries_the_echoed_key(tiny_local, key, tmp_path, stat
 def test_cli_process_stderr_is_the_route_line_alone(tiny_local, key, tmp_path):
     # a real process has no pytest log handler: a library logger without its own NullHandler would reach
     # stderr through Python's last-resort handler, retry warnings (and what they quote) included
-    policy = Policy(families=BASE_FAMILIES, router_rules=(RouterRule("all", "min_chars", value=0),), post_models={})
-    policy_file = policy.save(tmp_path / "to_cloud.json")
+    policy_file = TO_CLOUD.save(tmp_path / "to_cloud.json")
     with FaultyCloud(Fault("echo_key", status=500, echo="spaced")) as cloud:
         proc = subprocess.run(
-            [
-                str(Path(sys.executable).with_name("edgekit")),
-                "ask",
-                str(tiny_local.bundle_dir),
-                "hi",
-                "--cloud-url",
-                cloud.url,
-                "--cloud-model",
-                "m",
-                "--api-key-env",
-                KEY_ENV,
-                "--policy",
-                str(policy_file),
-                "--max-new-tokens",
-                "4",
-            ],
+            [str(Path(sys.executable).with_name("edgekit")), *ask_args(tiny_local, cloud, policy_file)],
             capture_output=True,
             text=True,
             env={**os.environ, KEY_ENV: KEY},

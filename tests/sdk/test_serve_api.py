@@ -12,21 +12,15 @@ import pytest
 from edgekit.sdk.serve import EdgekitServer, ServeOptions, serve_in_thread
 from edgekit.sdk.serve.openai_api import IGNORED_FIELDS
 
-MSGS = [{"role": "user", "content": "Tell me a story."}]
+from .serve_support import STORY, openai_client, story_chat
+
+MSGS = STORY
 
 
 @pytest.fixture(scope="module")
 def server(tiny_local):
     with serve_in_thread(tiny_local) as srv:
         yield srv
-
-
-def client(server):
-    return openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, timeout=60)
-
-
-def _chat(server, **kw):
-    return client(server).chat.completions.create(model=server.options.model_id, messages=MSGS, **kw)
 
 
 def _ids(text_model, **options):
@@ -49,7 +43,7 @@ SAMPLED = {"temperature": 1.5, "seed": 3, "max_tokens": 12}
 def test_sampling_fields_are_honoured(server, tiny_local, extra, local_extra):
     body_extra = {k: v for k, v in extra.items() if k in ("top_p", "seed", "temperature")}
     vendor = {k: v for k, v in extra.items() if k not in body_extra}
-    reply = _chat(server, **{**SAMPLED, **body_extra}, extra_body=vendor)
+    reply = story_chat(server, **{**SAMPLED, **body_extra}, extra_body=vendor)
     local = {"temperature": 1.5, "seed": 3, "max_new_tokens": 12, **local_extra}
     expected = tiny_local.generate(MSGS, **local).text
     baseline = tiny_local.generate(MSGS, temperature=1.5, seed=3, max_new_tokens=12).text
@@ -58,13 +52,13 @@ def test_sampling_fields_are_honoured(server, tiny_local, extra, local_extra):
 
 
 def test_logprobs_are_the_runtime_token_logprobs(server, tiny_local):
-    reply = _chat(server, max_tokens=6, temperature=0, logprobs=True)
+    reply = story_chat(server, max_tokens=6, temperature=0, logprobs=True)
     local = tiny_local.generate(MSGS, max_new_tokens=6, temperature=0.0)
     content = reply.choices[0].logprobs.content
     assert [c.logprob for c in content] == pytest.approx([t.logprob for t in local.tokens])
     assert "".join(c.token for c in content) == local.text and all(c.top_logprobs == [] for c in content)
     # streamed: the same numbers, chunk by chunk
-    stream = _chat(server, max_tokens=6, temperature=0, logprobs=True, stream=True)
+    stream = story_chat(server, max_tokens=6, temperature=0, logprobs=True, stream=True)
     streamed = [c.logprob for chunk in stream for ch in chunk.choices if ch.logprobs for c in ch.logprobs.content]
     assert streamed == pytest.approx([t.logprob for t in local.tokens])
 
@@ -86,7 +80,7 @@ def test_logprobs_are_the_runtime_token_logprobs(server, tiny_local):
 )
 def test_unsupported_fields_are_refused_with_a_clear_400(server, extra, param, words):
     with pytest.raises(openai.BadRequestError) as info:
-        _chat(server, max_tokens=2, extra_body=extra)
+        story_chat(server, max_tokens=2, extra_body=extra)
     err = info.value.body
     assert err["param"] == param and words in err["message"], err
 
@@ -102,7 +96,7 @@ def test_neutral_and_bookkeeping_fields_are_accepted(server):
         "tool_choice": "none",
     }
     bookkeeping = {name: None for name in IGNORED_FIELDS} | {"user": "u-1", "store": False, "metadata": {"a": "b"}}
-    reply = _chat(server, max_tokens=2, temperature=0, extra_body={**neutral, **bookkeeping})
+    reply = story_chat(server, max_tokens=2, temperature=0, extra_body={**neutral, **bookkeeping})
     assert reply.choices[0].finish_reason in ("length", "stop")
 
 
@@ -112,7 +106,7 @@ def test_tool_messages_are_accepted(server, tiny_local):
         {"role": "assistant", "content": "Let me check."},
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny, 21 C"},
     ]
-    reply = client(server).chat.completions.create(
+    reply = openai_client(server).chat.completions.create(
         model=server.options.model_id, messages=msgs, max_tokens=4, temperature=0
     )
     local = tiny_local.generate(msgs, max_new_tokens=4, temperature=0.0)
@@ -120,7 +114,7 @@ def test_tool_messages_are_accepted(server, tiny_local):
 
 
 def test_completions_plain_and_streaming(server, tiny_local):
-    c = client(server)
+    c = openai_client(server)
     plain = c.completions.create(
         model=server.options.model_id, prompt="Once upon a time", max_tokens=8, temperature=0, logprobs=0
     )
@@ -151,7 +145,7 @@ def test_metrics_count_requests_and_tokens(server):
         return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
 
     before = httpx.get(server.url + "/metrics").text
-    reply = _chat(server, max_tokens=5, temperature=0)
+    reply = story_chat(server, max_tokens=5, temperature=0)
     after = httpx.get(server.url + "/metrics")
     assert after.headers["content-type"].startswith("text/plain; version=0.0.4")
     text = after.text

@@ -6,11 +6,12 @@ real tiny model; expected values come from the same model called directly."""
 from __future__ import annotations
 
 import httpx
-import openai
 import pytest
 from edgekit.sdk.serve import serve_in_thread
 
-MSGS = [{"role": "user", "content": "Tell me a story."}]
+from .serve_support import STORY, openai_client, story_chat
+
+MSGS = STORY
 PROMPT = "Once upon a time"
 
 
@@ -18,14 +19,6 @@ PROMPT = "Once upon a time"
 def server(tiny_local):
     with serve_in_thread(tiny_local) as srv:
         yield srv
-
-
-def client(server):
-    return openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, timeout=60)
-
-
-def _chat(server, **kw):
-    return client(server).chat.completions.create(model=server.options.model_id, messages=MSGS, **kw)
 
 
 def _post(server, path, **body):
@@ -38,7 +31,7 @@ def _post(server, path, **body):
     [{"frequency_penalty": 2.0}, {"presence_penalty": 1.5}, {"frequency_penalty": -2.0, "presence_penalty": -1}],
 )
 def test_frequency_and_presence_penalties_are_honoured(server, tiny_local, penalty):
-    reply = _chat(server, max_tokens=12, temperature=0, **penalty)
+    reply = story_chat(server, max_tokens=12, temperature=0, **penalty)
     expected = tiny_local.generate(MSGS, max_new_tokens=12, temperature=0.0, **penalty)
     baseline = tiny_local.generate(MSGS, max_new_tokens=12, temperature=0.0)
     assert reply.choices[0].message.content == expected.text
@@ -56,14 +49,14 @@ def test_logit_bias_plus_100_forces_a_token_and_minus_100_bans_it(server, tiny_l
     baseline = tiny_local.generate(MSGS, max_new_tokens=4, temperature=0.0)
     first = baseline.token_ids[0]
     forced_id = next(t for t in range(1000, 2000) if t not in baseline.token_ids)
-    forced = _chat(server, max_tokens=4, temperature=0, logit_bias={str(forced_id): 100}, logprobs=True)
+    forced = story_chat(server, max_tokens=4, temperature=0, logit_bias={str(forced_id): 100}, logprobs=True)
     local = tiny_local.generate(MSGS, max_new_tokens=4, temperature=0.0, logit_bias={forced_id: 100.0})
     assert local.token_ids == [forced_id] * 4
     assert forced.choices[0].message.content == local.text == tiny_local.tokenizer.decode([forced_id] * 4)
     # the reported logprob is still the model's own (raw logits): a forced token is an unlikely one
     assert [c.logprob for c in forced.choices[0].logprobs.content] == pytest.approx([t.logprob for t in local.tokens])
     assert all(c.logprob < -5 for c in forced.choices[0].logprobs.content)
-    banned = _chat(server, max_tokens=4, temperature=0, logit_bias={str(first): -100})
+    banned = story_chat(server, max_tokens=4, temperature=0, logit_bias={str(first): -100})
     local = tiny_local.generate(MSGS, max_new_tokens=4, temperature=0.0, logit_bias={first: -100.0})
     assert first not in local.token_ids and banned.choices[0].message.content == local.text
 
@@ -71,10 +64,10 @@ def test_logit_bias_plus_100_forces_a_token_and_minus_100_bans_it(server, tiny_l
 # -- seed -----------------------------------------------------------------------------------------------------
 def test_seed_gives_the_same_tokens_and_another_seed_others(server, tiny_local):
     hot = {"temperature": 1.5, "max_tokens": 10}
-    a = _chat(server, seed=1, **hot).choices[0].message.content
-    assert a == _chat(server, seed=1, **hot).choices[0].message.content
+    a = story_chat(server, seed=1, **hot).choices[0].message.content
+    assert a == story_chat(server, seed=1, **hot).choices[0].message.content
     assert a == tiny_local.generate(MSGS, temperature=1.5, max_new_tokens=10, seed=1).text
-    assert a != _chat(server, seed=2, **hot).choices[0].message.content
+    assert a != story_chat(server, seed=2, **hot).choices[0].message.content
 
 
 # -- top_logprobs -----------------------------------------------------------------------------------------------
@@ -83,7 +76,7 @@ def _local_top(tiny_local, k, **options):
 
 
 def test_top_logprobs_are_k_sorted_alternatives_with_the_chosen_token_first(server, tiny_local):
-    reply = _chat(server, max_tokens=6, temperature=0, logprobs=True, top_logprobs=5)
+    reply = story_chat(server, max_tokens=6, temperature=0, logprobs=True, top_logprobs=5)
     local = _local_top(tiny_local, 5, max_new_tokens=6, temperature=0.0)
     content = reply.choices[0].logprobs.content
     assert len(content) == len(local.tokens) == 6
@@ -99,7 +92,7 @@ def test_top_logprobs_are_k_sorted_alternatives_with_the_chosen_token_first(serv
 
 
 def test_sampled_tokens_report_their_own_logprob_and_the_top_k(server, tiny_local):
-    reply = _chat(server, max_tokens=8, temperature=1.5, seed=5, logprobs=True, top_logprobs=3)
+    reply = story_chat(server, max_tokens=8, temperature=1.5, seed=5, logprobs=True, top_logprobs=3)
     local = _local_top(tiny_local, 3, max_new_tokens=8, temperature=1.5, seed=5)
     content = reply.choices[0].logprobs.content
     assert [c.logprob for c in content] == pytest.approx([t.logprob for t in local.tokens])
@@ -108,7 +101,7 @@ def test_sampled_tokens_report_their_own_logprob_and_the_top_k(server, tiny_loca
 
 
 def test_streamed_chunks_carry_logprobs_and_top_logprobs(server, tiny_local):
-    stream = _chat(server, max_tokens=6, temperature=0, logprobs=True, top_logprobs=4, stream=True)
+    stream = story_chat(server, max_tokens=6, temperature=0, logprobs=True, top_logprobs=4, stream=True)
     entries = [c for chunk in stream for ch in chunk.choices if ch.logprobs for c in ch.logprobs.content]
     local = _local_top(tiny_local, 4, max_new_tokens=6, temperature=0.0)
     assert [e.logprob for e in entries] == pytest.approx([t.logprob for t in local.tokens])
@@ -118,7 +111,7 @@ def test_streamed_chunks_carry_logprobs_and_top_logprobs(server, tiny_local):
 
 
 def test_completions_logprobs_n_gives_top_alternatives_plain_and_streamed(server, tiny_local):
-    c = client(server)
+    c = openai_client(server)
     plain = c.completions.create(model=server.options.model_id, prompt=PROMPT, max_tokens=6, temperature=0, logprobs=3)
     local = tiny_local.generate(PROMPT, max_new_tokens=6, temperature=0.0, top_logprobs=3, chat=False)
     lp = plain.choices[0].logprobs
