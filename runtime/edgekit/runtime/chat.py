@@ -154,6 +154,7 @@ class ChatTemplate:
         limits: TemplateLimits | None = None,
     ):
         import jinja2
+        import jinja2.meta
 
         from .template_sandbox import DEFAULT_LIMITS
 
@@ -162,7 +163,10 @@ class ChatTemplate:
         self.bos_token = bos_token or ""
         self.eos_token = eos_token or ""
         try:
-            self._template = _environment().from_string(source)
+            environment = _environment()
+            self._template = environment.from_string(source)
+            # a template that reads `tools` renders tool definitions itself (Hugging Face templates take tools=)
+            self.takes_tools = "tools" in jinja2.meta.find_undeclared_variables(environment.parse(source))
         except jinja2.exceptions.TemplateSyntaxError as exc:
             raise BundleError(
                 f"the bundle's chat template is not valid Jinja (line {exc.lineno}: {exc.message}); "
@@ -179,7 +183,13 @@ class ChatTemplate:
                 "fix chat_template in edgekit.json or re-export"
             ) from None
 
-    def render(self, messages: Sequence[Message], add_generation_prompt: bool = True, **extra: Any) -> str:
+    def render(
+        self,
+        messages: Sequence[Message],
+        add_generation_prompt: bool = True,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        **extra: Any,
+    ) -> str:
         import jinja2
 
         from .template_sandbox import FIX, render_bounded
@@ -193,7 +203,7 @@ class ChatTemplate:
                 add_generation_prompt=add_generation_prompt,
                 bos_token=self.bos_token,
                 eos_token=self.eos_token,
-                tools=None,
+                tools=json.loads(json.dumps(list(tools))) if tools else None,  # plain data only
                 documents=None,
                 **extra,
             )

@@ -20,7 +20,8 @@ fix. Programming errors stay ordinary Python exceptions.
     │   └── InsufficientMemoryError the bundle will not fit in available memory
     ├── RuntimeGenerationError      generation failed (bad options, context overflow policy=error)
     │   ├── ContextOverflowError
-    │   └── SamplingOptionError     a sampling option is out of range (also a ConfigError)
+    │   ├── SamplingOptionError     a sampling option is out of range (also a ConfigError)
+    │   └── ToolError               a tool definition or tool_choice is unusable (also a ConfigError)
     └── EscalationError             the cloud side failed (the hybrid client falls back locally)
         ├── CloudTimeoutError
         ├── CloudHTTPError          non-2xx answer (status kept)
@@ -50,6 +51,7 @@ __all__ = [
     "RuntimeGenerationError",
     "ContextOverflowError",
     "SamplingOptionError",
+    "ToolError",
     "EscalationError",
     "CloudTimeoutError",
     "CloudHTTPError",
@@ -143,6 +145,23 @@ class SamplingOptionError(RuntimeGenerationError, ConfigError):
         self.value = value
         self.allowed = allowed
         super().__init__(f"{option}={value!r} is invalid: {allowed}")
+
+
+class ToolError(RuntimeGenerationError, ConfigError):
+    """A tool definition, tool_choice or tool message cannot be used (tool calling, tools.py).
+
+    ``field`` is where the bad value sits in OpenAI's request shape (``tools[1].function.name``) so the HTTP
+    server can name it; the message says what failed, the value and the fix.
+    """
+
+    def __init__(self, field: str, value: object, rule: str):
+        self.field = field
+        self.value = value
+        self.rule = rule
+        shown = repr(value)
+        if len(shown) > 120:
+            shown = shown[:117] + "..."
+        super().__init__(f"{field}={shown} is invalid: {rule}")
 
 
 class EscalationError(EdgekitError):

@@ -18,12 +18,16 @@ from .chat import ChatTemplate, validate_messages
 from .confidence import summarize
 from .constraints import Constraint, GrammarMatcher, GrammarVocabulary
 from .context import ContextPolicy, fit_prompt
-from .errors import RuntimeGenerationError
+from .errors import RuntimeGenerationError, ToolError
 from .generation import DecodeRequest, run_generation
 from .manifest import Manifest
 from .results import FinishReason, Piece, Result, Timings
 from .sampler import Sampler, SamplingOptions
 from .tokenizer import Tokenizer
+from .tool_grammar import tool_constraint
+from .tool_prompt import has_tool_turns, prepare_messages
+from .tool_stream import tool_pieces
+from .tools import Tool, ToolChoice, ToolChoiceMode, parse_tool_choice, parse_tools
 
 __all__ = ["LocalModel"]
 
@@ -85,7 +89,8 @@ class LocalModel:
             if manifest.chat_template
             else None
         )
-        self._pool = _CachePool(backend)
+        # a batching backend takes its caches back itself (batching.py): keep none idle here
+        self._pool = _CachePool(backend, keep=0 if backend.pools_caches else 2)
         # llguidance's view of the vocabulary, built on the first constrained call (constraints.py)
         self._grammar_vocabulary = GrammarVocabulary(
             self.folder / manifest.tokenizer.file, backend.vocab_size, tokenizer.vocab_size, tokenizer.eos_ids
@@ -96,26 +101,53 @@ class LocalModel:
     def max_context(self) -> int:
         return self.backend.max_context
 
-    def render_chat(self, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True) -> str:
+    def render_chat(
+        self,
+        messages: Sequence[dict[str, Any]],
+        add_generation_prompt: bool = True,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+    ) -> str:
         if self.chat_template is None:
             raise RuntimeGenerationError(
                 f"bundle {self.manifest.model.name or str(self.folder)!r} has no chat template, so it cannot "
                 "take a messages list; pass a plain string prompt"
             )
-        return self.chat_template.render(messages, add_generation_prompt=add_generation_prompt)
+        return self.chat_template.render(messages, add_generation_prompt=add_generation_prompt, tools=tools)
 
-    def _encoder(self, chat: bool | None) -> Callable[[Any], list[int]]:
+    def _encoder(
+        self, chat: bool | None, tools: Sequence[Mapping[str, Any]] | None = None
+    ) -> Callable[[Any], list[int]]:
         def encode(source: Any) -> list[int]:
             if isinstance(source, str):
                 use_chat = self.chat_template is not None if chat is None else chat
                 if use_chat:
-                    return self.tokenizer.encode(self.render_chat([{"role": "user", "content": source}]))
+                    return self.tokenizer.encode(self.render_chat([{"role": "user", "content": source}], tools=tools))
                 return self.tokenizer.encode(source)
             if chat is False:
                 raise RuntimeGenerationError("chat=False needs a plain string prompt, not a messages list")
-            return self.tokenizer.encode(self.render_chat(source))
+            return self.tokenizer.encode(self.render_chat(source, tools=tools))
 
         return encode
+
+    def _tool_prompt(
+        self, source: Any, tools: Sequence[Tool], chat: bool | None
+    ) -> tuple[Any, list[dict[str, Any]] | None]:
+        """The prompt with the tools, earlier calls and tool results in it (tool_prompt.py), and the tools to
+        hand the template (None when it does not read them)."""
+        is_messages = isinstance(source, (list, tuple)) and all(isinstance(m, Mapping) for m in source)
+        if not tools and not (is_messages and has_tool_turns(source)):
+            return source, None
+        if tools and (chat is False or self.chat_template is None):
+            raise ToolError(
+                "tools", [t.name for t in tools], "tools need the bundle's chat template; drop chat=False or the tools"
+            )
+        if isinstance(source, str):
+            source = [{"role": "user", "content": source}]
+        elif not is_messages:
+            return source, None  # _check_prompt names what is wrong with it
+        takes_tools = self.chat_template is not None and self.chat_template.takes_tools
+        turns = prepare_messages(source, tools, takes_tools)
+        return turns, ([t.to_openai() for t in tools] if takes_tools and tools else None)
 
     def count_tokens(self, text_or_messages: str | Sequence[dict[str, Any]], chat: bool | None = None) -> int:
         """Prompt tokens that ``generate`` would feed for this input (same templating rules)."""
@@ -155,6 +187,9 @@ class LocalModel:
         context_policy: str | ContextPolicy = "error",
         chat: bool | None = None,
         constraint: Constraint | None = None,
+        tools: Sequence[Tool | Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | ToolChoice | None = None,
+        parallel_tool_calls: bool = False,
     ) -> Iterator[Piece]:
         """Yield ``Piece``s as tokens are generated; the last one has ``.result``.
 
@@ -166,6 +201,14 @@ class LocalModel:
         bundle default. ``constraint`` (``Constraint.json_schema(...)``, ``.regex``, ``.lark``,
         ``.json_object()``) makes the output follow it; an invalid one raises ``ConstraintError``
         here, before any compute.
+
+        ``tools`` (OpenAI's ``tools`` array, or ``Tool`` objects) and ``tool_choice`` (``"auto"``, ``"none"``,
+        ``"required"``, ``{"type": "function", "function": {"name": ...}}``) let the model call them: the
+        output is held to a call grammar (tool_grammar.py), and a call ends the stream with a result whose
+        ``tool_calls`` holds it (finish reason ``tool_calls``; tool_stream.py). Messages may hold assistant
+        turns with ``tool_calls`` and ``tool`` turns with the results. Bad tools raise ``ToolError``.
+        One call per answer unless ``parallel_tool_calls=True``: small models, once free to go on, tend to
+        chain calls nobody asked for.
         """
         started = time.perf_counter()
         defaults = self.manifest.generation_defaults
@@ -187,9 +230,22 @@ class LocalModel:
             raise RuntimeGenerationError(f"max_new_tokens={new_tokens!r} is invalid: use a positive integer")
         stops = _stop_tuple(stop)
         policy = ContextPolicy.parse(context_policy)
-        source = self._check_prompt(prompt_or_messages)
+        tool_set = parse_tools(tools)
+        choice = parse_tool_choice(tool_choice, tool_set)
+        if not isinstance(parallel_tool_calls, bool):
+            raise ToolError("parallel_tool_calls", parallel_tool_calls, "use true or false")
+        shown = tool_set if choice.mode is not ToolChoiceMode.NONE else ()  # none: the tools stay out of the prompt
+        source, template_tools = self._tool_prompt(prompt_or_messages, shown, chat)
+        source = self._check_prompt(source)
+        calls = tool_constraint(tool_set, choice, parallel_tool_calls)
+        if calls is not None and constraint is not None:
+            raise ToolError(
+                "constraint", constraint.kind.value, "a call grammar and a constraint cannot be combined; pass one"
+            )
+        constraint = calls if calls is not None else constraint
         matcher = self._grammar_vocabulary.matcher(constraint) if constraint is not None else None
-        return self._stream(source, sampling, new_tokens, stops, policy, chat, started, matcher)
+        stream = self._stream(source, sampling, new_tokens, stops, policy, chat, started, matcher, template_tools)
+        return tool_pieces(stream, tool_set) if calls is not None else stream
 
     def _stream(
         self,
@@ -201,9 +257,15 @@ class LocalModel:
         chat: bool | None,
         started: float,
         matcher: GrammarMatcher | None = None,
+        template_tools: Sequence[Mapping[str, Any]] | None = None,
     ) -> Iterator[Piece]:
         fitted = fit_prompt(
-            source, self._encoder(chat), new_tokens, self.max_context, policy, bos_id=self.tokenizer.bos_id
+            source,
+            self._encoder(chat, template_tools),
+            new_tokens,
+            self.max_context,
+            policy,
+            bos_id=self.tokenizer.bos_id,
         )
         if fitted.refused:
             yield Piece("", None, self._refused_result(len(fitted.ids), started))

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .tools import ToolCall
 
 __all__ = ["FinishReason", "TokenAlternative", "TokenInfo", "Confidence", "Timings", "Result", "Piece"]
 
@@ -21,6 +24,7 @@ class FinishReason(str, Enum):
     STOP = "stop"  # a stop string appeared in the text
     LENGTH = "length"  # max_new_tokens reached
     CONTEXT = "context"  # the bundle's max context is full (or context_policy="signal" refused the prompt)
+    TOOL_CALLS = "tool_calls"  # the answer is one or more tool calls (``Result.tool_calls``; tools.py)
 
     def __str__(self) -> str:
         return self.value
@@ -135,6 +139,7 @@ class Result:
     timings: Timings
     context_overflow: bool = False  # True when the prompt did not fit (context_policy="signal") or turns were dropped
     dropped_messages: int = 0  # turns removed by context_policy="truncate"
+    tool_calls: tuple[ToolCall, ...] = ()  # with tools: the calls made (then ``text`` is "")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -147,6 +152,7 @@ class Result:
             "timings": self.timings.to_dict(),
             "context_overflow": self.context_overflow,
             "dropped_messages": self.dropped_messages,
+            "tool_calls": [c.to_dict() for c in self.tool_calls],
         }
 
 
