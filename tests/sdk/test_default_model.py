@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 from edgekit.runtime import load
 from edgekit.sdk import CloudConfig, HybridClient
-from edgekit.sdk.answer import Route
 from edgekit.sdk.cli import main
+from edgekit.sdk.hybrid_answer import Route
 from edgekit.sdk.serve import serve_in_thread
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ import pytest
 from edgekit.runtime.errors import ConfigError, UnknownNameError
 from edgekit.sdk.evalset import DEFAULT_PATH, check, load_items
 from edgekit.sdk.evalset.generate import generate
-from edgekit.sdk.policy.answers import find_answer
+from edgekit.sdk.policy.answer_span import find_answer
 from edgekit.sdk.policy.signals import answer_token_range, pre_signals
 
 
@@ -93,7 +93,7 @@ def test_pre_signals():
 
 
 def test_number_span_skips_numbers_of_the_question():
-    from edgekit.sdk.policy.answers import question_numbers
+    from edgekit.sdk.policy.answer_span import question_numbers
 
     text = "The sum of 56 and 94 is 56 plus 94, which gives 150."
     assert find_answer("number", text).value == "56"  # the checker's rule (no question given)

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from edgekit.runtime.errors import ConfigError
 from edgekit.sdk import BudgetCaps, CloudClient, CloudConfig, HybridClient, Policy
-from edgekit.sdk.answer import EventKind, Route
 from edgekit.sdk.cloud import CircuitBreaker
+from edgekit.sdk.hybrid_answer import EventKind, Route
 from edgekit.sdk.policy.base import BASE_FAMILIES
 from edgekit.sdk.policy.policy import LogisticModel, RouterRule
 

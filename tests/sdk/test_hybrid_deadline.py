@@ -13,8 +13,8 @@ import time
 
 import pytest
 from edgekit.sdk import CloudClient, CloudConfig, HybridClient, Policy
-from edgekit.sdk.answer import EventKind, Route
 from edgekit.sdk.cloud import CloudDeadlineError
+from edgekit.sdk.hybrid_answer import EventKind, Route
 from edgekit.sdk.policy.base import BASE_FAMILIES
 from edgekit.sdk.policy.policy import LogisticModel
 

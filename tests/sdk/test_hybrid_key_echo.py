@@ -18,8 +18,8 @@ import pytest
 from click.testing import CliRunner
 from edgekit.runtime.errors import CloudHTTPError
 from edgekit.sdk import CloudClient, CloudConfig, HybridClient, Policy
-from edgekit.sdk.answer import Route
 from edgekit.sdk.cli import main
+from edgekit.sdk.hybrid_answer import Route
 from edgekit.sdk.policy.base import BASE_FAMILIES
 from edgekit.sdk.policy.policy import RouterRule
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from edgekit.sdk import CloudConfig, HybridClient, Policy
-from edgekit.sdk.answer import EventKind, HybridEvent, Route
+from edgekit.sdk.hybrid_answer import EventKind, HybridEvent, Route
 from edgekit.sdk.policy.base import BASE_FAMILIES
 from edgekit.sdk.policy.policy import LogisticModel, RouterRule
 

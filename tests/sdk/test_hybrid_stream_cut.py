@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from edgekit.sdk import CloudConfig, HybridClient, Policy
-from edgekit.sdk.answer import EventKind, Route
 from edgekit.sdk.cli import main
 from edgekit.sdk.cli.ask_cmd import SEPARATORS
+from edgekit.sdk.hybrid_answer import EventKind, Route
 from edgekit.sdk.policy.base import BASE_FAMILIES
 from edgekit.sdk.policy.policy import LogisticModel, RouterRule
 

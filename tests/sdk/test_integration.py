@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from edgekit.runtime import load
 from edgekit.sdk import CloudConfig, HybridClient, Policy
-from edgekit.sdk.answer import EventKind, Route
+from edgekit.sdk.hybrid_answer import EventKind, Route
 from edgekit.sdk.policy.base import BASE_FAMILIES
 from edgekit.sdk.policy.policy import LogisticModel, RouterRule
 from edgekit.sdk.serve import serve_in_thread

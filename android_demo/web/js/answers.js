@@ -1,4 +1,4 @@
-// Where the answer is in a generated text, by expected kind: a port of sdk/edgekit/sdk/policy/answers.py (its
+// Where the answer is in a generated text, by expected kind: a port of sdk/edgekit/sdk/policy/answer_span.py (its
 // docstring writes the rules down so the demos can reproduce them). Offsets are JavaScript string indices; the
 // token ranges in signals.js use the same unit, so spans and tokens line up as they do in Python.
 

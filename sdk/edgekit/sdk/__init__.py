@@ -17,11 +17,11 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "HybridClient": "edgekit.sdk.hybrid",
-    "Answer": "edgekit.sdk.answer",
-    "Route": "edgekit.sdk.answer",
-    "Cost": "edgekit.sdk.answer",
-    "HybridEvent": "edgekit.sdk.answer",
-    "EventKind": "edgekit.sdk.answer",
+    "Answer": "edgekit.sdk.hybrid_answer",
+    "Route": "edgekit.sdk.hybrid_answer",
+    "Cost": "edgekit.sdk.hybrid_answer",
+    "HybridEvent": "edgekit.sdk.hybrid_answer",
+    "EventKind": "edgekit.sdk.hybrid_answer",
     "CloudConfig": "edgekit.sdk.cloud",
     "CloudClient": "edgekit.sdk.cloud",
     "CloudReply": "edgekit.sdk.cloud",

@@ -36,9 +36,9 @@ from edgekit.runtime.errors import (
     EscalationError,
 )
 
-from .answer import Answer, Cost, EventKind, HybridEvent, Route
 from .cloud import BreakerState, Budget, BudgetCaps, CloudChunk, CloudClient, CloudConfig, CloudReply
 from .cloud.deadline import CloudDeadlineError
+from .hybrid_answer import Answer, Cost, EventKind, HybridEvent, Route
 from .policy import Policy, post_signals, pre_signals, question_of
 from .policy.base import base_policy
 from .policy.policy import Decision, default_policy_path

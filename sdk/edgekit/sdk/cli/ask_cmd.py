@@ -163,7 +163,7 @@ def hybrid_reply_stream(model, stderr, hybrid: dict, **stream_options):
     the route line and escalation notes to stderr. When a RESTART supersedes text already printed, a separator
     line on stdout (``SEPARATORS``) says which answer follows. The loop stores what was streamed as the assistant
     turn; when a RESTART superseded part of it, the stored turn is corrected to the final answer on the next call."""
-    from ..answer import EventKind
+    from ..hybrid_answer import EventKind
 
     options = {k: v for k, v in stream_options.items() if k != "context_policy" and v is not None}
     client = make_client(model, **{k: hybrid.get(k) for k in HYBRID_KEYS})

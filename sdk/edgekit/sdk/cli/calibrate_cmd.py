@@ -44,8 +44,8 @@ def calibrate(bundle, data, records_in, target_rate, target_accuracy, max_new_to
     elif bundle is not None:
         from edgekit.runtime import load
 
+        from ..escalation_eval import collect_records
         from ..evalset import DEFAULT_PATH, load_items
-        from ..evaluation import collect_records
         from ..policy.base import BASE_FAMILIES
         from ..policy.policy import Policy
 

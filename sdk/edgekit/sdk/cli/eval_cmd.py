@@ -82,8 +82,8 @@ def escalation(
 ):
     """Run BUNDLE over a labelled set; print local accuracy, AUROC per signal and of the policy, and accuracy at
     10/20/30/50% escalation for the policy, the router alone, random escalation and the oracle."""
+    from ..escalation_eval import collect_records, escalation_report, format_report, plot_report
     from ..evalset import DEFAULT_PATH, load_items
-    from ..evaluation import collect_records, escalation_report, format_report, plot_report
     from ..policy.base import BASE_FAMILIES
     from ..policy.policy import Policy
 

@@ -1,6 +1,6 @@
 """Machine checkers for the labelled escalation set, one per answer kind.
 
-- number: the answer number (edgekit.sdk.policy.answers rules) equals the expected value
+- number: the answer number (edgekit.sdk.policy.answer_span rules) equals the expected value
   within 1e-6 relative;
 - entity: one of the expected aliases appears as whole words in the first sentence,
   case- and accent-insensitive ("Brasilia" matches "Brasília");
@@ -16,7 +16,7 @@ from typing import Any
 
 from edgekit.runtime.registry import Registry
 
-from ..policy.answers import find_answer, first_sentence, parse_number
+from ..policy.answer_span import find_answer, first_sentence, parse_number
 
 __all__ = ["CHECKERS", "check"]
 

@@ -1,6 +1,6 @@
 """Escalation policy: signals, answer spans, the decision function and its file."""
 
-from .answers import AnswerSpan, find_answer
+from .answer_span import AnswerSpan, find_answer
 from .policy import Decision, FamilyRule, LogisticModel, Policy, RouterRule, default_policy_path
 from .signals import POST_SIGNALS, PRE_SIGNALS, post_signals, pre_signals, question_of
 

@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .answers import find_answer, question_numbers
+from .answer_span import find_answer, question_numbers
 
 __all__ = [
     "PRE_SIGNALS",
@@ -103,7 +103,7 @@ def answer_token_range(tokens: Sequence[Any], start: int, end: int) -> tuple[int
 
 def post_signals(result: Any, answer_kind: str | None, question: str = "") -> dict[str, float]:
     """Signals of one local Result. ``answer_kind``: "number", "entity", "yesno" or None (no span);
-    numbers of ``question`` are not taken as the answer (answers.py)."""
+    numbers of ``question`` are not taken as the answer (answer_span.py)."""
     conf = result.confidence
     tokens = list(result.tokens)
     text = "".join(t.text for t in tokens) or result.text

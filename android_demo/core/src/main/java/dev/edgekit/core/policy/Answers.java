@@ -6,7 +6,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Where the answer is in a generated text, by expected kind: a port of sdk/edgekit/sdk/policy/answers.py (its
+ * Where the answer is in a generated text, by expected kind: a port of sdk/edgekit/sdk/policy/answer_span.py (its
  * docstring writes the rules down). Offsets are Java string indices; {@link Signals} measures token texts in the
  * same unit, so spans and tokens line up as they do in Python.
  */
