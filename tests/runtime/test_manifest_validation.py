@@ -106,14 +106,21 @@ def test_memory_check_counts_the_kv_cache_of_max_context(fresh_toy_bundle):
     big = replace(manifest, max_context=1 << 20, memory=replace(manifest.memory, peak_rss_mib=1.0))
     assert kv_cache_mib(big) == pytest.approx(per_token * (1 << 20) / 2**20)
     assert check_fits(manifest, available_mib=50.0).fits is None  # unmeasured and a tiny cache: cannot tell
-    with pytest.raises(InsufficientMemoryError, match=r"KV cache for max_context 1048576"):
+    with pytest.raises(InsufficientMemoryError, match=r"KV cache for 1 sequence of max_context 1048576"):
         check_fits(big, available_mib=20.0)
     unmeasured = replace(big, memory=replace(manifest.memory, peak_rss_mib=None))
     need = f"{per_token * (1 << 20) / 2**20:.0f}"
-    with pytest.raises(InsufficientMemoryError, match=rf"needs about {need} MiB \(a {need} MiB KV cache"):
+    with pytest.raises(
+        InsufficientMemoryError, match=rf"needs about {need} MiB \({need} MiB of KV cache for 1 sequence"
+    ):
         check_fits(unmeasured, available_mib=20.0)
     fit = check_fits(big, available_mib=1e6)
     assert fit.fits and fit.required_mib == pytest.approx(1.1 + kv_cache_mib(big))
+    # parallel generations hold a cache each: load(parallel=3) asks for three
+    three = check_fits(big, available_mib=1e6, sequences=3)
+    assert three.kv_cache_mib == pytest.approx(3 * kv_cache_mib(big))
+    with pytest.raises(InsufficientMemoryError, match=r"KV cache for 3 sequences of max_context 1048576"):
+        check_fits(big, available_mib=fit.required_mib + 1, sequences=3)
 
 
 def test_every_error_is_an_edgekit_error():

@@ -53,15 +53,3 @@ def test_signal_during_generation_stops_cleanly(tiny_bundle, sig):
     host, port = host_port(served.url)
     with pytest.raises(OSError), socket.create_connection((host, port), timeout=2):
         pass
-
-
-def test_refuses_parallel_above_one_in_one_line(tiny_bundle):
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    exe = Path(sys.executable).with_name("edgekit")
-    proc = subprocess.run(
-        [str(exe), "serve", str(tiny_bundle("int8")), "--parallel", "2"], capture_output=True, text=True, timeout=60
-    )
-    assert proc.returncode == 1 and "--parallel 2" in proc.stderr and "Traceback" not in proc.stderr

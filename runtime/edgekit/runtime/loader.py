@@ -16,10 +16,12 @@ import time
 from pathlib import Path
 
 from .backends import BackendOptions, get_backend
+from .batching import DecodeBatcher
 from .errors import BundleError, SchemaError, UnknownNameError
 from .manifest import read_manifest, verify_files
 from .memory import check_fits
 from .model import LocalModel
+from .schema import MAX_PARALLEL
 from .tokenizer import Tokenizer
 from .verified_files import VerifiedFiles
 
@@ -35,6 +37,7 @@ def load(
     reuse_verification: bool = True,
     allow_spinning: bool = False,
     prefill_chunk: int = 256,
+    parallel: int = 1,
 ) -> LocalModel:
     """Load the bundle folder ``path``.
 
@@ -42,16 +45,20 @@ def load(
     file's sha256 (sizes are always checked). reuse_verification: skip the
     hash of a file unchanged since it last passed it (verified_files.py;
     False hashes every file). force: load even if the memory check says the
-    bundle will not fit.
+    bundle will not fit. parallel: generations expected at once (each holds a KV cache, counted by the
+    memory check); above 1, a backend with batched decode (``Backend.max_batch``) decodes them together
+    (batching.py), others run them side by side.
     """
     started = time.perf_counter()
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise BundleError(f"threads={threads!r} is invalid: use a positive integer, or None for physical cores")
     if not isinstance(prefill_chunk, int) or isinstance(prefill_chunk, bool) or prefill_chunk < 1:
         raise BundleError(f"prefill_chunk={prefill_chunk!r} is invalid: use a positive integer")
+    if not isinstance(parallel, int) or isinstance(parallel, bool) or not 1 <= parallel <= MAX_PARALLEL:
+        raise BundleError(f"parallel={parallel!r} is invalid: use an integer from 1 to {MAX_PARALLEL}")
     folder = Path(path)
     manifest = read_manifest(folder)
-    check_fits(manifest, force=force)  # InsufficientMemoryError unless it fits (or force)
+    check_fits(manifest, force=force, sequences=parallel)  # InsufficientMemoryError unless it fits (or force)
     try:
         backend_cls = get_backend(manifest.backend)
     except UnknownNameError as exc:
@@ -79,5 +86,7 @@ def load(
             "set vocab_size to the model's, or re-export the bundle"
         )
     backend = backend_cls.open(folder, manifest, options)
+    if parallel > 1 and backend.max_batch >= parallel:
+        backend = DecodeBatcher(backend, parallel)
     load_ms = (time.perf_counter() - started) * 1e3
     return LocalModel(folder, manifest, backend, tokenizer, load_ms=load_ms, prefill_chunk=prefill_chunk)

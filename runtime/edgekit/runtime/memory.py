@@ -75,7 +75,7 @@ class MemoryFit:
     source: str  # where available_mib came from ("MemAvailable", "cgroup ...", "caller", "unknown")
     fits: bool | None  # None: could not tell (no measurement or no memory report)
     forced: bool = False  # True when it did not fit and force=True let it through
-    kv_cache_mib: float = 0.0  # one sequence's KV cache at max_context (0 when the backend does not say)
+    kv_cache_mib: float = 0.0  # the KV caches of all sequences at max_context (0 when the backend does not say)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,8 +98,9 @@ def kv_cache_mib(manifest: Manifest) -> float:
     return 0.0 if spec is None else spec.kv_cache_bytes(int(manifest.max_context)) / 2**20
 
 
-def required_mib(manifest: Manifest) -> tuple[float | None, float | None]:
-    """(measured peak RSS, peak RSS with headroom + KV cache) in MiB, or (None, None) if not measured."""
+def required_mib(manifest: Manifest, sequences: int = 1) -> tuple[float | None, float | None]:
+    """(measured peak RSS, peak RSS with headroom + ``sequences`` KV caches) in MiB, or (None, None) if not
+    measured."""
     raw = manifest.memory.peak_rss_mib if manifest.memory is not None else None
     if raw is None or isinstance(raw, bool):
         return None, None
@@ -109,7 +110,7 @@ def required_mib(manifest: Manifest) -> tuple[float | None, float | None]:
         return None, None
     if not peak > 0:  # also rejects NaN
         return None, None
-    return peak, peak * (1.0 + HEADROOM) + kv_cache_mib(manifest)
+    return peak, peak * (1.0 + HEADROOM) + sequences * kv_cache_mib(manifest)
 
 
 def _name(manifest: Manifest) -> str:
@@ -117,15 +118,19 @@ def _name(manifest: Manifest) -> str:
     return f"{manifest.name} ({recipe})" if recipe else manifest.name
 
 
-def check_fits(manifest: Manifest, force: bool = False, available_mib: float | None = None) -> MemoryFit:
+def check_fits(
+    manifest: Manifest, force: bool = False, available_mib: float | None = None, sequences: int = 1
+) -> MemoryFit:
     """Raise InsufficientMemoryError if the bundle's measured peak RSS will not fit.
+
+    ``sequences``: KV caches held at once (``load(parallel=N)`` holds N).
 
     ``available_mib`` overrides the device's report (tests, or a caller that budgets memory
     for several models); by default it is ``MemAvailable`` (cgroup-limited). A bundle
     without a measurement, or a platform without a memory report, passes with ``fits=None``.
     """
-    peak, need = required_mib(manifest)
-    kv = kv_cache_mib(manifest)
+    peak, need = required_mib(manifest, sequences)
+    kv = sequences * kv_cache_mib(manifest)
     available: float | None
     if available_mib is not None:
         available, source = float(available_mib), "caller"
@@ -144,8 +149,9 @@ def check_fits(manifest: Manifest, force: bool = False, available_mib: float | N
         f"peak RSS {peak:.0f} MiB measured at validation + {HEADROOM:.0%} headroom + " if peak is not None else ""
     )
     raise InsufficientMemoryError(
-        f"{_name(manifest)} needs about {need if need is not None else kv:.0f} MiB ({measured}a {kv:.0f} MiB KV cache "
-        f"for max_context {manifest.max_context}) but only {available:.0f} MiB is available ({source}); close other "
-        "programs, use a smaller bundle recipe (see `edgekit doctor`) or a smaller context.max_context, or load "
+        f"{_name(manifest)} needs about {need if need is not None else kv:.0f} MiB ({measured}{kv:.0f} MiB of KV "
+        f"cache for {sequences} sequence{'s' if sequences > 1 else ''} of max_context {manifest.max_context}) but "
+        f"only {available:.0f} MiB is available ({source}); close other programs, use a smaller bundle recipe "
+        "(see `edgekit doctor`) or a smaller context.max_context, or load "
         "anyway with force=True (CLI: --force)"
     )

@@ -32,6 +32,7 @@ __all__ = [
     "NonNegFloat",
     "Name",
     "MAX_CONTEXT_LIMIT",
+    "MAX_PARALLEL",
     "MAX_VOCAB",
     "decode",
     "lookup",
@@ -47,6 +48,7 @@ Meta = msgspec.Meta
 MAX_CONTEXT_LIMIT = 1 << 20
 MAX_VOCAB = 1 << 24
 MAX_DIM = 1 << 16  # layers, heads, head_dim, hidden size
+MAX_PARALLEL = 32  # generations one loaded model holds at once (each a KV cache); a device runs far fewer
 MAX_TOKEN_ID = (1 << 31) - 1  # token ids travel as int32 in some graphs and the Java/web readers
 
 PosInt = Annotated[int, Meta(ge=1, le=MAX_DIM)]

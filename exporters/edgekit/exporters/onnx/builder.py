@@ -16,7 +16,7 @@ weights decodes at about half the speed):
     input_ids ─ Gather / GatherBlockQuantized (shared with the head when tied)
     per layer:  SimplifiedLayerNormalization | SkipSimplifiedLayerNormalization (RMSNorm + residual)
                 → one MatMulNBits for q|k|v → GroupQueryAttention (do_rotary=1, cos/sin caches,
-                  past/present one shared [1, kv_heads, max_context, head_dim] buffer)
+                  past/present one shared [batch, kv_heads, max_context, head_dim] buffer)
                 → o_proj → SkipSimplifiedLayerNormalization
                 → one MatMulNBits for gate|up → Split → SiLU·up → down_proj
     final SkipSimplifiedLayerNormalization → Slice(last logits_to_keep) → LM head → logits
@@ -58,6 +58,7 @@ from .graph import MS_DOMAIN, GraphWriter
 __all__ = ["build_onnx", "MODEL_FILE", "DATA_FILE", "PROFILES", "FLOAT_GGUF_TYPES"]
 
 MODEL_FILE = "model.onnx"
+BATCH = "batch_size"  # the graph's symbolic batch dimension (the runtime's batched decode reads it)
 DATA_FILE = "model.onnx.data"
 PROFILES = ("cpu", "web")  # "web": web_profile.py (float activations, what onnxruntime-web computes)
 # GGUF tensor types kept as float32 by the gguf recipe (fp16/bf16 → fp32 is exact).
@@ -265,10 +266,12 @@ class _DecoderBuilder:
     # -- graph ------------------------------------------------------------------
     def build(self) -> None:
         g, cfg = self.g, self.cfg
-        ids = g.add_input("input_ids", TensorProto.INT64, [1, "sequence_length"])
-        mask = g.add_input("attention_mask", TensorProto.INT64, [1, "total_sequence_length"])
+        # A symbolic batch: one row per sequence, so several sequences can decode in one call (each row
+        # its own KV buffer row and length; GroupQueryAttention reads per-row lengths from seqlens_k).
+        ids = g.add_input("input_ids", TensorProto.INT64, [BATCH, "sequence_length"])
+        mask = g.add_input("attention_mask", TensorProto.INT64, [BATCH, "total_sequence_length"])
         keep = g.add_input("logits_to_keep", TensorProto.INT64, [1])
-        cache_shape = [1, cfg.num_kv_heads, "max_context", cfg.head_dim]
+        cache_shape = [BATCH, cfg.num_kv_heads, "max_context", cfg.head_dim]
         for i in range(cfg.num_layers):
             g.add_input(self.cache.past_key.format(layer=i), TensorProto.FLOAT, cache_shape)
             g.add_input(self.cache.past_value.format(layer=i), TensorProto.FLOAT, cache_shape)
@@ -307,7 +310,7 @@ class _DecoderBuilder:
                 c = g.const_f32(cap)
                 logits = g.node("Mul", [g.node("Tanh", [g.node("Div", [logits, c])]), c])
             g.node("Identity", [logits], ["logits"])
-            g.add_output("logits", TensorProto.FLOAT, [1, "logits_to_keep", cfg.vocab_size])
+            g.add_output("logits", TensorProto.FLOAT, [BATCH, "logits_to_keep", cfg.vocab_size])
             stage.metrics.update(self._last_errors(1))
 
     def _last_errors(self, n: int) -> dict:
@@ -353,7 +356,9 @@ class _DecoderBuilder:
             w = table if shared or (tied and emb_part.quantized is None) else g.initializer("lm_head.weight", head_w)
             flat = g.node("Reshape", [x, g.const_i64([-1, self.cfg.hidden_size])])
             y = g.node("Gemm", [flat, w], transB=1, name="lm_head/Gemm")
-            return g.node("Reshape", [y, g.const_i64([1, -1, self.cfg.vocab_size])])
+            # back to [batch, S, vocab]: the first two dims of x, then the vocabulary
+            rows = g.node("Slice", [g.node("Shape", [x]), g.const_i64([0]), g.const_i64([2])])
+            return g.node("Reshape", [y, g.node("Concat", [rows, g.const_i64([self.cfg.vocab_size])], axis=0)])
 
         return hidden, head
 
@@ -457,7 +462,7 @@ class _DecoderBuilder:
         present_v = self.cache.present_value.format(layer=i)
         attn = g.fresh(f"{p}/attn")
         g.node("GroupQueryAttention", inputs, [attn, present_k, present_v], domain=MS_DOMAIN, name=f"{p}/GQA", **attrs)
-        cache_shape = [1, cfg.num_kv_heads, "max_context", cfg.head_dim]
+        cache_shape = [BATCH, cfg.num_kv_heads, "max_context", cfg.head_dim]
         g.add_output(present_k, TensorProto.FLOAT, cache_shape)
         g.add_output(present_v, TensorProto.FLOAT, cache_shape)
 

@@ -10,7 +10,7 @@ plus a cache into next-token logits.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, TypeVar
@@ -44,6 +44,7 @@ class Backend(ABC):
     """Runs the model. Not thread-safe per Cache; one Cache per concurrent sequence."""
 
     name: ClassVar[str]
+    pools_caches: ClassVar[bool] = False  # True: caches return to the backend on reset() (LocalModel keeps none)
 
     @classmethod
     @abstractmethod
@@ -68,6 +69,26 @@ class Backend(ABC):
         Returns float32 logits of shape [logits_to_keep, vocab] for the last
         positions, and advances ``cache.length`` by ``len(tokens)``.
         """
+
+    # -- batched decode (optional): several sequences' next tokens in one call ----------------
+    @property
+    def max_batch(self) -> int:
+        """Sequences one ``forward_batch`` call really decodes together (1: none, it loops)."""
+        return 1
+
+    def new_cache_group(self, size: int) -> list[Cache]:
+        """``size`` caches that ``forward_batch`` may decode in one call. Default: independent caches."""
+        return [self.new_cache() for _ in range(size)]
+
+    def forward_batch(self, tokens: Sequence[int], caches: Sequence[Cache]) -> np.ndarray:
+        """One decode step of several sequences: ``tokens[i]`` after ``caches[i]``.
+
+        Returns float32 logits [len(caches), vocab] and advances each cache by one. The default runs one
+        ``forward`` per sequence (the same numbers, no speed-up); a backend whose graph has a batch dimension
+        overrides it for caches of one ``new_cache_group``.
+        """
+        rows = [self.forward(np.array([token], dtype=np.int64), cache)[-1] for token, cache in zip(tokens, caches)]
+        return np.stack(rows)
 
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default  # pragma: no cover
         """Release native resources."""

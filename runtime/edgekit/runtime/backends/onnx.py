@@ -19,6 +19,7 @@ Cache owns its binding and buffers, so concurrent sequences share one session.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from .onnx_config import OnnxGraphSpec
 __all__ = ["OnnxBackend", "OnnxCache", "session_options"]
 
 _POSITION_IDS = "position_ids"  # optional input of some graphs (not in the contract; fed when present)
+MAX_BATCH = 32  # rows one batched decode call may hold (a cache group's size); far above what 2-8 cores use
 
 
 def session_options(options: BackendOptions) -> Any:  # an onnxruntime.SessionOptions
@@ -53,11 +55,15 @@ def session_options(options: BackendOptions) -> Any:  # an onnxruntime.SessionOp
 class OnnxCache(Cache):
     """KV buffers of one sequence plus its IOBinding."""
 
-    def __init__(self, backend: OnnxBackend):
+    def __init__(self, backend: OnnxBackend, rows: list[np.ndarray] | None = None, group: Any = None, row: int = 0):
+        """``rows``: this sequence's [1, ...] views of a cache group's buffers (onnx_batch.py), one per
+        past tensor in ``kv_names`` order; None allocates buffers of its own."""
         import onnxruntime as ort
 
         self.backend = backend
         self.length = 0
+        self.group = group  # the OnnxCacheGroup this cache is row ``row`` of, or None
+        self.row = row
         spec = backend.spec.cache
         self.binding = backend.session.io_binding()
         self._arrays: list[np.ndarray] = []  # keep numpy memory alive under the OrtValues
@@ -65,10 +71,11 @@ class OnnxCache(Cache):
         self._ort = ort
         if spec.shared_buffer:
             shape = (1, spec.num_kv_heads, backend.max_context, spec.head_dim)
+            views = iter(rows) if rows is not None else None
             for layer in range(spec.num_layers):
                 for past_name, present_name in backend.kv_names[layer]:
                     # np.zeros is calloc: pages are touched (and counted in RSS) only as positions fill
-                    arr = np.zeros(shape, dtype=backend.kv_dtype)
+                    arr = next(views) if views is not None else np.zeros(shape, dtype=backend.kv_dtype)
                     value = ort.OrtValue.ortvalue_from_numpy(arr)
                     self._arrays.append(arr)
                     self.past.append(value)
@@ -124,6 +131,11 @@ class OnnxBackend(Backend):
         self.has_mask = spec.attention_mask in inputs
         self.has_keep = spec.logits_to_keep in inputs
         self.has_positions = _POSITION_IDS in inputs
+        # Batched decode needs a batch dimension (graphs exported before it had a fixed 1), the shared
+        # buffer (each sequence a row of one tensor) and the mask (per-row lengths reach seqlens_k).
+        batch_dim = next(i.shape[0] for i in session.get_inputs() if i.name == spec.input_ids)
+        batched = not isinstance(batch_dim, int) and cache.shared_buffer and self.has_mask
+        self._max_batch = MAX_BATCH if batched else 1
         # one read-only row of ones; each step binds a prefix view (no allocation per token)
         self._ones = np.ones((1, self._max_context), dtype=np.int64)
         self._keep1 = np.ones((1,), dtype=np.int64)
@@ -160,6 +172,24 @@ class OnnxBackend(Backend):
 
     def new_cache(self) -> OnnxCache:
         return OnnxCache(self)
+
+    @property
+    def max_batch(self) -> int:
+        return self._max_batch
+
+    def new_cache_group(self, size: int) -> list[Cache]:
+        if size < 2 or size > self._max_batch:
+            return super().new_cache_group(size)
+        from .onnx_batch import OnnxCacheGroup
+
+        return list(OnnxCacheGroup(self, size).caches)
+
+    def forward_batch(self, tokens: Sequence[int], caches: Sequence[Cache]) -> np.ndarray:
+        group = getattr(caches[0], "group", None) if caches else None
+        if group is None or not group.can_decode(caches):
+            return super().forward_batch(tokens, caches)
+        logits: np.ndarray = group.decode(tokens, caches)
+        return logits
 
     def forward(self, tokens: np.ndarray, cache: Cache, logits_to_keep: int = 1) -> np.ndarray:
         assert isinstance(cache, OnnxCache)

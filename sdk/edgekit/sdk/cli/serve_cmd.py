@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 import click
+from edgekit.runtime.schema import MAX_PARALLEL
 
 _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
 
@@ -71,10 +72,11 @@ _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if
 )
 @click.option(
     "--parallel",
-    type=int,
+    type=click.IntRange(1, MAX_PARALLEL),
     default=1,
     show_default=True,
-    help="Generations at once (only 1 is supported: requests queue for the model)",
+    help="Generations at once, each with its own KV cache; bundles whose graph has a batch dimension decode "
+    "them in one call per token. More requests wait for a slot",
 )
 @click.option("--force", is_flag=True, help="Load even if the memory check says the bundle will not fit.")
 def serve(
@@ -102,11 +104,6 @@ def serve(
     from ..serve import EdgekitServer, ServeOptions, model_id_for
     from ..serve.web import default_web_root
 
-    if parallel != 1:
-        raise ConfigError(
-            f"--parallel {parallel}: only 1 generation at a time is supported today (requests "
-            "wait for the model in arrival order); drop --parallel"
-        )
     token = None
     if api_key_env:
         token = os.environ.get(api_key_env)
@@ -140,6 +137,7 @@ def serve(
         workers=workers,
         queue_size=queue_size,
         idle_timeout=idle_timeout,
+        parallel=parallel,
     )
     try:
         server = EdgekitServer(None, host, port, options=options, manifest=manifest)
@@ -155,7 +153,7 @@ def serve(
     model = None
     try:
         click.echo(f"loading {options.model_id} (GET {server.url}/health is 503 until ready)", err=True)
-        model = load(bundle, threads=threads, force=force)
+        model = load(bundle, threads=threads, force=force, parallel=parallel)
         server.set_model(model)
         click.echo(
             f"serving {options.model_id} at {server.url}/v1" + (f"  (web demo at {server.url}/)" if root else ""),
