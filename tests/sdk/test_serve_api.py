@@ -70,7 +70,7 @@ def test_logprobs_are_the_runtime_token_logprobs(server, tiny_local):
         ({"frequency_penalty": 2.5}, "frequency_penalty", "frequency_penalty=2.5"),
         ({"presence_penalty": -3}, "presence_penalty", "presence_penalty=-3"),
         ({"logit_bias": {"5": 1000}}, "logit_bias", "=1000 is invalid"),
-        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools", "not supported yet"),
+        ({"tools": [{"type": "function", "function": {"name": "f g"}}]}, "tools[0].function.name", "f g"),
         ({"response_format": {"type": "xml"}}, "response_format", "use an object whose type is one of"),
         ({"top_k": -1}, "top_k", "top_k=-1"),
         ({"min_p": 1.0}, "min_p", "min_p=1.0"),

@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
 from edgekit.runtime.constraints import ConstraintError
-from edgekit.runtime.errors import ContextOverflowError, EdgekitError, RuntimeGenerationError
+from edgekit.runtime.errors import ContextOverflowError, EdgekitError, RuntimeGenerationError, ToolError
 
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .openai_api import (
@@ -109,6 +109,9 @@ _NEVER = _Never()
 
 
 def _generation_error(exc: EdgekitError) -> ApiError:
+    if isinstance(exc, ToolError):  # a message's tool_calls, or tools combined with response_format
+        field = "response_format" if exc.field == "constraint" else exc.field
+        return ApiError(400, str(exc), param=field, code="invalid_value")
     if isinstance(exc, ConstraintError):  # only response_format makes a constraint: llguidance refused its schema
         return ApiError(400, f"response_format is invalid: {exc.detail}", param="response_format", code="invalid_value")
     if isinstance(exc, ContextOverflowError):
@@ -648,6 +651,7 @@ class _ChatShape(_Shape):
             len(result.token_ids),
             self.extra(result),
             tokens=result.tokens if self.request.logprobs else None,
+            tool_calls=[c.to_openai() for c in result.tool_calls],
         )
 
     def first(self) -> dict[str, Any]:
@@ -674,7 +678,11 @@ class _ChatShape(_Shape):
         )
 
     def last(self, result: Any) -> list[dict[str, Any]]:
-        events = [chunk_body(self.cid, self.request.model, self.created, {}, self.finish(result))]
+        events = [
+            chunk_body(self.cid, self.request.model, self.created, {"tool_calls": [delta]}, None)
+            for delta in _tool_call_deltas(result.tool_calls)
+        ]
+        events.append(chunk_body(self.cid, self.request.model, self.created, {}, self.finish(result)))
         if self.request.include_usage:
             events.append(
                 chunk_body(
@@ -687,6 +695,15 @@ class _ChatShape(_Shape):
                 )
             )
         return events
+
+
+def _tool_call_deltas(calls: Any) -> list[dict[str, Any]]:
+    """OpenAI's streamed calls: per call, a delta with index, id, type and name, then one with the arguments."""
+    deltas: list[dict[str, Any]] = []
+    for index, call in enumerate(calls):
+        head = {"index": index, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}
+        deltas += [head, {"index": index, "function": {"arguments": call.arguments}}]
+    return deltas
 
 
 class _TextShape(_Shape):

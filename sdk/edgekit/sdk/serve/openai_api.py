@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgekit.runtime.constraints import Constraint, ConstraintError
+from edgekit.runtime.errors import ToolError
+from edgekit.runtime.tools import parse_tool_choice, parse_tools
 
 __all__ = [
     "ApiError",
@@ -41,20 +43,16 @@ __all__ = [
 ]
 
 # edgekit finish reasons -> OpenAI's
-FINISH_MAP = {"eos": "stop", "stop": "stop", "length": "length", "context": "length"}
+FINISH_MAP = {"eos": "stop", "stop": "stop", "length": "length", "context": "length", "tool_calls": "tool_calls"}
 
 # Sent by OpenAI clients and SDKs for bookkeeping on OpenAI's side (end-user ids, stored completions, billing tier,
 # prompt caching); none can change what a local model generates, so they are accepted and ignored.
-IGNORED_FIELDS = frozenset(
-    {"user", "store", "metadata", "service_tier", "parallel_tool_calls", "prompt_cache_key", "safety_identifier"}
-)
+IGNORED_FIELDS = frozenset({"user", "store", "metadata", "service_tier", "prompt_cache_key", "safety_identifier"})
 
 # Features this server does not have yet: a clear 400 rather than an answer that silently ignores them.
 UNSUPPORTED_FIELDS = {
-    "tools": "tool calling is not supported yet by edgekit serve; send the tool results as messages instead",
-    "tool_choice": "tool calling is not supported yet by edgekit serve",
-    "functions": "function calling is not supported yet by edgekit serve",
-    "function_call": "function calling is not supported yet by edgekit serve",
+    "functions": "the deprecated functions field is not supported; send tools (type function) instead",
+    "function_call": "the deprecated function_call field is not supported; send tool_choice instead",
     "audio": "audio output is not supported by this on-device text model",
     "modalities": "only the text modality is supported by this on-device model",
     "prediction": "predicted outputs are not supported yet by edgekit serve",
@@ -105,6 +103,7 @@ class _Parsed:
     include_usage: bool = False
     logprobs: bool = False
     top_logprobs: int = 0  # alternatives per token (chat top_logprobs, legacy logprobs=N)
+    tool_choice: Any = None  # read once the tools are known (a named choice must name one)
 
 
 @dataclass
@@ -330,10 +329,30 @@ def _modalities(value: Any, out: _Parsed, name: str) -> None:
     raise ApiError(400, f"{name}={value!r}: {UNSUPPORTED_FIELDS[name]}", param=name, code="unsupported_parameter")
 
 
-def _tool_choice(value: Any, out: _Parsed, name: str) -> None:
-    if value is None or value == "none":
+def _tool_error(exc: ToolError) -> ApiError:
+    return ApiError(400, str(exc), param=exc.field, code="invalid_value")
+
+
+def _tools(value: Any, out: _Parsed, name: str) -> None:
+    """OpenAI's tools array, typed by the runtime (tools.py); the runtime builds the call grammar from it."""
+    if value is None:
         return
-    raise ApiError(400, f"{name}={value!r}: {UNSUPPORTED_FIELDS[name]}", param=name, code="unsupported_parameter")
+    try:
+        out.options["tools"] = parse_tools(value)
+    except ToolError as exc:
+        raise _tool_error(exc) from None
+
+
+def _tool_choice(value: Any, out: _Parsed, name: str) -> None:
+    out.tool_choice = value
+
+
+def _parallel_tool_calls(value: Any, out: _Parsed, name: str) -> None:
+    if value is None:
+        return
+    if not isinstance(value, bool):
+        raise _invalid(name, value, "use true or false")
+    out.options["parallel_tool_calls"] = value
 
 
 # fields both endpoints read
@@ -363,7 +382,9 @@ _CHAT_FIELDS: dict[str, Callable] = {
     "top_logprobs": _top_logprobs,
     "response_format": _response_format,
     "modalities": _modalities,
+    "tools": _tools,
     "tool_choice": _tool_choice,
+    "parallel_tool_calls": _parallel_tool_calls,
 }
 
 # response_format on /v1/completions too, as vLLM's server accepts it (OpenAI's legacy endpoint has none)
@@ -454,15 +475,17 @@ def _messages(data: dict) -> list[dict[str, Any]]:
             raise ApiError(
                 400, f"{where}.role must be one of {list(_ROLES)}", param=f"{where}.role", code="invalid_value"
             )
-        if message.get("tool_calls"):
-            raise ApiError(
-                400,
-                f"{where}.tool_calls: {UNSUPPORTED_FIELDS['tools']}",
-                param=f"{where}.tool_calls",
-                code="unsupported_parameter",
-            )
         role = _ROLE_MAP.get(message["role"], message["role"])
         entry: dict[str, Any] = {"role": role, "content": _content_text(message.get("content"), where)}
+        if message.get("tool_calls"):  # an earlier answer's calls; the runtime checks each (a 400 naming it)
+            if role != "assistant" or not isinstance(message["tool_calls"], list):
+                raise ApiError(
+                    400,
+                    f"{where}.tool_calls: only an assistant message has tool_calls, an array of calls",
+                    param=f"{where}.tool_calls",
+                    code="invalid_value",
+                )
+            entry["tool_calls"] = message["tool_calls"]
         for key in ("name", "tool_call_id"):  # templates that know tool turns read these (transformers' convention)
             if isinstance(message.get(key), str):
                 entry[key] = message[key]
@@ -476,6 +499,11 @@ def parse_chat_request(data: Any, served_model: str) -> ChatRequest:
     model = _model(data, served_model)
     messages = _messages(data)
     parsed = _read_fields(data, _CHAT_FIELDS, ("model", "messages"))
+    if parsed.tool_choice is not None or "tools" in parsed.options:
+        try:
+            parsed.options["tool_choice"] = parse_tool_choice(parsed.tool_choice, parsed.options.get("tools", ()))
+        except ToolError as exc:
+            raise _tool_error(exc) from None
     if parsed.top_logprobs and not parsed.logprobs:
         # OpenAI: "logprobs must be set to true if this parameter is used"; without it the alternatives would
         # be computed and dropped
@@ -587,10 +615,14 @@ def completion_body(
     completion_tokens: int,
     extra: dict[str, Any] | None = None,
     tokens: list[Any] | None = None,
+    tool_calls: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    if tool_calls:  # OpenAI's shape: content null, the calls with id, type "function", function name/arguments
+        message = {"role": "assistant", "content": None, "tool_calls": tool_calls}
     choice = {
         "index": 0,
-        "message": {"role": "assistant", "content": text},
+        "message": message,
         "logprobs": logprobs_body(tokens) if tokens is not None else None,
         "finish_reason": finish,
     }
