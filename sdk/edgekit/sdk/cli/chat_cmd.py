@@ -6,7 +6,8 @@ last one, optionally ``.result``). ``local_reply_stream`` builds it from a
 loaded bundle; the hybrid client plugs its own stream in the same place
 (``edgekit chat --cloud-url ...``) without touching the loop.
 
-Commands inside the chat: /reset (forget the conversation, keep --system), /exit (or Ctrl-D).
+Commands inside the chat: /reset (forget the conversation, keep --system), /exit (or Ctrl-D), and with
+--tools, /result TEXT (the result of the last call, fed back as a ``tool`` turn).
 """
 
 from __future__ import annotations
@@ -20,17 +21,18 @@ import click
 from .ask_cmd import HYBRID_KEYS, hybrid_options, hybrid_reply_stream
 from .run_cmd import check_sampling, generation_options, load_options, stream_kwargs
 from .text_input import InputEncodingError, checked_text, lenient_stdin
+from .tools_file import read_tools_file, show_call
 
-ReplyStream = Callable[[list[dict[str, str]]], Iterator[Any]]
+ReplyStream = Callable[[list[dict[str, Any]]], Iterator[Any]]
 
 PROMPT = ">>> "
-HELP = "commands: /reset forgets the conversation, /exit quits (Ctrl-D too)"
+HELP = "commands: /reset forgets the conversation, /exit quits (Ctrl-D too), /result TEXT answers the last tool call"
 
 
 def local_reply_stream(model, **options: Any) -> ReplyStream:
     """The on-device reply stream: ``model.stream(messages, **options)``."""
 
-    def reply(messages: list[dict[str, str]]) -> Iterator[Any]:
+    def reply(messages: list[dict[str, Any]]) -> Iterator[Any]:
         return model.stream(messages, **options)
 
     return reply
@@ -39,8 +41,9 @@ def local_reply_stream(model, **options: Any) -> ReplyStream:
 def chat_loop(reply: ReplyStream, stdin: TextIO, stdout: TextIO, stderr: TextIO, system: str | None = None) -> int:
     """Run turns until /exit or end of input; return the number of answered turns."""
     base = [{"role": "system", "content": system}] if system else []
-    messages = list(base)
+    messages: list[dict[str, Any]] = list(base)
     turns = 0
+    last_call: str | None = None  # id of the last tool call, for /result
     stderr.write(HELP + "\n")
     while True:
         stderr.write(PROMPT)
@@ -62,11 +65,19 @@ def chat_loop(reply: ReplyStream, stdin: TextIO, stdout: TextIO, stderr: TextIO,
             messages = list(base)
             stderr.write("(conversation reset)\n")
             continue
-        if text.startswith("/"):
+        if text.startswith("/result"):
+            if last_call is None:
+                stderr.write("(no tool call to answer yet)\n")
+                continue
+            messages.append({"role": "tool", "tool_call_id": last_call, "content": text[len("/result") :].strip()})
+            last_call = None
+        elif text.startswith("/"):
             stderr.write(f"unknown command {text.split()[0]!r}; {HELP}\n")
             continue
-        messages.append({"role": "user", "content": text})
+        else:
+            messages.append({"role": "user", "content": text})
         answer = []
+        calls: tuple[Any, ...] = ()
         for piece in reply(messages):
             if piece.text:
                 answer.append(piece.text)
@@ -75,19 +86,40 @@ def chat_loop(reply: ReplyStream, stdin: TextIO, stdout: TextIO, stderr: TextIO,
             result = getattr(piece, "result", None)
             if result is not None and getattr(result, "context_overflow", False) and not result.token_ids:
                 stderr.write("(the conversation no longer fits the model's context: /reset to start over)\n")
-        stdout.write("\n")
+            calls = tuple(getattr(result, "tool_calls", ()) or ()) if result is not None else calls
+        for call in calls:
+            stdout.write(show_call(call) + "\n")
+        if not calls:
+            stdout.write("\n")
         stdout.flush()
-        messages.append({"role": "assistant", "content": "".join(answer)})
+        turn: dict[str, Any] = {"role": "assistant", "content": "".join(answer)}
+        if calls:
+            turn["tool_calls"] = [call.to_openai() for call in calls]
+            last_call = calls[-1].id
+            stderr.write("(answer the call with /result TEXT)\n")
+        messages.append(turn)
         turns += 1
 
 
 @click.command()
 @click.argument("bundle", type=click.Path(path_type=str))
 @click.option("--system", default=None, help="System message for the whole conversation.")
+@click.option(
+    "--tools",
+    "tools_file",
+    default=None,
+    type=click.Path(path_type=str),
+    help="JSON file of OpenAI-shaped tools the model may call; each call is shown (answer it with /result).",
+)
+@click.option(
+    "--tool-choice",
+    default=None,
+    help="auto (default with --tools), required, none, or the name of one tool to call.",
+)
 @generation_options
 @load_options
 @hybrid_options
-def chat(bundle, system, threads, no_verify, force, **options):
+def chat(bundle, system, tools_file, tool_choice, threads, no_verify, force, **options):
     """Talk to the bundle at BUNDLE, turn by turn (/reset, /exit).
 
     With --cloud-url, hybrid: each answer shows its route."""
@@ -103,6 +135,8 @@ def chat(bundle, system, threads, no_verify, force, **options):
     kwargs = stream_kwargs(options)
     check_sampling(model, kwargs)  # before the first turn, and before a hybrid turn goes to the cloud first
     kwargs.setdefault("context_policy", "truncate")  # a long chat drops its oldest turns instead of stopping
+    if tools_file is not None or tool_choice is not None:
+        _add_tools(kwargs, tools_file, tool_choice, hybrid)
     reply = local_reply_stream(model, **kwargs)
     if hybrid["cloud_url"] or hybrid["policy_file"] or hybrid["local_only"]:
         reply = hybrid_reply_stream(model, sys.stderr, hybrid, **kwargs)
@@ -113,3 +147,15 @@ def chat(bundle, system, threads, no_verify, force, **options):
         sys.stderr,
         system=system,
     )
+
+
+def _add_tools(kwargs: dict[str, Any], tools_file: str | None, choice: str | None, hybrid: dict[str, Any]) -> None:
+    from edgekit.runtime.tools import parse_tool_choice
+
+    if hybrid["cloud_url"] or hybrid["policy_file"]:
+        raise click.ClickException("--tools runs on the device only for now; drop --cloud-url/--policy-file")
+    tools = read_tools_file(tools_file) if tools_file is not None else ()
+    named = choice is not None and choice not in ("auto", "none", "required")
+    value: Any = {"type": "function", "function": {"name": choice}} if named else choice
+    kwargs["tools"] = tools
+    kwargs["tool_choice"] = parse_tool_choice(value, tools)  # a ToolError names the tool and the known ones
