@@ -5,13 +5,23 @@ cloud) is an ``EdgekitError``: the CLI prints its message on one line and exits
 non-zero, never with a traceback. Messages say what failed, the value, and the
 fix. Programming errors stay ordinary Python exceptions.
 
+The tree below is every public ``EdgekitError`` subclass in the three roots
+(a private one, such as the hybrid client's internal no-cloud signal, is not
+drawn): a child's parent is its first base class, "also a X" names its other
+bases, and ``[module]`` names the module of a class defined outside this file,
+next to the code that raises it. tests/core/test_error_tree.py checks the
+drawing against the code.
+
     EdgekitError
     ├── ConfigError                 a typed option or spec has a bad value
-    │   └── UnknownNameError        a registry lookup failed (lists known names)
+    │   ├── UnknownNameError        a registry lookup failed (lists known names)
+    │   │   └── OptionChoiceError   an export target option outside its choices [exporters.target_options]
+    │   └── InputEncodingError      text given to a command is not UTF-8 [sdk.cli.text_input]
+    ├── DependencyError             an optional extra (export, executorch, bench) is absent; raised by
+    │                               export, the runtime's ExecuTorch backend, bench and eval alike
     ├── ExportError                 edgekit export could not produce a bundle
     │   ├── SourceError             model path/GGUF/hub id missing, unreadable, truncated
     │   ├── UnsupportedError        architecture, recipe or target combination refused
-    │   ├── DependencyError         an optional extra (export, executorch, bench) is absent
     │   └── QualityGateError        validation missed the floor under --strict/--min-agreement
     ├── BundleError                 a bundle cannot be loaded
     │   ├── SchemaError             edgekit.json missing, malformed, unknown schema version
@@ -21,13 +31,19 @@ fix. Programming errors stay ordinary Python exceptions.
     ├── RuntimeGenerationError      generation failed (bad options, context overflow policy=error)
     │   ├── ContextOverflowError
     │   ├── SamplingOptionError     a sampling option is out of range (also a ConfigError)
-    │   └── ToolError               a tool definition or tool_choice is unusable (also a ConfigError)
-    └── EscalationError             the cloud side failed (the hybrid client falls back locally)
-        ├── CloudTimeoutError
-        ├── CloudHTTPError          non-2xx answer (status kept)
-        ├── CloudProtocolError      malformed JSON, stream cut mid-way
-        ├── CircuitOpenError
-        └── BudgetExceededError
+    │   ├── ToolError               a tool definition or tool_choice is unusable (also a ConfigError)
+    │   └── ConstraintError         a constraint's kind or source is unusable (also a ConfigError)
+    │                               [runtime.constraints]
+    ├── EscalationError             the cloud side failed (the hybrid client falls back locally)
+    │   ├── CloudTimeoutError
+    │   │   └── CloudDeadlineError  the whole call, retries included, ran past its deadline
+    │   │                           [sdk.cloud.deadline]
+    │   ├── CloudHTTPError          non-2xx answer (status kept)
+    │   ├── CloudProtocolError      malformed JSON, stream cut mid-way
+    │   ├── CircuitOpenError
+    │   └── BudgetExceededError
+    ├── EngineUnavailable           a bench peer cannot run here (its row is skipped) [sdk.bench.engines]
+    └── WorkerError                 a bench engine's worker process failed [sdk.bench.runner]
 """
 
 from __future__ import annotations
