@@ -259,3 +259,34 @@ def test_quality_columns_against_the_float_reference_of_a_real_bundle(tiny_bundl
     again = CliRunner().invoke(main, args)  # the reference is reused, not recomputed
     assert again.exit_code == 0 and json.loads(again.stdout)[0]["top1_agreement"] == row["top1_agreement"]
     assert list(tmp_path.glob("reference-logprobs-*.npy")) == cached
+
+
+def test_streams_rows_measure_concurrent_generations(tiny_bundle, tmp_path):
+    """``--streams 1,2``: each count in its own worker; 2 streams on a batch-capable graph share a batcher."""
+    from edgekit.sdk.bench import BenchConfig, run_bench
+    from edgekit.sdk.bench.report import format_streams
+
+    config = BenchConfig(
+        bundle=tiny_bundle("int4"),
+        decode_tokens=16,
+        repeats=2,
+        quality=False,
+        roofline=False,
+        variants=False,
+        streams=(1, 2),
+        cache_dir=tmp_path,
+    )
+    report = run_bench(config)
+    one, two = report.streams
+    assert (one.streams, two.streams) == (1, 2) and one.status == two.status == "ok", report.streams
+    assert not one.batched and two.batched and 0.0 <= two.batched_share <= 1.0
+    assert one.aggregate_tok_s > 0 and two.aggregate_tok_s > 0 and two.wall_ms > 0
+    table = format_streams(report)
+    assert "| 1 | " in table and "| 2 | " in table and "no batching" in table
+
+
+@pytest.mark.parametrize("value", ["0", "1,x", "40"])
+def test_bad_streams_value_is_one_line(bench_bundle, value):
+    result = CliRunner().invoke(main, ["bench", str(bench_bundle), "--streams", value])
+    assert result.exit_code == 2 and "--streams" in result.output and "1,2,4" in result.output
+    assert "Traceback" not in result.output

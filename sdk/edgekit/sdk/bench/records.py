@@ -7,7 +7,15 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BenchConfig", "Status", "EngineResult", "BenchReport", "QUALITY_TOKENS", "QUALITY_SEGMENT_TOKENS"]
+__all__ = [
+    "BenchConfig",
+    "Status",
+    "EngineResult",
+    "StreamsResult",
+    "BenchReport",
+    "QUALITY_TOKENS",
+    "QUALITY_SEGMENT_TOKENS",
+]
 
 # Teacher-forced quality: the first QUALITY_TOKENS tokens of the shipped validation text, in segments of
 # QUALITY_SEGMENT_TOKENS (each from an empty cache, like export validation). 512 positions keep the reference
@@ -32,6 +40,7 @@ class BenchConfig:
     quality: bool = True  # teacher-forced agreement / KL against the float reference (needs the export extra)
     quality_tokens: int = QUALITY_TOKENS
     roofline: bool = True  # measure memory bandwidth and each engine's share of the memory-bound limit
+    streams: tuple[int, ...] = ()  # also measure edgekit's aggregate tok/s at these concurrent generations
 
 
 class Status(str, Enum):
@@ -73,6 +82,23 @@ class EngineResult:
 
 
 @dataclass
+class StreamsResult:
+    """edgekit with ``streams`` generations at once (``load(parallel=N)``, ``edgekit serve --parallel N``)."""
+
+    streams: int
+    status: str  # Status value
+    message: str = ""
+    aggregate_tok_s: float | None = None  # every stream's generated tokens ÷ wall time (their prefills included)
+    wall_ms: float | None = None  # median over repeats: first prefill to last token
+    batched: bool = False  # the backend decoded streams together (False: side by side, one call each)
+    batched_share: float | None = None  # share of decoded tokens that came from calls of 2+ sequences
+    peak_rss_mib: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
 class BenchReport:
     """One bundle's rows plus the facts needed to read them (bandwidth, quality text, notes)."""
 
@@ -86,6 +112,7 @@ class BenchReport:
     bandwidth: dict[str, Any] | None = None  # roofline.Bandwidth.to_dict()
     quality: dict[str, Any] | None = None  # text, tokens, segments, reference source (or the reason it is absent)
     notes: list[str] = field(default_factory=list)
+    streams: list[StreamsResult] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

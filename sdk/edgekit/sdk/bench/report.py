@@ -169,7 +169,37 @@ def format_report(report: BenchReport) -> str:
     facts.extend(report.notes)
     if facts:
         parts.append("\n".join(f"- {f}" for f in facts))
+    if report.streams:
+        parts.append(format_streams(report))
     return "\n\n".join(parts)
+
+
+STREAMS_COLUMNS = ("streams", "aggregate tok/s", "per stream tok/s", "vs 1 stream", "decoded together", "peak RSS MiB")
+
+
+def format_streams(report: BenchReport) -> str:
+    """edgekit at N concurrent generations: the aggregate throughput a device serving N users gets."""
+    one = next((r.aggregate_tok_s for r in report.streams if r.streams == 1 and r.aggregate_tok_s), None)
+    lines = [
+        f"Concurrent streams (edgekit, default configuration, `load(parallel=N)` as `edgekit serve --parallel N` "
+        f"runs it): N generations of the bench prompt at once, {report.decode_tokens} tokens each; aggregate = all "
+        "streams' tokens ÷ wall time, prefills included (median of the repeats). Decoded together: share of "
+        "tokens from calls that decoded 2+ sequences (the batcher batches only when it measured that cheaper).",
+        "",
+        "| " + " | ".join(STREAMS_COLUMNS) + " |",
+        "|" + "---|" * len(STREAMS_COLUMNS),
+    ]
+    for r in report.streams:
+        if r.aggregate_tok_s is None:
+            lines.append(f"| {r.streams} | {r.status}: {r.message} |  |  |  |  |")
+            continue
+        ratio = f"{r.aggregate_tok_s / one:.2f}×" if one else ""
+        together = f"{r.batched_share:.0%}" if r.batched and r.batched_share is not None else "no batching"
+        lines.append(
+            f"| {r.streams} | {r.aggregate_tok_s:.1f} | {r.aggregate_tok_s / r.streams:.1f} | {ratio} | {together} "
+            f"| {_fmt(r.peak_rss_mib)} |"
+        )
+    return "\n".join(lines)
 
 
 def _machine_lines(facts: dict) -> list[str]:

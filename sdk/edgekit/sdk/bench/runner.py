@@ -35,7 +35,7 @@ from .engines import (
     worker_env,
 )
 from .peers import model_field
-from .records import QUALITY_SEGMENT_TOKENS, BenchConfig, BenchReport, EngineResult, Status
+from .records import QUALITY_SEGMENT_TOKENS, BenchConfig, BenchReport, EngineResult, Status, StreamsResult
 
 __all__ = ["SYSTEM", "PROMPT", "resolve_peers", "run_bench", "WORKER"]
 
@@ -157,7 +157,7 @@ def run_bench(config: BenchConfig, on_progress: OnProgress | None = None) -> Ben
     peers = resolve_peers(config.peers)  # UnknownNameError before any work
     threads = config.threads or physical_cores()
     engines = (EDGEKIT, *peers)
-    steps = Steps(total=len(engines) + 2, on_progress=on_progress)
+    steps = Steps(total=len(engines) + 2 + bool(config.streams), on_progress=on_progress)
     model = load(config.bundle, threads=1)  # verifies the bundle and gives the shared prompt ids
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": PROMPT}]
     text = model.render_chat(messages) if model.chat_template else PROMPT
@@ -205,6 +205,10 @@ def run_bench(config: BenchConfig, on_progress: OnProgress | None = None) -> Ben
                 if first.ok
                 else {"status": first.status}
             )
+    if config.streams:
+        with steps.stage("streams", f"edgekit at {', '.join(map(str, config.streams))} concurrent streams") as stage:
+            report.streams = _run_streams(ctx, job, config.streams)
+            stage.metrics.update({f"x{r.streams}": r.aggregate_tok_s for r in report.streams if r.aggregate_tok_s})
     if report.bandwidth:
         for row in report.results:
             if row.ok and row.weight_bytes_per_token:
@@ -213,6 +217,35 @@ def run_bench(config: BenchConfig, on_progress: OnProgress | None = None) -> Ben
                 assert row.decode_tok_s is not None  # an ok row has its decode speed
                 row.limit_share = row.decode_tok_s / limit_tok_s
     return report
+
+
+def _run_streams(ctx: BenchContext, job: dict, counts: tuple[int, ...]) -> list[StreamsResult]:
+    """edgekit's default configuration with N generations at once, each N in its own worker process."""
+    prepared = EDGEKIT.prepare(ctx)
+    variant = next(v for v in EDGEKIT.variants(ctx) if v.default)
+    rows = []
+    for n in counts:
+        try:
+            out = _run_worker(
+                prepared.python,
+                {**job, "mode": "streams", "streams": n, "engine": EDGEKIT.name, "model": prepared.model},
+                env={**worker_env(variant), **prepared.env},
+            )
+        except WorkerError as exc:
+            rows.append(StreamsResult(n, Status.FAILED.value, str(exc)))
+            continue
+        rows.append(
+            StreamsResult(
+                n,
+                Status.OK.value,
+                aggregate_tok_s=out["aggregate_tok_s"],
+                wall_ms=out["wall_ms"],
+                batched=out["batched"],
+                batched_share=out["batched_share"],
+                peak_rss_mib=out["peak_rss_mib"],
+            )
+        )
+    return rows
 
 
 def _run_engine(

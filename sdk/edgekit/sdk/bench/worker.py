@@ -111,6 +111,53 @@ def run_edgekit(job: dict) -> dict:
     }
 
 
+def streams_edgekit(job: dict) -> dict:
+    """``streams`` concurrent generations of the prompt (as ``edgekit serve --parallel N`` runs them): wall time
+    from the first prefill to the last token, each stream ``decode_tokens`` greedy tokens, eos ignored."""
+    import threading
+
+    from edgekit.runtime import load
+    from edgekit.runtime.generation import DecodeRequest, run_generation
+    from edgekit.runtime.sampler import Sampler, SamplingOptions
+
+    streams = int(job["streams"])
+    model = load(job["model"], threads=job["threads"], parallel=streams, **job.get("options", {}))
+    backend = model.backend
+    request = DecodeRequest(prompt_ids=job["prompt_ids"], max_new_tokens=job["decode_tokens"], eos_ids=frozenset())
+
+    def one(out: list) -> None:
+        cache = backend.new_cache()
+        for piece in run_generation(backend, cache, model.tokenizer, Sampler(SamplingOptions()), request):
+            if piece.result is not None:
+                out.append(piece.result.timings.generated_tokens)
+        cache.reset()  # a batcher's row goes back to it
+
+    one([])  # warm-up: the first run of each shape plans its buffers
+    walls = []
+    generated = 0
+    for _ in range(job["repeats"]):
+        counts: list[int] = []
+        threads = [threading.Thread(target=one, args=(counts,)) for _ in range(streams)]
+        timer = Timer()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        walls.append(timer.ms())
+        generated = sum(counts)
+    wall = statistics.median(walls)
+    calls = dict(getattr(backend, "calls", {}))
+    decoded = sum(size * n for size, n in calls.items())
+    return {
+        "streams": streams,
+        "wall_ms": wall,
+        "generated_tokens": generated,
+        "aggregate_tok_s": generated / (wall / 1e3),
+        "batched": type(backend).__name__ == "DecodeBatcher",
+        "batched_share": (sum(size * n for size, n in calls.items() if size > 1) / decoded) if decoded else 0.0,
+    }
+
+
 def run_genai(job: dict) -> dict:
     t = Timer()
     import onnxruntime_genai as og
@@ -303,7 +350,7 @@ def logits_llamacpp(job: dict) -> dict:
 
 # engine → mode → function
 ENGINES = {
-    "edgekit": {"speed": run_edgekit, "logits": logits_edgekit},
+    "edgekit": {"speed": run_edgekit, "logits": logits_edgekit, "streams": streams_edgekit},
     "onnxruntime-genai": {"speed": run_genai, "logits": logits_genai},
     "llama.cpp": {"speed": run_llamacpp, "logits": logits_llamacpp},
     "executorch-runner": {"speed": run_executorch_runner},

@@ -7,6 +7,7 @@ import shlex
 
 import click
 from edgekit.runtime.errors import UnknownNameError
+from edgekit.runtime.schema import MAX_PARALLEL
 from edgekit.sdk.bench.engines import PEERS
 
 ALL = "all"
@@ -40,6 +41,21 @@ def _command_line(ctx: click.Context) -> str:
         for item in value if isinstance(value, tuple) else [value]:
             words += [param.opts[0], str(item)]
     return shlex.join(words)
+
+
+def _stream_counts(value: str | None) -> tuple[int, ...]:
+    if not value:
+        return ()
+    try:
+        counts = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        counts = ()
+    if not counts or any(not 1 <= n <= MAX_PARALLEL for n in counts):
+        raise click.BadParameter(
+            f"{value!r}: give stream counts from 1 to {MAX_PARALLEL} separated by commas, e.g. 1,2,4",
+            param_hint="'--streams'",
+        )
+    return tuple(dict.fromkeys(counts))
 
 
 @click.command()
@@ -83,6 +99,12 @@ def _command_line(ctx: click.Context) -> str:
     help="Measure memory bandwidth and each engine's share of the memory-bound decode limit.",
 )
 @click.option(
+    "--streams",
+    default=None,
+    metavar="N,N,...",
+    help="Also measure edgekit's aggregate tok/s with N generations at once (e.g. 1,2,4: as serve --parallel N).",
+)
+@click.option(
     "--genai-model",
     type=click.Path(exists=True, file_okay=False),
     default=None,
@@ -121,6 +143,7 @@ def bench(
     quality,
     quality_tokens,
     roofline,
+    streams,
     genai_model,
     gguf,
     llamacpp_python,
@@ -160,6 +183,7 @@ def bench(
             quality=quality,
             quality_tokens=quality_tokens,
             roofline=roofline,
+            streams=_stream_counts(streams),
         )
         reports.append(run_bench(config, on_progress=StderrProgress()))
     facts["threads"] = reports[0].threads
