@@ -9,8 +9,8 @@ one of the callers (the leader) collects every decoding sequence's step, runs th
 
 Rules:
 - prefill (more than one token, or a sequence's first token) runs alone on the caller's thread;
-- the leader waits until every decoding sequence has asked, or ``wait_s`` passed (one slow caller, e.g. a
-  client that reads slowly, cannot stall the others longer than that);
+- the leader waits until every decoding sequence has asked, or ``wait_s`` passed (half a step when steps are
+  slower than that): one slow caller, e.g. a client that reads slowly, cannot stall the others longer;
 - whether to batch k rows or run them one after another is measured, not assumed: MatMulNBits' one-row
   kernel is a GEMV, more rows take a GEMM path with a fixed cost per call, so on float-activation recipes two
   rows can cost more than two single steps (measured on SmolLM2-135M, 2 threads: one step 12 ms, two rows
@@ -105,6 +105,7 @@ class DecodeBatcher(Backend):
         self._pending: list[_Step] = []
         self._leading = False
         self._timings: dict[int, _Timing] = {}
+        self._last_call_s = 0.0
         self.calls: Counter[int] = Counter()  # forward calls by number of sequences decoded in them
 
     @classmethod
@@ -172,7 +173,9 @@ class DecodeBatcher(Backend):
 
     def _collect(self) -> list[_Step]:
         """Under the lock: wait for the other decoding sequences' steps (or ``wait_s``), take them all."""
-        deadline = time.monotonic() + self.wait_s
+        # wait at most wait_s, or half the last call when steps are slower (a big model, a slow or emulated CPU):
+        # a sequence that misses a batch then waits no longer than that fraction of a step
+        deadline = time.monotonic() + max(self.wait_s, 0.5 * self._last_call_s)
         while True:
             decoding = sum(1 for s in self._slots if s.decoding and s.slot not in self._free)
             remaining = deadline - time.monotonic()
@@ -203,7 +206,8 @@ class DecodeBatcher(Backend):
     def _call(self, run: list[_Step]) -> None:
         started = time.perf_counter()
         logits = self.inner.forward_batch([s.token for s in run], [s.cache.inner for s in run])
-        self._timings.setdefault(len(run), _Timing()).add(time.perf_counter() - started)
+        self._last_call_s = time.perf_counter() - started
+        self._timings.setdefault(len(run), _Timing()).add(self._last_call_s)
         self.calls[len(run)] += 1
         for step, row in zip(run, logits):
             step.logits = row[None, :]
