@@ -15,6 +15,7 @@ import pytest
 from tests.android.default_tokenizer import default_tokenizer_json
 from tests.android.java_core import compile_core, run_junit
 from tests.android.make_tokenizer_vectors import VECTORS, file_sha256
+from tests.android.manifest_schema import validate_manifest
 from tests.android.reference_vectors import (
     POLICY_VECTORS,
     chat_cases,
@@ -95,6 +96,7 @@ def test_manifest_reading_and_verification(core, tiny_bundle, tmp_path: Path):
     from edgekit.runtime.manifest import read_manifest
 
     bundle = tiny_bundle("fp32")
+    validate_manifest(bundle)  # what the Java reader is tested with is a manifest the schema describes
     m = read_manifest(bundle)
     expected = {
         "backend": m.backend,

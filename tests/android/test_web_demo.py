@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.android.make_tokenizer_vectors import CORPUS
+from tests.android.manifest_schema import validate_manifest
 from tests.android.reference_vectors import (
     compare_decision,
     compare_signals,
@@ -98,6 +99,7 @@ def _python_reference(bundle: Path, questions: list[str]) -> list[dict]:
 
 def test_web_demo_greedy_ids_equal_python_runtime(browser_ready, web_default_bundle):
     bundle = web_default_bundle
+    validate_manifest(bundle)  # the page reads only what docs/edgekit.schema.json describes (test_reader_schema.py)
     reference = _python_reference(bundle, QUESTIONS)
     shot = OUTPUT / "web-demo-default-bundle.png"
     shot.unlink(missing_ok=True)
@@ -141,6 +143,7 @@ def test_web_demo_escalation_round_trip(browser_ready, default_bundle, tiny_bund
     from edgekit.sdk.policy.policy import Policy, RouterRule
 
     app_bundle = default_bundle("gguf")
+    validate_manifest(app_bundle)
     cloud_bundle = tiny_bundle("int8")
     # a real policy file: the default policy plus a router rule that escalates questions naming "cloud"
     policy = Policy.default()
@@ -182,6 +185,7 @@ def test_web_demo_escalation_round_trip(browser_ready, default_bundle, tiny_bund
 @pytest.fixture(scope="module")
 def vectors_run(browser_ready, tiny_bundle):
     bundle = tiny_bundle("fp32")
+    validate_manifest(bundle)
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(bundle / "tokenizer.json"))
