@@ -98,6 +98,11 @@ class LocalModel:
 
     # -- prompt building ----------------------------------------------------------------
     @property
+    def grammar_vocabulary(self) -> GrammarVocabulary:
+        """llguidance's view of the vocabulary (also what checks a cloud's tool calls, tool_check.py)."""
+        return self._grammar_vocabulary
+
+    @property
     def max_context(self) -> int:
         return self.backend.max_context
 

@@ -34,7 +34,10 @@ from edgekit.runtime.errors import (
     CloudTimeoutError,
     ConfigError,
     EscalationError,
+    ToolError,
 )
+from edgekit.runtime.tool_check import checked_call
+from edgekit.runtime.tools import Tool, ToolCall, ToolChoice, ToolChoiceMode, parse_tools
 
 from .cloud import BreakerState, Budget, BudgetCaps, CloudChunk, CloudClient, CloudConfig, CloudReply
 from .cloud.deadline import CloudDeadlineError
@@ -92,6 +95,25 @@ _FLOW_NAME = {False: "escalation", True: "streamed escalation"}
 def _fallback_note(error: Exception | None, shown: bool) -> str:
     what = "cloud stream cut" if shown else "cloud failed"
     return f"{what} ({_error_kind(error)}): answering locally"
+
+
+_TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls")
+
+
+def _cloud_tool_fields(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The tool fields of ``options`` for the cloud request, unchanged (typed ones back in OpenAI's shape)."""
+    out: dict[str, Any] = {}
+    if options.get("tools"):
+        out["tools"] = [t.to_openai() if isinstance(t, Tool) else t for t in options["tools"]]
+    choice = options.get("tool_choice")
+    if isinstance(choice, ToolChoice):
+        named = {"type": "function", "function": {"name": choice.name}}
+        choice = named if choice.mode is ToolChoiceMode.NAMED else choice.mode.value
+    if choice is not None:
+        out["tool_choice"] = choice
+    if options.get("parallel_tool_calls") is not None:
+        out["parallel_tool_calls"] = options["parallel_tool_calls"]
+    return out
 
 
 def _load_local(local: Any) -> Any:
@@ -275,6 +297,7 @@ class HybridClient:
                         self._cost(result, None, 0.0, started),
                         local_text=result.text,
                         local_finish_reason=str(result.finish_reason),
+                        tool_calls=tuple(getattr(result, "tool_calls", ())),
                     ),
                 )
                 return
@@ -291,10 +314,11 @@ class HybridClient:
         reply: CloudReply | None = None
         shown: list[str] = []
         redaction = Redaction()
+        cloud_calls: tuple[ToolCall, ...] = ()
         try:
             outgoing, redaction = self._prepare_escalation(messages)
             restorer = StreamRestorer(redaction)
-            for chunk in self._cloud_chunks(outgoing, streamed, cloud_timeout):
+            for chunk in self._cloud_chunks(outgoing, streamed, cloud_timeout, _cloud_tool_fields(options)):
                 if chunk.reply is not None:
                     reply = chunk.reply
                     text = restorer.flush() if streamed else redaction.restore(reply.text)
@@ -303,6 +327,13 @@ class HybridClient:
                 if text:
                     shown.append(text)
                     yield HybridEvent(EventKind.TOKEN, text, "cloud")
+            if reply is not None and reply.tool_calls:
+                try:
+                    cloud_calls = self._cloud_calls(reply.tool_calls, options.get("tools"), redaction)
+                except ToolError as exc:  # never returned: the local answer stands in for it
+                    self.budget.record_tokens(reply.total_tokens)
+                    reply = None
+                    raise CloudProtocolError(f"the cloud's tool call is refused: {exc}") from None
         except EscalationError as exc:
             error = exc
             log.warning("%s fell back to the local answer: %s", _FLOW_NAME[streamed], self._scrub(str(exc)))
@@ -320,6 +351,7 @@ class HybridClient:
                     local_text=result.text if result else None,
                     local_finish_reason=str(result.finish_reason) if result else None,
                     redacted=redaction.kinds(),
+                    tool_calls=cloud_calls,
                 ),
             )
             return
@@ -348,6 +380,7 @@ class HybridClient:
                 local_text=result.text,
                 local_finish_reason=str(result.finish_reason),
                 cloud_partial_text="".join(shown) if shown else None,
+                tool_calls=tuple(getattr(result, "tool_calls", ())),
             ),
         )
 
@@ -367,12 +400,34 @@ class HybridClient:
                 result = piece.result
         return result
 
-    def _cloud_chunks(self, outgoing: list[dict[str, Any]], streamed: bool, cloud_timeout: float | None):
-        """The cloud's answer as CloudChunks: SSE pieces, or one final chunk of a plain completion."""
+    def _cloud_chunks(
+        self,
+        outgoing: list[dict[str, Any]],
+        streamed: bool,
+        cloud_timeout: float | None,
+        extra: Mapping[str, Any] | None = None,
+    ):
+        """The cloud's answer as CloudChunks: SSE pieces, or one final chunk of a plain completion. ``extra``:
+        request fields passed as they are (the tools)."""
         deadline = cloud_timeout if cloud_timeout is not None else self.cloud_timeout
+        fields = dict(extra or {})
         if streamed:
-            return self.cloud.stream(outgoing, deadline=deadline)  # type: ignore[union-attr]
-        return iter([CloudChunk("", self.cloud.complete(outgoing, deadline=deadline))])  # type: ignore[union-attr]
+            return self.cloud.stream(outgoing, deadline=deadline, **fields)  # type: ignore[union-attr]
+        reply = self.cloud.complete(outgoing, deadline=deadline, **fields)  # type: ignore[union-attr]
+        return iter([CloudChunk("", reply)])
+
+    def _cloud_calls(self, raw: Sequence[Mapping[str, Any]], tools: Any, redaction: Redaction) -> tuple[ToolCall, ...]:
+        """The cloud's calls, placeholders restored, each checked against its tool's schema (tool_check.py):
+        a call to a tool not offered, or arguments its schema refuses, is a ``ToolError``."""
+        offered = parse_tools(tools)
+        calls = []
+        for i, call in enumerate(raw):
+            function = dict(call.get("function") or {})
+            if isinstance(function.get("arguments"), str):
+                function["arguments"] = redaction.restore(function["arguments"])
+            restored = {**call, "function": function}
+            calls.append(checked_call(restored, offered, self.local.grammar_vocabulary, f"tool_calls[{i}]"))
+        return tuple(calls)
 
     def _scrub(self, text: str) -> str:
         return self.cloud.scrub(text) if self.cloud is not None else text

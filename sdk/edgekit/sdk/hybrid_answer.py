@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
+from edgekit.runtime.tools import ToolCall
+
 __all__ = ["Route", "Cost", "Answer", "HybridEvent", "EventKind"]
 
 
@@ -61,6 +63,9 @@ class Answer:
     redacted: dict[str, int] = field(default_factory=dict)  # kinds -> count replaced before the cloud saw the prompt
     # a streamed cloud answer that was cut after this text had been shown; ``text`` is the local answer instead
     cloud_partial_text: str | None = None
+    # with tools: the calls of the answer (local ones from the call grammar, cloud ones checked against the tools'
+    # schemas; a cloud call that fails its schema is never here: the answer falls back to the local one)
+    tool_calls: tuple[ToolCall, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -19,6 +19,7 @@ on a worker thread so the caller can stop waiting exactly then (cloud/deadline.p
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import json
 import logging
@@ -66,6 +67,9 @@ class CloudReply:
     tokens_estimated: bool  # True when the server sent no usage and tokens were estimated (chars / 4)
     attempts: int
     elapsed_ms: float
+    # OpenAI call objects ({"id", "type", "function": {"name", "arguments"}}), as the cloud sent them (a streamed
+    # answer's deltas assembled by index); the hybrid client checks them against the tools before use
+    tool_calls: tuple[dict[str, Any], ...] = ()
 
     @property
     def total_tokens(self) -> int:
@@ -356,10 +360,14 @@ class CloudClient:
         refusal = message.get("refusal") if isinstance(message, dict) else None
         if refusal or finish == "content_filter":
             raise CloudProtocolError(f"cloud refused to answer ({self._scrub(str(refusal or finish))[:200]})")
-        if not isinstance(content, str):
+        calls = message.get("tool_calls") if isinstance(message, dict) else None
+        if calls is not None and not (isinstance(calls, list) and all(isinstance(c, dict) for c in calls)):
+            raise CloudProtocolError("cloud answer's choices[0].message.tool_calls is not an array of objects")
+        if not isinstance(content, str) and not calls:
             raise CloudProtocolError("cloud answer has no text content (choices[0].message.content is not a string)")
         usage = data.get("usage") if isinstance(data, dict) else None
-        return self._reply(content, finish, data.get("model"), usage, messages, attempts, start)
+        reply = self._reply(content or "", finish, data.get("model"), usage, messages, attempts, start)
+        return dataclasses.replace(reply, tool_calls=tuple(calls or ()))
 
     def _reply(self, text, finish, model, usage, messages, attempts, start) -> CloudReply:
         estimated = not isinstance(usage, dict) or "completion_tokens" not in usage
@@ -382,6 +390,7 @@ class CloudClient:
 
     def _iter_stream(self, lines: Iterator[str], messages, attempts: int, start: float) -> Iterator[CloudChunk]:
         parts: list[str] = []
+        calls: dict[int, dict[str, Any]] = {}  # streamed tool calls by index
         finish: str | None = None
         model: str | None = None
         usage: dict | None = None
@@ -416,6 +425,8 @@ class CloudClient:
                     if piece:
                         parts.append(piece)
                         yield CloudChunk(piece)
+                    for call_delta in delta.get("tool_calls") or []:
+                        _add_call_delta(calls, call_delta)
                     if choice.get("finish_reason"):
                         finish = choice["finish_reason"]
         except httpx.TimeoutException:
@@ -432,4 +443,19 @@ class CloudClient:
             raise CloudProtocolError(
                 f"cloud stream was cut mid-way after {len(''.join(parts))} characters (no finish_reason, no [DONE])"
             )
-        yield CloudChunk("", self._reply("".join(parts), finish, model, usage, messages, attempts, start))
+        reply = self._reply("".join(parts), finish, model, usage, messages, attempts, start)
+        yield CloudChunk("", dataclasses.replace(reply, tool_calls=tuple(calls[i] for i in sorted(calls))))
+
+
+def _add_call_delta(calls: dict[int, dict[str, Any]], delta: Any) -> None:
+    """OpenAI streams a call as deltas of one ``index``: id, type and name first, the arguments in pieces."""
+    if not isinstance(delta, dict) or not isinstance(delta.get("index"), int):
+        raise CloudProtocolError("cloud stream sent a tool_calls delta without an integer index")
+    call = calls.setdefault(delta["index"], {"id": None, "type": "function", "function": {"name": "", "arguments": ""}})
+    if isinstance(delta.get("id"), str):
+        call["id"] = delta["id"]
+    found = delta.get("function")
+    function: dict[str, Any] = found if isinstance(found, dict) else {}
+    for key in ("name", "arguments"):
+        if isinstance(function.get(key), str):
+            call["function"][key] += function[key]
