@@ -74,3 +74,10 @@ def test_chat_result_without_a_call_and_bad_tool_input_are_clean(bundle, tools_f
     assert result.exit_code == 1 and f"tools[0].function.name in {bad}=None is invalid" in result.output
     result = _chat(bundle, "--tools", tmp_path / "missing.json", input="")
     assert result.exit_code == 1 and "cannot read the file" in result.output
+
+
+def test_hybrid_chat_shows_the_call_and_its_route(bundle, tools_file):
+    result = _chat(bundle, "--tools", tools_file, "--local-only", "-n", "120", "--temperature", "0", input=f"{ASK}\n")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith('-> set_timer({"minutes":5})  [call_'), result.stdout
+    assert "local" in result.stderr

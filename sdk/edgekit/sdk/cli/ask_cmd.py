@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -135,9 +136,9 @@ HYBRID_KEYS = ("cloud_url", "cloud_model", "api_key_env", "policy_file", "local_
 
 
 class _Piece:
-    def __init__(self, text: str):
+    def __init__(self, text: str, result: Any = None):
         self.text = text
-        self.result = None
+        self.result = result  # the final Answer when it has tool calls (the chat loop shows them)
 
 
 # What stdout says when a RESTART supersedes text already printed there, by (new source, whose text it replaces).
@@ -193,5 +194,7 @@ def hybrid_reply_stream(model, stderr, hybrid: dict, **stream_options):
                 last.update(streamed="".join(streamed), final=event.answer.text)
                 stderr.write("\n" + route_line(event.answer))
                 stderr.flush()
+                if event.answer.tool_calls:
+                    yield _Piece("", event.answer)
 
     return reply

@@ -136,7 +136,7 @@ def chat(bundle, system, tools_file, tool_choice, threads, no_verify, force, **o
     check_sampling(model, kwargs)  # before the first turn, and before a hybrid turn goes to the cloud first
     kwargs.setdefault("context_policy", "truncate")  # a long chat drops its oldest turns instead of stopping
     if tools_file is not None or tool_choice is not None:
-        _add_tools(kwargs, tools_file, tool_choice, hybrid)
+        _add_tools(kwargs, tools_file, tool_choice)
     reply = local_reply_stream(model, **kwargs)
     if hybrid["cloud_url"] or hybrid["policy_file"] or hybrid["local_only"]:
         reply = hybrid_reply_stream(model, sys.stderr, hybrid, **kwargs)
@@ -149,11 +149,10 @@ def chat(bundle, system, tools_file, tool_choice, threads, no_verify, force, **o
     )
 
 
-def _add_tools(kwargs: dict[str, Any], tools_file: str | None, choice: str | None, hybrid: dict[str, Any]) -> None:
+def _add_tools(kwargs: dict[str, Any], tools_file: str | None, choice: str | None) -> None:
+    """The tools for the local model, and for the cloud when a hybrid chat escalates (sent unchanged)."""
     from edgekit.runtime.tools import parse_tool_choice
 
-    if hybrid["cloud_url"] or hybrid["policy_file"]:
-        raise click.ClickException("--tools runs on the device only for now; drop --cloud-url/--policy-file")
     tools = read_tools_file(tools_file) if tools_file is not None else ()
     named = choice is not None and choice not in ("auto", "none", "required")
     value: Any = {"type": "function", "function": {"name": choice}} if named else choice
