@@ -17,6 +17,8 @@ from edgekit.sdk.bench.report import write_markdown
 from edgekit.sdk.bench.roofline import measure_bandwidth, weight_bytes_per_token
 from edgekit.sdk.cli import main
 
+from tests.fixtures.require import import_or_skip_or_fail
+
 from .toy_bundle import build_toy_bundle, script_table
 
 FAST = ["--decode-tokens", "8", "--repeats", "1"]
@@ -32,7 +34,7 @@ def bench_bundle(tmp_path_factory):
 def toy_run(bench_bundle, tmp_path_factory):
     """One real run on the toy bundle, with OMP_WAIT_POLICY exported by the caller's shell and a missing llama.cpp."""
     tmp = tmp_path_factory.mktemp("run")
-    pytest.importorskip("matplotlib", reason="--plot needs the bench extra (matplotlib)")
+    import_or_skip_or_fail("matplotlib", "--plot needs the bench extra: pip install -e '.[bench]' (scripts/setup.sh)")
     args = [
         "bench",
         str(bench_bundle),

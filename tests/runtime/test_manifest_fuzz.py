@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-hypothesis = pytest.importorskip("hypothesis")  # in the dev extra; CI installs it
+from tests.fixtures.require import import_or_skip_or_fail
+
+hypothesis = import_or_skip_or_fail("hypothesis", "pip install -e '.[dev]' (scripts/setup.sh installs it)")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 

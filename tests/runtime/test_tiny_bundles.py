@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-torch = pytest.importorskip("torch")
+from tests.fixtures.require import import_or_skip_or_fail
+
+torch = import_or_skip_or_fail("torch", "pip install -e '.[export]' (scripts/setup.sh installs it)")
 
 from edgekit.runtime import load  # noqa: E402
 

@@ -9,8 +9,12 @@ from edgekit.sdk.policy.calibration import calibrate, fit_logistic
 from edgekit.sdk.policy.metrics import accuracy_at_rate, auroc, oracle_accuracy, random_accuracy, recovery
 from edgekit.sdk.policy.signals import POST_SIGNALS, PRE_SIGNALS
 
-sklearn_metrics = pytest.importorskip("sklearn.metrics")
-sklearn_linear = pytest.importorskip("sklearn.linear_model")
+from tests.fixtures.require import import_or_skip_or_fail
+
+# scikit-learn is no extra of its own: executorch (the executorch extra, which scripts/setup.sh installs) requires it
+SKLEARN_FIX = "pip install -e '.[executorch]' (it brings scikit-learn; scripts/setup.sh installs it)"
+sklearn_metrics = import_or_skip_or_fail("sklearn.metrics", SKLEARN_FIX)
+sklearn_linear = import_or_skip_or_fail("sklearn.linear_model", SKLEARN_FIX)
 
 
 def test_auroc_matches_sklearn_with_ties():
