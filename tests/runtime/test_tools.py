@@ -275,3 +275,28 @@ def test_generate_refuses_bad_tool_input_before_compute(noise):
     bad_call = [*ASK, {"role": "assistant", "tool_calls": [{"function": {"name": "t", "arguments": "{no"}}]}]
     with pytest.raises(ToolError, match=r"messages\[1\].tool_calls\[0\].function.arguments"):
         noise.generate(bad_call, tools=TOOLS)
+
+
+# -- calls from elsewhere (a cloud) -----------------------------------------------------------------------
+def _raw(name, arguments):
+    return {"id": "c1", "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def test_a_foreign_call_is_checked_against_the_same_schema(noise):
+    from edgekit.runtime.tool_check import checked_call
+
+    tools, vocabulary = parse_tools(TOOLS), noise.grammar_vocabulary
+    nested = '{"target": {"y": -3, "x": 10}, "speed": 2.5}'  # keys out of schema order, spaces: valid JSON
+    call = checked_call(_raw("move", nested), tools, vocabulary)
+    assert call.id == "c1" and json.loads(call.arguments) == json.loads(nested)
+    for name, arguments, words in [
+        ("move", '{"target": {"x": 11, "y": 0}, "speed": 1}', "parameters schema of 'move'"),
+        ("move", '{"speed": 1}', "parameters schema"),  # target is required
+        ("tag", '{"labels": []}', "parameters schema"),  # minItems 1
+        ("tag", '{"labels": ["a"], "note": "far too long"}', "parameters schema"),
+        ("set_timer", '{"minutes": 5, "unit": "day"}', "parameters schema"),
+        ("nope", "{}", "not one of the tools"),
+        ("ping", "not json", "not a JSON object"),
+    ]:
+        with pytest.raises(ToolError, match=words):
+            checked_call(_raw(name, arguments), tools, vocabulary)
