@@ -18,7 +18,7 @@ from edgekit.sdk.serve import serve_in_thread
 from tests.sdk.serve_support import edgekit_serve_process, openai_client
 
 QUESTIONS = ["Tell me a story.", "Count to ten.", "What is a ship?"]
-TOKENS = 40
+TOKENS = 150  # long enough that every stream is still running when the last one starts, even on a busy machine
 
 
 def _no_eos(model) -> dict:
@@ -63,7 +63,14 @@ def test_parallel_requests_are_decoded_together_and_answer_as_alone(tiny_bundle,
             thread.start()
         for thread in threads:
             thread.join(timeout=120)
+        metrics = httpx.get(server.url + "/metrics").text
     assert [r[0] for r in results] == alone and all(alone)
+    shared = {
+        int(line.split('"')[1]): int(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith("edgekit_decode_calls_total{")
+    }
+    assert shared == dict(model.backend.calls) and any(size > 1 for size in shared), metrics
     batched = sum(n for size, n in model.backend.calls.items() if size > 1) - calls_before
     assert batched > 0, model.backend.calls  # the concurrent requests shared decode calls
     if stream:  # every stream had started before any of them ended: they ran at once, not in turn

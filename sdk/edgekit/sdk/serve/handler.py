@@ -404,7 +404,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _metrics(self, path: str) -> None:
         self._check_auth()
-        text = self.server.metrics.render(self.server.generating, self.server.queued())
+        backend = getattr(self.server.model, "backend", None)
+        calls = getattr(backend, "calls", None)  # a DecodeBatcher (--parallel N) counts its calls by batch size
+        text = self.server.metrics.render(self.server.generating, self.server.queued(), calls)
         self._send_bytes(200, text.encode(), METRICS_CONTENT_TYPE)
 
     def _models(self, path: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import defaultdict
+from collections.abc import Mapping
 
 __all__ = ["ServerMetrics", "CONTENT_TYPE"]
 
@@ -57,7 +58,8 @@ class ServerMetrics:
         with self._lock:
             setattr(self, name, getattr(self, name) + 1)
 
-    def render(self, generating: int, queued: int) -> str:
+    def render(self, generating: int, queued: int, decode_calls: Mapping[int, int] | None = None) -> str:
+        """``decode_calls``: the model's decode calls by sequences per call (a batching backend's ``calls``)."""
         with self._lock:
             lines = [
                 "# HELP edgekit_requests_total HTTP requests answered, by endpoint and status.",
@@ -102,4 +104,13 @@ class ServerMetrics:
             lines.append(f'edgekit_generation_seconds_bucket{{le="+Inf"}} {self._latency_count}')
             lines.append(f"edgekit_generation_seconds_sum {self._latency_sum:.6f}")
             lines.append(f"edgekit_generation_seconds_count {self._latency_count}")
+            if decode_calls is not None:  # --parallel N: how often the concurrent generations shared a call
+                lines += [
+                    "# HELP edgekit_decode_calls_total Decode calls of the model, by sequences decoded in one call.",
+                    "# TYPE edgekit_decode_calls_total counter",
+                ]
+                lines += [
+                    f'edgekit_decode_calls_total{{sequences="{size}"}} {count}'
+                    for size, count in sorted(dict(decode_calls).items())
+                ]
         return "\n".join(lines) + "\n"
