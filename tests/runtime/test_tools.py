@@ -19,6 +19,7 @@ from edgekit.runtime.tool_grammar import call_text
 from edgekit.runtime.tool_prompt import prepare_messages
 from edgekit.runtime.tools import ToolChoiceMode, parse_tool_choice, parse_tools
 
+from tests.fixtures.require import import_or_skip_or_fail
 from tests.runtime.toy_bundle import CHATML, IM_END, build_toy_bundle, encode_bytes, script_table
 
 MAX_CONTEXT = 2048
@@ -83,6 +84,11 @@ TOOLS = [
 
 
 def _follows_schema(name, args):
+    # an independent check first: the jsonschema package (the dev extra), then the rules spelled out
+    jsonschema = import_or_skip_or_fail("jsonschema", "pip install -e '.[dev]' (jsonschema is in the dev extra)")
+    (tool,) = [t for t in TOOLS if t["function"]["name"] == name]
+    schema = tool["function"].get("parameters", {"type": "object", "additionalProperties": False})
+    jsonschema.Draft202012Validator(schema).validate(args)
     if name == "set_timer":
         assert set(args) == {"minutes", "unit"} and args["unit"] in ("s", "min", "h"), args
         assert isinstance(args["minutes"], int) and 1 <= args["minutes"] <= 120, args

@@ -15,6 +15,7 @@ from edgekit.runtime import load
 from edgekit.runtime.tool_grammar import call_text
 from edgekit.sdk.serve import serve_in_thread
 
+from tests.fixtures.require import import_or_skip_or_fail
 from tests.runtime.toy_bundle import IM_END, build_toy_bundle, encode_bytes, script_table
 from tests.sdk.serve_support import openai_client
 
@@ -142,6 +143,9 @@ def test_sampled_calls_from_noise_follow_the_schema(noise_server, seed):
     reply = _chat(noise_server, tools=TOOLS, tool_choice="required", temperature=1.0, seed=seed, max_tokens=300)
     (call,) = reply.choices[0].message.tool_calls
     args = json.loads(call.function.arguments)
+    jsonschema = import_or_skip_or_fail("jsonschema", "pip install -e '.[dev]' (jsonschema is in the dev extra)")
+    (tool,) = [t for t in TOOLS if t["function"]["name"] == call.function.name]
+    jsonschema.Draft202012Validator(tool["function"]["parameters"]).validate(args)
     if call.function.name == "set_timer":
         assert set(args) == {"minutes", "unit"} and 1 <= args["minutes"] <= 120 and args["unit"] in ("s", "min", "h")
     else:
