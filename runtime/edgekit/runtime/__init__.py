@@ -25,6 +25,7 @@ from .errors import (
     RuntimeGenerationError,
     SamplingOptionError,
     SchemaError,
+    ToolError,
 )
 from .loader import load
 from .manifest import Manifest, read_manifest, verify_files
@@ -32,6 +33,7 @@ from .model import LocalModel
 from .results import Confidence, FinishReason, Piece, Result, Timings, TokenAlternative, TokenInfo
 from .sampler import Sampler, SamplingOptions
 from .tokenizer import IncrementalDetokenizer, Tokenizer
+from .tools import Tool, ToolCall, ToolChoice
 
 __all__ = [
     "load",
@@ -66,4 +68,8 @@ __all__ = [
     "RuntimeGenerationError",
     "ContextOverflowError",
     "SamplingOptionError",
+    "Tool",
+    "ToolCall",
+    "ToolChoice",
+    "ToolError",
 ]
