@@ -20,6 +20,7 @@ weights decodes at about half the speed):
                 → o_proj → SkipSimplifiedLayerNormalization
                 → one MatMulNBits for gate|up → Split → SiLU·up → down_proj
     final SkipSimplifiedLayerNormalization → Slice(last logits_to_keep) → LM head → logits
+                                                                       └─→ last_hidden (same tensor)
 
 GroupQueryAttention's mask inputs use the genai builder's scheme
 (``make_attention_mask_reformatting_for_gqa``): seqlens_k =
@@ -55,11 +56,12 @@ from ..recipes import FLOAT_BITS, QuantMethod, QuantRecipe
 from ..target_registry import TargetResult
 from .graph import MS_DOMAIN, GraphWriter
 
-__all__ = ["build_onnx", "MODEL_FILE", "DATA_FILE", "PROFILES", "FLOAT_GGUF_TYPES"]
+__all__ = ["build_onnx", "MODEL_FILE", "DATA_FILE", "LAST_HIDDEN", "PROFILES", "FLOAT_GGUF_TYPES"]
 
 MODEL_FILE = "model.onnx"
 BATCH = "batch_size"  # the graph's symbolic batch dimension (the runtime's batched decode reads it)
 DATA_FILE = "model.onnx.data"
+LAST_HIDDEN = "last_hidden"  # output: the final normed hidden state of the kept positions (the LM head's input)
 PROFILES = ("cpu", "web")  # "web": web_profile.py (float activations, what onnxruntime-web computes)
 # GGUF tensor types kept as float32 by the gguf recipe (fp16/bf16 → fp32 is exact).
 FLOAT_GGUF_TYPES = frozenset({"F32", "F16", "BF16"})
@@ -304,6 +306,12 @@ class _DecoderBuilder:
             # Only the last ``logits_to_keep`` positions reach the head (1 in generation).
             start = g.node("Neg", [keep])
             kept = g.node("Slice", [normed, start, g.const_i64([np.iinfo(np.int64).max]), g.const_i64([1])])
+            # The head's input is an output too: the escalation policy's hidden-state probes read it (linear
+            # probes on this state predict whether an answer is right: Azaria & Mitchell 2023, "The Internal
+            # State of an LLM Knows When It's Lying"; Orgad et al. 2024, "LLMs Know More Than They Show").
+            # It is computed anyway; the output costs one copy of the kept positions' vectors.
+            g.node("Identity", [kept], [LAST_HIDDEN])
+            g.add_output(LAST_HIDDEN, TensorProto.FLOAT, [BATCH, "logits_to_keep", cfg.hidden_size])
             logits = head(kept)
             cap = self.spec.final_logit_softcap
             if cap:
@@ -575,7 +583,9 @@ def build_onnx(
             stage.metrics["data_bytes"] = (out_dir / DATA_FILE).stat().st_size
     finally:
         writer.close()
-    graph_spec = OnnxGraphSpec(model_file=MODEL_FILE, cache=builder.cache, profile=profile, max_context=max_context)
+    graph_spec = OnnxGraphSpec(
+        model_file=MODEL_FILE, cache=builder.cache, profile=profile, max_context=max_context, last_hidden=LAST_HIDDEN
+    )
     metrics = {
         "onnx_bytes": (out_dir / MODEL_FILE).stat().st_size + (out_dir / DATA_FILE).stat().st_size,
         "nodes": len(writer.nodes),

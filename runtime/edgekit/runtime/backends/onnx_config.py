@@ -94,6 +94,10 @@ class OnnxGraphSpec(BackendConfig):
     [1, logits_to_keep, vocab] and the cache outputs. ``max_context``: the
     positions the graph's rotary tables hold (absent in bundles written before
     it was recorded); the manifest's context may not exceed it.
+    ``last_hidden``: the output holding the final normed hidden state of the
+    kept positions, float32 [1, logits_to_keep, hidden] (the LM head's input;
+    what hidden-state probes of the escalation policy read), or None in bundles
+    written before it was exported.
     """
 
     class Key:
@@ -105,6 +109,7 @@ class OnnxGraphSpec(BackendConfig):
         LOGITS = "logits"
         PROFILE = "profile"
         MAX_CONTEXT = "max_context"
+        LAST_HIDDEN = "last_hidden"
 
     model_file: BundlePath  # the .onnx graph
     cache: CacheSpec
@@ -115,6 +120,8 @@ class OnnxGraphSpec(BackendConfig):
     # graph profile ("cpu": fused contrib ops; "web": ops onnxruntime-web runs)
     profile: Literal["cpu", "web"] = "cpu"
     max_context: Annotated[int, Meta(ge=1, le=MAX_CONTEXT_LIMIT)] | None = None
+    # output name of the final normed hidden state (None: the graph has none, e.g. older bundles)
+    last_hidden: Name | None = None
 
     def __post_init__(self) -> None:
         check_path_field(self.Key.MODEL_FILE, self.model_file)
