@@ -18,6 +18,7 @@ from edgekit.runtime.backends.onnx import OnnxBackend
 from edgekit.runtime.batching import DecodeBatcher
 from edgekit.runtime.errors import BundleError
 from edgekit.runtime.manifest import read_manifest
+from edgekit.runtime.results import Result
 
 PROMPTS = [[5, 17, 99, 4, 250, 31, 8], [77] * 12, [3, 9, 1000]]  # different lengths: rows at different positions
 RECIPES = ["fp32", "gguf", "int4"]  # float activations, exact Q4_1 repack, int8 activations (MatMulNBits level 4)
@@ -59,6 +60,26 @@ def test_batched_step_equals_single_steps(tiny_bundle, recipe):
     assert [c.length for c in group] == [len(p) + 4 for p in PROMPTS]
 
 
+def test_a_batched_step_gives_each_row_its_hidden_state(tiny_bundle):
+    backend = _backend(tiny_bundle("gguf"))
+    assert backend.hidden_name is not None
+    alone = []
+    for prompt in PROMPTS:
+        cache = backend.new_cache()
+        backend.forward(np.array(prompt), cache)
+        backend.forward(np.array([7]), cache)
+        assert cache.last_hidden is not None
+        alone.append(cache.last_hidden.copy())
+    group = backend.new_cache_group(len(PROMPTS))
+    for prompt, cache in zip(PROMPTS, group):
+        backend.forward(np.array(prompt), cache)
+    order = [1, 2, 0]
+    backend.forward_batch([7] * len(PROMPTS), [group[i] for i in order])
+    for i, cache in enumerate(group):
+        assert cache.last_hidden is not None and cache.last_hidden.shape == (1, backend.hidden_size)
+        np.testing.assert_allclose(cache.last_hidden, alone[i], atol=1e-4, rtol=0)
+
+
 def test_rows_with_a_gap_decode_one_by_one_with_the_same_numbers(tiny_bundle):
     backend = _backend(tiny_bundle("gguf"))
     group = backend.new_cache_group(3)
@@ -92,12 +113,12 @@ def test_a_graph_with_a_fixed_batch_of_one_loops(tiny_bundle, tmp_path):
     assert logits.shape == (2, backend.vocab_size) and [c.length for c in caches] == [8, 13]
 
 
-def _generate_concurrently(model, prompts, **options) -> list[list[int]]:
-    out: list[list[int] | BaseException] = [[] for _ in prompts]
+def _generate_concurrently(model, prompts, **options) -> list[Result]:
+    out: list[Result | BaseException | None] = [None for _ in prompts]
 
     def work(i: int) -> None:
         try:
-            out[i] = model.generate(prompts[i], **options).token_ids
+            out[i] = model.generate(prompts[i], **options)
         except BaseException as exc:  # noqa: BLE001 - surfaced by the assertion below
             out[i] = exc
 
@@ -125,12 +146,17 @@ def test_concurrent_generations_match_sequential_ones(tiny_bundle, recipe, paral
     bundle = tiny_bundle(recipe)
     sequential = load(bundle, threads=1)
     options = _no_eos(sequential, max_new_tokens=24)
-    expected = [sequential.generate(t, **options).token_ids for t in TEXTS[:streams]]
+    expected = [sequential.generate(t, **options) for t in TEXTS[:streams]]
     model = load(bundle, threads=1, parallel=parallel)
     batcher = model.backend
     assert isinstance(batcher, DecodeBatcher) and batcher.slots == parallel
     for _ in range(2):  # twice: the caches go back to the batcher and are lent again
-        assert _generate_concurrently(model, TEXTS[:streams], **options) == expected
+        results = _generate_concurrently(model, TEXTS[:streams], **options)
+        assert [r.token_ids for r in results] == [r.token_ids for r in expected]
+        for got, want in zip(results, expected):  # each answer's hidden states are its own row's
+            assert got.prompt_hidden is not None and got.answer_hidden is not None
+            np.testing.assert_allclose(got.prompt_hidden, want.prompt_hidden, atol=1e-4, rtol=0)
+            np.testing.assert_allclose(got.answer_hidden, want.answer_hidden, atol=1e-4, rtol=0)
     # more streams than slots: the extra ones decode alone, and nothing is lost
     assert sum(batcher.calls.values()) > 0
     assert any(size > 1 for size in batcher.calls), batcher.calls  # some steps really were decoded together

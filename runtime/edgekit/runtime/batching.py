@@ -54,6 +54,10 @@ class _SlotCache(Cache):
     def length(self) -> int:  # type: ignore[override]  # the row's own count; only backends advance it
         return self.inner.length
 
+    @property
+    def last_hidden(self) -> np.ndarray | None:  # type: ignore[override]  # the row's own, set by its steps
+        return self.inner.last_hidden
+
     def reset(self) -> None:
         self.inner.reset()
         self.batcher._give_back(self)

@@ -20,7 +20,10 @@ Rules worth knowing:
   the raw logits (``TokenInfo.top_logprobs``);
 - with a constraint (constraints.py) the sampler only draws tokens the grammar allows, the
   matcher consumes each one, and a grammar that can take no more ends generation with
-  finish reason ``stop`` (the whole text is kept: no stop string was cut).
+  finish reason ``stop`` (the whole text is kept: no stop string was cut);
+- the hidden state after prefill and after the last forward (``cache.last_hidden``, when the
+  backend has one) are copied into ``Result.prompt_hidden`` / ``Result.answer_hidden``: two
+  copies of one vector per call, nothing per token.
 """
 
 from __future__ import annotations
@@ -95,6 +98,7 @@ def run_generation(
         logits = backend.forward(prompt[begin : begin + chunk], cache, logits_to_keep=1)
     prefill_ms = (clock() - t0) * 1e3
     assert logits is not None  # the caller never passes an empty prompt
+    prompt_hidden = _hidden_copy(cache)
 
     detok = tokenizer.detokenizer(context_ids=request.prompt_ids)
     seen: set[int] = set(request.prompt_ids)  # repetition penalty looks at prompt + output, as transformers does
@@ -184,8 +188,16 @@ def run_generation(
         timings=timings,
         context_overflow=request.context_overflow,
         dropped_messages=request.dropped_messages,
+        prompt_hidden=prompt_hidden,
+        answer_hidden=_hidden_copy(cache),
     )
     yield Piece("", None, result)
+
+
+def _hidden_copy(cache: Cache) -> np.ndarray | None:
+    """The last position's hidden state of the cache's last forward, float32 [hidden], or None."""
+    hidden = cache.last_hidden
+    return None if hidden is None else np.array(hidden[-1], dtype=np.float32)
 
 
 class _Alternatives:

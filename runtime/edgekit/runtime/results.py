@@ -12,6 +12,8 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from .tools import ToolCall
 
 __all__ = ["FinishReason", "TokenAlternative", "TokenInfo", "Confidence", "Timings", "Result", "Piece"]
@@ -128,7 +130,15 @@ class Timings:
 
 @dataclass(frozen=True)
 class Result:
-    """The outcome of ``LocalModel.generate``."""
+    """The outcome of ``LocalModel.generate``.
+
+    ``prompt_hidden`` and ``answer_hidden`` are the model's final normed hidden states (the LM head's input,
+    float32 [hidden]) where it decided: after reading the prompt (the state that drew the first token) and
+    at the last step (the state that drew the last token, or eos; equal to ``prompt_hidden`` when nothing
+    was generated). Hidden-state probes of the escalation policy read them. None when the bundle's model has
+    no hidden-state output (ONNX bundles exported before it, ExecuTorch) or the prompt was refused. They are
+    left out of ``to_dict`` (hundreds of floats per answer) and of equality.
+    """
 
     text: str
     token_ids: list[int]
@@ -140,6 +150,8 @@ class Result:
     context_overflow: bool = False  # True when the prompt did not fit (context_policy="signal") or turns were dropped
     dropped_messages: int = 0  # turns removed by context_policy="truncate"
     tool_calls: tuple[ToolCall, ...] = ()  # with tools: the calls made (then ``text`` is "")
+    prompt_hidden: np.ndarray | None = field(default=None, compare=False, repr=False)
+    answer_hidden: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {

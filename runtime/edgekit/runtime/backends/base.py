@@ -31,9 +31,15 @@ class BackendOptions:
 
 
 class Cache(ABC):
-    """Per-sequence state (KV buffers). ``length`` = tokens already consumed."""
+    """Per-sequence state (KV buffers). ``length`` = tokens already consumed.
+
+    ``last_hidden``: the final normed hidden state (the LM head's input) of the positions the last ``forward``
+    returned logits for, float32 [logits_to_keep, hidden], or None when the backend's model has no such output.
+    It may be a view of a buffer the next ``forward`` on this cache overwrites: copy what you keep.
+    """
 
     length: int = 0
+    last_hidden: np.ndarray | None = None
 
     @abstractmethod
     def reset(self) -> None:
@@ -67,7 +73,8 @@ class Backend(ABC):
         """Consume ``tokens`` (int64, 1-D) after ``cache.length`` cached tokens.
 
         Returns float32 logits of shape [logits_to_keep, vocab] for the last
-        positions, and advances ``cache.length`` by ``len(tokens)``.
+        positions, and advances ``cache.length`` by ``len(tokens)``. A backend whose
+        model exposes the hidden state sets ``cache.last_hidden`` (see ``Cache``).
         """
 
     # -- batched decode (optional): several sequences' next tokens in one call ----------------

@@ -8,7 +8,9 @@ Edge defaults (measured with SmolLM2-135M on a 2-core x86_64 machine, 2 threads)
   IOBinding as both past input and present output; GroupQueryAttention's
   shared-buffer mode writes the new positions in place, so no per-token copy
   of the cache (the change that mattered; IOBinding alone gave nothing);
-- the logits output of a decode step goes into a preallocated [1, 1, vocab] buffer.
+- the logits output of a decode step goes into a preallocated [1, 1, vocab] buffer, and so does the
+  final hidden state (``backend_config.last_hidden``, [1, 1, hidden]) when the graph has it: a bound
+  buffer costs no allocation per token, and ``cache.last_hidden`` is a view of it.
 
 Graphs with ``cache.shared_buffer = False`` (e.g. the "web" profile, plain
 Concat caches) are run the classic way: present outputs become the next past.
@@ -86,9 +88,16 @@ class OnnxCache(Cache):
         # decode steps write logits here instead of allocating a fresh output each token
         self._logits1 = np.empty((1, 1, backend.vocab_size), dtype=np.float32)
         self._logits1_value = ort.OrtValue.ortvalue_from_numpy(self._logits1)
+        # ... and the final hidden state, when the graph exports it ([1, hidden] view: Cache.last_hidden)
+        self._hidden1: np.ndarray | None = None
+        self._hidden1_value: Any = None
+        if backend.hidden_name is not None:
+            self._hidden1 = np.zeros((1, 1, backend.hidden_size), dtype=np.float32)
+            self._hidden1_value = ort.OrtValue.ortvalue_from_numpy(self._hidden1)
 
     def reset(self) -> None:
         self.length = 0
+        self.last_hidden = None
         if self.backend.spec.cache.shared_buffer:
             return  # stale positions beyond `length` are masked out by the attention mask
         spec = self.backend.spec.cache
@@ -122,7 +131,10 @@ class OnnxBackend(Backend):
         outputs = [o.name for o in session.get_outputs()]
         needed = [spec.input_ids] + [n for pair in self.kv_names for n, _ in pair]
         missing = [n for n in needed if n not in inputs]
-        missing += [n for n in [spec.logits] + [p for pair in self.kv_names for _, p in pair] if n not in outputs]
+        named_outputs = [spec.logits] + [p for pair in self.kv_names for _, p in pair]
+        if spec.last_hidden is not None:
+            named_outputs.append(spec.last_hidden)
+        missing += [n for n in named_outputs if n not in outputs]
         if missing:
             raise BundleError(
                 f"{spec.model_file}: graph lacks {', '.join(missing[:4])}{' …' if len(missing) > 4 else ''} "
@@ -131,6 +143,9 @@ class OnnxBackend(Backend):
         self.has_mask = spec.attention_mask in inputs
         self.has_keep = spec.logits_to_keep in inputs
         self.has_positions = _POSITION_IDS in inputs
+        # the final hidden state output (None: a bundle exported before it, or a graph without it)
+        self.hidden_name: str | None = spec.last_hidden
+        self.hidden_size = int(manifest.architecture.hidden_size)
         # Batched decode needs a batch dimension (graphs exported before it had a fixed 1), the shared
         # buffer (each sequence a row of one tensor) and the mask (per-row lengths reach seqlens_k).
         batch_dim = next(i.shape[0] for i in session.get_inputs() if i.name == spec.input_ids)
@@ -222,6 +237,12 @@ class OnnxBackend(Backend):
             binding.bind_ortvalue_output(spec.logits, cache._logits1_value)
         else:
             binding.bind_output(spec.logits, "cpu")
+        hidden = self.hidden_name
+        if hidden is not None:  # bound after logits, always: _bound_output_names relies on that order
+            if use_buffer:
+                binding.bind_ortvalue_output(hidden, cache._hidden1_value)
+            else:
+                binding.bind_output(hidden, "cpu")
         if not spec.cache.shared_buffer:
             for pair in self.kv_names:
                 for _, present_name in pair:
@@ -237,10 +258,14 @@ class OnnxBackend(Backend):
         logits: np.ndarray  # float32 [keep, vocab]
         if use_buffer:
             logits = cache._logits1[0].copy()
+            if cache._hidden1 is not None:
+                cache.last_hidden = cache._hidden1[0]  # a view: the next forward overwrites it
         else:
             outputs = binding.get_outputs()
             bound = self._bound_output_names(spec.cache.shared_buffer)
             logits = outputs[bound.index(spec.logits)].numpy()[0, -keep:]
+            if hidden is not None:
+                cache.last_hidden = outputs[bound.index(hidden)].numpy()[0, -keep:]
         if not spec.cache.shared_buffer:
             outputs = binding.get_outputs()
             bound = self._bound_output_names(False)
@@ -254,6 +279,8 @@ class OnnxBackend(Backend):
         return logits
 
     def _bound_output_names(self, shared: bool) -> list[str]:
-        # IOBinding returns outputs in the order they were first bound: KV (shared: at cache creation), then logits
+        # IOBinding returns outputs in the order they were first bound: KV (shared: at cache creation), then
+        # logits and the hidden state
         kv = [p for pair in self.kv_names for _, p in pair]
-        return kv + [self.spec.logits] if shared else [self.spec.logits] + kv
+        head = [self.spec.logits] + ([self.hidden_name] if self.hidden_name is not None else [])
+        return kv + head if shared else head + kv

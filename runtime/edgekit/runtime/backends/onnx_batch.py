@@ -34,7 +34,8 @@ _POSITION_IDS = "position_ids"
 
 
 class _Span:
-    """The binding of rows ``lo..lo+size-1``: past/present views, and a logits buffer decode writes into."""
+    """The binding of rows ``lo..lo+size-1``: past/present views, and the logits (and final hidden state)
+    buffers decode writes into."""
 
     def __init__(self, group: OnnxCacheGroup, lo: int, size: int):
         backend = group.backend
@@ -50,6 +51,12 @@ class _Span:
         self.logits = np.empty((size, 1, backend.vocab_size), dtype=np.float32)
         self._logits_value = ort.OrtValue.ortvalue_from_numpy(self.logits)
         self.binding.bind_ortvalue_output(backend.spec.logits, self._logits_value)
+        # row i's hidden state, [1, hidden], is cache i's last_hidden until its next step (which rewrites it)
+        self.hidden: np.ndarray | None = None
+        if backend.hidden_name is not None:
+            self.hidden = np.zeros((size, 1, backend.hidden_size), dtype=np.float32)
+            self._hidden_value = ort.OrtValue.ortvalue_from_numpy(self.hidden)
+            self.binding.bind_ortvalue_output(backend.hidden_name, self._hidden_value)
         if backend.has_keep:
             self.binding.bind_cpu_input(backend.spec.logits_to_keep, np.ones((1,), dtype=np.int64))
 
@@ -112,8 +119,10 @@ class OnnxCacheGroup:
                 f"onnxruntime failed on a batched decode step of {size} sequences ({type(exc).__name__}: "
                 f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); re-export the bundle"
             ) from None
-        for cache in ordered:
+        for i, cache in enumerate(ordered):
             cache.length += 1
+            if span.hidden is not None:
+                cache.last_hidden = span.hidden[i]
         logits = np.empty((size, backend.vocab_size), dtype=np.float32)
         logits[order] = span.logits[:, 0, :]
         return logits
