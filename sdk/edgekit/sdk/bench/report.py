@@ -157,6 +157,10 @@ def format_report(report: BenchReport) -> str:
             f"segments, against the {q['reference']}; measured once per engine (settings change speed, "
             "not numerics)"
         )
+    builds = {r.engine: r.extra for r in report.results if r.ok and r.extra.get("build")}
+    for engine, extra in builds.items():
+        versions = ", ".join(f"{k} {v}" for k, v in extra.get("versions", {}).items())
+        facts.append(f"{engine} ({versions}) build uses: {extra['build']}")
     for r in report.results:
         if r.engine == "optimum-executorch" and r.ok and r.extra:
             e = r.extra

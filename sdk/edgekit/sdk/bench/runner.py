@@ -104,6 +104,8 @@ def _speed_row(engine: Engine, variant: Variant, prepared: Prepared, job: dict, 
     row.first_tokens, row.env = out.get("tokens", []), out.get("env", {})
     if "versions" in out:
         row.extra.setdefault("versions", out["versions"])
+    if "build" in out:
+        row.extra.setdefault("build", out["build"])
     return row
 
 

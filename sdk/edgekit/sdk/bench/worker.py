@@ -233,7 +233,13 @@ def run_llamacpp(job: dict) -> dict:
         llm.eval([token])
         token = argmax_last()
         tokens.append(token)
-    return _peer_result(load_ms, first_token_wall, prefills, tokens, timer.ms())
+    out = _peer_result(load_ms, first_token_wall, prefills, tokens, timer.ms())
+    # the CPU features this build of llama.cpp uses ("AVX2 = 1 | AMX_INT8 = 0 | ..."): builds differ per machine
+    info = llama_cpp.llama_print_system_info()
+    features = [f.split("=")[0].split(":")[-1].strip() for f in info.decode().split("|") if f.strip().endswith("= 1")]
+    out["versions"] = {"llama-cpp-python": llama_cpp.__version__}
+    out["build"] = " ".join(features)
+    return out
 
 
 def run_executorch_runner(job: dict) -> dict:
