@@ -135,3 +135,12 @@ class _EveryN:
         self.count += 1
         if self.count % self.n == 0:
             self.sink(event)
+
+
+def _register() -> None:
+    from .eval_commands_cmd import commands
+
+    eval_group.add_command(commands)
+
+
+_register()
