@@ -41,7 +41,8 @@ def test_eval_escalation_on_a_slice(bundle, tmp_path):
     assert r.exit_code == 0, r.output
     assert "AUROC per signal" in r.output and "overall" in r.output and "oracle" in r.output
     lines = [json.loads(x) for x in records.read_text().splitlines()]
-    assert len(lines) == 16 and {"signals", "correct", "family"} <= set(lines[0])
+    assert len(lines) == 16 and {"signals", "correct", "family", "hidden"} <= set(lines[0])
+    assert "hidden-state probe vs today's signals" in r.output  # the tiny bundle exports its hidden states
     assert plot.stat().st_size > 1000
     # the report again from the saved records, as JSON
     r = run("eval", "escalation", bundle, "--from-records", records, "--json", "--folds", 2)
@@ -68,7 +69,7 @@ def test_calibrate_from_records_writes_a_loadable_policy(bundle, tmp_path):
     out = tmp_path / "policy.json"
     r = run("calibrate", "--records", records, "--target-rate", 0.2, "--folds", 2, "--out", out)
     assert r.exit_code == 0, r.output
-    assert "cross-validated AUROC" in r.output
+    assert "cross-validated AUROC" in r.output and "hidden-state probe vs today's signals" in r.output
     pol = Policy.load(out)
     assert "default" in pol.post_models and pol.meta["calibration"]["n"] == 24
 

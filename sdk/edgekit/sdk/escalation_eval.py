@@ -5,7 +5,9 @@ cloud), checks both, and keeps the policy's signals: one record per item.
 ``escalation_report`` measures, per family and overall, local accuracy, the
 AUROC of each signal and of the cross-validated policy for "local answer is
 wrong", and accuracy at 10/20/30/50% escalation for the policy, the router
-alone, random escalation and the oracle (policy.metrics).
+alone, random escalation and the oracle (policy.metrics). Records with the
+model's hidden states (bundles that export them) add the hidden-state probes
+beside today's signals, on the same held-out folds (policy/probe.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .evalset import check
 from .policy.calibration import cross_validated_scores, router_thresholds, two_stage_scores
 from .policy.metrics import RATES, accuracy_at_rate, auroc, oracle_accuracy, random_accuracy, recovery
 from .policy.policy import Policy
+from .policy.probe import encode_hidden, format_comparison, has_hidden, probe_comparison
 from .policy.signals import POST_SIGNALS, PRE_SIGNALS, SIGNAL_DIRECTION, post_signals, pre_signals
 
 __all__ = ["collect_records", "escalation_report", "format_report", "plot_report"]
@@ -64,6 +67,9 @@ def collect_records(
             "tokens": [[t.text, round(t.logprob, 5), round(t.entropy, 5)] for t in result.tokens],
             "cloud_correct": None,
         }
+        hidden = encode_hidden(result)
+        if hidden is not None:  # the hidden-state probes' inputs (policy/probe.py); absent for bundles without them
+            record["hidden"] = hidden
         if cloud is not None:
             try:
                 reply = cloud.complete(messages)
@@ -140,6 +146,8 @@ def escalation_report(
     for family in sorted({r["label_family"] for r in records}):
         idx = [i for i, r in enumerate(records) if r["label_family"] == family]
         report["families"][family] = _block([records[i] for i in idx], p_pre[idx], p_post[idx], scores[idx])
+    if has_hidden(records):  # records of a bundle with hidden states: the probes beside today's signals
+        report["probe"] = probe_comparison(records, p_pre, p_post, folds=folds, seed=seed)
     if policy is not None and (policy.post_models or policy.router_models):
         # the given policy file as it is (in-sample if it was fitted on these records)
         decided = []
@@ -204,6 +212,9 @@ def format_report(report: Mapping[str, Any]) -> str:
             f"policy file as given: AUROC {pf['auroc']:.3f}, escalation rate {_pct(pf['escalation_rate'])}% "
             "(in-sample if it was fitted on this set)"
         )
+    if "probe" in report:
+        lines.append("")
+        lines.append(format_comparison(report["probe"]))
     return "\n".join(lines)
 
 

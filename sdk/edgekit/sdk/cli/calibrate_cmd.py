@@ -89,3 +89,7 @@ def calibrate(bundle, data, records_in, target_rate, target_accuracy, max_new_to
         "accuracy at escalation rate: "
         + "  ".join(f"{float(k) * 100:.0f}%: {100 * v:.1f}" for k, v in r["rates"].items())
     )
+    if "probe_comparison" in r:
+        from ..policy.probe import format_comparison
+
+        click.echo(format_comparison(r["probe_comparison"]))

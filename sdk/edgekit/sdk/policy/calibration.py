@@ -43,6 +43,7 @@ from edgekit.runtime.errors import ConfigError
 from .base import BASE_FAMILIES, BASE_ROUTER_RULES, DEFAULT_FEATURES
 from .metrics import RATES, accuracy_at_rate, auroc
 from .policy import LogisticModel, Policy
+from .probe import has_hidden, probe_comparison
 
 __all__ = ["fit_logistic", "fit_model", "CalibrationResult", "calibrate", "cross_validated_scores", "two_stage_scores"]
 
@@ -262,6 +263,8 @@ def calibrate(
         "l2": l2,
         "rates": {str(r): accuracy_at_rate(scores, correct, cloud, r) for r in RATES},
     }
+    if has_hidden(records):  # measured beside the policy, not part of it (the policy file has no probe yet)
+        report["probe_comparison"] = probe_comparison(records, p_pre, p_post, folds=folds, seed=seed)
     policy = Policy(
         families=BASE_FAMILIES,
         router_rules=BASE_ROUTER_RULES,
