@@ -20,8 +20,10 @@ def run(*args):
 
 def _assert_well_formed(report: dict, n: int) -> None:
     assert report["n"] == n and sum(report["kinds"].values()) == n
-    for key in ("exact_match", "called_when_needed", "chat_plain", "no_tool_uncalled", "local_accuracy"):
-        assert 0.0 <= report[key] <= 1.0, (key, report[key])
+    shares = {"exact_match": "call", "called_when_needed": "call", "chat_plain": "chat", "no_tool_uncalled": "no_tool"}
+    for key, kind in shares.items():  # a share of no items (a slice without that kind) is NaN, never a number
+        assert (0.0 <= report[key] <= 1.0) if report["kinds"][kind] else math.isnan(report[key]), (key, report[key])
+    assert 0.0 <= report["local_accuracy"] <= 1.0
     for tool, row in report["per_tool"].items():
         assert row["n"] > 0 and 0.0 <= row["exact"] <= row["right_tool"] <= row["called"] <= 1.0, (tool, row)
     curves = report["accuracy_at"]
