@@ -42,6 +42,11 @@ drawing against the code.
     │   ├── CloudProtocolError      malformed JSON, stream cut mid-way
     │   ├── CircuitOpenError
     │   └── BudgetExceededError
+    ├── TuneError                   edgekit tune could not produce a tuned model folder [exporters.tune.errors]
+    │   ├── TuneDataError           training data malformed, too long or too small to split
+    │   │                           [exporters.tune.errors]
+    │   └── TuneMemoryError         the run's estimated peak memory is above what is available
+    │                               [exporters.tune.errors]
     ├── EngineUnavailable           a bench peer cannot run here (its row is skipped) [sdk.bench.engines]
     └── WorkerError                 a bench engine's worker process failed [sdk.bench.runner]
 """

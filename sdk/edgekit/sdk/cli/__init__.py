@@ -20,6 +20,7 @@ from .. import __version__
 # command name -> "module:attribute"; each module owns one command (or a group).
 COMMANDS: dict[str, str] = {
     "export": "edgekit.sdk.cli.export_cmd:export",
+    "tune": "edgekit.sdk.cli.tune_cmd:tune",
     "run": "edgekit.sdk.cli.run_cmd:run",
     "chat": "edgekit.sdk.cli.chat_cmd:chat",
     "info": "edgekit.sdk.cli.info_cmd:info",
