@@ -4,6 +4,7 @@ memory-bound limit and the generated markdown page. (A benchmark: nothing here a
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from edgekit.runtime.errors import UnknownNameError
 from edgekit.sdk.bench import PEERS, BenchReport, EngineResult, check_targets, format_report, resolve_peers
-from edgekit.sdk.bench.engines import OMP_WAIT_POLICY, edgekit_spinning_default, worker_env
+from edgekit.sdk.bench.engines import OMP_WAIT_POLICY, SPIN_AUTO_LABEL, worker_env
 from edgekit.sdk.bench.machine import machine_facts
 from edgekit.sdk.bench.report import write_markdown
 from edgekit.sdk.bench.roofline import measure_bandwidth, weight_bytes_per_token
@@ -61,11 +62,12 @@ def test_edgekit_rows_run_in_their_default_env_and_with_spinning_toggled(toy_run
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     ours = [r for r in rows if r["engine"] == "edgekit"]
-    default = edgekit_spinning_default()
-    assert [(r["variant"], r["default"]) for r in ours] == [
-        (f"allow_spinning={default} (default)", True),
-        (f"allow_spinning={not default}", False),
-    ]
+    # the default row forces nothing and says what load() chose by itself; the others force each side
+    assert [r["default"] for r in ours] == [True, False, False]
+    auto, forced_on, forced_off = (r["variant"] for r in ours)
+    chose = r" → (True|False) \((\d+(\.\d+)? CPUs free|CPU counters unreadable)\)"
+    assert re.fullmatch(re.escape(SPIN_AUTO_LABEL) + chose, auto), auto
+    assert (forced_on, forced_off) == ("allow_spinning=True", "allow_spinning=False")
     for row in ours:
         assert row["status"] == "ok"
         assert row["decode_tok_s"] > 0 and row["prefill_ms"] > 0 and row["peak_rss_mib"] > 0
@@ -145,7 +147,7 @@ def test_markdown_page_has_the_machine_header_and_a_row_per_engine(toy_run):
     assert facts["cpu"] in page and "threads per engine:" in page and "onnxruntime " in page
     assert "llama-cpp-python" in page and "date: " in page and "quiet" in page
     body = [line for line in page.splitlines() if line.startswith("| edgekit |")]
-    assert len(body) == 2  # default and toggled spinning
+    assert len(body) == 3  # spinning decided by load(), forced on, forced off
     assert any(line.startswith("| llama.cpp | skipped |") for line in page.splitlines())
     assert "memory bandwidth" in page and "GiB/s" in page
     assert "decode ≥ 1.5× llama.cpp: not measured (llama.cpp skipped)" in page
@@ -158,7 +160,7 @@ def test_write_markdown_with_several_bundles(tmp_path):
             "edgekit",
             "ok",
             weights="bundle",
-            variant="allow_spinning=False (default)",
+            variant="allow_spinning=auto (default) → True (2.0 CPUs free)",
             decode_tok_s=150,
             prefill_ms=90,
             cold_start_ms=350,
@@ -170,7 +172,7 @@ def test_write_markdown_with_several_bundles(tmp_path):
     path = write_markdown(reports, tmp_path / "docs" / "benchmarks.md", machine_facts(threads=2), "edgekit bench b0 b1")
     page = path.read_text()
     assert "## model0 — gguf (`b0`)" in page and "## model1 — gguf (`b1`)" in page
-    assert page.count("| edgekit | allow_spinning=False (default) |") == 2
+    assert page.count("| edgekit | allow_spinning=auto (default) → True (2.0 CPUs free) |") == 2
 
 
 def _row(engine, variant="default", default=True, **numbers):

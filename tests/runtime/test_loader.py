@@ -109,7 +109,8 @@ def test_threads_option_reaches_session(fresh_toy_bundle):
     model = load(fresh_toy_bundle, threads=1)
     assert model.backend.session.get_session_options().intra_op_num_threads == 1
     entries = model.backend.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
-    assert entries == "0"
+    assert model.spinning is not None and model.spinning.mode == "auto"
+    assert entries == ("1" if model.spinning.allow else "0")  # what load() decided is what the session got
 
 
 def test_memory_check_refuses_unless_forced(fresh_toy_bundle):

@@ -15,8 +15,10 @@ import os
 import time
 from pathlib import Path
 
+from . import spinning
 from .backends import BackendOptions, get_backend
 from .batching import DecodeBatcher
+from .cpu import physical_cores
 from .errors import BundleError, SchemaError, UnknownNameError
 from .manifest import read_manifest, verify_files
 from .memory import check_fits
@@ -35,7 +37,7 @@ def load(
     force: bool = False,
     *,
     reuse_verification: bool = True,
-    allow_spinning: bool = False,
+    allow_spinning: bool | str | None = None,
     prefill_chunk: int = 256,
     parallel: int = 1,
 ) -> LocalModel:
@@ -45,11 +47,19 @@ def load(
     file's sha256 (sizes are always checked). reuse_verification: skip the
     hash of a file unchanged since it last passed it (verified_files.py;
     False hashes every file). force: load even if the memory check says the
-    bundle will not fit. parallel: generations expected at once (each holds a KV cache, counted by the
-    memory check); above 1, a backend with batched decode (``Backend.max_batch``) decodes them together
-    (batching.py), others run them side by side.
+    bundle will not fit. allow_spinning: onnxruntime's thread spinning; None (or "auto") spins only if the
+    CPUs the threads need are idle while the bundle loads (spinning.py), True/False ("on"/"off") force it;
+    the choice and its reason are ``model.spinning``. parallel: generations expected at once (each holds a
+    KV cache, counted by the memory check); above 1, a backend with batched decode (``Backend.max_batch``)
+    decodes them together (batching.py), others run them side by side.
     """
     started = time.perf_counter()
+    try:
+        spin_mode = spinning.SpinMode.parse(allow_spinning)
+    except ValueError as exc:
+        raise BundleError(str(exc)) from None
+    auto_spin = spin_mode is spinning.SpinMode.AUTO
+    cpu_before = spinning.sample() if auto_spin else None  # the idle share is measured across the load
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise BundleError(f"threads={threads!r} is invalid: use a positive integer, or None for physical cores")
     if not isinstance(prefill_chunk, int) or isinstance(prefill_chunk, bool) or prefill_chunk < 1:
@@ -75,7 +85,6 @@ def load(
     verify_files(
         folder, manifest, check_hash=verify, verified=VerifiedFiles() if verify and reuse_verification else None
     )
-    options = BackendOptions(threads=threads, allow_spinning=allow_spinning, prefill_chunk=prefill_chunk)
     # The tokenizer loads before the session, not beside it: on a second thread it saved nothing measurable on
     # 2 cores and raised peak RSS by 22 MiB (a second malloc arena).
     tokenizer = Tokenizer.from_bundle(folder, manifest.tokenizer)
@@ -85,8 +94,11 @@ def load(
             f"is {manifest.architecture.vocab_size}: ids past the model's vocabulary would crash the engine; "
             "set vocab_size to the model's, or re-export the bundle"
         )
+    cpu_after = spinning.sample() if auto_spin else None
+    spin = spinning.decide(spin_mode, threads or physical_cores(), cpu_before, cpu_after)
+    options = BackendOptions(threads=threads, allow_spinning=spin.allow, prefill_chunk=prefill_chunk)
     backend = backend_cls.open(folder, manifest, options)
     if parallel > 1 and backend.max_batch >= parallel:
         backend = DecodeBatcher(backend, parallel)
     load_ms = (time.perf_counter() - started) * 1e3
-    return LocalModel(folder, manifest, backend, tokenizer, load_ms=load_ms, prefill_chunk=prefill_chunk)
+    return LocalModel(folder, manifest, backend, tokenizer, load_ms=load_ms, prefill_chunk=prefill_chunk, spinning=spin)

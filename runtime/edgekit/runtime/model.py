@@ -23,6 +23,7 @@ from .generation import DecodeRequest, run_generation
 from .manifest import Manifest
 from .results import FinishReason, Piece, Result, Timings
 from .sampler import Sampler, SamplingOptions
+from .spinning import SpinDecision
 from .tokenizer import Tokenizer
 from .tool_grammar import tool_constraint
 from .tool_prompt import has_tool_turns, prepare_messages
@@ -77,8 +78,10 @@ class LocalModel:
         tokenizer: Tokenizer,
         load_ms: float = 0.0,
         prefill_chunk: int = 256,
+        spinning: SpinDecision | None = None,
     ):
         self.folder = Path(folder)
+        self.spinning = spinning  # whether onnxruntime's threads spin, and why (spinning.py)
         self.manifest = manifest
         self.backend = backend
         self.tokenizer = tokenizer

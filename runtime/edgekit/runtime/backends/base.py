@@ -26,7 +26,7 @@ __all__ = ["BackendOptions", "Cache", "Backend", "BACKENDS", "register_backend"]
 @dataclass(frozen=True)
 class BackendOptions:
     threads: int | None = None  # intra-op threads; None = physical cores
-    allow_spinning: bool = False  # spinning: onnxruntime 154 -> 57 tok/s on a busy 2-core box
+    allow_spinning: bool = False  # load() decides it from the CPUs' idleness (spinning.py)
     prefill_chunk: int = 256  # longest prompt slice per forward call
 
 

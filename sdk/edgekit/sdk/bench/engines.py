@@ -13,7 +13,6 @@ actually used, read from ``load``'s signature).
 
 from __future__ import annotations
 
-import inspect
 import os
 import shutil
 import sys
@@ -38,7 +37,7 @@ __all__ = [
     "EDGEKIT",
     "PEERS",
     "worker_env",
-    "edgekit_spinning_default",
+    "SPIN_AUTO_LABEL",
 ]
 
 # Environment variables a variant may set; removed from the inherited environment of every worker so that a
@@ -106,24 +105,15 @@ class Engine:
 PEERS: Registry[Engine] = Registry("bench peer")
 
 
-def edgekit_spinning_default() -> bool:
-    """``load``'s current default for ``allow_spinning`` (so a row's label is the setting actually used)."""
-    from edgekit.runtime import load
-
-    return bool(inspect.signature(load).parameters[ALLOW_SPINNING].default)
-
-
-def _spinning_label(value: bool, default: bool) -> str:
-    return f"allow_spinning={value}" + (" (default)" if value == default else "")
+SPIN_AUTO_LABEL = f"{ALLOW_SPINNING}=auto (default)"
 
 
 def _edgekit_variants(ctx: BenchContext) -> tuple[Variant, ...]:
-    default = edgekit_spinning_default()
-    rows = [Variant(_spinning_label(default, default), options={ALLOW_SPINNING: default})]
+    # The default row forces nothing: load() decides spinning from the CPUs' idleness (runtime/spinning.py) and
+    # the worker reports what it chose; the labelled rows force each side so the table shows what it costs.
+    rows = [Variant(SPIN_AUTO_LABEL)]
     if ctx.config.variants and ctx.manifest.backend == "onnx":  # an onnxruntime session option
-        rows.append(
-            Variant(_spinning_label(not default, default), options={ALLOW_SPINNING: not default}, default=False)
-        )
+        rows += [Variant(f"{ALLOW_SPINNING}={v}", options={ALLOW_SPINNING: v}, default=False) for v in (True, False)]
     return tuple(rows)
 
 

@@ -102,6 +102,8 @@ def _speed_row(engine: Engine, variant: Variant, prepared: Prepared, job: dict, 
     row.prefill_tok_s = prompt_len / (out["prefill_ms"] / 1e3)
     row.decode_tok_s, row.peak_rss_mib = out["decode_tok_s"], out["peak_rss_mib"]
     row.first_tokens, row.env = out.get("tokens", []), out.get("env", {})
+    if out.get("chose"):  # a setting the engine picked itself: say what it picked
+        row.variant = f"{row.variant} → {out['chose']}"
     if "versions" in out:
         row.extra.setdefault("versions", out["versions"])
     if "build" in out:

@@ -108,7 +108,17 @@ def run_edgekit(job: dict) -> dict:
         "decode_tokens": result.timings.generated_tokens,
         "decode_tok_s": result.timings.decode_tok_s,
         "tokens": result.token_ids[:16],
+        **_chosen(model),
     }
+
+
+def _chosen(model) -> dict:
+    """What load() decided by itself (thread spinning when not forced), for the row's label."""
+    spin = model.spinning
+    if spin is None or spin.mode != "auto":
+        return {}
+    why = f"{spin.free_cpus} CPUs free" if spin.free_cpus is not None else "CPU counters unreadable"
+    return {"chose": f"{spin.allow} ({why})"}
 
 
 def streams_edgekit(job: dict) -> dict:

@@ -119,7 +119,7 @@ def chat_loop(reply: ReplyStream, stdin: TextIO, stdout: TextIO, stderr: TextIO,
 @generation_options
 @load_options
 @hybrid_options
-def chat(bundle, system, tools_file, tool_choice, threads, no_verify, force, **options):
+def chat(bundle, system, tools_file, tool_choice, threads, no_verify, force, spin, **options):
     """Talk to the bundle at BUNDLE, turn by turn (/reset, /exit).
 
     With --cloud-url, hybrid: each answer shows its route."""
@@ -129,7 +129,7 @@ def chat(bundle, system, tools_file, tool_choice, threads, no_verify, force, **o
     system = None if system is None else checked_text(system, "--system")
     options["stop"] = tuple(checked_text(s, "--stop") for s in options.get("stop") or ())
 
-    model = load(bundle, threads=threads, verify=not no_verify, force=force)
+    model = load(bundle, threads=threads, verify=not no_verify, force=force, allow_spinning=spin)
     if model.chat_template is None:
         raise click.ClickException(f"bundle {bundle!r} has no chat template; use `edgekit run --raw` for plain text")
     kwargs = stream_kwargs(options)

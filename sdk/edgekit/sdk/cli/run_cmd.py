@@ -158,7 +158,20 @@ def load_options(func):
     func = click.option(
         "--threads", type=click.IntRange(min=1), default=None, help="Compute threads (default: physical cores)."
     )(func)
+    func = spin_option(func)
     return func
+
+
+def spin_option(func):
+    """``--spin auto|on|off``: onnxruntime's thread spinning (runtime/spinning.py decides ``auto``)."""
+    return click.option(
+        "--spin",
+        type=click.Choice(["auto", "on", "off"]),
+        default="auto",
+        show_default=True,
+        help="Spin-wait compute threads: auto spins only if the cores are idle at load (faster on a quiet machine, "
+        "gentle on a busy one or a battery).",
+    )(func)
 
 
 def stream_kwargs(options: dict) -> dict:
@@ -189,7 +202,7 @@ def check_sampling(model, kwargs: dict) -> None:
 @click.option("--stats", is_flag=True, help="Print timings and confidence on stderr after the text.")
 @generation_options
 @load_options
-def run(bundle, prompt, system, raw, as_json, stats, threads, no_verify, force, **options):
+def run(bundle, prompt, system, raw, as_json, stats, threads, no_verify, force, spin, **options):
     """Generate a reply to PROMPT with the bundle at BUNDLE (PROMPT "-" or absent: read stdin)."""
     from edgekit.runtime import load
 
@@ -202,7 +215,7 @@ def run(bundle, prompt, system, raw, as_json, stats, threads, no_verify, force, 
     options["stop"] = tuple(checked_text(s, "--stop") for s in options.get("stop") or ())
     if raw and system:
         raise click.UsageError("--system needs the chat template; drop --raw")
-    model = load(bundle, threads=threads, verify=not no_verify, force=force)
+    model = load(bundle, threads=threads, verify=not no_verify, force=force, allow_spinning=spin)
     source = [{"role": "system", "content": system}, {"role": "user", "content": prompt}] if system else prompt
     chat = False if raw else None
     result = None
@@ -224,6 +237,8 @@ def run(bundle, prompt, system, raw, as_json, stats, threads, no_verify, force, 
         out.write("\n")
     if stats:
         click.echo(format_stats(result), err=True)
+        if model.spinning is not None:
+            click.echo(f"thread spinning: {'on' if model.spinning.allow else 'off'} ({model.spinning.reason})", err=True)
 
 
 def format_stats(result) -> str:

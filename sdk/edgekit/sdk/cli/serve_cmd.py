@@ -16,6 +16,8 @@ from pathlib import Path
 import click
 from edgekit.runtime.schema import MAX_PARALLEL
 
+from .run_cmd import spin_option
+
 _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
 
 
@@ -79,6 +81,7 @@ _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if
     "them in one call per token. More requests wait for a slot",
 )
 @click.option("--force", is_flag=True, help="Load even if the memory check says the bundle will not fit.")
+@spin_option
 def serve(
     bundle,
     host,
@@ -95,6 +98,7 @@ def serve(
     idle_timeout,
     parallel,
     force,
+    spin,
 ):
     """Serve BUNDLE at http://HOST:PORT/v1 (chat completions, completions, streaming, /v1/models, /health)."""
     from edgekit.runtime import load
@@ -153,7 +157,7 @@ def serve(
     model = None
     try:
         click.echo(f"loading {options.model_id} (GET {server.url}/health is 503 until ready)", err=True)
-        model = load(bundle, threads=threads, force=force, parallel=parallel)
+        model = load(bundle, threads=threads, force=force, parallel=parallel, allow_spinning=spin)
         server.set_model(model)
         click.echo(
             f"serving {options.model_id} at {server.url}/v1" + (f"  (web demo at {server.url}/)" if root else ""),
