@@ -54,7 +54,7 @@ class TuneSpec:
     seed: int = 0
     epochs: int = 3
     max_steps: int | None = None
-    batch_size: int = 8
+    batch_size: int = 4
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
     lora_r: int = 16

@@ -28,7 +28,7 @@ import click
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--epochs", type=int, default=3, show_default=True)
 @click.option("--max-steps", type=int, default=None, help="Stop after N optimizer steps.")
-@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--batch-size", type=int, default=4, show_default=True)
 @click.option("--learning-rate", "--lr", "learning_rate", type=float, default=1e-3, show_default=True)
 @click.option("--lora-r", type=int, default=16, show_default=True)
 @click.option("--lora-alpha", type=int, default=32, show_default=True)
@@ -42,6 +42,7 @@ import click
 )
 @click.option("--eval-every", type=int, default=None, help="Validation loss every N steps (default: twice an epoch).")
 @click.option("--patience", type=int, default=2, show_default=True, help="Stop after N measurements without gain.")
+@click.option("--log-every", type=int, default=5, show_default=True, help="A progress line every N steps.")
 @click.option("--checkpoint-dir", type=click.Path(path_type=Path), default=None)
 @click.option("--no-resume", is_flag=True, help="Ignore an existing checkpoint and start over.")
 @click.option("--threads", type=int, default=None, help="torch threads (default: torch's choice).")
@@ -72,6 +73,7 @@ def tune(
     on_long,
     eval_every,
     patience,
+    log_every,
     checkpoint_dir,
     no_resume,
     threads,
@@ -122,6 +124,7 @@ def tune(
         on_long=on_long,
         eval_every=eval_every,
         patience=patience,
+        log_every=log_every,
         checkpoint_dir=checkpoint_dir,
         resume=not no_resume,
         threads=threads,
