@@ -52,7 +52,7 @@ class TuneSpec:
     model: str = "default"
     eval_data: Path | None = None
     seed: int = 0
-    epochs: int = 3
+    epochs: int = 2
     max_steps: int | None = None
     batch_size: int = 4
     learning_rate: float = 1e-3

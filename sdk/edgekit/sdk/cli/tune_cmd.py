@@ -26,7 +26,7 @@ import click
 )
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Tuned model folder to write.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--epochs", type=int, default=3, show_default=True)
+@click.option("--epochs", type=int, default=2, show_default=True)
 @click.option("--max-steps", type=int, default=None, help="Stop after N optimizer steps.")
 @click.option("--batch-size", type=int, default=4, show_default=True)
 @click.option("--learning-rate", "--lr", "learning_rate", type=float, default=1e-3, show_default=True)
@@ -55,6 +55,14 @@ import click
     default=None,
     help="Bundle folder of --export (default: OUT-bundle beside --out).",
 )
+@click.option(
+    "--accuracy",
+    "accuracy_data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Held-out JSONL with key facts (the support FAQ's held_out.jsonl): report accuracy before tuning, "
+    "after tuning (float) and after --export.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
 def tune(
@@ -81,6 +89,7 @@ def tune(
     then_export,
     quant,
     bundle,
+    accuracy_data,
     as_json,
     quiet,
 ):
@@ -136,7 +145,15 @@ def tune(
 
         check_destination(bundle_out, force)  # fail before training, not after
     progress = StderrProgress(quiet=quiet)
+    accuracy = []
+    if accuracy_data is not None:
+        from ..tune_accuracy import float_accuracy, read_items
+
+        items = read_items(accuracy_data)
+        accuracy.append(float_accuracy(model, items, "before tuning (float)"))
     report = run_tune(spec, on_progress=progress)
+    if accuracy_data is not None:
+        accuracy.append(float_accuracy(str(report.out), items, "after tuning (float)"))
     record = report.record
     payload = report.to_dict()
     if not quiet:
@@ -162,6 +179,16 @@ def tune(
             click.echo(summary_table(export_report), err=True)
         payload["export"] = export_report.to_dict()
         lines.append(str(export_report.bundle))
+        if accuracy_data is not None:
+            from ..tune_accuracy import bundle_accuracy
+
+            accuracy.append(bundle_accuracy(export_report.bundle, items, f"after export ({export_report.recipe})"))
+    if accuracy:
+        payload["accuracy"] = [result.to_dict() for result in accuracy]
+        if not quiet:
+            click.echo(f"held-out accuracy ({accuracy_data.name}, {len(items)} questions):", err=True)
+            for result in accuracy:
+                click.echo(f"  {result.label:<28} {result.accuracy:6.1%}  ({result.right}/{result.total})", err=True)
     if as_json:
         click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
     else:
