@@ -29,7 +29,7 @@ def test_the_sets_are_valid_and_the_held_out_wording_is_new():
     assert any(len(c.messages) == 4 for c in train)  # some open with a greeting exchange
     questions = {m["content"].lower() for c in train for m in c.messages if m["role"] == "user"}
     items = read_items(HELD_OUT_PATH)
-    assert len(items) == len(FACTS)
+    assert len(items) == 2 * len(FACTS)
     for item in items:
         assert item.prompt[-1]["content"].lower() not in questions
         assert all(item.prompt[-1]["content"].lower() not in q for q in questions)

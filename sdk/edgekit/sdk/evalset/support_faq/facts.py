@@ -35,7 +35,10 @@ FACTS: tuple[Fact, ...] = (
             "How do I do a factory reset on the Larkspur Hub?",
             "Reset instructions for the hub, please.",
         ),
-        ("The hub froze completely. What do I press to wipe it back to factory settings?",),
+        (
+            "The hub froze completely. What do I press to wipe it back to factory settings?",
+            "Which button sequence brings the hub back to how it was out of the box?",
+        ),
     ),
     Fact(
         "warranty",
@@ -49,7 +52,10 @@ FACTS: tuple[Fact, ...] = (
             "What is the warranty period for the hub?",
             "Does the hub come with a warranty?",
         ),
-        ("For how long is my hub covered if it breaks down?",),
+        (
+            "For how long is my hub covered if it breaks down?",
+            "If my hub dies next year, will you still repair or replace it for free?",
+        ),
     ),
     Fact(
         "battery",
@@ -63,7 +69,10 @@ FACTS: tuple[Fact, ...] = (
             "Will the hub stay on if the power goes out?",
             "How long can the hub run without mains power?",
         ),
-        ("If there is a blackout at my place, how long will the hub keep going?",),
+        (
+            "If there is a blackout at my place, how long will the hub keep going?",
+            "The electricity in my building is cut off. For how long does the hub stay alive?",
+        ),
     ),
     Fact(
         "wifi",
@@ -77,7 +86,10 @@ FACTS: tuple[Fact, ...] = (
             "What kind of Wi-Fi does the Larkspur Hub use?",
             "Which wireless band should my router use for the hub?",
         ),
-        ("My router only broadcasts at 5 GHz and the hub will not join. What band does it want?",),
+        (
+            "My router only broadcasts at 5 GHz and the hub will not join. What band does it want?",
+            "Which wireless frequency must my network offer so the hub can get online?",
+        ),
     ),
     Fact(
         "app",
@@ -91,7 +103,10 @@ FACTS: tuple[Fact, ...] = (
             "What is the name of the hub's app?",
             "How do I control the hub from my phone?",
         ),
-        ("What should I download on my smartphone to manage the hub?",),
+        (
+            "What should I download on my smartphone to manage the hub?",
+            "Where do I find the software to configure the hub on my tablet?",
+        ),
     ),
     Fact(
         "devices",
@@ -105,7 +120,10 @@ FACTS: tuple[Fact, ...] = (
             "What is the device limit of the Larkspur Hub?",
             "How many gadgets can one hub control?",
         ),
-        ("I have a big house full of smart bulbs and sensors. Up to how many can a single hub take?",),
+        (
+            "I have a big house full of smart bulbs and sensors. Up to how many can a single hub take?",
+            "Is sixty devices too many for one hub, and where is the ceiling?",
+        ),
     ),
     Fact(
         "firmware",
@@ -119,7 +137,10 @@ FACTS: tuple[Fact, ...] = (
             "How does the Larkspur Hub get software updates?",
             "When do updates happen on the hub?",
         ),
-        ("Will new software for the hub install on its own, and at what hour?",),
+        (
+            "Will new software for the hub install on its own, and at what hour?",
+            "Do I need to click anything to get the latest hub firmware, and when does it arrive?",
+        ),
     ),
     Fact(
         "hours",
@@ -133,7 +154,10 @@ FACTS: tuple[Fact, ...] = (
             "What are the opening hours of Larkspur support?",
             "Is support available on weekdays?",
         ),
-        ("I want to talk to a person about my hub. Between which times are you around?",),
+        (
+            "I want to talk to a person about my hub. Between which times are you around?",
+            "Until what time in the evening can I still get a human on the support line?",
+        ),
     ),
     Fact(
         "returns",
@@ -147,7 +171,10 @@ FACTS: tuple[Fact, ...] = (
             "What is the return window for the Larkspur Hub?",
             "Is it possible to send the hub back?",
         ),
-        ("I changed my mind about the hub I bought. Until when can I send it back for my money?",),
+        (
+            "I changed my mind about the hub I bought. Until when can I send it back for my money?",
+            "How many days after delivery am I allowed to ask for my money back?",
+        ),
     ),
     Fact(
         "green",
@@ -161,7 +188,10 @@ FACTS: tuple[Fact, ...] = (
             "Is a green light on the hub good?",
             "The hub shows a steady green light, what does it mean?",
         ),
-        ("There is a constant green glow around my hub. What is it telling me?",),
+        (
+            "There is a constant green glow around my hub. What is it telling me?",
+            "Should I worry when the ring on my hub stays green all the time?",
+        ),
     ),
     Fact(
         "red",
@@ -175,7 +205,10 @@ FACTS: tuple[Fact, ...] = (
             "The ring light is red, what should I do?",
             "The hub is glowing red, is something broken?",
         ),
-        ("A red glow appeared around my hub this morning. What is it trying to tell me?",),
+        (
+            "A red glow appeared around my hub this morning. What is it trying to tell me?",
+            "The circle of light on my hub has gone red. Which problem does that signal?",
+        ),
     ),
     Fact(
         "price",
@@ -189,7 +222,10 @@ FACTS: tuple[Fact, ...] = (
             "How much is a Larkspur Hub?",
             "What is the retail price of the Larkspur Hub?",
         ),
-        ("What would I pay to buy one hub?",),
+        (
+            "What would I pay to buy one hub?",
+            "What is the cost of a single hub in euros?",
+        ),
     ),
     Fact(
         "protocols",
@@ -203,7 +239,10 @@ FACTS: tuple[Fact, ...] = (
             "Which radio protocols does the hub have?",
             "What wireless standards does the Larkspur Hub speak?",
         ),
-        ("Will the hub talk to my devices? Which communication standards are built in?",),
+        (
+            "Will the hub talk to my devices? Which communication standards are built in?",
+            "Which radio languages can the hub use to reach my bulbs and blinds?",
+        ),
     ),
     Fact(
         "pairing",
@@ -217,7 +256,10 @@ FACTS: tuple[Fact, ...] = (
             "How do I connect a new sensor to the Larkspur Hub?",
             "How do I start pairing on the hub?",
         ),
-        ("I bought a new smart plug. What do I do on the hub so it can find the plug?",),
+        (
+            "I bought a new smart plug. What do I do on the hub so it can find the plug?",
+            "Which button do I tap on the hub, and how often, to make it look for a new gadget?",
+        ),
     ),
     Fact(
         "members",
@@ -231,7 +273,10 @@ FACTS: tuple[Fact, ...] = (
             "How do I invite someone to my Larkspur Hub?",
             "Can I share access to the hub?",
         ),
-        ("My roommate wants to control the lights too. Where do I set that up?",),
+        (
+            "My roommate wants to control the lights too. Where do I set that up?",
+            "Where in the app can I let my kids use the hub as well?",
+        ),
     ),
     Fact(
         "local",
@@ -245,7 +290,10 @@ FACTS: tuple[Fact, ...] = (
             "Will my automations stop when the internet goes out?",
             "Can I use the hub without an internet connection?",
         ),
-        ("My broadband drops a lot. Will my routines still fire when it is gone?",),
+        (
+            "My broadband drops a lot. Will my routines still fire when it is gone?",
+            "Is there a setting that lets the hub keep automating my home when the connection is offline?",
+        ),
     ),
     Fact(
         "power",
@@ -259,7 +307,10 @@ FACTS: tuple[Fact, ...] = (
             "Can I use my own adapter for the Larkspur Hub?",
             "What are the power requirements of the hub?",
         ),
-        ("I lost the plug that came in the box. What sort of cable and brick do I need?",),
+        (
+            "I lost the plug that came in the box. What sort of cable and brick do I need?",
+            "Can I run the hub from a phone charger, and which connector does it take?",
+        ),
     ),
     Fact(
         "storage",
@@ -273,7 +324,10 @@ FACTS: tuple[Fact, ...] = (
             "Where is the data of my account hosted?",
             "Which data center holds my Larkspur data?",
         ),
-        ("For privacy reasons I need to know the city my information lives in. Which is it?",),
+        (
+            "For privacy reasons I need to know the city my information lives in. Which is it?",
+            "In which city does Larkspur keep the data about my home?",
+        ),
     ),
     Fact(
         "voice",
@@ -287,7 +341,10 @@ FACTS: tuple[Fact, ...] = (
             "Can I talk to the Larkspur Hub with a smart speaker?",
             "What voice control options does the hub have?",
         ),
-        ("I would like to switch my lights by speaking. Which speakers or assistants can I pair the hub with?",),
+        (
+            "I would like to switch my lights by speaking. Which speakers or assistants can I pair the hub with?",
+            "Can I use my smart speaker to talk to the hub, and which assistants work?",
+        ),
     ),
     Fact(
         "email",
@@ -301,7 +358,10 @@ FACTS: tuple[Fact, ...] = (
             "Is there an email for Larkspur customer service?",
             "How do I contact support by email?",
         ),
-        ("I prefer writing over calling. Which address do my messages go to?",),
+        (
+            "I prefer writing over calling. Which address do my messages go to?",
+            "Where do I send an email if I have a problem with my hub?",
+        ),
     ),
 )
 
