@@ -4,8 +4,10 @@ Terms (float32): the model's weights twice (the source's arrays and the torch mo
 together while it is built), the LoRA parameters with their gradients and two AdamW moments, and one batch's
 activations: per layer about 34 x hidden values per token kept for the backward pass (Korthikanti et al. 2022,
 "Reducing Activation Recomputation in Large Transformer Models", section 4.1, 34sbh bytes in half precision,
-doubled here for float32) plus the logits, their softmax and its gradient (3 x vocab per token). Measured on
-SmolLM2-135M with batch 8 x 96 tokens on a 2-core x86_64 machine, the estimate was above the observed peak RSS.
+doubled here for float32) plus the logits, their softmax and its gradient (3 x vocab per token, counted for every
+position although the loss keeps only the assistant ones). On SmolLM2-135M with the support FAQ (longest example
+~120 tokens, 2-core x86_64): batch 4 estimated 3800 MiB, peak RSS measured 2.7 GiB; batch 8 with the full-width
+head estimated 6000 MiB, measured 4.4 to 4.7 GiB. The estimate errs high, so a run it lets start fits.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from .errors import TuneMemoryError
 __all__ = ["MemoryEstimate", "estimate_memory", "check_memory", "available_mib"]
 
 _MIB = 2**20
-# Python, torch and the tokenizer before any model: measured ~450 MiB RSS after `import torch, transformers, peft`.
+# Python, torch, transformers and peft before any model: 465 MiB RSS measured after importing them (2-core x86_64).
 _BASE_MIB = 500.0
 
 
