@@ -4,6 +4,7 @@ result, nothing half-written is left at --out, and the merged folder exports thr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -125,10 +126,21 @@ def test_a_checkpoint_of_other_settings_is_refused(tiny_hf_folder, faq_slice, tm
     tune(spec)
     assert spec.checkpoint_path.is_file()
     other = _spec(
-        tiny_hf_folder, faq_slice, tmp_path / "b", learning_rate=1e-3, checkpoint_dir=spec.checkpoint_path.parent
+        tiny_hf_folder,
+        faq_slice,
+        tmp_path / "b",
+        max_steps=2,
+        eval_every=2,
+        learning_rate=1e-3,
+        checkpoint_dir=spec.checkpoint_path.parent,
     )
     with pytest.raises(TuneError, match="checkpoint of another run"):
         tune(other)
+    # --no-resume starts over; success removes the checkpoint but not what else the folder holds
+    (spec.checkpoint_path.parent / "notes.txt").write_text("mine", encoding="utf-8")
+    fresh = tune(dataclasses.replace(other, resume=False))
+    assert fresh.record.resumed_from_step is None and fresh.record.steps == 2
+    assert [p.name for p in spec.checkpoint_path.parent.iterdir()] == ["notes.txt"]
 
 
 def test_not_enough_memory_stops_before_training(tiny_hf_folder, faq_slice, tmp_path):

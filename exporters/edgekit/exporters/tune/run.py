@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
+import contextlib
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -161,5 +161,7 @@ def tune(spec: TuneSpec, on_progress: OnProgress | None = None) -> TuneReport:
             )
             write_tuned_folder(merged, assets, record, spec.out, spec.force)
     if not spec.keep_checkpoint:
-        shutil.rmtree(spec.checkpoint_path.parent, ignore_errors=True)
+        spec.checkpoint_path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a --checkpoint-dir holding other files stays
+            spec.checkpoint_path.parent.rmdir()
     return TuneReport(spec.out, record, warnings)
