@@ -69,8 +69,9 @@ WHEEL_PLATFORMS = tuple(f"manylinux_2_{m}_aarch64" for m in range(GLIBC_MINOR, 1
 # Base-install packages whose version must equal the x86 reference (they compute the tokens).
 PINNED_FROM_HOST = ("numpy", "onnxruntime", "tokenizers", "jinja2", "markupsafe", "click", "httpx")
 # Test tools only, never imported by edgekit: pytest runs the runtime's test subset inside the
-# emulated Python, and onnx builds those tests' toy graphs (tests/runtime/toy_bundle.py).
-EXTRA_GUEST_PACKAGES = ("pytest", "onnx")
+# emulated Python, onnx builds those tests' toy graphs (tests/runtime/toy_bundle.py), and jsonschema
+# checks the arguments of local tool calls independently of edgekit's own checker (tests/runtime/test_tools.py).
+EXTRA_GUEST_PACKAGES = ("pytest", "onnx", "jsonschema")
 PI_CPUS = {
     "cortex-a72": "Raspberry Pi 4 (BCM2711, 4x Cortex-A72)",
     "cortex-a76": "Raspberry Pi 5 (BCM2712, 4x Cortex-A76)",

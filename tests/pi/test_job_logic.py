@@ -168,3 +168,78 @@ def test_job_script_refuses_bad_arguments():
         timeout=60,
     )
     assert proc.returncode != 0
+
+
+# Import names of distributions whose import name differs from the distribution name.
+_IMPORT_NAMES = {"python-stdnum": "stdnum"}
+
+
+def _guest_importable() -> set[str]:
+    """Top-level modules the emulated device has: the base install, the guest test tools, edgekit's runtime/sdk."""
+    import re as _re
+
+    names = set()
+    for requirement in run_job.aarch64_env.base_requirements():
+        dist = _re.split(r"[<>=!~ ;\[]", requirement, maxsplit=1)[0].strip().lower()
+        names.add(_IMPORT_NAMES.get(dist, dist.replace("-", "_")))
+    return names | {"edgekit.runtime", "edgekit.sdk"}
+
+
+def _required_modules(path: Path):
+    """(test node or None, module) for every import_or_skip_or_fail("module", ...) call in a test file."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    for statement in tree.body:
+        node = statement.name if isinstance(statement, ast.FunctionDef) and statement.name.startswith("test_") else None
+        for call in ast.walk(statement):
+            if (
+                isinstance(call, ast.Call)
+                and getattr(call.func, "id", None) == "import_or_skip_or_fail"
+                and call.args
+                and isinstance(call.args[0], ast.Constant)
+            ):
+                yield node, call.args[0].value
+
+
+def test_every_guest_test_that_needs_what_the_device_lacks_is_left_out_with_a_reason():
+    # Under CI=true a missing import fails instead of skipping, so a guest test module that needs torch or a dev
+    # tool the device does not have must be deselected by name (with the reason the job prints), or the job fails.
+    importable = _guest_importable()
+
+    def available(module: str) -> bool:
+        return module in importable or module.split(".")[0] in importable and not module.startswith("edgekit.")
+
+    missing = []
+    for root in run_job.GUEST_TESTS:
+        for path in sorted((REPO / root).rglob("test_*.py")):
+            rel = path.relative_to(REPO).as_posix()
+            if rel in run_job.GUEST_DESELECT:
+                continue
+            for node, module in _required_modules(path):
+                if available(module) or (node and f"{rel}::{node}" in run_job.GUEST_DESELECT):
+                    continue
+                missing.append(f"{rel}{'::' + node if node else ''} needs {module}")
+    assert not missing, "add to GUEST_DESELECT in scripts/pi/run_job.py, with the reason: " + "; ".join(missing)
+    assert all(reason.strip() for reason in run_job.GUEST_DESELECT.values())
+
+
+def test_guest_tests_are_sharded_once_each_except_the_kernel_dependent_ones():
+    files = run_job.guest_test_files(run_job.GUEST_TESTS)
+    assert "tests/runtime/test_tools.py" in files and "tests/runtime/test_bench.py" not in files  # deselected
+    cpus = ["cortex-a72", "cortex-a76"]
+    shards = run_job.shard_tests(files, cpus)
+    for name in run_job.EVERY_CPU_TESTS | set(run_job.TEST_WEIGHTS):
+        assert (REPO / name).is_file(), f"{name} is named in run_job.py but does not exist"
+    for cpu in cpus:
+        assert run_job.EVERY_CPU_TESTS <= set(shards[cpu])
+    once = [f for f in files if f not in run_job.EVERY_CPU_TESTS]
+    placed = [f for cpu in cpus for f in shards[cpu] if f not in run_job.EVERY_CPU_TESTS]
+    assert sorted(placed) == sorted(once)  # every other file exactly once
+    weight = {
+        cpu: sum(run_job.TEST_WEIGHTS.get(f, run_job.DEFAULT_TEST_WEIGHT) for f in shards[cpu] if f in once)
+        for cpu in cpus
+    }
+    heaviest = max(run_job.TEST_WEIGHTS.get(f, run_job.DEFAULT_TEST_WEIGHT) for f in once)
+    assert abs(weight[cpus[0]] - weight[cpus[1]]) <= heaviest, weight
+    assert run_job.shard_tests(files, ["cortex-a76"])["cortex-a76"] == sorted(files)  # one CPU runs everything
