@@ -76,6 +76,12 @@ GUEST_DESELECT = {
     "against the x86 runtime)",
     "tests/runtime/test_hidden_state.py": "compares the exported hidden state with transformers' torch model, "
     "which the device does not have (the x86 run covers it)",
+    "tests/runtime/test_template_limits.py": "bounds the chat-template sandbox (pure Python jinja, the same on every "
+    "ISA) with wall-clock limits set for a real CPU, which emulation exceeds; the x86 run covers it",
+    "tests/runtime/test_cli_input_encoding.py": "checks how the CLI decodes argv and stdin bytes (pure Python, the "
+    "same on every ISA) by starting a dozen CLI processes, a minute and a half under emulation; the x86 run covers it",
+    "tests/runtime/test_cli_sampling.py": "checks the CLI's sampling flags (pure Python argument checks) in real "
+    "processes; the x86 run covers it, and test_sampling.py runs the sampler itself on every emulated CPU",
     "tests/runtime/test_manifest_fuzz.py": "fuzzes the manifest reader (pure Python, the same on every ISA) with "
     "hypothesis, a dev tool the device's base install does not have; the x86 run covers it",
 }
@@ -95,11 +101,8 @@ EVERY_CPU_TESTS = frozenset(
 # the shards; a file not listed counts as DEFAULT_TEST_WEIGHT.
 TEST_WEIGHTS = {
     "tests/runtime/test_tools.py": 294,
-    "tests/runtime/test_template_limits.py": 105,
-    "tests/runtime/test_cli_input_encoding.py": 93,
     "tests/runtime/test_constraints.py": 56,
     "tests/runtime/test_ort_telemetry.py": 35,
-    "tests/runtime/test_cli_sampling.py": 21,
     "tests/runtime/test_cli.py": 17,
     "tests/runtime/test_integrity_cache.py": 8,
     "tests/runtime/test_chat.py": 7,
