@@ -8,7 +8,6 @@ import sys
 import time
 
 import pytest
-
 from edgekit.runtime import load
 from edgekit.runtime.errors import BundleError
 from edgekit.runtime.spinning import CpuSample, SpinMode, decide, free_cpus, sample

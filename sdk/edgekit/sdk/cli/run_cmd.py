@@ -238,7 +238,8 @@ def run(bundle, prompt, system, raw, as_json, stats, threads, no_verify, force, 
     if stats:
         click.echo(format_stats(result), err=True)
         if model.spinning is not None:
-            click.echo(f"thread spinning: {'on' if model.spinning.allow else 'off'} ({model.spinning.reason})", err=True)
+            state = "on" if model.spinning.allow else "off"
+            click.echo(f"thread spinning: {state} ({model.spinning.reason})", err=True)
 
 
 def format_stats(result) -> str:
