@@ -27,10 +27,10 @@ def _sample(wall, idle, total, own=0.0, cpus=2):
 def test_stat_counts_only_the_cpus_this_process_may_use(tmp_path, monkeypatch):
     path = tmp_path / "stat"
     path.write_text(STAT)
-    monkeypatch.setattr("edgekit.runtime.spinning._usable_cpus", lambda: [0, 1])
+    monkeypatch.setattr("edgekit.runtime.spinning.usable_cpus", lambda: [0, 1])
     got = sample(str(path))
     assert got is not None and (got.idle_ticks, got.total_ticks, got.cpus) == (1500, 2000, 2)
-    monkeypatch.setattr("edgekit.runtime.spinning._usable_cpus", lambda: [1])
+    monkeypatch.setattr("edgekit.runtime.spinning.usable_cpus", lambda: [1])
     got = sample(str(path))
     assert got is not None and (got.idle_ticks, got.total_ticks) == (650, 1000)
     assert sample(str(tmp_path / "absent")) is None  # no /proc/stat (an Android app): no sample

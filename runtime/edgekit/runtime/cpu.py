@@ -5,7 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["physical_cores"]
+__all__ = ["physical_cores", "usable_cpus"]
+
+
+def usable_cpus() -> list[int]:
+    """Ids of the CPUs this process may run on (affinity), or range(cpu_count) where affinity is unknown."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return list(range(os.cpu_count() or 1))
 
 
 def physical_cores() -> int:
@@ -15,10 +23,7 @@ def physical_cores() -> int:
     nothing from them and the extra threads only contend (llama.cpp defaults to
     physical cores for the same reason). Falls back to the logical count.
     """
-    try:
-        allowed = sorted(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        allowed = list(range(os.cpu_count() or 1))
+    allowed = usable_cpus()
     cores: set[tuple[str, str]] = set()
     for cpu in allowed:
         topo = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")

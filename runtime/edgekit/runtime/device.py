@@ -34,6 +34,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cpu import usable_cpus
+
 __all__ = [
     "CpuInfo",
     "MemoryInfo",
@@ -249,16 +251,6 @@ def _arm_model(blocks: list[dict[str, str]]) -> str | None:
     for name in parts:
         counts[name] = counts.get(name, 0) + 1
     return " + ".join(f"{n}x {name}" for name, n in counts.items())
-
-
-def usable_cpus() -> list[int]:
-    """Ids of the CPUs this process may run on (affinity), or range(cpu_count) elsewhere."""
-    if hasattr(os, "sched_getaffinity"):
-        try:
-            return sorted(os.sched_getaffinity(0))
-        except OSError:
-            pass
-    return list(range(os.cpu_count() or 1))
 
 
 def physical_cores(

@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from enum import Enum
 
+from .cpu import usable_cpus
+
 __all__ = ["SpinMode", "SpinDecision", "CpuSample", "sample", "decide", "SPARE_CPU_SLACK", "MIN_WINDOW_S"]
 
 # Spin only if at least (threads - slack) CPUs were free for this process: a shell or a logger taking a few
@@ -93,16 +95,9 @@ def _stat_ticks(text: str, cpus: set[int]) -> tuple[int, int] | None:
     return (idle, total) if seen else None
 
 
-def _usable_cpus() -> list[int]:
-    try:
-        return sorted(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return list(range(os.cpu_count() or 1))
-
-
 def sample(stat_path: str = "/proc/stat") -> CpuSample | None:
     """The counters now, or None where /proc/stat cannot be read."""
-    cpus = _usable_cpus()
+    cpus = usable_cpus()
     try:
         with open(stat_path, encoding="ascii") as fh:
             text = fh.read()
