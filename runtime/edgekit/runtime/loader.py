@@ -95,7 +95,8 @@ def load(
             "set vocab_size to the model's, or re-export the bundle"
         )
     cpu_after = spinning.sample() if auto_spin else None
-    spin = spinning.decide(spin_mode, threads or physical_cores(), cpu_before, cpu_after)
+    threads = threads or physical_cores()  # resolved once: the spinning decision and the backend use the same count
+    spin = spinning.decide(spin_mode, threads, cpu_before, cpu_after)
     options = BackendOptions(threads=threads, allow_spinning=spin.allow, prefill_chunk=prefill_chunk)
     backend = backend_cls.open(folder, manifest, options)
     if parallel > 1 and backend.max_batch >= parallel:
