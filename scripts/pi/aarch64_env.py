@@ -328,6 +328,11 @@ def _host_version(dist: str) -> str | None:
         return None
 
 
+def requirement_name(requirement: str) -> str:
+    """The distribution name of a PEP 508 requirement ("numpy>=1.24" -> "numpy")."""
+    return re.split(r"[<>=!~ ;\[]", requirement, maxsplit=1)[0].strip()
+
+
 def base_requirements() -> list[str]:
     """pyproject's [project].dependencies, pinned to the host's versions where they decide numbers."""
     import tomllib
@@ -335,7 +340,7 @@ def base_requirements() -> list[str]:
     deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     reqs = []
     for dep in deps:
-        name = re.split(r"[<>=!~ ;\[]", dep, maxsplit=1)[0].strip()
+        name = requirement_name(dep)
         version = _host_version(name) if name.lower() in PINNED_FROM_HOST else None
         reqs.append(f"{name}=={version}" if version else dep)
     for name in ("markupsafe",):  # jinja2's compiled dependency: same version as x86 too

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import os
 import subprocess
@@ -176,19 +177,15 @@ _IMPORT_NAMES = {"python-stdnum": "stdnum"}
 
 def _guest_importable() -> set[str]:
     """Top-level modules the emulated device has: the base install, the guest test tools, edgekit's runtime/sdk."""
-    import re as _re
-
     names = set()
     for requirement in run_job.aarch64_env.base_requirements():
-        dist = _re.split(r"[<>=!~ ;\[]", requirement, maxsplit=1)[0].strip().lower()
+        dist = run_job.aarch64_env.requirement_name(requirement).lower()
         names.add(_IMPORT_NAMES.get(dist, dist.replace("-", "_")))
     return names | {"edgekit.runtime", "edgekit.sdk"}
 
 
 def _required_modules(path: Path):
     """(test node or None, module) for every import_or_skip_or_fail("module", ...) call in a test file."""
-    import ast
-
     tree = ast.parse(path.read_text())
     for statement in tree.body:
         node = statement.name if isinstance(statement, ast.FunctionDef) and statement.name.startswith("test_") else None
@@ -211,15 +208,11 @@ def test_every_guest_test_that_needs_what_the_device_lacks_is_left_out_with_a_re
         return module in importable or module.split(".")[0] in importable and not module.startswith("edgekit.")
 
     missing = []
-    for root in run_job.GUEST_TESTS:
-        for path in sorted((REPO / root).rglob("test_*.py")):
-            rel = path.relative_to(REPO).as_posix()
-            if rel in run_job.GUEST_DESELECT:
+    for rel in run_job.guest_test_files(run_job.GUEST_TESTS):  # the files the job runs (deselected ones left out)
+        for node, module in _required_modules(REPO / rel):
+            if available(module) or (node and f"{rel}::{node}" in run_job.GUEST_DESELECT):
                 continue
-            for node, module in _required_modules(path):
-                if available(module) or (node and f"{rel}::{node}" in run_job.GUEST_DESELECT):
-                    continue
-                missing.append(f"{rel}{'::' + node if node else ''} needs {module}")
+            missing.append(f"{rel}{'::' + node if node else ''} needs {module}")
     assert not missing, "add to GUEST_DESELECT in scripts/pi/run_job.py, with the reason: " + "; ".join(missing)
     assert all(reason.strip() for reason in run_job.GUEST_DESELECT.values())
 
