@@ -149,3 +149,13 @@ def test_assistant_routes_escalates_redacts_and_falls_back(core, tmp_path: Path)
     )
     path = policy.save(tmp_path / "policy.json")
     run_junit(core, "AssistantTest", {"edgekit.tokenizer": str(default_tokenizer_json()), "edgekit.policy": str(path)})
+
+
+def test_policy_with_a_hidden_state_probe_is_refused_by_name(core, tmp_path: Path):
+    from dataclasses import replace
+
+    from edgekit.sdk.policy.base import base_policy
+    from edgekit.sdk.policy.prompt_probe import PromptProbe
+
+    probe = replace(base_policy(), probe=PromptProbe((0.5, -0.25), 0.1, 0.5)).save(tmp_path / "probe.json")
+    run_junit(core, "PolicyProbeRefusalTest", {"edgekit.probePolicy": str(probe)})

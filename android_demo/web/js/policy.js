@@ -44,6 +44,10 @@ const RULE_KINDS = {
 export class Policy {
   constructor(data, where = 'policy') {
     if (!data || data.format !== POLICY_FORMAT) throw new PolicyError(`${where}: not an edgekit policy file (no "format": "${POLICY_FORMAT}")`);
+    if (data.version === 2 && data.probe) {
+      // a hidden-state probe needs the prompt's final hidden state, which this app's runtime does not read yet
+      throw new PolicyError(`${where}: this policy escalates with a hidden-state probe (version 2, from \`edgekit calibrate --domain\`), which this app cannot compute; serve it a policy without a probe (\`edgekit serve --policy FILE\`)`);
+    }
     if (data.version !== POLICY_VERSION) {
       throw new PolicyError(`${where}: policy version ${data.version} is not supported (this app reads ${POLICY_VERSION}); re-run \`edgekit calibrate\``);
     }

@@ -126,6 +126,16 @@ def _load_local(local: Any) -> Any:
     return local
 
 
+def _bundle_policy(local: Any) -> Policy | None:
+    """The policy the local bundle carries (policy.json, sha256-checked), if any."""
+    folder, manifest = getattr(local, "folder", None), getattr(local, "manifest", None)
+    if folder is None or manifest is None:
+        return None
+    from .policy.bundle_policy import bundle_policy
+
+    return bundle_policy(folder, manifest)
+
+
 class HybridClient:
     """Local first, cloud when the policy says so. Thread-safe for concurrent ``ask`` calls.
 
@@ -150,6 +160,8 @@ class HybridClient:
         cloud_client: CloudClient | None = None,
     ):
         self.local = _load_local(local)
+        if policy is None:
+            policy = _bundle_policy(self.local)
         if policy is None:
             policy = Policy.default() if default_policy_path().is_file() else base_policy()
         elif isinstance(policy, (str, Path)):
@@ -218,11 +230,14 @@ class HybridClient:
         )
 
     @staticmethod
-    def _cost(result: Any, reply: CloudReply | None, cloud_ms: float, started: float) -> Cost:
+    def _cost(result: Any, reply: CloudReply | None, cloud_ms: float, started: float, probed: Any = None) -> Cost:
+        probe_ms = probed.timings.total_ms if probed is not None else 0.0
         return Cost(
-            local_prompt_tokens=result.prompt_tokens if result is not None else 0,
+            local_prompt_tokens=(result.prompt_tokens if result is not None else 0)
+            + (probed.prompt_tokens if probed is not None else 0),
             local_completion_tokens=len(result.token_ids) if result is not None else 0,
-            local_ms=result.timings.total_ms if result is not None else 0.0,
+            local_ms=(result.timings.total_ms if result is not None else 0.0) + probe_ms,
+            local_probe_ms=probe_ms,
             cloud_prompt_tokens=reply.prompt_tokens if reply else 0,
             cloud_completion_tokens=reply.completion_tokens if reply else 0,
             cloud_ms=cloud_ms,
@@ -231,10 +246,26 @@ class HybridClient:
             total_ms=(time.perf_counter() - started) * 1e3,
         )
 
-    def _decide_pre(self, messages: list[dict[str, Any]]) -> tuple[str, dict[str, float], Decision]:
+    def _decide_pre(
+        self, messages: list[dict[str, Any]], options: Mapping[str, Any]
+    ) -> tuple[str, dict[str, float], Decision, Any]:
+        """The router's decision, and the prefill the policy's hidden-state probe ran for it (or None).
+
+        The probe reads the prompt's hidden state, which only a prefill gives: it is run (one token generated)
+        only when the decision reaches the probe, and its time and prompt tokens count in the answer's cost.
+        """
         question = question_of(messages)
         pre = pre_signals(question)
-        return question, pre, self.policy.route(question, pre)
+        probed: list[Any] = []
+
+        def prompt_hidden() -> Any:
+            probed.append(self.local.generate(messages, **{**self._local_options(options), "max_new_tokens": 1}))
+            return probed[0].prompt_hidden
+
+        decision = self.policy.route(question, pre, prompt_hidden=prompt_hidden)
+        if "probe" in decision.signals:  # the answer reports what the probe read, whichever stage decides
+            pre = {**pre, "probe": decision.signals["probe"]}
+        return question, pre, decision, probed[0] if probed else None
 
     def _decide_post(self, family: str, question: str, pre: Mapping[str, float], result: Any) -> Decision:
         signals = {**pre, **post_signals(result, self.policy.answer_kind(family), question)}
@@ -282,7 +313,7 @@ class HybridClient:
         started = time.perf_counter()
         _check_timeout(cloud_timeout)
         messages = self._messages(messages)
-        question, pre, decision = self._decide_pre(messages)
+        question, pre, decision, probed = self._decide_pre(messages, options)
         result = None
         if not decision.escalate:
             result = yield from self._local(messages, options, streamed)
@@ -294,7 +325,7 @@ class HybridClient:
                         result.text,
                         Route.LOCAL,
                         decision,
-                        self._cost(result, None, 0.0, started),
+                        self._cost(result, None, 0.0, started, probed),
                         local_text=result.text,
                         local_finish_reason=str(result.finish_reason),
                         tool_calls=tuple(getattr(result, "tool_calls", ())),
@@ -347,7 +378,7 @@ class HybridClient:
                     redaction.restore(reply.text),
                     Route.CLOUD,
                     decision,
-                    self._cost(result, reply, cloud_ms, started),
+                    self._cost(result, reply, cloud_ms, started, probed),
                     local_text=result.text if result else None,
                     local_finish_reason=str(result.finish_reason) if result else None,
                     redacted=redaction.kinds(),
@@ -374,7 +405,7 @@ class HybridClient:
                 result.text,
                 Route.LOCAL_FALLBACK,
                 decision,
-                self._cost(result, None, cloud_ms, started),
+                self._cost(result, None, cloud_ms, started, probed),
                 error=self._scrub(str(error)),
                 error_kind=_error_kind(error),
                 local_text=result.text,

@@ -26,7 +26,8 @@ class Cost:
 
     local_prompt_tokens: int = 0
     local_completion_tokens: int = 0
-    local_ms: float = 0.0
+    local_ms: float = 0.0  # includes local_probe_ms
+    local_probe_ms: float = 0.0  # the prefill a hidden-state probe ran before deciding (policy version 2)
     cloud_prompt_tokens: int = 0
     cloud_completion_tokens: int = 0
     cloud_ms: float = 0.0

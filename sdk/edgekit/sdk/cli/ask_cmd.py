@@ -27,7 +27,7 @@ def hybrid_options(func):
             "policy_file",
             type=click.Path(path_type=Path),
             default=None,
-            help="Policy file (default: the shipped one)",
+            help="Policy file (default: the one the bundle carries, else the shipped one)",
         ),
         click.option("--local-only", is_flag=True, help="Privacy: never send anything to the cloud"),
         click.option(

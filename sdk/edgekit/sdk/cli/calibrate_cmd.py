@@ -27,16 +27,60 @@ from .progress_render import StderrProgress
 @click.option("--max-new-tokens", type=int, default=48, show_default=True)
 @click.option("--folds", type=int, default=5, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("policy.json"), show_default=True)
+@click.option(
+    "--domain",
+    default=None,
+    help="Fit a domain policy instead: a known domain (support_faq) or a folder with train.jsonl, held_out.jsonl "
+    "and out_of_domain.jsonl; its questions stay local, the rest escalates",
+)
+@click.option(
+    "--max-inside-rate",
+    type=float,
+    default=None,
+    help="--domain: out-of-fold share of in-domain questions the threshold may escalate (default 0.05)",
+)
+@click.option("--fit-size", type=int, default=160, show_default=True, help="--domain: in-domain fitting questions")
+@click.option("--into-bundle", is_flag=True, help="--domain: write the policy into BUNDLE (policy.json, listed)")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Policy file to write [policy.json]")
 @click.option("--json", "as_json", is_flag=True, help="Print the cross-validated report as JSON")
 @click.option("--quiet", is_flag=True)
-def calibrate(bundle, data, records_in, target_rate, target_accuracy, max_new_tokens, folds, seed, out, as_json, quiet):
+def calibrate(
+    bundle,
+    data,
+    records_in,
+    target_rate,
+    target_accuracy,
+    max_new_tokens,
+    folds,
+    seed,
+    domain,
+    max_inside_rate,
+    fit_size,
+    into_bundle,
+    out,
+    as_json,
+    quiet,
+):
     """Fit the router and post-generation models per task family on BUNDLE's answers to a labelled set
     (or on saved --records), pick thresholds for --target-rate / --target-accuracy, and write the policy file.
-    Every figure printed is cross-validated (out-of-fold)."""
+    Every figure printed is cross-validated (out-of-fold). With --domain, fit the hidden-state probe of a domain
+    policy instead, and test it on the domain's held-out and out-of-domain questions."""
     from edgekit.runtime.errors import ConfigError
 
     from ..policy.calibration import calibrate as fit
+
+    if domain is not None or into_bundle or max_inside_rate is not None:
+        from .calibrate_domain import calibrate_domain_cli
+
+        if domain is None:
+            raise ConfigError("--into-bundle and --max-inside-rate go with --domain NAME|DIR (a domain policy)")
+        if bundle is None or data is not None or records_in is not None:
+            raise ConfigError("--domain needs a BUNDLE (its prompts are run) and takes neither --data nor --records")
+        calibrate_domain_cli(
+            bundle, domain, max_inside_rate, fit_size, folds, seed, max_new_tokens, into_bundle, out, as_json, quiet
+        )
+        return
+    out = out or Path("policy.json")
 
     if records_in is not None:
         records = [json.loads(line) for line in records_in.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -46,7 +46,7 @@ _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if
     "policy_path",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Policy file the web demo reads at /policy.json (default: the shipped default policy)",
+    help="Policy file the web demo reads at /policy.json (default: the bundle's own, else the shipped default)",
 )
 @click.option(
     "--allow-origin",
@@ -120,17 +120,30 @@ def serve(
         root = (web_root or default_web_root()).resolve()
         if not (root / "index.html").is_file():
             raise ConfigError(f"web root {str(root)!r} has no index.html; pass --web-root DIR with the demo's files")
+    manifest = None
     policy_file = None
     if root is not None:
+        from ..policy.bundle_policy import bundle_policy_path
         from ..policy.policy import Policy, default_policy_path
 
-        policy_file = Path(policy_path or default_policy_path()).resolve()
+        # --policy wins, then the policy the bundle carries (sha256-checked), then the shipped default
+        carried = None
+        if not policy_path:
+            manifest = read_manifest(bundle)
+            carried = bundle_policy_path(bundle, manifest)
+        policy_file = Path(policy_path or carried or default_policy_path()).resolve()
         if not policy_file.is_file():
             raise ConfigError(
                 f"--policy {str(policy_file)!r}: no such file; pass a policy written by `edgekit calibrate`"
             )
-        Policy.load(policy_file)  # refuse a malformed policy now, not in the phone's browser
-    manifest = read_manifest(bundle)  # a bad bundle fails here in one line, before the port is taken
+        if Policy.load(policy_file).probe is not None:  # refuse a malformed policy now, not in the phone's browser
+            click.echo(
+                f"warning: {policy_file.name} escalates with a hidden-state probe, which the web demo cannot "
+                "compute (it will say so); pass --policy FILE with a policy without a probe for the demo",
+                err=True,
+            )
+    if manifest is None:
+        manifest = read_manifest(bundle)  # a bad bundle fails here in one line, before the port is taken
     options = ServeOptions(
         model_id=model_id or model_id_for(manifest, bundle),
         api_key=token,

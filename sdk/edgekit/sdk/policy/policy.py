@@ -10,7 +10,10 @@ the same file; tests/vectors/policy_vectors.json holds shared test vectors):
    c. the first ``router.rules[i]`` that matches ``q`` → cloud, rule ``router:rule:<name>``;
    d. the router model of the family (``router.models[family]``, else ``router.models["default"]``,
       else none) on the pre-generation signals: p ≥ its threshold → cloud, rule ``router:model:<family>``;
-   e. else generate locally.
+   e. the hidden-state ``probe`` (version 2 files only; prompt_probe.py): after prefill, on the prompt's
+      final hidden state ``h``, ``p = 1 / (1 + exp(-(bias + weights . h)))`` ≥ its threshold → cloud, rule
+      ``router:probe`` (no token is generated);
+   f. else generate locally.
 2. **After generation**, on pre + post signals:
    a. ``context_overflow == 1`` → cloud, rule ``post:context_overflow``;
    b. the post model of the family (same lookup) : p ≥ threshold → cloud, rule ``post:model:<family>``;
@@ -44,9 +47,12 @@ from typing import Any
 from edgekit.runtime.errors import ConfigError
 from edgekit.runtime.registry import Registry
 
+from .prompt_probe import PromptProbe
+
 __all__ = [
     "POLICY_FORMAT",
     "POLICY_VERSION",
+    "POLICY_VERSIONS",
     "PRIVACY_MODES",
     "LogisticModel",
     "FamilyRule",
@@ -58,7 +64,11 @@ __all__ = [
 ]
 
 POLICY_FORMAT = "edgekit-policy"
-POLICY_VERSION = 1
+# Version 2 adds the optional hidden-state "probe". A file without a probe is still written as version 1, so the
+# readers that predate the probe (the Java and web demos refuse versions they do not know) keep reading it, and a
+# file with one is never read by them as if it had none.
+POLICY_VERSION = 2
+POLICY_VERSIONS = (1, 2)
 PRIVACY_MODES = ("allow", "local-only")
 GENERAL = "general"
 
@@ -244,6 +254,7 @@ class Policy:
     privacy: str = "allow"
     generation: dict[str, Any] = field(default_factory=dict)  # local generation options the models were fitted with
     meta: dict[str, Any] = field(default_factory=dict)  # what it was fitted on, CV metrics (informative only)
+    probe: PromptProbe | None = None  # escalates before generation on the prompt's hidden state
 
     def __post_init__(self) -> None:
         if self.privacy not in PRIVACY_MODES:
@@ -265,8 +276,17 @@ class Policy:
     def _model(self, models: Mapping[str, LogisticModel], family: str) -> LogisticModel | None:
         return models.get(family) or models.get("default")
 
-    def route(self, question: str, pre: Mapping[str, float]) -> Decision:
-        """Stage 1: escalate before generation?"""
+    def route(
+        self,
+        question: str,
+        pre: Mapping[str, float],
+        prompt_hidden: Any = None,
+    ) -> Decision:
+        """Stage 1: escalate before generation?
+
+        ``prompt_hidden``: the prompt's final hidden state for the probe, or a function that computes it
+        (called only when the decision gets to the probe, so a question a rule escalates is never prefilled).
+        """
         family = self.classify(question)
         signals = dict(pre)
         if self.privacy == "local-only":
@@ -275,12 +295,26 @@ class Policy:
             if rule.matches(question, family):
                 return Decision(True, "router", f"router:rule:{rule.name}", family, signals=signals)
         model = self._model(self.router_models, family)
+        local = Decision(False, "router", "router:local", family, signals=signals)
         if model is not None:
             p = model.probability(signals)
             if p >= model.threshold:
                 return Decision(True, "router", f"router:model:{family}", family, p, model.threshold, signals)
-            return Decision(False, "router", "router:local", family, p, model.threshold, signals)
-        return Decision(False, "router", "router:local", family, signals=signals)
+            local = Decision(False, "router", "router:local", family, p, model.threshold, signals)
+        if self.probe is None:
+            return local
+        hidden = prompt_hidden() if callable(prompt_hidden) else prompt_hidden
+        if hidden is None:
+            raise ConfigError(
+                "the policy has a hidden-state probe but the local model gave no prompt hidden state (a bundle "
+                "exported without the last_hidden output, or an ExecuTorch bundle); re-export the bundle with this "
+                "edgekit or use a policy without a probe"
+            )
+        p = self.probe.probability(hidden)
+        signals["probe"] = p
+        if p >= self.probe.threshold:
+            return Decision(True, "router", "router:probe", family, p, self.probe.threshold, signals)
+        return replace(local, signals=signals)
 
     def decide(self, family: str, signals: Mapping[str, float]) -> Decision:
         """Stage 2: escalate after seeing the local answer's signals (pre + post)?"""
@@ -299,9 +333,9 @@ class Policy:
 
     # -- file -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "format": POLICY_FORMAT,
-            "version": POLICY_VERSION,
+            "version": POLICY_VERSION if self.probe is not None else 1,
             "privacy": self.privacy,
             "families": [{"name": f.name, "pattern": f.pattern, "answer_kind": f.answer_kind} for f in self.families],
             "router": {
@@ -312,6 +346,9 @@ class Policy:
             "generation": dict(self.generation),
             "meta": dict(self.meta),
         }
+        if self.probe is not None:
+            out["probe"] = self.probe.to_dict()
+        return out
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -322,11 +359,14 @@ class Policy:
     def from_dict(cls, data: Any, where: str = "policy") -> Policy:
         if not isinstance(data, dict) or data.get("format") != POLICY_FORMAT:
             raise ConfigError(f'{where}: not an edgekit policy file (no "format": "{POLICY_FORMAT}")')
-        if data.get("version") != POLICY_VERSION:
+        version = data.get("version")
+        if isinstance(version, bool) or version not in POLICY_VERSIONS:
             raise ConfigError(
-                f"{where}: policy version {data.get('version')!r} is not supported (this edgekit reads "
-                f"{POLICY_VERSION}); re-run `edgekit calibrate`"
+                f"{where}: policy version {version!r} is not supported (this edgekit reads "
+                f"{', '.join(map(str, POLICY_VERSIONS))}); re-run `edgekit calibrate`"
             )
+        if "probe" in data and version < 2:
+            raise ConfigError(f'{where}: a "probe" needs policy version 2, the file says {version}')
         try:
             families = tuple(
                 FamilyRule(str(f["name"]), str(f["pattern"]), f.get("answer_kind")) for f in data.get("families") or []
@@ -353,6 +393,7 @@ class Policy:
             privacy=str(data.get("privacy", "allow")),
             generation=dict(data.get("generation") or {}),
             meta=dict(data.get("meta") or {}),
+            probe=PromptProbe.from_dict(data["probe"], where) if data.get("probe") is not None else None,
         )
 
     @classmethod

@@ -171,6 +171,11 @@ public final class Policy {
             throw new EdgekitException(where + ": not an edgekit policy file (no \"format\": \"" + FORMAT + "\")");
         }
         Object version = data.get("version");
+        if (Long.valueOf(2).equals(version) && data.get("probe") != null) {
+            // a hidden-state probe needs the prompt's final hidden state, which this app's runtime does not read yet
+            throw new EdgekitException(where + ": this policy escalates with a hidden-state probe (version 2, from "
+                    + "`edgekit calibrate --domain`), which this app cannot compute; give it a policy without a probe");
+        }
         if (!(version instanceof Long) || (Long) version != VERSION) {
             throw new EdgekitException(where + ": policy version " + version + " is not supported (this app reads "
                     + VERSION + "); re-run `edgekit calibrate`");
