@@ -173,3 +173,23 @@ def test_the_merged_folder_exports_through_every_onnx_recipe(tuned, recipe, tmp_
     assert report.recipe == recipe and report.validation is not None
     with load(report.bundle) as model:
         assert model.generate(QUESTION, max_new_tokens=4, temperature=0.0).token_ids
+
+
+def test_a_gguf_file_tunes_and_its_merged_folder_exports(tiny_gguf, faq_slice, tmp_path):
+    """The source is dequantized from the GGUF's blocks (the tiny llama: Q4_1 linears, Q8_0 embedding): it trains
+    like the HF folder, and the merged folder (new float weights) exports and answers."""
+    from edgekit.exporters import ExportSpec, ValidationSettings, export
+    from edgekit.runtime import load
+
+    report = tune(_spec(tiny_gguf, faq_slice, tmp_path / "from-gguf", max_steps=8, eval_every=4))
+    record = report.record
+    assert record.source_kind == "gguf" and record.base_model == str(tiny_gguf)
+    assert record.best_validation_loss < record.initial_validation_loss - 0.3, record.history
+    bundle = export(
+        ExportSpec(
+            model=str(report.out), out=tmp_path / "b", quant="int8", validation=ValidationSettings(max_tokens=64)
+        )
+    )
+    assert bundle.validation is not None and bundle.validation.top1_agreement > 0.5
+    with load(bundle.bundle) as model:
+        assert model.generate(QUESTION, max_new_tokens=4, temperature=0.0).token_ids
