@@ -62,3 +62,28 @@ def test_a_run_prints_the_folder_and_its_progress(tiny_hf_folder, tmp_path):
     assert result.stdout.strip() == str(out)
     assert "[3/4] train step 2/2" in result.stderr and "val_loss=" in result.stderr and "eta_s=" in result.stderr
     assert "tuned: 2 steps" in result.stderr
+
+
+def test_export_keeps_the_held_out_accuracy_within_the_stated_drop(tiny_hf_folder, tmp_path):
+    """--export --accuracy FILE --max-accuracy-drop D: the task check measures the bundle, and its score is the
+    "after export" row and the manifest's validation.task (auto's passing over: tests/exporters/test_task_check.py)."""
+    from edgekit.runtime.manifest import read_manifest
+    from edgekit.sdk.evalset.support_faq import HELD_OUT_PATH
+
+    data = tmp_path / "train.jsonl"
+    data.write_text("\n".join(TRAIN_PATH.read_text(encoding="utf-8").splitlines()[:20]) + "\n", encoding="utf-8")
+    held = tmp_path / "held.jsonl"
+    held.write_text("\n".join(HELD_OUT_PATH.read_text(encoding="utf-8").splitlines()[:4]) + "\n", encoding="utf-8")
+    out = tmp_path / "tuned"
+    result = _run(
+        tiny_hf_folder, "--data", data, "--out", out, "--max-steps", "2", "--eval-every", "1", "--export",
+        "--quant", "int8", "--accuracy", held, "--max-accuracy-drop", "0.25", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    before, tuned, exported = payload["accuracy"]
+    assert exported["label"] == f"after export ({payload['export']['recipe']})" and exported["total"] == 4
+    task = read_manifest(tmp_path / "tuned-bundle").validation["task"]
+    assert task["name"] == "held-out accuracy (held.jsonl, 4 questions)"
+    assert task["score"] == exported["accuracy"] and task["floor"] == max(0.0, tuned["accuracy"] - 0.25)
+    assert task["passed"] and "task held-out accuracy (held.jsonl, 4 questions)" in result.stderr

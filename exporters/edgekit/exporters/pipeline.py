@@ -18,13 +18,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from edgekit.runtime.errors import ConfigError, DependencyError, UnsupportedError
+from edgekit.runtime.errors import ConfigError, DependencyError, QualityGateError, UnsupportedError
 from edgekit.runtime.manifest import Manifest, MemoryInfo, sha256_file
 from edgekit.runtime.progress import OnProgress, ProgressEvent, Steps
 
 from .bundle_writer import BundleContents, check_destination, staging_folder, write_bundle_manifest
 from .loaded_model import LoadedModel
 from .target_options import TargetOptions
+from .task_check import TASK_KEY, TaskCheck, TaskScore
 from .validation.quality import (
     DEFAULT_MIN_AGREEMENT,
     ValidationResult,
@@ -85,6 +86,9 @@ class ExportSpec:
     # The target's options: its TargetOptions dataclass (e.g. OnnxOptions(profile="web")), or a mapping
     # the target parses into one ({"profile": "web"}; text values are parsed by the field's type).
     options: TargetOptions | Mapping[str, Any] = field(default_factory=dict)
+    # a task metric the bundle must keep (task_check.py): recorded in validation.task; under auto, a candidate
+    # below its floor is passed over like one below the agreement floor
+    task_check: TaskCheck | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out).expanduser())
@@ -94,6 +98,8 @@ class ExportSpec:
             raise ConfigError(f"--min-agreement must be between 0 and 1, got {self.min_agreement!r}")
         if not self.validate and (self.strict or self.min_agreement is not None or self.quant == AUTO):
             raise ConfigError("validation is off, but --strict, --min-agreement and --quant auto need it")
+        if not self.validate and self.task_check is not None:
+            raise ConfigError("validation is off, but a task check runs with it; drop --no-validate")
         if not isinstance(self.options, (TargetOptions, Mapping)):
             raise ConfigError(
                 f"target options must be the target's options dataclass or a mapping, got {type(self.options).__name__}"
@@ -114,10 +120,11 @@ class CandidateResult:
     """One recipe tried by ``--quant auto``."""
 
     recipe: str
-    status: str  # "chosen" | "below floor" | "refused"
+    status: str  # "chosen" | "below floor" | "below task floor" | "refused"
     top1_agreement: float | None = None
     size_bytes: int | None = None
     reason: str = ""
+    task_score: float | None = None
 
 
 @dataclass
@@ -210,9 +217,10 @@ def _forward_target_progress(steps: Steps) -> OnProgress:
 class _BelowFloor(Exception):
     """Internal: an auto candidate missed the floor (aborts its staging folder)."""
 
-    def __init__(self, result: ValidationResult, size: int):
+    def __init__(self, result: ValidationResult, size: int, task: TaskScore | None = None):
         self.result = result
         self.size = size
+        self.task = task  # set when it was the task metric that missed
 
 
 def _source_digest(model: LoadedModel) -> str | None:
@@ -297,6 +305,19 @@ def _build_one(ctx: ExportContext, recipe: Any, gate: bool) -> tuple[Manifest, V
                     check_quality(validation, recipe.name)
                 if spec.quant == AUTO:
                     raise _BelowFloor(validation, size)
+        if spec.task_check is not None and validation is not None:
+            with steps.stage("task", spec.task_check.name) as stage:
+                task = spec.task_check.run(folder)
+                stage.metrics.update(score=round(task.score, 4), floor=round(task.floor, 4), passed=task.passed)
+            manifest.validation = {**manifest.validation, TASK_KEY: task.to_dict()}
+            manifest.write(folder)
+            if not task.passed:  # a floor the caller stated: a miss is never written as a bundle
+                if spec.quant == AUTO:
+                    raise _BelowFloor(validation, size, task)
+                raise QualityGateError(
+                    f"{recipe.name}: {task.name} {task.score:.4f} is below its floor {task.floor:.4f}; try a "
+                    "larger recipe or --quant auto"
+                )
     return manifest, validation, size
 
 
@@ -314,7 +335,7 @@ def export(spec: ExportSpec, on_progress: OnProgress | None = None) -> ExportRep
     kind = preflight(spec.model).name
     auto = spec.quant == AUTO
     candidates = list(AUTO_CANDIDATES) if auto else []
-    per_recipe = 3 if spec.validate else 2
+    per_recipe = _stages_per_recipe(spec)
     steps = Steps(total=1 + per_recipe * (len(candidates) if auto else 1), on_progress=on_progress)
     timings: dict[str, float] = {}
     floor = spec.quality_floor
@@ -372,9 +393,12 @@ def export(spec: ExportSpec, on_progress: OnProgress | None = None) -> ExportRep
     return report
 
 
-def _export_auto(ctx: ExportContext, candidates: list[str]) -> ExportReport:
-    from edgekit.runtime.errors import QualityGateError
+def _stages_per_recipe(spec: ExportSpec) -> int:
+    """build + bundle, then validate, then the task check, each when asked for."""
+    return 2 + spec.validate + (spec.task_check is not None)
 
+
+def _export_auto(ctx: ExportContext, candidates: list[str]) -> ExportReport:
     from .recipes import get_recipe
 
     spec, model, target, steps, floor = ctx.spec, ctx.model, ctx.target, ctx.steps, ctx.floor
@@ -385,20 +409,37 @@ def _export_auto(ctx: ExportContext, candidates: list[str]) -> ExportReport:
         reason = target.supports(recipe, model)
         if reason is not None:
             tried.append(CandidateResult(name, "refused", reason=reason))
-            steps.current += 3  # keep step numbers meaningful for the skipped stages
+            steps.current += _stages_per_recipe(spec)  # keep step numbers meaningful for the skipped stages
             steps.note("auto", f"skip {name}: {reason}")
             continue
         try:
             manifest, validation, size = _build_one(ctx, recipe, gate=False)
         except _BelowFloor as miss:
-            tried.append(CandidateResult(name, "below floor", miss.result.top1_agreement, miss.size))
+            status = "below floor" if miss.task is None else "below task floor"
+            score = miss.task.score if miss.task is not None else None
+            tried.append(CandidateResult(name, status, miss.result.top1_agreement, miss.size, task_score=score))
             continue
-        tried.append(CandidateResult(name, "chosen", validation.top1_agreement if validation else None, size))
+        task = manifest.validation.get(TASK_KEY) or {}
+        tried.append(
+            CandidateResult(
+                name,
+                "chosen",
+                validation.top1_agreement if validation else None,
+                size,
+                task_score=task.get(TaskScore.Key.SCORE),
+            )
+        )
         steps.total = steps.current  # the remaining candidates are not needed
         return ExportReport(spec.out, manifest, spec.target, name, size, 0.0, validation, candidates=tried)
-    summary = ", ".join(
-        f"{c.recipe}: {c.top1_agreement:.4f}" if c.top1_agreement is not None else f"{c.recipe}: refused" for c in tried
-    )
+    summary = ", ".join(_candidate_summary(c) for c in tried)
+    task_floor = f" and {spec.task_check.name} {spec.task_check.floor:.4f}" if spec.task_check is not None else ""
     raise QualityGateError(
-        f"--quant auto: no recipe reached top-1 agreement {floor:.4f} ({summary}); lower --min-agreement"
+        f"--quant auto: no recipe reached top-1 agreement {floor:.4f}{task_floor} ({summary}); lower the floor"
     )
+
+
+def _candidate_summary(c: CandidateResult) -> str:
+    if c.top1_agreement is None:
+        return f"{c.recipe}: refused"
+    task = f", task {c.task_score:.4f}" if c.task_score is not None else ""
+    return f"{c.recipe}: {c.top1_agreement:.4f}{task}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -63,6 +64,13 @@ import click
     help="Held-out JSONL with key facts (the support FAQ's held_out.jsonl): report accuracy before tuning, "
     "after tuning (float) and after --export.",
 )
+@click.option(
+    "--max-accuracy-drop",
+    type=float,
+    default=None,
+    help="With --export and --accuracy: the bundle must keep the tuned float model's accuracy within this many "
+    "points (0.05 = 5); under --quant auto a recipe that loses more is passed over for the next larger one.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
 def tune(
@@ -90,6 +98,7 @@ def tune(
     quant,
     bundle,
     accuracy_data,
+    max_accuracy_drop,
     as_json,
     quiet,
 ):
@@ -108,6 +117,11 @@ def tune(
     _quiet_third_party_loggers()
     if quant is not None and not then_export:
         raise ConfigError("--quant is the recipe of --export; add --export, or drop --quant")
+    if max_accuracy_drop is not None:
+        if not then_export or accuracy_data is None:
+            raise ConfigError("--max-accuracy-drop checks the exported bundle's accuracy: add --export and --accuracy")
+        if not 0.0 <= max_accuracy_drop <= 1.0:
+            raise ConfigError(f"--max-accuracy-drop {max_accuracy_drop:g} must be a share in [0, 1] (0.05 = 5 points)")
     try:
         import peft  # noqa: F401
         import torch  # noqa: F401
@@ -172,8 +186,25 @@ def tune(
 
         from .export_cmd import summary_table
 
+        check, measured = None, []
+        if max_accuracy_drop is not None:
+            from edgekit.exporters import TaskCheck
+
+            from ..tune_accuracy import bundle_accuracy
+
+            def measure(folder: Path) -> float:
+                measured.append(bundle_accuracy(folder, items, "after export"))
+                return measured[-1].accuracy
+
+            tuned_accuracy = accuracy[-1].accuracy
+            check = TaskCheck(
+                f"held-out accuracy ({accuracy_data.name}, {len(items)} questions)",
+                measure,
+                max(0.0, tuned_accuracy - max_accuracy_drop),
+            )
         export_report = run_export(
-            ExportSpec(model=str(report.out), out=bundle_out, quant=quant, force=force), on_progress=progress
+            ExportSpec(model=str(report.out), out=bundle_out, quant=quant, force=force, task_check=check),
+            on_progress=progress,
         )
         if not quiet:
             click.echo(summary_table(export_report), err=True)
@@ -182,7 +213,11 @@ def tune(
         if accuracy_data is not None:
             from ..tune_accuracy import bundle_accuracy
 
-            accuracy.append(bundle_accuracy(export_report.bundle, items, f"after export ({export_report.recipe})"))
+            label = f"after export ({export_report.recipe})"
+            if measured:  # the task check already measured the chosen bundle: its last measurement
+                accuracy.append(replace(measured[-1], label=label))
+            else:
+                accuracy.append(bundle_accuracy(export_report.bundle, items, label))
     if accuracy:
         payload["accuracy"] = [result.to_dict() for result in accuracy]
         if not quiet:
