@@ -193,3 +193,39 @@ def test_a_gguf_file_tunes_and_its_merged_folder_exports(tiny_gguf, faq_slice, t
     assert bundle.validation is not None and bundle.validation.top1_agreement > 0.5
     with load(bundle.bundle) as model:
         assert model.generate(QUESTION, max_new_tokens=4, temperature=0.0).token_ids
+
+
+def test_a_domain_policy_is_calibrated_on_the_tuned_bundle_and_carried_by_it(tuned, tmp_path):
+    """The loop's last step on the tuned tiny model: calibrate the hand-off on the domain (its FAQ prompts stay,
+    general questions go), write the policy into the bundle, and HybridClient routes with it by default."""
+    from dataclasses import replace
+
+    from edgekit.exporters import ExportSpec, ValidationSettings, export
+    from edgekit.runtime import load
+    from edgekit.sdk.evalset.domains import domain_set
+    from edgekit.sdk.hybrid import HybridClient
+    from edgekit.sdk.policy.bundle_policy import attach_policy
+    from edgekit.sdk.policy.domain_calibration import calibrate_domain
+
+    bundle = export(
+        ExportSpec(
+            model=str(tuned[0].out), out=tmp_path / "b", quant="int8", validation=ValidationSettings(max_tokens=64)
+        )
+    ).bundle
+    domain = domain_set("support_faq", fit_size=30)
+    domain = replace(domain, outside=domain.outside[::6], held_out=domain.held_out[:10])
+    with load(bundle) as model:
+        result = calibrate_domain(model, domain, max_new_tokens=4)
+    report = result.report
+    assert (report.n_inside, report.n_outside) == (30, len(domain.outside))
+    assert report.fit_inside_rate <= 0.05 and report.fit_auroc > 0.8  # FAQ and trivia prompts differ even here
+    attach_policy(bundle, result.policy)
+    with load(bundle) as model:
+        client = HybridClient(model, generation={"max_new_tokens": 4})
+        assert client.policy.probe == result.policy.probe
+        answer = client.ask(list(domain.out_of_domain[0]))
+        assert answer.signals["probe"] == pytest.approx(
+            result.policy.probe.probability(
+                model.generate(list(domain.out_of_domain[0]), max_new_tokens=1).prompt_hidden
+            )
+        )
