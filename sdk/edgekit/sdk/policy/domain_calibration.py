@@ -28,6 +28,7 @@ from edgekit.runtime.progress import OnProgress, ProgressEvent, no_progress
 
 from ..evalset.domains import DomainSet, Prompt
 from .base import base_policy
+from .calibration import _folds
 from .metrics import auroc
 from .policy import Policy
 from .probe import COMPONENTS, fit_probe
@@ -89,19 +90,6 @@ def prompt_states(
     return np.stack(rows)
 
 
-def _folds(labels: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
-    """Stratified folds: each class shuffled (seeded) and dealt round-robin."""
-    rng = np.random.default_rng(seed)
-    assignment = np.empty(len(labels), dtype=int)
-    offset = 0
-    for value in (False, True):
-        idx = np.flatnonzero(labels == value)
-        rng.shuffle(idx)
-        assignment[idx] = (np.arange(len(idx)) + offset) % k
-        offset += len(idx)
-    return [np.flatnonzero(assignment == f) for f in range(k)]
-
-
 def _threshold(inside_scores: np.ndarray, max_rate: float) -> float:
     """The lowest threshold (``p >= t`` escalates) at which at most ``max_rate`` of the in-domain scores escalate.
 
@@ -144,7 +132,9 @@ def calibrate_domain(
     escalate = np.r_[np.zeros(len(inside), bool), np.ones(len(outside), bool)]
     no_signals = np.zeros((len(hidden), 0))
     oof = np.zeros(len(hidden))
-    for test in _folds(escalate, folds, seed):
+    # the calibration's folds, stratified by (family, "correct"): one family here, and the label to stratify by
+    # (escalate) in the "correct" slot, so the two classes are dealt out separately
+    for test in _folds([{"family": domain.name, "correct": bool(e)} for e in escalate], folds, seed):
         train = np.setdiff1d(np.arange(len(hidden)), test)
         oof[test] = fit_probe(hidden[train], no_signals[train], escalate[train], components).probability(
             hidden[test], no_signals[test]

@@ -19,19 +19,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import _spread
 from . import load_commands, load_tools
 
 __all__ = ["NO_TOOL_REPLY", "tune_conversations", "main"]
 
 # what a device that has no tool for a request says (the eval counts any plain answer as right for these)
 NO_TOOL_REPLY = "Sorry, I can't do that on this device."
-
-
-def _spread(items: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any]]:
-    if limit is None or limit >= len(items):
-        return items
-    step = len(items) / limit
-    return [items[int(i * step)] for i in range(limit)]
 
 
 def tune_conversations(
@@ -49,7 +43,8 @@ def tune_conversations(
     tools = list(tools) if tools is not None else load_tools()
     system = {"role": "system", "content": tools_section(parse_tools(tools))}
     out = []
-    for item in _spread(load_commands(split=split), limit):
+    items = load_commands(split=split)
+    for item in items if limit is None else _spread(items, limit):
         if item["kind"] == "call":
             reply = call_text(item["expected"]["name"], item["expected"]["arguments"])
         elif item["kind"] == "no_tool":
