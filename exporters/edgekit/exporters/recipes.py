@@ -23,7 +23,7 @@ from dataclasses import replace
 from edgekit.runtime.errors import ConfigError
 from edgekit.runtime.registry import Registry
 
-from .recipe_types import FLOAT_BITS, QuantMethod, QuantRecipe
+from .recipe_types import FLOAT_BITS, ActivationRule, QuantMethod, QuantRecipe
 
 __all__ = [
     "QuantMethod",
@@ -132,7 +132,37 @@ register_recipe(
         head_bits=8,
         targets=_ONNX,
         description="exact repack of a GGUF source's Q4_0/Q4_1/Q8_0 blocks (max weight error 0); needs a GGUF source",
-        accuracy_level=0,  # float activations for the 4-bit layers: agreement 0.99 vs 0.96 at level 4
+        # Float activations for the 4-bit layers; the Q8_0 head runs on int8 activations with its top-k refined
+        # (onnx/builder.py). Measured on SmolLM2-135M Q4_1, onnxruntime 1.32, 2 threads: teacher-forced top-1
+        # agreement / mean KL against the float model on the validation text's first 512 tokens and on the
+        # calibration chats (1,289 tokens); decode tok/s interleaved in one process (median of 15 × 128 tokens):
+        #   every layer at level 0 (this recipe)          1.000 / 1.000,  KL 0.0004 / 0.0002,  54.3 tok/s
+        #   every layer at level 4 (int8 activations)     0.969 / 0.968,  KL 0.0030 / 0.0045,  62.4 tok/s
+        #   level 4, q_k_v and down at 0                  0.975 / 0.977,  KL 0.0013 / 0.0017,  56.0 tok/s
+        #   level 4, gate_up at 0 (gguf-fast below)       0.973 / 0.975,  KL 0.0019 / 0.0031,  60.7 tok/s
+        # Every level-4 variant flips the golden prompt's first token, a near tie in float ("The" p=0.152 vs
+        # "L" p=0.140): "What is the capital of France?" is answered "L'Étoile, la Marseillaise, ..." instead
+        # of "The capital of France is Paris.". So the default stays exact; the faster one is a choice.
+        accuracy_level=0,
+    )
+)
+_GGUF = RECIPES.get("gguf")
+
+register_recipe(
+    replace(
+        _GGUF,
+        name="gguf-fast",
+        description="exact GGUF repack on int8 activations except the MLP's gate/up (~12% faster decode than gguf "
+        "on SmolLM2, agreement ~0.97; greedy answers can change at near ties); needs a GGUF source",
+        # the "gate_up at 0" row above: no single layer stands out (each layer alone at level 0 moves
+        # agreement by under 0.012, within the noise of 1,289 positions); per kind, gate_up keeps the most
+        # speed for the agreement it buys
+        accuracy_level=4,
+        activation_rules=(
+            ActivationRule("layers.*.gate_up", 0),
+            ActivationRule("layers.*.gate", 0),  # a mixed-type GGUF keeps gate and up apart
+            ActivationRule("layers.*.up", 0),
+        ),
     )
 )
 
@@ -140,6 +170,7 @@ register_recipe(
 # accept whose validation meets the quality floor. gguf sits after int4
 # because Q4_1's correction term makes it ~6 bits/weight, but it loses nothing
 # more than the source already did, so it usually passes where int4 does not.
+# gguf-fast is never chosen by auto: it trades exactness for speed, which only the user can decide.
 AUTO_CANDIDATES: tuple[str, ...] = ("int4", "gguf", "int8", "fp32")
 
 # ExecuTorch's recipes (exporters/edgekit/exporters/recipes_executorch.py) register here too, so

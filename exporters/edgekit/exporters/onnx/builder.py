@@ -195,8 +195,8 @@ class _DecoderBuilder:
         return y
 
     def _accuracy_level(self, qm: QuantizedMatrix, name: str) -> int:
-        # 8-bit and 4-bit weights get separate levels: see QuantRecipe.int8_accuracy_level.
-        return self.recipe.int8_accuracy_level if qm.bits == 8 else self.recipe.accuracy_level
+        # the recipe's per-matmul rules first, then the level of the weights' width (QuantRecipe.accuracy_level_for)
+        return self.recipe.accuracy_level_for(name, qm.bits)
 
     def block_correction(self, x: str, qm: QuantizedMatrix, name: str) -> str:
         """Σ_b blocksum(x)_b · correction[n, b]: Q4_1's ``m + 8d`` outside the symmetric kernel."""

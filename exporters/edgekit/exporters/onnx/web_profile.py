@@ -30,6 +30,6 @@ WEB_PROFILE = "web"
 
 def web_recipe(recipe: QuantRecipe) -> QuantRecipe:
     """The recipe as the web profile builds it: every MatMulNBits at accuracy_level 0 (float activations)."""
-    if recipe.accuracy_level == 0 and recipe.int8_accuracy_level == 0:
+    if recipe.accuracy_level == 0 and recipe.int8_accuracy_level == 0 and not recipe.activation_rules:
         return recipe
-    return dataclasses.replace(recipe, accuracy_level=0, int8_accuracy_level=0)
+    return dataclasses.replace(recipe, accuracy_level=0, int8_accuracy_level=0, activation_rules=())
