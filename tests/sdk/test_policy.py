@@ -130,3 +130,26 @@ def test_default_policy_file_loads_and_is_fitted():
     assert pol.post_models and pol.families == BASE_FAMILIES
     assert pol.meta["calibration"]["cv_auroc_policy"] > 0.5
     assert not math.isnan(pol.meta["calibration"]["local_accuracy"])
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What is 48271 times 9343?", "what's 12 multiplied by 7", "How much is 100 divided by 4?", "Compute 3 minus 8."],
+)
+def test_arithmetic_in_words_is_arithmetic(question):
+    """Operators in words reach the arithmetic family (and its router model), not the catch-all "general"."""
+    assert Policy(families=BASE_FAMILIES).classify(question) == "arithmetic"
+
+
+def test_word_lookalikes_stay_out_of_arithmetic():
+    pol = Policy(families=BASE_FAMILIES)
+    assert pol.classify("What is 5 timesheets 3?") != "arithmetic"
+    assert pol.classify("What is the plus side of 3 days?") != "arithmetic"
+
+
+def test_default_policy_escalates_a_long_product_in_words_before_generating():
+    pol = Policy.default()
+    question = "What is 48271 times 9343?"
+    decision = pol.route(question, pre_signals(question))
+    assert decision.family == "arithmetic"
+    assert decision.escalate and decision.rule == "router:model:arithmetic", decision

@@ -21,7 +21,9 @@ _UNITS = (
 BASE_FAMILIES = (
     FamilyRule(
         "arithmetic",
-        r"^\s*(what is|what's|calculate|compute|evaluate)\s+-?\d[\d.,]*(\s*[-+*/x×÷]\s*-?\d[\d.,]*)+\s*[?.]?\s*$",
+        # operators as symbols or words: "48271 times 9343" is as much arithmetic as "48271 * 9343"
+        r"^\s*(what is|what's|how much is|calculate|compute|evaluate)\s+-?\d[\d.,]*"
+        r"(\s*([-+*/x×÷]|times|multiplied by|divided by|plus|minus)\s*-?\d[\d.,]*)+\s*[?.]?\s*$",
         "number",
     ),
     FamilyRule("conversion", rf"\b(convert|how many \w+ (are|is) (in|there in))\b.*\b({_UNITS})\b", "number"),
