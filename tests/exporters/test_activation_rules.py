@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import onnx
@@ -74,9 +75,15 @@ def test_manifest_recipe_records_the_rules():
     from edgekit.exporters.recipe_types import QuantRecipe
     from edgekit.exporters.recipes import get_recipe
 
-    data = get_recipe("gguf-fast").to_dict()
-    assert {"pattern": "layers.*.gate_up", "accuracy_level": 0} in data["activation_rules"]
-    rules = [(r["pattern"], r["accuracy_level"]) for r in data["activation_rules"]]
-    rebuilt = QuantRecipe(**{**data, "activation_rules": rules})
+    data = json.loads(json.dumps(get_recipe("gguf-fast").to_dict()))  # as the manifest stores it
+    assert {"pattern": "layers.*.gate_up", "accuracy_level": 0, "bits": 4} in data["activation_rules"]
+    rebuilt = QuantRecipe(**{**data, "targets": frozenset(data["targets"]), "extra": tuple(data["extra"].items())})
+    assert rebuilt == get_recipe("gguf-fast")
     assert rebuilt.accuracy_level_for("layers.3.gate_up", 4) == 0
+    assert rebuilt.accuracy_level_for("layers.3.gate_up", 8) == 4  # 8-bit weights keep the fast int8 kernel
     assert rebuilt.accuracy_level_for("layers.3.o", 4) == 4
+
+
+def test_a_bad_rule_width_is_refused():
+    with pytest.raises(ValueError, match="bits=3"):
+        ActivationRule("layers.*.o", 0, bits=3)

@@ -182,3 +182,29 @@ def test_head_on_int8_activations_refines_its_top_k_exactly(tmp_path, layer_type
     np.testing.assert_array_equal(got.argmax(-1), reference.argmax(-1))
     rest = np.abs(got - reference).max()
     assert rest > 5e-5  # the other logits do carry the int8-activation error (the refinement is what fixed the top)
+
+
+def test_head_search_copy_keeps_the_exact_heads_top_k(tmp_path):
+    """head_search_bits=4: the logits come from a 4-bit copy of the Q8_0 head, the top k are recomputed from the
+    exact rows, so greedy choices equal the float model's while the other logits carry the copy's error."""
+    import onnx
+    from edgekit.exporters.onnx import builder
+
+    torch_model, _ = tiny_llama(tie=True, seed=8)
+    deq_model, model = gguf_tiny(torch_model, layer_type="Q4_1", embed_type="Q8_0")
+    recipe = dataclasses.replace(
+        get_recipe("gguf"), accuracy_level=0, int8_accuracy_level=0, activation_rules=(), head_search_bits=4
+    )
+    build_onnx(model, recipe, tmp_path / "search", max_context=MAX_CONTEXT)
+    graph = onnx.load(str(tmp_path / "search" / "model.onnx"), load_external_data=False).graph
+    heads = {n.name.split("/")[0]: n for n in graph.node if n.op_type == "MatMulNBits" and "lm_head" in n.name}
+    assert set(heads) == {"lm_head_search"}, set(heads)  # the 8-bit head is only gathered from (embedding, refine)
+    assert next(a.i for a in heads["lm_head_search"].attribute if a.name == "bits") == 4
+    reference = torch_logits(deq_model, IDS)
+    got = GraphRunner(tmp_path / "search", MAX_CONTEXT).forward(IDS, len(IDS))
+    top = np.argsort(-reference, axis=-1)[:, : builder.HEAD_REFINE_TOP_K // 2]
+    np.testing.assert_allclose(
+        np.take_along_axis(got, top, -1), np.take_along_axis(reference, top, -1), atol=5e-5, rtol=0
+    )
+    np.testing.assert_array_equal(got.argmax(-1), reference.argmax(-1))
+    assert np.abs(got - reference).max() > 1e-3  # the rest are the 4-bit copy's

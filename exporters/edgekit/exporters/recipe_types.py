@@ -37,14 +37,22 @@ _LEVELS = (0, 1, 2, 3, 4)  # MatMulNBits accuracy_level: 0 = float activations, 
 
 @dataclass(frozen=True)
 class ActivationRule:
-    """MatMulNBits whose name matches ``pattern`` (fnmatch, e.g. ``layers.*.q_k_v``) run at ``accuracy_level``."""
+    """MatMulNBits whose name matches ``pattern`` (fnmatch, e.g. ``layers.*.q_k_v``) run at ``accuracy_level``.
+
+    ``bits``: only matmuls holding weights of that width (None: any). A level-0 rule wants it: 8-bit weights on
+    float activations fall onto a slow kernel (5 ms vs 48 µs for a 1728×576 decode matmul), and a GGUF's 5- and
+    6-bit blocks repack as 8-bit (Gemma 3's Q4_K_M file decoded 4× slower with an unrestricted level-0 rule).
+    """
 
     pattern: str
     accuracy_level: int
+    bits: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.pattern, str) or not self.pattern:
             raise ValueError(f"activation rule pattern must be a non-empty string, got {self.pattern!r}")
+        if self.bits not in (None, 2, 4, 8):
+            raise ValueError(f"activation rule {self.pattern!r}: bits={self.bits} (None, 2, 4 or 8)")
         if self.accuracy_level not in _LEVELS:
             raise ValueError(
                 f"activation rule {self.pattern!r}: accuracy_level={self.accuracy_level} (MatMulNBits accepts 0-4)"
@@ -92,6 +100,11 @@ class QuantRecipe:
     int8_accuracy_level: int = 4
     activation_bits: int | None = None  # None: weight-only; 8 for dynamic int8 activations (8da4w)
     activation_rules: tuple[ActivationRule, ...] = ()
+    # The candidate search of a quantized head on a narrower copy: the logits come from a ``head_search_bits``-bit
+    # copy of the head, and the exact head recomputes the top-k of them (onnx/builder.py refine_top_k), so greedy
+    # choices stay the exact head's whenever its best token is in the copy's top k. None: the head computes every
+    # logit. Costs the copy's bytes on disk and in RAM; pays where the head dominates decode (a large vocabulary).
+    head_search_bits: int | None = None
     extra: tuple[tuple[str, Any], ...] = field(default_factory=tuple)  # target-specific knobs, hashable
 
     def __post_init__(self) -> None:
@@ -110,18 +123,23 @@ class QuantRecipe:
         ):
             if bits not in (2, 4, 8, FLOAT_BITS):
                 raise ValueError(f"recipe {self.name!r}: {label}={bits} (must be 2, 4, 8 or {FLOAT_BITS})")
+        if self.head_search_bits not in (None, 4):
+            raise ValueError(f"recipe {self.name!r}: head_search_bits={self.head_search_bits} (must be None or 4)")
         if self.group_size < 16 or self.group_size & (self.group_size - 1):
             raise ValueError(f"recipe {self.name!r}: group_size={self.group_size} must be a power of two ≥ 16")
         if not isinstance(self.targets, frozenset):
             object.__setattr__(self, "targets", frozenset(self.targets))
         # (pattern, level) pairs are accepted too, so a manifest's recipe entry rebuilds the same rules
-        rules = tuple(r if isinstance(r, ActivationRule) else ActivationRule(*r) for r in self.activation_rules)
+        rules = tuple(
+            r if isinstance(r, ActivationRule) else ActivationRule(**r) if isinstance(r, dict) else ActivationRule(*r)
+            for r in self.activation_rules
+        )
         object.__setattr__(self, "activation_rules", rules)
 
     def accuracy_level_for(self, matmul: str, bits: int) -> int:
         """MatMulNBits ``accuracy_level`` of the matmul named ``matmul`` holding ``bits``-bit weights."""
         for rule in self.activation_rules:
-            if fnmatchcase(matmul, rule.pattern):
+            if fnmatchcase(matmul, rule.pattern) and rule.bits in (None, bits):
                 return rule.accuracy_level
         return self.int8_accuracy_level if bits == 8 else self.accuracy_level
 

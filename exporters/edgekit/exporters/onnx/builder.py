@@ -353,10 +353,13 @@ class _DecoderBuilder:
         if scale is not None:
             hidden = g.node("Mul", [hidden, g.const_f32(scale)])
 
+        search = self._search_head(head_part)
+
         def head(x: str) -> str:
             if head_part.quantized is not None:
-                logits = self.matmul(x, head_part)
-                if self._accuracy_level(head_part.quantized, head_part.name) > 0 and HEAD_REFINE_TOP_K:
+                logits = self.matmul(x, search or head_part)
+                lossy = search is not None or self._accuracy_level(head_part.quantized, head_part.name) > 0
+                if lossy and HEAD_REFINE_TOP_K:
                     logits = self.refine_top_k(x, logits, head_part)
                 return logits
             # Float head: Gemm with transB reads the [vocab, hidden] table in place, so a tied
@@ -369,6 +372,19 @@ class _DecoderBuilder:
             return g.node("Reshape", [y, g.node("Concat", [rows, g.const_i64([self.cfg.vocab_size])], axis=0)])
 
         return hidden, head
+
+    def _search_head(self, part: _Part) -> _Part | None:
+        """The head's narrower copy for the candidate search (QuantRecipe.head_search_bits), or None.
+
+        Only for a quantized head stored wider than the copy. The copy quantizes the head's own dequantized
+        weights (k-quant search, asymmetric), and the top-k refinement reads the head's exact rows.
+        """
+        bits = self.recipe.head_search_bits
+        qm = part.quantized
+        if bits is None or qm is None or qm.bits <= bits:
+            return None
+        copy = quantize_weight(qm.dequantize(), bits, self.recipe.group_size, False, QuantMethod.KQUANT)
+        return _Part(f"{part.name}_search", quantized=copy)
 
     def refine_top_k(self, x: str, logits: str, part: _Part) -> str:
         """Recompute the top-k logits with float activations; the rest keep the int8-activation values.
