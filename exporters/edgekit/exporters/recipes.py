@@ -121,7 +121,7 @@ register_recipe(
     )
 )
 
-register_recipe(
+_GGUF = register_recipe(
     QuantRecipe(
         name="gguf",
         bits=4,
@@ -146,7 +146,6 @@ register_recipe(
         accuracy_level=0,
     )
 )
-_GGUF = RECIPES.get("gguf")
 
 register_recipe(
     replace(

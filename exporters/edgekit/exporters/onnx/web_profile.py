@@ -14,7 +14,8 @@ Measured with onnxruntime-web 1.30.0 (npm, WASM backend) in headless Chromium an
 
 So the web profile keeps the graph (no second model pipeline) and only pins every MatMulNBits to float activations,
 which is what the browser computes anyway: a bundle exported with ``--profile web`` gives the same greedy tokens in
-the Python runtime and in the browser (the float CPU path is slower for 8-bit weights, which the browser never uses).
+the Python runtime and in the browser. (WASM has no fast kernel for block-quantized weights at any level, so the
+browser's speed is bound by onnxruntime-web, not by this choice: docs/android.md has the measurements.)
 """
 
 from __future__ import annotations
