@@ -87,3 +87,10 @@ def test_manifest_recipe_records_the_rules():
 def test_a_bad_rule_width_is_refused():
     with pytest.raises(ValueError, match="bits=3"):
         ActivationRule("layers.*.o", 0, bits=3)
+
+
+def test_a_bad_head_search_width_is_refused():
+    from edgekit.exporters.recipes import get_recipe
+
+    with pytest.raises(ValueError, match="head_search_bits=8"):
+        dataclasses.replace(get_recipe("gguf-fast"), head_search_bits=8)
