@@ -138,9 +138,12 @@ def test_web_demo_greedy_ids_equal_python_runtime(browser_ready, web_default_bun
 
 def test_web_demo_escalation_round_trip(browser_ready, default_bundle, tiny_bundle, tmp_path):
     """The page (the real default cpu bundle) routes to a real `edgekit serve` cloud (a tiny bundle), redacts the
-    request and shows the cloud's answer."""
+    request and shows the cloud's answer; a policy whose early model always stops hands the next question off
+    after its first local token."""
     import httpx
-    from edgekit.sdk.policy.policy import Policy, RouterRule
+    from edgekit.sdk.policy.early import EarlyStop
+    from edgekit.sdk.policy.early_fit import EARLY_FEATURES
+    from edgekit.sdk.policy.policy import LogisticModel, Policy, RouterRule
 
     app_bundle = default_bundle("gguf")
     validate_manifest(app_bundle)
@@ -153,20 +156,27 @@ def test_web_demo_escalation_round_trip(browser_ready, default_bundle, tiny_bund
         router_models=policy.router_models,
         post_models=policy.post_models,
         generation={"max_new_tokens": 8},
+        # p = 0.5 >= 0 after the first token: every answer the router lets through stops there
+        early=EarlyStop(1, LogisticModel(EARLY_FEATURES, (0.0,) * 10, (1.0,) * 10, (0.0,) * 10, 0.0, 0.0)),
     )
     policy_file = policy.save(tmp_path / "policy.json")
     question = "Cloud please: mail jane.doe@example.com the summary."
+    early_question = "What is the capital of France?"
     with (
         edgekit_serve(cloud_bundle, "--model-id", "tiny", web=False) as cloud,
         edgekit_serve(app_bundle, "--policy", str(policy_file)) as url,
     ):
         shot = OUTPUT / "web-demo-escalation.png"
         run = run_driver(
-            {"url": f"{url}/?cloud={cloud}&cloudModel=tiny", "questions": [question], "screenshot": str(shot)}
+            {
+                "url": f"{url}/?cloud={cloud}&cloudModel=tiny",
+                "questions": [question, early_question],
+                "screenshot": str(shot),
+            }
         )
         # what the cloud answers to the redacted request, asked directly
         sent = [r for r in run["requests"] if r["url"].startswith(cloud)]
-        assert len(sent) == 1, f"expected one request to the cloud, saw {run['requests']}"
+        assert len(sent) == 2, f"expected two requests to the cloud, saw {run['requests']}"
         body = json.loads(sent[0]["body"])
         direct = httpx.post(f"{cloud}/v1/chat/completions", json={**body, "stream": False}, timeout=120).json()
     assert "checksums verified" in run["status"], run["status"]
@@ -179,6 +189,9 @@ def test_web_demo_escalation_round_trip(browser_ready, default_bundle, tiny_bund
     expected = direct["choices"][0]["message"]["content"].replace("[EMAIL_1]", "jane.doe@example.com")
     assert turn["answer"] == expected
     assert turn["redacted"] == {"email": 1}
+    early = run["turns"][1]
+    assert early["route"] == "cloud" and early["rule"] == "early:model:fact" and early["earlyTokens"] == 1, early
+    assert early["error"] is None and early["cloudError"] is None, early
     assert png_is_not_blank(shot)[0], f"screenshot {shot} looks blank"
 
 
@@ -226,6 +239,14 @@ def test_web_policy_matches_python_policy(vectors_run):
         if problem:
             bad.append(f"{case['question'][:60]!r} ({case['privacy']}): {problem}")
     assert not bad, f"{len(bad)} policy decisions differ in the browser:\n" + "\n".join(bad)
+    early = reference["policy"]["early_vectors"]
+    assert {c["expected"]["escalate"] for c in early} == {True, False}, "the early vectors must stop and continue"
+    bad = [
+        f"{case['question'][:60]!r} after {case['signals']['prefix_tokens']:.0f} tokens: {problem}"
+        for case, decision in zip(early, got["early"], strict=True)
+        if (problem := compare_decision(case["expected"], decision))
+    ]
+    assert not bad, f"{len(bad)} early hand-off decisions differ in the browser:\n" + "\n".join(bad)
 
 
 def test_web_signals_match_python_signals(vectors_run):

@@ -1,11 +1,12 @@
 // Drives the web demo in headless Debian Chromium with playwright-core (executablePath /usr/bin/chromium
 // and these flags: what works without a GPU or a sandbox). Called by tests/android/test_web_demo.py:
-//   node web_driver.mjs '<json job>'   ->  one JSON object on stdout
+//   node web_driver.mjs JOB.json   ->  one JSON object on stdout (a file: the policy vectors outgrow one argument)
 // Job: {webRoot, url, screenshot, questions: [..], vectors: {...}|null, offlineReload: bool, offlineQuestions, timeoutMs}
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
-const job = JSON.parse(process.argv[2]);
+const job = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const require = createRequire(path.join(job.webRoot, 'package.json')); // playwright-core from the demo's node_modules
 const { chromium } = require('playwright-core');
 
@@ -47,6 +48,7 @@ try {
         finish: el.dataset.finish || null,
         redacted: el.dataset.redacted ? JSON.parse(el.dataset.redacted) : null,
         cloudError: el.dataset.cloudError || null,
+        earlyTokens: el.dataset.earlyTokens ? Number(el.dataset.earlyTokens) : null,
         error: el.dataset.error || null,
         meta: el.querySelector('.meta').textContent,
       })));
@@ -73,6 +75,7 @@ try {
       if (v.policy) {
         const policy = new Policy(v.policy.policy, 'policy_vectors.json');
         res.policy = v.policy.vectors.map((c) => decideVector(policy, c.question, c.signals, c.privacy));
+        res.early = (v.policy.early_vectors || []).map((c) => policy.earlyDecision(policy.classify(c.question), c.signals));
       }
       if (v.signals) {
         res.signals = v.signals.map((c) => ({ pre: preSignals(c.question), post: postSignals(c.result, c.answer_kind) }));

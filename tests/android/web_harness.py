@@ -104,8 +104,16 @@ def edgekit_serve(bundle: Path, *extra: str, web: bool = True, timeout: float = 
 
 
 def run_driver(job: dict, timeout: float = 900) -> dict:
+    import tempfile
+
     job = {"webRoot": str(WEB), "chromium": str(CHROMIUM), **job}
-    proc = _run(["node", str(DRIVER), json.dumps(job)], timeout=timeout)
+    # a file, not an argument: Linux caps one argument at 128 KiB (MAX_ARG_STRLEN) and the vectors are larger
+    with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8", delete=False) as f:
+        json.dump(job, f)
+    try:
+        proc = _run(["node", str(DRIVER), f.name], timeout=timeout)
+    finally:
+        Path(f.name).unlink(missing_ok=True)
     if proc.returncode != 0 or not proc.stdout.strip().startswith("{"):
         pytest.fail(f"web driver failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     out = json.loads(proc.stdout)

@@ -91,7 +91,11 @@ def test_calibrate_without_signal_is_near_chance():
 
 def test_target_accuracy():
     result = calibrate(_synthetic(), target_accuracy=0.9)
-    assert result.report["rates"]["0.5"] >= 0.0 and 0.0 < result.report["target_rate"] <= 1.0
+    point = result.report["operating_point"]
+    reaching = [p for p in result.policy.operating.points if p.accuracy >= 0.9]
+    assert point["accuracy"] >= 0.9 and point["escalation_rate"] == min(p.escalation_rate for p in reaching)
+    assert result.report["cv_escalation_rate"] == pytest.approx(point["escalation_rate"])
+    assert point["escalation_rate"] < 1.0  # the synthetic signal is good enough not to need everything
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 // locally, decide after generation (post signals), escalate with redaction, fall back to the local answer if the
 // cloud fails.
 import { WebModel } from './engine.js';
-import { Policy, PolicyError } from './policy.js';
+import { Policy, PolicyError, prefixSignals } from './policy.js';
 import { preSignals, postSignals, questionOf } from './signals.js';
 import { Redactor, StreamRestorer } from './redaction.js';
 import { CloudClient } from './cloud.js';
@@ -95,16 +95,24 @@ function show(turn, fields) {
   }
 }
 
-async function localAnswer(turn, messages, signal) {
+// early: {family, pre} to let the policy's early model stop after one of the first tokens (returns {stopped}), or null
+async function localAnswer(turn, messages, signal, early = null) {
   const answer = turn.querySelector('.answer');
   answer.textContent = '';
   // the hybrid client's local defaults (sdk/edgekit/sdk/hybrid.py: 128 tokens, then the policy's generation options)
   const options = { max_new_tokens: 128, ...(app.policy?.generation || {}), signal };
   if (app.settings.maxNewTokens) options.max_new_tokens = Number(app.settings.maxNewTokens);
   let result = null;
+  const tokens = [];
+  const watch = early && app.policy?.early;
   for await (const piece of app.model.stream(messages, options)) {
     if (piece.result) result = piece.result;
     else if (piece.text) answer.textContent += piece.text;
+    if (watch && piece.token && tokens.length < app.policy.early.maxTokens) {
+      tokens.push(piece.token);
+      const d = app.policy.earlyDecision(early.family, { ...early.pre, ...prefixSignals(tokens) });
+      if (d.escalate) return { stopped: d, tokens: tokens.length }; // leaving the loop ends the generator
+    }
   }
   return result;
 }
@@ -138,15 +146,22 @@ async function ask(question) {
   try {
     if (!(decision.escalate && cloudAllowed)) {
       show(turn, { route: 'local', decision });
-      result = await localAnswer(turn, messages);
-      show(turn, { result });
-      if (app.policy) {
-        const post = { ...pre, ...postSignals(result, app.policy.answerKind(decision.family)) };
-        decision = app.policy.decide(decision.family, post);
-      } else if (result.context_overflow) {
-        decision = { escalate: true, stage: 'post', rule: 'post:context_overflow', family: 'general' };
+      const local = await localAnswer(turn, messages, undefined, cloudAllowed ? { family: decision.family, pre } : null);
+      if (local?.stopped) {
+        // the early model stopped the local answer after its first tokens: escalate, and pay for no more of it
+        decision = local.stopped;
+        turn.dataset.earlyTokens = String(local.tokens);
       } else {
-        decision = { ...decision, escalate: false };
+        result = local;
+        show(turn, { result });
+        if (app.policy) {
+          const post = { ...pre, ...postSignals(result, app.policy.answerKind(decision.family)) };
+          decision = app.policy.decide(decision.family, post);
+        } else if (result.context_overflow) {
+          decision = { escalate: true, stage: 'post', rule: 'post:context_overflow', family: 'general' };
+        } else {
+          decision = { ...decision, escalate: false };
+        }
       }
       show(turn, { decision });
     }

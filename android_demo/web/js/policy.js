@@ -1,7 +1,7 @@
 // The escalation policy, read from the same policy file as the Python SDK: a port of
 // sdk/edgekit/sdk/policy/policy.py, whose docstring specifies the two-stage decision (router before generation,
-// post-generation model after) and the standardised logistic models. Checked against
-// tests/vectors/policy_vectors.json in the browser test.
+// post-generation model after), the early hand-off while generating (sdk/edgekit/sdk/policy/early.py) and the
+// standardised logistic models. Checked against tests/vectors/policy_vectors.json in the browser test.
 
 export const POLICY_FORMAT = 'edgekit-policy';
 export const POLICY_VERSION = 1;
@@ -61,6 +61,12 @@ export class Policy {
     this.routerModels = models(data.router?.models, 'router.models');
     this.postModels = models(data.post?.models, 'post.models');
     this.generation = data.generation || {};
+    this.early = null;
+    if (data.early) {
+      const maxTokens = data.early.max_tokens;
+      if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new PolicyError(`${where}: early.max_tokens must be an integer >= 1; re-run \`edgekit calibrate\``);
+      this.early = { maxTokens, model: new LogisticModel(data.early.model || {}, `${where} early.model`) };
+    }
     this.data = data;
   }
 
@@ -97,6 +103,17 @@ export class Policy {
     return decision(false, 'router', 'router:local', family);
   }
 
+  /** While generating, after token signals.prefix_tokens: stop and escalate now? (pre + prefix signals) */
+  earlyDecision(family, signals) {
+    if (!this.early || this.privacy === 'local-only' || signals.prefix_tokens > this.early.maxTokens) {
+      return decision(false, 'early', 'early:continue', family);
+    }
+    const m = this.early.model;
+    const p = m.probability(signals);
+    if (p >= m.threshold) return decision(true, 'early', `early:model:${family}`, family, p, m.threshold);
+    return decision(false, 'early', 'early:continue', family, p, m.threshold);
+  }
+
   /** Stage 2: escalate after the local answer's signals (pre + post)? */
   decide(family, signals) {
     if (this.privacy === 'local-only') return decision(false, 'privacy', 'privacy:local-only', family);
@@ -118,4 +135,17 @@ export function decideVector(policy, question, signals, privacy = 'allow') {
   const p = policy.withPrivacy(privacy);
   const routed = p.route(question, signals);
   return routed.escalate || routed.stage === 'privacy' ? routed : p.decide(routed.family, signals);
+}
+
+/** The answer prefix's signals (sdk/edgekit/sdk/policy/early.py prefix_signals): tokens with logprob, entropy. */
+export function prefixSignals(tokens) {
+  const lps = tokens.map((t) => Math.max(t.logprob, -50));
+  const ents = tokens.map((t) => t.entropy);
+  return {
+    prefix_tokens: tokens.length,
+    prefix_mean_logprob: lps.reduce((a, b) => a + b, 0) / lps.length,
+    prefix_min_logprob: Math.min(...lps),
+    prefix_mean_entropy: ents.reduce((a, b) => a + b, 0) / ents.length,
+    prefix_max_entropy: Math.max(...ents),
+  };
 }

@@ -22,7 +22,16 @@ from edgekit.runtime.progress import OnProgress, ProgressEvent, no_progress
 
 from .evalset import check
 from .policy.calibration import cross_validated_scores, router_thresholds, two_stage_scores
-from .policy.metrics import RATES, accuracy_at_rate, auroc, oracle_accuracy, random_accuracy, recovery
+from .policy.metrics import (
+    RATES,
+    accuracy_at_rate,
+    auroc,
+    expected_calibration_error,
+    oracle_accuracy,
+    random_accuracy,
+    recovery,
+    reliability,
+)
 from .policy.policy import Policy
 from .policy.probe import encode_hidden, format_comparison, has_hidden, probe_comparison
 from .policy.signals import POST_SIGNALS, PRE_SIGNALS, SIGNAL_DIRECTION, post_signals, pre_signals
@@ -121,6 +130,8 @@ def _block(records, p_pre, p_post, scores) -> dict[str, Any]:
         "auroc_router": auroc(p_pre, wrong),
         "auroc_post": auroc(p_post, wrong),
         "auroc_policy": auroc(scores, wrong),
+        "ece_post": expected_calibration_error(p_post, wrong),
+        "reliability_post": reliability(p_post, wrong),
         "accuracy_at": curves,
         "recovery_vs_oracle": recov,
     }
@@ -176,7 +187,7 @@ def format_report(report: Mapping[str, Any]) -> str:
     lines = []
     blocks = [("overall", report["overall"])] + list(report["families"].items())
     signal_names = list(report["overall"]["auroc_signals"])
-    head = f"{'family':<12}{'n':>5}{'local acc':>11}{'AUROC policy':>14}{'router':>8}{'post':>7}"
+    head = f"{'family':<12}{'n':>5}{'local acc':>11}{'AUROC policy':>14}{'router':>8}{'post':>7}{'ECE post':>10}"
     lines.append(
         f"escalation report ({report['folds']}-fold cross-validated; cloud answers "
         f"{'as measured' if any(b['cloud_accuracy'] < 1 for _, b in blocks) else 'counted as correct'})"
@@ -185,7 +196,7 @@ def format_report(report: Mapping[str, Any]) -> str:
     for name, b in blocks:
         lines.append(
             f"{name:<12}{b['n']:>5}{_pct(b['local_accuracy']):>11}{b['auroc_policy']:>14.3f}"
-            f"{b['auroc_router']:>8.3f}{b['auroc_post']:>7.3f}"
+            f"{b['auroc_router']:>8.3f}{b['auroc_post']:>7.3f}{b['ece_post']:>10.3f}"
         )
     lines.append("")
     lines.append("AUROC per signal (wrong answer = positive; direction-adjusted)")
@@ -215,6 +226,11 @@ def format_report(report: Mapping[str, Any]) -> str:
     if "probe" in report:
         lines.append("")
         lines.append(format_comparison(report["probe"]))
+    if "transfer" in report:
+        from .escalation_transfer import format_transfer
+
+        lines.append("")
+        lines.append(format_transfer(report["transfer"]))
     return "\n".join(lines)
 
 
@@ -229,7 +245,7 @@ def plot_report(report: Mapping[str, Any], path: str) -> None:
 
         raise DependencyError("--plot", "bench", exc.name) from None
     blocks = [("overall", report["overall"])] + list(report["families"].items())
-    fig, axes = plt.subplots(1, len(blocks), figsize=(4 * len(blocks), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(blocks) + 1, figsize=(4 * (len(blocks) + 1), 3.6), squeeze=False)
     rates = [0.0] + list(RATES)
     for ax, (name, b) in zip(axes[0], blocks):
         for curve, style in (("oracle", "k--"), ("policy", "C0-o"), ("router", "C1-s"), ("random", "C7:")):
@@ -240,6 +256,22 @@ def plot_report(report: Mapping[str, Any], path: str) -> None:
         ax.set_ylabel("accuracy (%)")
         ax.grid(alpha=0.3)
     axes[0][0].legend(loc="lower right")
+    _reliability_panel(axes[0][-1], report)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _reliability_panel(ax: Any, report: Mapping[str, Any]) -> None:
+    """Predicted probability of a wrong answer (post model, out of fold) against the observed share wrong."""
+    cells = [("cross-validated", report["overall"]["reliability_post"], "C0-o")]
+    if "transfer" in report:
+        cells.append(("fitted on the other set", report["transfer"]["overall"]["reliability_post"], "C3-s"))
+    ax.plot([0, 100], [0, 100], "k--", label="calibrated")
+    for label, bins, style in cells:
+        ax.plot([100 * p for p, _, _ in bins], [100 * seen for _, seen, _ in bins], style, label=label)
+    ax.set_title(f"reliability (ECE {report['overall']['ece_post']:.3f})")
+    ax.set_xlabel("predicted wrong (%)")
+    ax.set_ylabel("observed wrong (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")

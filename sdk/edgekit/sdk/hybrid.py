@@ -7,7 +7,11 @@
 
 Flow: classify the question and compute pre-generation signals → the router
 may send it straight to the cloud → else generate locally (context_policy
-"signal") → post-generation signals → the policy may escalate. Escalation
+"signal"), where the policy's early model may stop after each of the first
+tokens and escalate → post-generation signals → the policy may escalate. The
+post stage's thresholds are those of the operating point asked for
+(``target_accuracy`` or ``max_escalation_rate``, per client or per call), else
+the policy file's own. Escalation
 first passes the budget caps and the circuit breaker, redacts personal data
 (on by default: ``redact=False`` opts out), calls the cloud within its
 deadline (``cloud_timeout``), restores placeholders. Whatever the cloud does
@@ -23,6 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +49,8 @@ from .cloud.deadline import CloudDeadlineError
 from .hybrid_answer import Answer, Cost, EventKind, HybridEvent, Route
 from .policy import Policy, post_signals, pre_signals, question_of
 from .policy.base import base_policy
+from .policy.early import prefix_signals
+from .policy.operating import check_target
 from .policy.policy import Decision, default_policy_path
 from .redaction import KINDS, Redaction, Redactor, StreamRestorer
 
@@ -64,6 +71,16 @@ _ERROR_KINDS = (
     (CircuitOpenError, "circuit_open"),
     (BudgetExceededError, "budget"),
 )
+
+
+@dataclass(frozen=True)
+class _Stopped:
+    """What an early stop had generated: shown when streamed, counted in the cost, never the answer."""
+
+    decision: Decision
+    tokens: tuple[Any, ...]
+    prompt_tokens: int
+    ms: float
 
 
 class _NoCloud(EscalationError):
@@ -116,6 +133,17 @@ def _cloud_tool_fields(options: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _constrained(options: Mapping[str, Any]) -> bool:
+    """Tool calls and response formats have their own grammar: the early model was fitted on free answers."""
+    return bool(options.get("tools")) or options.get("response_format") is not None
+
+
+def _prompt_tokens(local: Any, messages: list[dict[str, Any]]) -> int:
+    """The prompt's token count for an answer stopped before its Result existed (0 if the model cannot say)."""
+    count = getattr(local, "count_tokens", None)
+    return int(count(messages)) if count is not None else 0
+
+
 def _load_local(local: Any) -> Any:
     if isinstance(local, (str, Path)):
         from edgekit.runtime import load
@@ -143,6 +171,8 @@ class HybridClient:
     placeholders before a prompt leaves the device and restores them in the answer; pass a list of
     kinds for a subset, or False to send prompts as they are. ``cloud_timeout`` (s) is the wall-clock
     deadline of each escalation (default: ``CloudConfig.deadline``; ``math.inf`` for none).
+    ``target_accuracy`` or ``max_escalation_rate`` state the operating point (policy/operating.py): the
+    post-generation thresholds are set from the policy's measured curve (``ask``/``stream`` take them per call).
     """
 
     def __init__(
@@ -158,6 +188,8 @@ class HybridClient:
         generation: Mapping[str, Any] | None = None,
         transport: Any = None,
         cloud_client: CloudClient | None = None,
+        target_accuracy: float | None = None,
+        max_escalation_rate: float | None = None,
     ):
         self.local = _load_local(local)
         if policy is None:
@@ -168,7 +200,8 @@ class HybridClient:
             policy = Policy.load(policy)
         if privacy is not None:
             policy = policy.with_privacy(privacy)
-        self.policy = policy
+        self.base_policy = policy  # as given; per-call targets start from it
+        self.policy = policy.at_operating_point(target_accuracy, max_escalation_rate)
         self.cloud_config = cloud
         if cloud is not None and cloud_client is None:
             cloud.api_key()  # a missing key is a setup error: say so now, not at the first escalation
@@ -230,14 +263,26 @@ class HybridClient:
         )
 
     @staticmethod
-    def _cost(result: Any, reply: CloudReply | None, cloud_ms: float, started: float, probed: Any = None) -> Cost:
+    def _cost(
+        result: Any,
+        reply: CloudReply | None,
+        cloud_ms: float,
+        started: float,
+        probed: Any = None,
+        stopped: _Stopped | None = None,
+    ) -> Cost:
         probe_ms = probed.timings.total_ms if probed is not None else 0.0
+        early_tokens = len(stopped.tokens) if stopped is not None else 0
         return Cost(
             local_prompt_tokens=(result.prompt_tokens if result is not None else 0)
-            + (probed.prompt_tokens if probed is not None else 0),
-            local_completion_tokens=len(result.token_ids) if result is not None else 0,
-            local_ms=(result.timings.total_ms if result is not None else 0.0) + probe_ms,
+            + (probed.prompt_tokens if probed is not None else 0)
+            + (stopped.prompt_tokens if stopped is not None else 0),
+            local_completion_tokens=(len(result.token_ids) if result is not None else 0) + early_tokens,
+            local_ms=(result.timings.total_ms if result is not None else 0.0)
+            + probe_ms
+            + (stopped.ms if stopped is not None else 0.0),
             local_probe_ms=probe_ms,
+            local_early_tokens=early_tokens,
             cloud_prompt_tokens=reply.prompt_tokens if reply else 0,
             cloud_completion_tokens=reply.completion_tokens if reply else 0,
             cloud_ms=cloud_ms,
@@ -247,7 +292,7 @@ class HybridClient:
         )
 
     def _decide_pre(
-        self, messages: list[dict[str, Any]], options: Mapping[str, Any]
+        self, messages: list[dict[str, Any]], options: Mapping[str, Any], policy: Policy
     ) -> tuple[str, dict[str, float], Decision, Any]:
         """The router's decision, and the prefill the policy's hidden-state probe ran for it (or None).
 
@@ -262,31 +307,48 @@ class HybridClient:
             probed.append(self.local.generate(messages, **{**self._local_options(options), "max_new_tokens": 1}))
             return probed[0].prompt_hidden
 
-        decision = self.policy.route(question, pre, prompt_hidden=prompt_hidden)
+        decision = policy.route(question, pre, prompt_hidden=prompt_hidden)
         if "probe" in decision.signals:  # the answer reports what the probe read, whichever stage decides
             pre = {**pre, "probe": decision.signals["probe"]}
         return question, pre, decision, probed[0] if probed else None
 
-    def _decide_post(self, family: str, question: str, pre: Mapping[str, float], result: Any) -> Decision:
-        signals = {**pre, **post_signals(result, self.policy.answer_kind(family), question)}
-        return self.policy.decide(family, signals)
+    @staticmethod
+    def _decide_post(policy: Policy, family: str, question: str, pre: Mapping[str, float], result: Any) -> Decision:
+        signals = {**pre, **post_signals(result, policy.answer_kind(family), question)}
+        return policy.decide(family, signals)
 
     # -- the decision flow -------------------------------------------------------------
-    def ask(self, messages: Messages | str, *, cloud_timeout: float | None = None, **options: Any) -> Answer:
+    def ask(
+        self,
+        messages: Messages | str,
+        *,
+        cloud_timeout: float | None = None,
+        target_accuracy: float | None = None,
+        max_escalation_rate: float | None = None,
+        **options: Any,
+    ) -> Answer:
         """Answer ``messages`` (a list of {role, content} or a plain question). ``options`` go to the local model.
 
         ``cloud_timeout`` (s) bounds this call's cloud escalation (retries and reads included) and overrides
-        the client's; past it the local answer is returned (``error_kind`` "deadline").
+        the client's; past it the local answer is returned (``error_kind`` "deadline"). ``target_accuracy`` or
+        ``max_escalation_rate`` set this call's operating point, over the client's.
         """
         final: Answer | None = None
-        for event in self._flow(messages, options, streamed=False, cloud_timeout=cloud_timeout):
+        policy = self._policy_for(target_accuracy, max_escalation_rate)
+        for event in self._flow(messages, options, streamed=False, cloud_timeout=cloud_timeout, policy=policy):
             if event.answer is not None:
                 final = event.answer
         assert final is not None  # the flow always ends with a FINAL event
         return final
 
     def stream(
-        self, messages: Messages | str, *, cloud_timeout: float | None = None, **options: Any
+        self,
+        messages: Messages | str,
+        *,
+        cloud_timeout: float | None = None,
+        target_accuracy: float | None = None,
+        max_escalation_rate: float | None = None,
+        **options: Any,
     ) -> Iterator[HybridEvent]:
         """Events: TOKEN pieces (with their source), RESTART when shown text is superseded, FINAL with the Answer.
 
@@ -298,12 +360,28 @@ class HybridClient:
         RESTART's ``replaced_text`` is the superseded text itself (the local answer
         when escalating; the cloud's partial answer, also in
         ``Answer.cloud_partial_text``, when falling back), so a caller that drew it
-        can take it back without keeping its own copy.
+        can take it back without keeping its own copy. When the policy's early model
+        stops the local answer after one of its first tokens, the RESTART comes then
+        (rule ``early:model:<family>``) and the tokens not generated are not paid for.
         """
-        return self._flow(messages, options, streamed=True, cloud_timeout=cloud_timeout)
+        policy = self._policy_for(target_accuracy, max_escalation_rate)
+        return self._flow(messages, options, streamed=True, cloud_timeout=cloud_timeout, policy=policy)
+
+    def _policy_for(self, target_accuracy: float | None, max_escalation_rate: float | None) -> Policy:
+        """The client's policy, or the base policy at this call's operating point (checked before any work)."""
+        check_target(target_accuracy, max_escalation_rate)
+        if target_accuracy is None and max_escalation_rate is None:
+            return self.policy
+        return self.base_policy.at_operating_point(target_accuracy, max_escalation_rate)
 
     def _flow(
-        self, messages: Messages | str, options: Mapping[str, Any], *, streamed: bool, cloud_timeout: float | None
+        self,
+        messages: Messages | str,
+        options: Mapping[str, Any],
+        *,
+        streamed: bool,
+        cloud_timeout: float | None,
+        policy: Policy,
     ) -> Iterator[HybridEvent]:
         """route -> generate -> decide -> escalate -> fall back, once for ``ask`` and ``stream``.
 
@@ -313,26 +391,35 @@ class HybridClient:
         started = time.perf_counter()
         _check_timeout(cloud_timeout)
         messages = self._messages(messages)
-        question, pre, decision, probed = self._decide_pre(messages, options)
-        result = None
+        question, pre, decision, probed = self._decide_pre(messages, options, policy)
+        result: Any = None
+        stopped: _Stopped | None = None  # an early stop's first tokens: paid for, not kept
         if not decision.escalate:
-            result = yield from self._local(messages, options, streamed)
-            decision = self._decide_post(decision.family, question, pre, result)
-            if not decision.escalate:
+            # with no cloud to hand off to, an early stop would only make the device generate the answer twice
+            watch = policy if self.cloud is not None else None
+            result = yield from self._local(messages, options, streamed, watch, decision.family, pre)
+            if isinstance(result, _Stopped):
+                stopped, result = result, None
+                decision = stopped.decision
+            else:
+                decision = self._decide_post(policy, decision.family, question, pre, result)
+            if not decision.escalate and result is not None:
                 yield HybridEvent(
                     EventKind.FINAL,
                     answer=self._answer(
                         result.text,
                         Route.LOCAL,
                         decision,
-                        self._cost(result, None, 0.0, started, probed),
+                        self._cost(result, None, 0.0, started, probed, stopped),
                         local_text=result.text,
                         local_finish_reason=str(result.finish_reason),
                         tool_calls=tuple(getattr(result, "tool_calls", ())),
                     ),
                 )
                 return
-            shown_local = result.text if streamed else ""  # a streamed Result's text is what its tokens showed
+            # a streamed Result's text is what its tokens showed; an early stop showed its first tokens
+            early_text = "".join(t.text for t in stopped.tokens) if stopped is not None else ""
+            shown_local = (early_text if result is None else result.text) if streamed else ""
             yield HybridEvent(
                 EventKind.RESTART,
                 source="cloud",
@@ -378,7 +465,7 @@ class HybridClient:
                     redaction.restore(reply.text),
                     Route.CLOUD,
                     decision,
-                    self._cost(result, reply, cloud_ms, started, probed),
+                    self._cost(result, reply, cloud_ms, started, probed, stopped),
                     local_text=result.text if result else None,
                     local_finish_reason=str(result.finish_reason) if result else None,
                     redacted=redaction.kinds(),
@@ -395,8 +482,8 @@ class HybridClient:
                 replaces="cloud" if shown else "",
                 replaced_text="".join(shown),
             )
-        if result is None:
-            result = yield from self._local(messages, options, streamed)
+        if result is None:  # routed, or stopped early: the whole local answer now, with no early stop
+            result = yield from self._local(messages, options, streamed, None)
         else:
             yield HybridEvent(EventKind.TOKEN, result.text, "local")
         yield HybridEvent(
@@ -405,7 +492,7 @@ class HybridClient:
                 result.text,
                 Route.LOCAL_FALLBACK,
                 decision,
-                self._cost(result, None, cloud_ms, started, probed),
+                self._cost(result, None, cloud_ms, started, probed, stopped),
                 error=self._scrub(str(error)),
                 error_kind=_error_kind(error),
                 local_text=result.text,
@@ -415,20 +502,48 @@ class HybridClient:
             ),
         )
 
-    def _local(self, messages: list[dict[str, Any]], options: Mapping[str, Any], streamed: bool):
-        """Generate the local answer, yielding its TOKEN events; returns the runtime Result."""
+    def _local(
+        self,
+        messages: list[dict[str, Any]],
+        options: Mapping[str, Any],
+        streamed: bool,
+        policy: Policy | None,
+        family: str = "",
+        pre: Mapping[str, float] | None = None,
+    ):
+        """Generate the local answer, yielding its TOKEN events; returns the runtime Result, or a ``_Stopped``
+        when ``policy``'s early model stopped it after one of its first tokens (the generator is closed then,
+        so the tokens after it are never computed)."""
         opts = self._local_options(options)
-        if not streamed:
+        early = policy is not None and policy.early is not None and not _constrained(options)
+        if not streamed and not early:
             result = self.local.generate(messages, **opts)
             if result.text:
                 yield HybridEvent(EventKind.TOKEN, result.text, "local")
             return result
         result = None
-        for piece in self.local.stream(messages, **opts):
-            if piece.text:
-                yield HybridEvent(EventKind.TOKEN, piece.text, "local")
-            if piece.result is not None:
-                result = piece.result
+        tokens: list[Any] = []
+        started = time.perf_counter()
+        pieces = self.local.stream(messages, **opts)
+        try:
+            for piece in pieces:
+                if piece.text and streamed:
+                    yield HybridEvent(EventKind.TOKEN, piece.text, "local")
+                if piece.result is not None:
+                    result = piece.result
+                elif early and piece.token is not None and len(tokens) < policy.early.max_tokens:  # type: ignore[union-attr]
+                    tokens.append(piece.token)
+                    signals = {**(pre or {}), **prefix_signals(tokens)}
+                    decision = policy.stop_early(family, signals)  # type: ignore[union-attr]
+                    if decision is not None:
+                        ms = (time.perf_counter() - started) * 1e3
+                        return _Stopped(decision, tuple(tokens), _prompt_tokens(self.local, messages), ms)
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
+        if not streamed and result is not None and result.text:
+            yield HybridEvent(EventKind.TOKEN, result.text, "local")
         return result
 
     def _cloud_chunks(

@@ -28,6 +28,7 @@ class Cost:
     local_completion_tokens: int = 0
     local_ms: float = 0.0  # includes local_probe_ms
     local_probe_ms: float = 0.0  # the prefill a hidden-state probe ran before deciding (policy version 2)
+    local_early_tokens: int = 0  # tokens generated before an early stop escalated (in local_completion_tokens)
     cloud_prompt_tokens: int = 0
     cloud_completion_tokens: int = 0
     cloud_ms: float = 0.0

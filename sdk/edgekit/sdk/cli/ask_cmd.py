@@ -39,6 +39,19 @@ def hybrid_options(func):
             "past it the local answer is used. Default: 30",
         ),
         click.option(
+            "--target-accuracy",
+            type=float,
+            default=None,
+            help="Operating point: escalate just enough to reach this accuracy, as measured when the policy was "
+            "calibrated (default: the policy file's own point)",
+        ),
+        click.option(
+            "--max-escalation-rate",
+            type=float,
+            default=None,
+            help="Operating point: the most accurate one that escalates at most this share of questions",
+        ),
+        click.option(
             "--redact/--no-redact",
             default=True,
             show_default=True,
@@ -61,6 +74,8 @@ def make_client(
     redact,
     cloud_timeout=None,
     max_new_tokens=None,
+    target_accuracy=None,
+    max_escalation_rate=None,
 ):
     from edgekit.runtime.errors import ConfigError
 
@@ -83,7 +98,14 @@ def make_client(
     generation = {"max_new_tokens": max_new_tokens} if max_new_tokens else None
     local = bundle if hasattr(bundle, "stream") else str(bundle)
     return HybridClient(
-        local, cloud, policy_file, privacy="local-only" if local_only else None, redact=redact, generation=generation
+        local,
+        cloud,
+        policy_file,
+        privacy="local-only" if local_only else None,
+        redact=redact,
+        generation=generation,
+        target_accuracy=target_accuracy,
+        max_escalation_rate=max_escalation_rate,
     )
 
 
@@ -115,6 +137,8 @@ def ask(
     policy_file,
     local_only,
     cloud_timeout,
+    target_accuracy,
+    max_escalation_rate,
     redact,
     max_new_tokens,
     as_json,
@@ -122,7 +146,17 @@ def ask(
     """Ask BUNDLE one QUESTION; escalate to --cloud-url when the policy says so. The route goes to stderr."""
     question = checked_text(question, "the question")
     with make_client(
-        bundle, cloud_url, cloud_model, api_key_env, policy_file, local_only, redact, cloud_timeout, max_new_tokens
+        bundle,
+        cloud_url,
+        cloud_model,
+        api_key_env,
+        policy_file,
+        local_only,
+        redact,
+        cloud_timeout,
+        max_new_tokens,
+        target_accuracy,
+        max_escalation_rate,
     ) as client:
         answer = client.ask(question)
     if as_json:
@@ -132,7 +166,17 @@ def ask(
     click.echo(route_line(answer), err=True)
 
 
-HYBRID_KEYS = ("cloud_url", "cloud_model", "api_key_env", "policy_file", "local_only", "redact", "cloud_timeout")
+HYBRID_KEYS = (
+    "cloud_url",
+    "cloud_model",
+    "api_key_env",
+    "policy_file",
+    "local_only",
+    "redact",
+    "cloud_timeout",
+    "target_accuracy",
+    "max_escalation_rate",
+)
 
 
 class _Piece:

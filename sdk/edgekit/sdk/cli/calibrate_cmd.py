@@ -10,6 +10,22 @@ import click
 from .progress_render import StderrProgress
 
 
+def read_records(path: Path) -> list[dict]:
+    """The JSONL records ``edgekit eval escalation --records`` wrote; a bad line is named, not a traceback."""
+    from edgekit.runtime.errors import ConfigError
+
+    if not path.is_file():
+        raise ConfigError(f"--records {str(path)!r}: no such file; write it with `edgekit eval escalation --records`")
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"--records {str(path)!r} line {n} is not JSON ({exc.msg})") from None
+    return out
+
+
 @click.command("calibrate")
 @click.argument("bundle", type=click.Path(path_type=Path), required=False)
 @click.option(
@@ -19,11 +35,25 @@ from .progress_render import StderrProgress
     "--records",
     "records_in",
     type=click.Path(path_type=Path),
-    default=None,
-    help="Records from `edgekit eval escalation --records` (skips running the model)",
+    multiple=True,
+    help="Records from `edgekit eval escalation --records` (skips running the model; repeat to pool sets)",
 )
-@click.option("--target-rate", type=float, default=0.3, show_default=True, help="Share of questions to escalate")
-@click.option("--target-accuracy", type=float, default=None, help="Escalate just enough to reach this accuracy instead")
+@click.option(
+    "--target-rate", type=float, default=0.3, show_default=True, help="Most questions to escalate (the default point)"
+)
+@click.option(
+    "--target-accuracy",
+    type=float,
+    default=None,
+    help="Default point: the least escalation whose out-of-fold accuracy reaches this, instead of --target-rate",
+)
+@click.option(
+    "--early-tokens",
+    type=int,
+    default=2,
+    show_default=True,
+    help="Fit an early hand-off over the first N tokens of each answer (0: none)",
+)
 @click.option("--max-new-tokens", type=int, default=48, show_default=True)
 @click.option("--folds", type=int, default=5, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -50,6 +80,7 @@ def calibrate(
     records_in,
     target_rate,
     target_accuracy,
+    early_tokens,
     max_new_tokens,
     folds,
     seed,
@@ -74,7 +105,7 @@ def calibrate(
 
         if domain is None:
             raise ConfigError("--into-bundle and --max-inside-rate go with --domain NAME|DIR (a domain policy)")
-        if bundle is None or data is not None or records_in is not None:
+        if bundle is None or data is not None or records_in:
             raise ConfigError("--domain needs a BUNDLE (its prompts are run) and takes neither --data nor --records")
         calibrate_domain_cli(
             bundle, domain, max_inside_rate, fit_size, folds, seed, max_new_tokens, into_bundle, out, as_json, quiet
@@ -82,8 +113,17 @@ def calibrate(
         return
     out = out or Path("policy.json")
 
-    if records_in is not None:
-        records = [json.loads(line) for line in records_in.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if early_tokens < 0:
+        raise ConfigError(f"--early-tokens {early_tokens}: must be >= 0 (0 fits no early hand-off)")
+    if records_in:
+        from ..policy.base import base_policy
+        from ..policy.records import resignal
+
+        records = []
+        for path in records_in:
+            records.extend(read_records(path))
+        # the families (and so the answer spans) of the policy being written, not those the records were taken with
+        records = resignal(records, base_policy()) if all("tokens" in r for r in records) else records
         model_name = records[0].get("model", "") if records else ""
     elif bundle is not None:
         from edgekit.runtime import load
@@ -111,8 +151,13 @@ def calibrate(
         target_accuracy=target_accuracy,
         folds=folds,
         seed=seed,
+        early_tokens=early_tokens,
         generation={"max_new_tokens": max_new_tokens},
-        meta={"model": model_name, "data": str(data or records_in or "shipped escalation set"), "n": len(records)},
+        meta={
+            "model": model_name,
+            "data": ", ".join(p.name for p in records_in) if records_in else str(data or "shipped escalation set"),
+            "n": len(records),
+        },
     )
     result.policy.save(out)
     r = result.report
@@ -120,19 +165,36 @@ def calibrate(
         click.echo(json.dumps(r, indent=2))
         return
     click.echo(f"wrote {out}")
+    point = r["operating_point"]
+    target = (
+        f"target accuracy {100 * r['target_accuracy']:.0f}%"
+        if r["target_accuracy"] is not None
+        else f"at most {100 * r['target_rate']:.0f}% escalated"
+    )
     click.echo(
-        f"records {r['n']}  local accuracy {100 * r['local_accuracy']:.1f}%  escalation rate "
-        f"{100 * r['cv_escalation_rate']:.1f}%"
-        f" (target {100 * r['target_rate']:.0f}%)"
+        f"records {r['n']}  local accuracy {100 * r['local_accuracy']:.1f}%  default point ({target}): "
+        f"{100 * point['escalation_rate']:.1f}% escalated, accuracy {100 * point['accuracy']:.1f}% "
+        f"(post threshold {point['threshold']:.3f})"
     )
     click.echo(
         f"cross-validated AUROC: policy {r['cv_auroc_policy']:.3f}  router {r['cv_auroc_router']:.3f}  post "
-        f"{r['cv_auroc_post']:.3f}"
+        f"{r['cv_auroc_post']:.3f}  calibration error (ECE, post) {r['cv_ece_post']:.3f}"
     )
     click.echo(
         "accuracy at escalation rate: "
         + "  ".join(f"{float(k) * 100:.0f}%: {100 * v:.1f}" for k, v in r["rates"].items())
     )
+    if "early" in r:
+        e = r["early"]
+        if e["threshold"] is None:
+            click.echo(f"early hand-off: none (no threshold over the first {e['max_tokens']} tokens met its precision)")
+        else:
+            click.echo(
+                f"early hand-off (first {e['max_tokens']} tokens): stops {100 * e['stopped_of_generated']:.1f}% of "
+                f"the answers generated ({100 * e['stopped_rate']:.1f}% of questions), "
+                f"{100 * e['stopped_harmless_share']:.1f}% of them wrong or escalated anyway; saves "
+                f"{100 * e['tokens_saved_share']:.1f}% of local decode tokens"
+            )
     if "probe_comparison" in r:
         from ..policy.probe import format_comparison
 

@@ -138,7 +138,7 @@ def chat(bundle, system, tools_file, tool_choice, threads, no_verify, force, spi
     if tools_file is not None or tool_choice is not None:
         _add_tools(kwargs, tools_file, tool_choice)
     reply = local_reply_stream(model, **kwargs)
-    if hybrid["cloud_url"] or hybrid["policy_file"] or hybrid["local_only"]:
+    if any(hybrid[k] for k in ("cloud_url", "policy_file", "local_only", "target_accuracy", "max_escalation_rate")):
         reply = hybrid_reply_stream(model, sys.stderr, hybrid, **kwargs)
     chat_loop(
         reply,

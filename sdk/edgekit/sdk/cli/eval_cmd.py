@@ -57,6 +57,18 @@ def eval_group() -> None:
 )
 @click.option("--folds", type=int, default=5, show_default=True)
 @click.option(
+    "--fit-records",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    help="Also fit the policy on these records (another set) and measure it on this one: the transfer table",
+)
+@click.option(
+    "--target-accuracy",
+    type=float,
+    default=None,
+    help="With --fit-records: the default point the fitted policy aims at (else at most 30%% escalated)",
+)
+@click.option(
     "--plot",
     type=click.Path(path_type=Path),
     default=None,
@@ -76,6 +88,8 @@ def escalation(
     records_out,
     from_records,
     folds,
+    fit_records,
+    target_accuracy,
     plot,
     as_json,
     quiet,
@@ -88,10 +102,15 @@ def escalation(
     from ..policy.policy import Policy
 
     policy = Policy.load(policy_file) if policy_file else Policy(families=BASE_FAMILIES)
+    from ..policy.records import resignal
+    from .calibrate_cmd import read_records
+
     if from_records:
-        records = [json.loads(line) for line in from_records.read_text(encoding="utf-8").splitlines() if line.strip()]
+        records = read_records(from_records)
         if limit:
             records = records[:limit]
+        if all("tokens" in r for r in records):  # the families of this edgekit, not those of the run that wrote them
+            records = resignal(records, policy)
     else:
         from edgekit.runtime import load
 
@@ -119,6 +138,16 @@ def escalation(
         if records_out:
             records_out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     report = escalation_report(records, folds=folds, policy=policy if policy_file else None)
+    if fit_records:
+        from ..escalation_transfer import transfer_report
+
+        fit = [r for path in fit_records for r in read_records(path)]
+        fit = resignal(fit, policy) if all("tokens" in r for r in fit) else fit
+        report["transfer"] = transfer_report(fit, records, target_accuracy=target_accuracy, folds=folds)
+    elif target_accuracy is not None:
+        from edgekit.runtime.errors import ConfigError
+
+        raise ConfigError("--target-accuracy goes with --fit-records (the policy it fits aims at it)")
     report["max_new_tokens"] = max_new_tokens
     if plot:
         plot_report(report, str(plot))

@@ -17,12 +17,12 @@ Each item: id, family, level, question, checker, expected.
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from . import seeded_set
 
 __all__ = ["generate", "DEFAULT_PATH", "SEED"]
 
@@ -286,17 +286,11 @@ def generate(seed: int = SEED) -> list[dict[str, Any]]:
 
 
 def write(path: Path = DEFAULT_PATH, seed: int = SEED) -> Path:
-    lines = [json.dumps(item, ensure_ascii=False) for item in generate(seed)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return seeded_set.write(path, generate(seed))
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_PATH)
-    parser.add_argument("--seed", type=int, default=SEED)
-    args = parser.parse_args(argv)
-    write(args.out, args.seed)
+    seeded_set.main(__doc__, generate, DEFAULT_PATH, SEED, argv)
 
 
 if __name__ == "__main__":

@@ -14,23 +14,37 @@ from .policy import FamilyRule, Policy, RouterRule
 __all__ = ["BASE_FAMILIES", "BASE_ROUTER_RULES", "DEFAULT_FEATURES", "base_policy"]
 
 _UNITS = (
-    r"kilometers?|meters?|centimeters?|millimeters?|kilograms?|grams?|hours?|minutes?|seconds?|days?|weeks?"
-    r"|feet|foot|inch|inches|yards?|liters?|milliliters?|dozen|miles?|pounds?|ounces?"
+    r"kilometers?|meters?|centimeters?|millimeters?|kilograms?|grams?|milligrams?|tonnes?|tons?|hours?|minutes?"
+    r"|seconds?|days?|weeks?|months?|years?|decades?|century|centuries|feet|foot|inch|inches|yards?|liters?"
+    r"|milliliters?|dozen|miles?|pounds?|ounces?"
+)
+# a number as digits or, up to twenty, as a word: "seven plus five" is as much arithmetic as "7 + 5"
+_NUMBER = (
+    r"(-?\d[\d.,]*|zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen"
+    r"|fifteen|sixteen|seventeen|eighteen|nineteen|twenty)"
 )
 
 BASE_FAMILIES = (
+    # First, since it is anchored: a question that opens with an auxiliary verb wants a yes or a no, whatever it
+    # is about ("Is 91 a prime number?"), and its answer span is that word, not a number.
+    FamilyRule("yesno", r"^\s*(is|are|was|were|do|does|did|can|could|will|would|has|have|should)\b", "yesno"),
     FamilyRule(
         "arithmetic",
         # operators as symbols or words: "48271 times 9343" is as much arithmetic as "48271 * 9343"
-        r"^\s*(what is|what's|how much is|calculate|compute|evaluate)\s+-?\d[\d.,]*"
-        r"(\s*([-+*/x×÷]|times|multiplied by|divided by|plus|minus)\s*-?\d[\d.,]*)+\s*[?.]?\s*$",
+        rf"^\s*(what is|what's|how much is|calculate|compute|evaluate)\s+{_NUMBER}"
+        rf"(\s*([-+*/x×÷]|times|multiplied by|divided by|plus|minus)\s*{_NUMBER})+\s*[?.]?\s*$",
         "number",
     ),
-    FamilyRule("conversion", rf"\b(convert|how many \w+ (are|is) (in|there in))\b.*\b({_UNITS})\b", "number"),
+    FamilyRule(
+        "conversion",
+        rf"\b(convert|how many \w+ (are|is|make)|is how many|in \w+ are there)\b.*\b({_UNITS})\b",
+        "number",
+    ),
     FamilyRule(
         "fact",
-        r"\b(capital|chemical symbol|planet|ocean|who wrote|who painted|who was|legs|continents|currency|language"
-        r"|temperature|freezing point|tallest|hardest|largest|gas|mammal|smallest prime|mountain)\b",
+        r"\b(capital|chemical symbol|planet|ocean|who wrote|who painted|who was|who invented|who discovered"
+        r"|legs|continents|currency|language|temperature|freezing point|boiling point|tallest|hardest|largest"
+        r"|longest|gas|mammal|smallest|mountain|river|desert|which year|colou?r|animal|sides|organ|bones|metal)\b",
         "entity",
     ),
     FamilyRule(

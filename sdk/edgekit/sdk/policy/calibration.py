@@ -25,10 +25,15 @@ predictions, never on the data a model was fitted to. Thresholds:
   out-of-fold precision of "local answer wrong" among routed items is >=
   ``router_precision`` (default 0.95) with >= 3 items routed; else the family
   has no router model (it never routes before generation);
+- early hand-off (early_fit.py): a pooled model on the first ``early_tokens``
+  tokens' prefixes, its threshold chosen for ``early_precision`` as the
+  router's are; an answer it stops counts as escalated;
 - post (stage 2): one probability threshold for all families (optimal when
-  probabilities are calibrated), chosen so that the two-stage escalation
-  rate meets ``target_rate``, or the lowest rate whose accuracy meets
-  ``target_accuracy``.
+  probabilities are calibrated). The out-of-fold accuracy and escalation rate
+  of each threshold make the operating curve (operating.py) kept in the file;
+  the file's own thresholds are the curve's point for ``target_accuracy``
+  (the lowest rate that reaches it) or else for ``target_rate`` (the most
+  accurate point escalating at most that share).
 """
 
 from __future__ import annotations
@@ -41,7 +46,9 @@ import numpy as np
 from edgekit.runtime.errors import ConfigError
 
 from .base import BASE_FAMILIES, BASE_ROUTER_RULES, DEFAULT_FEATURES
-from .metrics import RATES, accuracy_at_rate, auroc
+from .early_fit import fit_early
+from .metrics import RATES, accuracy_at_rate, auroc, expected_calibration_error
+from .operating import OperatingCurve
 from .policy import LogisticModel, Policy
 from .probe import has_hidden, probe_comparison
 
@@ -214,6 +221,8 @@ def calibrate(
     min_class: int = 10,
     generation: Mapping[str, Any] | None = None,
     meta: Mapping[str, Any] | None = None,
+    early_tokens: int = 2,
+    early_precision: float = 0.95,
 ) -> CalibrationResult:
     records = list(records)
     if len(records) < 2 * folds:
@@ -231,15 +240,26 @@ def calibrate(
     scores = two_stage_scores(records, p_pre, p_post, router_t)
     correct = np.array([bool(r["correct"]) for r in records])
     cloud = np.array([True if r.get("cloud_correct") is None else bool(r["cloud_correct"]) for r in records])
-    if target_accuracy is not None:
-        rate = 1.0
-        for step in range(0, 101):
-            if accuracy_at_rate(scores, correct, cloud, step / 100) >= target_accuracy:
-                rate = step / 100
-                break
-    else:
-        rate = float(target_rate)  # type: ignore[arg-type]
-    post_t = _threshold_for_rate(scores, rate)
+    default_target = {"target_accuracy": target_accuracy, "target_rate": None if target_accuracy else target_rate}
+    point = _operating_curve(scores, correct, cloud, **default_target).choose()
+    early = None
+    if early_tokens and all(r.get("tokens") for r in records):  # records without their tokens: no early model
+        # fitted for the default point: a stop is harmless when the post stage would escalate that answer anyway
+        anyway = (scores > 1.0) | (scores >= point.threshold)
+        early = fit_early(
+            records,
+            _folds(records, folds, seed),
+            max_tokens=early_tokens,
+            precision=early_precision,
+            escalated_anyway=anyway,
+            routed=scores > 1.0,
+            l2=l2,
+        )
+        if early.early is not None:  # a stopped answer is escalated whatever its post score
+            scores = np.where((early.stop_at > 0) & (scores <= 1.0), 1.0 + early.max_probability, scores)
+    curve = _operating_curve(scores, correct, cloud, **default_target)
+    point = curve.choose()
+    post_t = point.threshold
     router_models = fit_stage(records, "router", l2, min_family, min_class)
     post_models = fit_stage(records, "post", l2, min_family, min_class)
     # a family routed by the pooled model in cross-validation gets that model under its own name and threshold
@@ -251,18 +271,23 @@ def calibrate(
     report = {
         "n": len(records),
         "local_accuracy": float(correct.mean()),
-        "target_rate": rate,
+        "target_accuracy": target_accuracy,
+        "target_rate": None if target_accuracy is not None else target_rate,
+        "operating_point": point.to_dict(),
         "post_threshold": post_t,
         "router_thresholds": router_t,
         "cv_auroc_policy": auroc(scores, wrong),
         "cv_auroc_router": auroc(p_pre, wrong),
         "cv_auroc_post": auroc(p_post, wrong),
+        "cv_ece_post": expected_calibration_error(p_post, wrong),
         "cv_escalation_rate": float(((scores > 1.0) | (scores >= post_t)).mean()),
         "folds": folds,
         "seed": seed,
         "l2": l2,
         "rates": {str(r): accuracy_at_rate(scores, correct, cloud, r) for r in RATES},
     }
+    if early is not None:
+        report["early"] = early.report
     if has_hidden(records):  # measured beside the policy, not part of it (the policy file has no probe yet)
         report["probe_comparison"] = probe_comparison(records, p_pre, p_post, folds=folds, seed=seed)
     policy = Policy(
@@ -272,8 +297,31 @@ def calibrate(
         post_models=post_final,
         generation=dict(generation or {}),
         meta={**dict(meta or {}), "calibration": report},
+        operating=curve,
+        early=early.early if early is not None else None,
     )
     return CalibrationResult(policy, report, p_pre, p_post, scores)
+
+
+def _operating_curve(
+    scores: np.ndarray,
+    correct: np.ndarray,
+    cloud: np.ndarray,
+    target_accuracy: float | None = None,
+    target_rate: float | None = None,
+) -> OperatingCurve:
+    """Out-of-fold (threshold, escalation rate, accuracy) at every 1% of escalation; forced items (routed,
+    stopped early: score > 1) are escalated at every threshold."""
+    thresholds, rates, accuracies = [], [], []
+    for step in range(0, 101):
+        t = _threshold_for_rate(scores, step / 100)
+        escalated = (scores > 1.0) | (scores >= t)
+        thresholds.append(t)
+        rates.append(float(escalated.mean()))
+        accuracies.append(float(np.where(escalated, cloud, correct).mean()))
+    return OperatingCurve.measured(
+        thresholds, rates, accuracies, default_target_accuracy=target_accuracy, default_max_escalation_rate=target_rate
+    )
 
 
 def _with_threshold(model: LogisticModel, threshold: float) -> LogisticModel:

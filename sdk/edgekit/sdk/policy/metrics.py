@@ -6,6 +6,11 @@ measured), the rest keep the local answer. The oracle escalates exactly the
 items the cloud can fix first, random escalation is the expectation
 ``acc_local + r * (acc_cloud - acc_local)``. ``recovery = (acc - acc_local) /
 (acc_oracle - acc_local)``: the share of what perfect escalation gains.
+
+Calibration: ``expected_calibration_error`` bins the predicted probability of a wrong answer into equal-width
+bins and averages ``|mean predicted - observed rate|`` weighted by the bin's share of items (Guo et al. 2017,
+"On Calibration of Modern Neural Networks", eq. 3; 10 bins as there). ``reliability`` gives the bins themselves,
+for the plot.
 """
 
 from __future__ import annotations
@@ -15,7 +20,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["auroc", "accuracy_at_rate", "oracle_accuracy", "random_accuracy", "recovery", "RATES"]
+__all__ = [
+    "auroc",
+    "accuracy_at_rate",
+    "oracle_accuracy",
+    "random_accuracy",
+    "recovery",
+    "RATES",
+    "expected_calibration_error",
+    "reliability",
+]
 
 RATES = (0.1, 0.2, 0.3, 0.5)
 
@@ -86,3 +100,29 @@ def random_accuracy(
 def recovery(acc: float, acc_local: float, acc_oracle: float) -> float:
     gain = acc_oracle - acc_local
     return float("nan") if gain <= 0 else (acc - acc_local) / gain
+
+
+def reliability(
+    probabilities: Sequence[float] | np.ndarray, positive: Sequence[bool] | np.ndarray, bins: int = 10
+) -> list[tuple[float, float, int]]:
+    """(mean predicted, observed rate, count) of each non-empty equal-width bin of [0, 1]."""
+    p = np.clip(np.asarray(probabilities, dtype=float), 0.0, 1.0)
+    y = np.asarray(positive, dtype=bool)
+    index = np.minimum((p * bins).astype(int), bins - 1)  # p == 1.0 falls into the last bin
+    out = []
+    for b in range(bins):
+        members = index == b
+        if members.any():
+            out.append((float(p[members].mean()), float(y[members].mean()), int(members.sum())))
+    return out
+
+
+def expected_calibration_error(
+    probabilities: Sequence[float] | np.ndarray, positive: Sequence[bool] | np.ndarray, bins: int = 10
+) -> float:
+    """Weighted mean gap between predicted probability and observed rate over the bins; NaN for no items."""
+    cells = reliability(probabilities, positive, bins)
+    n = sum(count for _, _, count in cells)
+    if n == 0:
+        return float("nan")
+    return float(sum(count * abs(pred - seen) for pred, seen, count in cells) / n)

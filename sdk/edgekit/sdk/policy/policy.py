@@ -14,6 +14,9 @@ the same file; tests/vectors/policy_vectors.json holds shared test vectors):
       final hidden state ``h``, ``p = 1 / (1 + exp(-(bias + weights . h)))`` ≥ its threshold → cloud, rule
       ``router:probe`` (no token is generated);
    f. else generate locally.
+   While generating (files with an ``early`` section; early.py): after each token j <= ``early.max_tokens``,
+   the early model on the pre signals and the answer prefix's signals: p >= its threshold → stop and escalate,
+   rule ``early:model:<family>``.
 2. **After generation**, on pre + post signals:
    a. ``context_overflow == 1`` → cloud, rule ``post:context_overflow``;
    b. the post model of the family (same lookup) : p ≥ threshold → cloud, rule ``post:model:<family>``;
@@ -36,7 +39,6 @@ the subset of regex that Python ``re``, Java and JavaScript read alike
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -47,6 +49,9 @@ from typing import Any
 from edgekit.runtime.errors import ConfigError
 from edgekit.runtime.registry import Registry
 
+from .early import EarlyStop
+from .logistic import LogisticModel
+from .operating import OperatingCurve, check_target
 from .prompt_probe import PromptProbe
 
 __all__ = [
@@ -71,74 +76,6 @@ POLICY_VERSION = 2
 POLICY_VERSIONS = (1, 2)
 PRIVACY_MODES = ("allow", "local-only")
 GENERAL = "general"
-
-
-@dataclass(frozen=True)
-class LogisticModel:
-    features: tuple[str, ...]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    weights: tuple[float, ...]
-    bias: float
-    threshold: float
-
-    def __post_init__(self) -> None:
-        n = len(self.features)
-        if not (len(self.mean) == len(self.std) == len(self.weights) == n):
-            raise ConfigError(
-                f"policy model: features ({n}), mean ({len(self.mean)}), std ({len(self.std)}) and weights "
-                f"({len(self.weights)}) must have the same length; re-run `edgekit calibrate`"
-            )
-        if any(not s > 0 for s in self.std):
-            raise ConfigError("policy model: every std must be > 0 (calibrate writes 1.0 for constant features)")
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ConfigError(f"policy model: threshold {self.threshold!r} must be a probability in [0, 1]")
-
-    def score(self, signals: Mapping[str, float]) -> float:
-        total = self.bias
-        for name, mean, std, weight in zip(self.features, self.mean, self.std, self.weights):
-            try:
-                x = float(signals[name])
-            except KeyError:
-                raise ConfigError(
-                    f"policy needs signal {name!r}, which was not computed; known: {sorted(signals)}"
-                ) from None
-            total += weight * (x - mean) / std
-        return total
-
-    def probability(self, signals: Mapping[str, float]) -> float:
-        s = self.score(signals)
-        # numerically safe logistic
-        if s >= 0:
-            return 1.0 / (1.0 + math.exp(-s))
-        e = math.exp(s)
-        return e / (1.0 + e)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "features": list(self.features),
-            "mean": list(self.mean),
-            "std": list(self.std),
-            "weights": list(self.weights),
-            "bias": self.bias,
-            "threshold": self.threshold,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LogisticModel:
-        try:
-            return cls(
-                features=tuple(str(f) for f in data["features"]),
-                mean=tuple(float(v) for v in data["mean"]),
-                std=tuple(float(v) for v in data["std"]),
-                weights=tuple(float(v) for v in data["weights"]),
-                bias=float(data["bias"]),
-                threshold=float(data["threshold"]),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(
-                f"policy model is malformed ({type(exc).__name__}: {exc}); re-run `edgekit calibrate`"
-            ) from None
 
 
 @dataclass(frozen=True)
@@ -210,7 +147,7 @@ class Decision:
     """What the policy decided, and why."""
 
     escalate: bool
-    stage: str  # "privacy", "router", "post"
+    stage: str  # "privacy", "router", "early", "post"
     rule: str  # e.g. "router:rule:long_prompt", "post:model:arithmetic", "post:accept"
     family: str
     probability: float | None = None
@@ -255,6 +192,8 @@ class Policy:
     generation: dict[str, Any] = field(default_factory=dict)  # local generation options the models were fitted with
     meta: dict[str, Any] = field(default_factory=dict)  # what it was fitted on, CV metrics (informative only)
     probe: PromptProbe | None = None  # escalates before generation on the prompt's hidden state
+    operating: OperatingCurve | None = None  # measured thresholds for a stated accuracy or escalation budget
+    early: EarlyStop | None = None  # may stop local generation after each of its first tokens and escalate
 
     def __post_init__(self) -> None:
         if self.privacy not in PRIVACY_MODES:
@@ -316,6 +255,44 @@ class Policy:
             return Decision(True, "router", "router:probe", family, p, self.probe.threshold, signals)
         return replace(local, signals=signals)
 
+    def early_decision(self, family: str, signals: Mapping[str, float]) -> Decision:
+        """While generating, after token ``prefix_tokens`` of the answer: stop and escalate now?
+
+        ``signals``: the question's and the answer prefix's (early.py). Rule ``early:model:<family>`` when it
+        stops; ``early:continue`` when it does not (no early model, privacy local-only, past its first
+        ``max_tokens`` tokens, or p below its threshold)."""
+        go_on = Decision(False, "early", "early:continue", family, signals=dict(signals))
+        if self.early is None or self.privacy == "local-only":
+            return go_on
+        if signals.get("prefix_tokens", 0.0) > self.early.max_tokens:
+            return go_on
+        model = self.early.model
+        p = model.probability(signals)
+        if p >= model.threshold:
+            return Decision(True, "early", f"early:model:{family}", family, p, model.threshold, dict(signals))
+        return replace(go_on, probability=p, threshold=model.threshold)
+
+    def stop_early(self, family: str, signals: Mapping[str, float]) -> Decision | None:
+        """``early_decision`` when it stops generation, else None."""
+        decision = self.early_decision(family, signals)
+        return decision if decision.escalate else None
+
+    def at_operating_point(
+        self, target_accuracy: float | None = None, max_escalation_rate: float | None = None
+    ) -> Policy:
+        """This policy with every post threshold set for a stated target (operating.py); itself when none."""
+        if target_accuracy is None and max_escalation_rate is None:
+            return self
+        if self.operating is None:
+            check_target(target_accuracy, max_escalation_rate)
+            raise ConfigError(
+                "this policy has no measured operating curve, so it cannot aim at a target accuracy or escalation "
+                "rate; re-run `edgekit calibrate` with this edgekit (or leave the target out)"
+            )
+        point = self.operating.choose(target_accuracy, max_escalation_rate)
+        post = {name: replace(model, threshold=point.threshold) for name, model in self.post_models.items()}
+        return replace(self, post_models=post)
+
     def decide(self, family: str, signals: Mapping[str, float]) -> Decision:
         """Stage 2: escalate after seeing the local answer's signals (pre + post)?"""
         signals = dict(signals)
@@ -348,6 +325,10 @@ class Policy:
         }
         if self.probe is not None:
             out["probe"] = self.probe.to_dict()
+        if self.operating is not None:
+            out["operating"] = self.operating.to_dict()
+        if self.early is not None:
+            out["early"] = self.early.to_dict()
         return out
 
     def save(self, path: str | Path) -> Path:
@@ -394,6 +375,8 @@ class Policy:
             generation=dict(data.get("generation") or {}),
             meta=dict(data.get("meta") or {}),
             probe=PromptProbe.from_dict(data["probe"], where) if data.get("probe") is not None else None,
+            operating=OperatingCurve.from_dict(data["operating"], where) if data.get("operating") else None,
+            early=EarlyStop.from_dict(data["early"], where) if data.get("early") else None,
         )
 
     @classmethod

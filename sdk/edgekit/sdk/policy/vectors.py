@@ -7,6 +7,9 @@ A vector is ``{"question", "privacy", "signals": {all pre + post signals},
 The decision is the whole two-stage flow: the router's decision when it
 escalates (or privacy stops it), else the post-generation decision. The file
 embeds the policy it was made with, so the Java and web tests need no other input.
+
+``early_vectors`` (policies with an early model): ``{"question", "signals": {pre + prefix signals after token
+j}, "expected": the early decision}``, stops and continues both.
 """
 
 from __future__ import annotations
@@ -90,7 +93,9 @@ def make_vectors(policy: Policy, records: Sequence[Mapping[str, Any]], per_kind:
                 "expected": decide_vector(policy, long_q, signals),
             }
         )
+    early = _early_vectors(policy, records, per_kind) if policy.early is not None else []
     return {
+        "early_vectors": early,
         "description": "edgekit policy test vectors: for each question and its recorded signals, the decision of the "
         "embedded policy (see README, 'Hybrid client' > 'Policy file'). Regenerate with "
         "python -m edgekit.sdk.policy.vectors RECORDS.jsonl OUT.json",
@@ -99,10 +104,37 @@ def make_vectors(policy: Policy, records: Sequence[Mapping[str, Any]], per_kind:
     }
 
 
+def _early_vectors(policy: Policy, records: Sequence[Mapping[str, Any]], per_kind: int) -> list[dict[str, Any]]:
+    from .early_fit import prefix_rows
+
+    out: list[dict[str, Any]] = []
+    counts: dict[str, int] = {}
+    for r in records:
+        if "tokens" not in r or policy.early is None:
+            continue
+        family = policy.classify(r["question"])
+        for row in prefix_rows(r, policy.early.max_tokens + 1):  # one row past max_tokens: it must continue
+            d = policy.early_decision(family, row)
+            key = f"{d.rule}|{int(row['prefix_tokens'])}"
+            close = d.probability is not None and abs(d.probability - (d.threshold or 0.0)) < 1e-6
+            if counts.get(key, 0) >= per_kind or close:
+                continue
+            counts[key] = counts.get(key, 0) + 1
+            expected = d.to_dict()
+            expected.pop("signals")
+            out.append({"question": r["question"], "signals": row, "expected": expected})
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    from .records import resignal
+
     records = [json.loads(line) for line in Path(argv[0]).read_text(encoding="utf-8").splitlines() if line.strip()]
-    data = make_vectors(Policy.default(), records)
+    policy = Policy.default()
+    if all("tokens" in r for r in records):  # signals as the shipped policy's families compute them
+        records = resignal(records, policy)
+    data = make_vectors(policy, records)
     Path(argv[1]).write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 

@@ -13,12 +13,11 @@ answer must not be a call, the cloud should take it).
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 from pathlib import Path
 from typing import Any
 
+from .. import seeded_set
 from . import DEFAULT_PATH, SPLITS
 from .phrasings import CHAT, NO_TOOL, TEMPLATES
 
@@ -82,20 +81,15 @@ def generate(seed: int = SEED) -> list[dict[str, Any]]:
 
 
 def render(seed: int = SEED) -> str:
-    return "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in generate(seed))
+    return seeded_set.render(generate(seed))
 
 
 def write(path: Path = DEFAULT_PATH, seed: int = SEED) -> Path:
-    path.write_text(render(seed), encoding="utf-8")
-    return path
+    return seeded_set.write(path, generate(seed))
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_PATH)
-    parser.add_argument("--seed", type=int, default=SEED)
-    args = parser.parse_args(argv)
-    write(args.out, args.seed)
+    seeded_set.main(__doc__, generate, DEFAULT_PATH, SEED, argv)
 
 
 if __name__ == "__main__":

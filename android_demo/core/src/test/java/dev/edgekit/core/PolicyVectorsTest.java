@@ -39,6 +39,32 @@ public class PolicyVectorsTest {
         assertTrue(bad.size() + " of " + vectors.size() + " decisions differ from Python:\n" + String.join("\n", bad), bad.isEmpty());
     }
 
+    @Test
+    public void earlyHandOffEqualsThePythonPolicy() {
+        Map<String, Object> file = TestFiles.object(TestFiles.readJson(TestFiles.property("edgekit.policyVectors")));
+        Policy policy = Policy.fromMap(TestFiles.object(file.get("policy")), "policy_vectors.json policy");
+        List<Object> vectors = TestFiles.array(file.get("early_vectors"));
+        List<String> bad = new ArrayList<>();
+        int stops = 0;
+        for (Object item : vectors) {
+            Map<String, Object> v = TestFiles.object(item);
+            Map<String, Double> signals = new LinkedHashMap<>();
+            for (Map.Entry<String, Object> e : TestFiles.object(v.get("signals")).entrySet()) {
+                signals.put(e.getKey(), Json.number(e.getValue(), e.getKey()));
+            }
+            String question = (String) v.get("question");
+            Decision d = policy.earlyDecision(policy.classify(question), signals);
+            stops += d.escalate ? 1 : 0;
+            String problem = compare(TestFiles.object(v.get("expected")), d);
+            if (problem != null) {
+                bad.add(Json.write(question.length() > 60 ? question.substring(0, 60) : question) + " after "
+                        + signals.get("prefix_tokens") + " tokens: " + problem);
+            }
+        }
+        assertTrue("the early vectors must stop and continue", stops > 0 && stops < vectors.size());
+        assertTrue(bad.size() + " of " + vectors.size() + " early decisions differ from Python:\n" + String.join("\n", bad), bad.isEmpty());
+    }
+
     static String compare(Map<String, Object> exp, Decision d) {
         if (!exp.get("escalate").equals(d.escalate)) {
             return "escalate: python " + exp.get("escalate") + ", java " + d.escalate;

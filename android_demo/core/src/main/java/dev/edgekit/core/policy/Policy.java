@@ -14,6 +14,8 @@ import java.util.regex.Pattern;
  * sdk/edgekit/sdk/policy/policy.py, whose docstring specifies the decision. Stage 1 (router, before generation):
  * family by the first matching pattern; privacy "local-only" never escalates; the first matching router rule
  * escalates; else the family's router model (standardised logistic regression, escalate when p >= threshold).
+ * While generating (files with an "early" section): after each of the first early.max_tokens tokens, the early
+ * model on the question's and the answer prefix's signals may stop and escalate ({@link #earlyDecision}).
  * Stage 2 (after generation): context overflow escalates; else the family's post model decides.
  * Checked against tests/vectors/policy_vectors.json (PolicyVectorsTest).
  */
@@ -162,6 +164,9 @@ public final class Policy {
     private final List<Rule> rules = new ArrayList<>();
     private final Map<String, Model> routerModels = new LinkedHashMap<>();
     private final Map<String, Model> postModels = new LinkedHashMap<>();
+    private final Model earlyModel;
+    /** Tokens after which the early model may stop generation (0: the file has no early model). */
+    public final int earlyMaxTokens;
     public final String privacy;
     /** Local generation options the models were fitted with (e.g. max_new_tokens). */
     public final Map<String, Object> generation;
@@ -204,6 +209,19 @@ public final class Policy {
         Object post = data.get("post");
         if (post != null) {
             models(Json.object(post, where + ".post").get("models"), postModels, where + ".post.models");
+        }
+        Object early = data.get("early");
+        if (early != null) {
+            Map<String, Object> e = Json.object(early, where + ".early");
+            double n = Json.number(Json.require(e, "max_tokens", where + ".early"), where + ".early.max_tokens");
+            if (n < 1 || n != Math.floor(n)) {
+                throw new EdgekitException(where + ": early.max_tokens must be an integer >= 1; re-run `edgekit calibrate`");
+            }
+            earlyMaxTokens = (int) n;
+            earlyModel = new Model(Json.object(Json.require(e, "model", where + ".early"), where + ".early.model"), where + ".early.model");
+        } else {
+            earlyMaxTokens = 0;
+            earlyModel = null;
         }
         generation = data.get("generation") == null ? Collections.<String, Object>emptyMap() : Json.object(data.get("generation"), where + ".generation");
         this.raw = data;
@@ -275,6 +293,19 @@ public final class Policy {
             return new Decision(false, "router", "router:local", family, p, m.threshold);
         }
         return new Decision(false, "router", "router:local", family);
+    }
+
+    /** While generating, after token prefix_tokens: stop and escalate now? (pre + prefix signals, {@link Signals#prefix}) */
+    public Decision earlyDecision(String family, Map<String, Double> signals) {
+        Double j = signals.get("prefix_tokens");
+        if (earlyModel == null || "local-only".equals(privacy) || (j != null && j > earlyMaxTokens)) {
+            return new Decision(false, "early", "early:continue", family);
+        }
+        double p = earlyModel.probability(signals);
+        if (p >= earlyModel.threshold) {
+            return new Decision(true, "early", "early:model:" + family, family, p, earlyModel.threshold);
+        }
+        return new Decision(false, "early", "early:continue", family, p, earlyModel.threshold);
     }
 
     /** Stage 2: escalate after seeing the local answer's signals (pre + post)? */

@@ -122,4 +122,23 @@ public final class Signals {
         }
         return out;
     }
+
+    /** The answer prefix's signals for the early model (sdk/edgekit/sdk/policy/early.py prefix_signals). */
+    public static Map<String, Double> prefix(List<TokenInfo> tokens) {
+        double sumLp = 0, minLp = Double.POSITIVE_INFINITY, sumEnt = 0, maxEnt = Double.NEGATIVE_INFINITY;
+        for (TokenInfo t : tokens) {
+            double lp = Math.max(t.logprob, -50.0);  // as post(): a -inf logprob would break standardisation
+            sumLp += lp;
+            minLp = Math.min(minLp, lp);
+            sumEnt += t.entropy;
+            maxEnt = Math.max(maxEnt, t.entropy);
+        }
+        Map<String, Double> out = new LinkedHashMap<>();
+        out.put("prefix_tokens", (double) tokens.size());
+        out.put("prefix_mean_logprob", sumLp / tokens.size());
+        out.put("prefix_min_logprob", minLp);
+        out.put("prefix_mean_entropy", sumEnt / tokens.size());
+        out.put("prefix_max_entropy", maxEnt);
+        return out;
+    }
 }
