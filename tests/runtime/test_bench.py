@@ -62,9 +62,12 @@ def test_edgekit_rows_run_in_their_default_env_and_with_spinning_toggled(toy_run
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     ours = [r for r in rows if r["engine"] == "edgekit"]
-    # the default row forces nothing and says what load() chose by itself; the others force each side
-    assert [r["default"] for r in ours] == [True, False, False]
-    auto, forced_on, forced_off = (r["variant"] for r in ours)
+    # the default row forces nothing and says what load() chose by itself; the next two force each side, and the
+    # last decode under the bench's default grammars
+    assert [r["default"] for r in ours] == [True, False, False, False, False]
+    auto, forced_on, forced_off, text, calls = (r["variant"] for r in ours)
+    assert text.startswith("constrained: JSON string value → ")  # spinning left to load(), as by default
+    assert calls.startswith("constrained: tool-call objects → ")
     chose = r" → (True|False) \((\d+(\.\d+)? CPUs free|CPU counters unreadable)\)"
     assert re.fullmatch(re.escape(SPIN_AUTO_LABEL) + chose, auto), auto
     assert (forced_on, forced_off) == ("allow_spinning=True", "allow_spinning=False")
@@ -80,6 +83,45 @@ def test_edgekit_rows_run_in_their_default_env_and_with_spinning_toggled(toy_run
     assert "pip install 'edgekit[bench-llamacpp]'" in llama["message"]
     assert "note: llama.cpp skipped" in result.stderr
     assert (tmp / "bench.png").stat().st_size > 1000
+
+
+def test_constrained_rows_decode_under_the_grammar_beside_unconstrained_in_one_worker(toy_run):
+    table, result, _ = toy_run
+    rows = [r for r in json.loads(result.stdout) if r["variant"].startswith("constrained:")]
+    assert [r["extra"]["constrained"]["name"] for r in rows] == ["json-text", "json-calls"]
+    row = rows[0]
+    measured = row["extra"]["constrained"]
+    assert row["status"] == "ok" and measured["name"] == "json-text" and measured["repeats"] == 1
+    # the grammar never completes, so both halves decode the same 8 tokens; the row's speed is the grammar's
+    assert measured["generated_tokens"] == 8
+    assert row["decode_tok_s"] == measured["tok_s"] > 0 and measured["unconstrained_tok_s"] > 0
+    assert measured["overhead"] == pytest.approx(1 - measured["tok_s"] / measured["unconstrained_tok_s"])
+    forced, text = '{"answer": "', measured["text"]  # the toy tokenizer spells the forced key one byte a token
+    assert forced.startswith(text) if len(text) < len(forced) else text.startswith(forced)
+    assert '"' not in text[len(forced) :]
+    assert measured["vocabulary_ms"] > 0
+    assert row["top1_agreement"] is None  # a grammar changes the distribution: agreement is not its measure
+    # the target line is the same-process ratio, and the facts say how it was measured
+    assert re.search(r"constrained-decoding overhead \(json-text\) ≤ 10% of decode: -?\d+\.\d%", table.output)
+    assert "without and with the grammar, interleaved 1×" in table.output
+    assert "constrained-decoding overhead (json-calls)" in table.output
+    calls = rows[1]["extra"]["constrained"]
+    assert rows[1]["status"] == "ok" and calls["generated_tokens"] == 8 and '[{"name":"'.startswith(re.sub(r"\s", "", calls["text"]))
+
+
+def test_bench_constraint_option(bench_bundle, tmp_path):
+    args = ["bench", str(bench_bundle), *FAST, "--no-quality", "--no-roofline", "--cache-dir", str(tmp_path)]
+    result = CliRunner().invoke(main, [*args, "--constraint", "none", "--json"])
+    assert result.exit_code == 0, result.output
+    assert not [r for r in json.loads(result.stdout) if r["variant"].startswith("constrained:")]
+    one = CliRunner().invoke(main, [*args, "--constraint", "json-calls", "--json"])
+    assert one.exit_code == 0, one.output
+    named = [r["extra"]["constrained"]["name"] for r in json.loads(one.stdout) if "constrained" in r["extra"]]
+    assert named == ["json-calls"]
+    bad = CliRunner().invoke(main, [*args, "--constraint", "xml"])
+    assert bad.exit_code == 2 and "unknown bench constraint 'xml'" in bad.output
+    assert "json-calls" in bad.output and "json-text" in bad.output
+    assert "Traceback" not in bad.output
 
 
 def test_llamacpp_default_row_has_no_forced_wait_policy_and_the_passive_row_has_it():
@@ -147,7 +189,7 @@ def test_markdown_page_has_the_machine_header_and_a_row_per_engine(toy_run):
     assert facts["cpu"] in page and "threads per engine:" in page and "onnxruntime " in page
     assert "llama-cpp-python" in page and "date: " in page and "quiet" in page
     body = [line for line in page.splitlines() if line.startswith("| edgekit |")]
-    assert len(body) == 3  # spinning decided by load(), forced on, forced off
+    assert len(body) == 5  # spinning decided by load(), forced on, forced off, under each of two grammars
     assert any(line.startswith("| llama.cpp | skipped |") for line in page.splitlines())
     assert "memory bandwidth" in page and "GiB/s" in page
     assert "decode ≥ 1.5× llama.cpp: not measured (llama.cpp skipped)" in page

@@ -55,9 +55,16 @@ class Variant:
     env: Mapping[str, str] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
     default: bool = True  # the engine's out-of-the-box configuration
+    constraint: str | None = None  # a BENCH_CONSTRAINTS name: decode under that grammar too (constrained.py)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "env": dict(self.env), "options": dict(self.options), "default": self.default}
+        return {
+            "label": self.label,
+            "env": dict(self.env),
+            "options": dict(self.options),
+            "default": self.default,
+            "constraint": self.constraint,
+        }
 
 
 DEFAULT_VARIANT = Variant("default")
@@ -114,6 +121,11 @@ def _edgekit_variants(ctx: BenchContext) -> tuple[Variant, ...]:
     rows = [Variant(SPIN_AUTO_LABEL)]
     if ctx.config.variants and ctx.manifest.backend == "onnx":  # an onnxruntime session option
         rows += [Variant(f"{ALLOW_SPINNING}={v}", options={ALLOW_SPINNING: v}, default=False) for v in (True, False)]
+    if ctx.config.variants:  # a grammar lives above the backend: every bundle decodes under it alike
+        from .constrained import BENCH_CONSTRAINTS
+
+        for name in ctx.config.constraints:
+            rows.append(Variant(BENCH_CONSTRAINTS.get(name).label, default=False, constraint=name))
     return tuple(rows)
 
 

@@ -7,6 +7,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from .constrained import DEFAULT_CONSTRAINTS
+
 __all__ = [
     "BenchConfig",
     "Status",
@@ -36,11 +38,12 @@ class BenchConfig:
     gguf: str | None = None  # the GGUF for llama.cpp (else the bundle's source)
     llamacpp_python: str | None = None  # interpreter that has llama_cpp (it compiles ~15 min: often its own venv)
     optimum_executorch_python: str | None = None  # interpreter that has optimum-executorch (its own venv)
-    variants: bool = True  # also run each engine's labelled non-default settings (spinning, OMP wait policy)
+    variants: bool = True  # also run each engine's labelled non-default rows (spinning, OMP wait, constraint)
     quality: bool = True  # teacher-forced agreement / KL against the float reference (needs the export extra)
     quality_tokens: int = QUALITY_TOKENS
     roofline: bool = True  # measure memory bandwidth and each engine's share of the memory-bound limit
     streams: tuple[int, ...] = ()  # also measure edgekit's aggregate tok/s at these concurrent generations
+    constraints: tuple[str, ...] = DEFAULT_CONSTRAINTS  # edgekit also decodes under each grammar (a row each)
 
 
 class Status(str, Enum):

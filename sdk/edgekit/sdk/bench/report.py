@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .constrained import OVERHEAD_LIMIT
 from .machine import BUSY_LOAD_PER_CORE
 from .records import BenchReport, EngineResult
 
@@ -88,6 +89,25 @@ def check_targets(report: BenchReport) -> list[TargetCheck]:
             value = mine
             shown = f"{value:.3f}" if target.unit == "" else f"{value:.0f}{target.unit}"
         checks.append(TargetCheck(target, _OPS[target.op](value, target.factor), f"{goal}: {shown}"))
+    checks.extend(_constraint_checks(report))
+    return checks
+
+
+# the constrained row's own same-process ratio (its extra["constrained"], constrained.py), not a row attribute
+CONSTRAINT_TARGET = Target("constrained", "constrained-decoding overhead", "<=", OVERHEAD_LIMIT * 100, unit="%")
+
+
+def _constraint_checks(report: BenchReport) -> list[TargetCheck]:
+    checks = []
+    for row in report.results:
+        measured = row.extra.get("constrained") if row.engine == "edgekit" and row.ok else None
+        if measured:
+            overhead = measured["overhead"] * 100
+            text = (
+                f"{CONSTRAINT_TARGET.label} ({measured['name']}) ≤ {CONSTRAINT_TARGET.factor:g}% of decode: "
+                f"{overhead:.1f}% ({measured['tok_s']:.1f} vs {measured['unconstrained_tok_s']:.1f} tok/s)"
+            )
+            checks.append(TargetCheck(CONSTRAINT_TARGET, overhead <= CONSTRAINT_TARGET.factor, text))
     return checks
 
 
@@ -169,6 +189,15 @@ def format_report(report: BenchReport) -> str:
                 f"{_fmt(e.get('export_peak_rss_mib'))} MiB ({e['export']}); their .pte {_fmt(e.get('pte_mib'), '.1f')} "
                 f"MiB. edgekit's bundle: .pte {_fmt(e.get('bundle_model_mib'), '.1f')} MiB, export stages "
                 f"{_fmt(e.get('bundle_export_s'))} s, export peak RSS {_fmt(e.get('bundle_export_peak_rss_mib'))} MiB"
+            )
+    for r in report.results:
+        measured = r.extra.get("constrained") if r.ok else None
+        if measured:
+            facts.append(
+                f"constrained row ({measured['name']}): the same worker decodes {measured['generated_tokens']} "
+                f"tokens without and with the grammar, interleaved {measured['repeats']}× (medians "
+                f"{measured['unconstrained_tok_s']:.1f} and {measured['tok_s']:.1f} tok/s); llguidance's "
+                f"vocabulary, built once per model, took {measured['vocabulary_ms']:.0f} ms"
             )
     facts.extend(report.notes)
     if facts:

@@ -92,7 +92,13 @@ def _speed_row(engine: Engine, variant: Variant, prepared: Prepared, job: dict, 
     try:
         out = _run_worker(
             prepared.python,
-            {**job, "engine": engine.name, "model": prepared.model, "options": dict(variant.options)},
+            {
+                **job,
+                "engine": engine.name,
+                "model": prepared.model,
+                "options": dict(variant.options),
+                "constraint": variant.constraint,
+            },
             env={**worker_env(variant), **prepared.env},
         )
     except WorkerError as exc:
@@ -108,6 +114,8 @@ def _speed_row(engine: Engine, variant: Variant, prepared: Prepared, job: dict, 
         row.extra.setdefault("versions", out["versions"])
     if "build" in out:
         row.extra.setdefault("build", out["build"])
+    if "constrained" in out:
+        row.extra["constrained"] = out["constrained"]
     return row
 
 
@@ -279,7 +287,9 @@ def _run_engine(
         except EdgekitError as exc:
             report.notes.append(f"{engine.name}: quality not measured: {exc}")
         else:
-            for row in rows:  # settings change speed, not numerics: one quality run per engine
+            for variant, row in zip(variants, rows):  # settings change speed, not numerics: one run per engine
+                if variant.constraint:  # a grammar does change the distribution: agreement is not its measure
+                    continue
                 row.top1_agreement, row.mean_kl = measured["top1_agreement"], measured["mean_kl"]
                 row.quality_positions = measured["positions"]
     return rows

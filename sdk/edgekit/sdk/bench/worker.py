@@ -97,11 +97,17 @@ def run_edgekit(job: dict) -> dict:
         prefills.append(prefill(cache))
     # decode through the real generation loop (sampler + confidence + detokenizer), eos ignored
     request = DecodeRequest(prompt_ids=ids, max_new_tokens=job["decode_tokens"], eos_ids=frozenset())
-    result = None
-    for piece in run_generation(backend, backend.new_cache(), model.tokenizer, Sampler(SamplingOptions()), request):
-        result = piece.result or result
-    assert result is not None  # the last piece carries the result
-    return {
+
+    def decode(matcher=None):
+        result = None
+        sampler = Sampler(SamplingOptions())
+        for piece in run_generation(backend, backend.new_cache(), model.tokenizer, sampler, request, matcher):
+            result = piece.result or result
+        assert result is not None  # the last piece carries the result
+        return result
+
+    result = decode()
+    out = {
         "load_ms": load_ms,
         "first_token_wall": first_token_wall,
         "prefill_ms": statistics.median(prefills),
@@ -109,6 +115,41 @@ def run_edgekit(job: dict) -> dict:
         "decode_tok_s": result.timings.decode_tok_s,
         "tokens": result.token_ids[:16],
         **_chosen(model),
+    }
+    if job.get("constraint"):
+        out.update(_constrained(job, model, decode))
+    return out
+
+
+def _constrained(job: dict, model, decode) -> dict:
+    """Decode with and without the job's grammar, interleaved in this process: the ratio is the overhead."""
+    from edgekit.sdk.bench.constrained import BENCH_CONSTRAINTS
+
+    constraint = BENCH_CONSTRAINTS.get(job["constraint"]).constraint()
+    t = Timer()
+    model.grammar_vocabulary.matcher(constraint)  # llguidance's view of the vocabulary: built once per model
+    vocabulary_ms = t.ms()
+    free, held, results = [], [], []
+    for _ in range(job["repeats"]):
+        free.append(decode().timings.decode_tok_s)
+        results.append(decode(model.grammar_vocabulary.matcher(constraint)))
+        held.append(results[-1].timings.decode_tok_s)
+    last = results[-1]
+    constrained_tok_s, free_tok_s = statistics.median(held), statistics.median(free)
+    return {
+        "decode_tok_s": constrained_tok_s,
+        "decode_tokens": last.timings.generated_tokens,
+        "tokens": last.token_ids[:16],
+        "constrained": {
+            "name": job["constraint"],
+            "tok_s": constrained_tok_s,
+            "unconstrained_tok_s": free_tok_s,
+            "overhead": 1.0 - constrained_tok_s / free_tok_s,
+            "vocabulary_ms": vocabulary_ms,
+            "repeats": job["repeats"],
+            "generated_tokens": last.timings.generated_tokens,
+            "text": last.text[:80],
+        },
     }
 
 

@@ -8,6 +8,7 @@ import shlex
 import click
 from edgekit.runtime.errors import UnknownNameError
 from edgekit.runtime.schema import MAX_PARALLEL
+from edgekit.sdk.bench.constrained import BENCH_CONSTRAINTS, DEFAULT_CONSTRAINTS
 from edgekit.sdk.bench.engines import PEERS
 
 ALL = "all"
@@ -26,6 +27,24 @@ class PeerName(click.ParamType):
         except UnknownNameError as exc:
             self.fail(f"{exc} (or '{ALL}')", param, ctx)
         return value
+
+
+class ConstraintName(click.ParamType):
+    """A registered bench constraint or ``none``; an unknown name is a usage error listing the known ones."""
+
+    name = "constraint"
+
+    def convert(self, value, param, ctx):
+        if value == NO_CONSTRAINT:
+            return value
+        try:
+            BENCH_CONSTRAINTS.get(value)
+        except UnknownNameError as exc:
+            self.fail(f"{exc} (or '{NO_CONSTRAINT}')", param, ctx)
+        return value
+
+
+NO_CONSTRAINT = "none"
 
 
 def _command_line(ctx: click.Context) -> str:
@@ -77,7 +96,7 @@ def _stream_counts(value: str | None) -> tuple[int, ...]:
     "--variants/--no-variants",
     default=True,
     show_default=True,
-    help="Also run each engine with its thread-wait setting toggled (labelled rows).",
+    help="Also run each engine's labelled rows: its thread-wait setting toggled, and edgekit under --constraint.",
 )
 @click.option(
     "--quality/--no-quality",
@@ -97,6 +116,16 @@ def _stream_counts(value: str | None) -> tuple[int, ...]:
     default=True,
     show_default=True,
     help="Measure memory bandwidth and each engine's share of the memory-bound decode limit.",
+)
+@click.option(
+    "--constraint",
+    "constraints",
+    multiple=True,
+    type=ConstraintName(),
+    default=DEFAULT_CONSTRAINTS,
+    show_default=True,
+    help="Also decode under this grammar in edgekit's worker, interleaved with unconstrained decoding, and report "
+    f"the overhead (repeatable; known: {', '.join(BENCH_CONSTRAINTS.names())}; '{NO_CONSTRAINT}': no such row).",
 )
 @click.option(
     "--streams",
@@ -143,6 +172,7 @@ def bench(
     quality,
     quality_tokens,
     roofline,
+    constraints,
     streams,
     genai_model,
     gguf,
@@ -184,6 +214,7 @@ def bench(
             quality_tokens=quality_tokens,
             roofline=roofline,
             streams=_stream_counts(streams),
+            constraints=tuple(dict.fromkeys(c for c in constraints if c != NO_CONSTRAINT)),
         )
         reports.append(run_bench(config, on_progress=StderrProgress()))
     facts["threads"] = reports[0].threads
