@@ -106,7 +106,11 @@ def test_constrained_rows_decode_under_the_grammar_beside_unconstrained_in_one_w
     assert "without and with the grammar, interleaved 1×" in table.output
     assert "constrained-decoding overhead (json-calls)" in table.output
     calls = rows[1]["extra"]["constrained"]
-    assert rows[1]["status"] == "ok" and calls["generated_tokens"] == 8 and '[{"name":"'.startswith(re.sub(r"\s", "", calls["text"]))
+    assert (
+        rows[1]["status"] == "ok"
+        and calls["generated_tokens"] == 8
+        and '[{"name":"'.startswith(re.sub(r"\s", "", calls["text"]))
+    )
 
 
 def test_bench_constraint_option(bench_bundle, tmp_path):
@@ -336,3 +340,24 @@ def test_bad_streams_value_is_one_line(bench_bundle, value):
     result = CliRunner().invoke(main, ["bench", str(bench_bundle), "--streams", value])
     assert result.exit_code == 2 and "--streams" in result.output and "1,2,4" in result.output
     assert "Traceback" not in result.output
+
+
+def test_constrained_half_never_ends_on_eos_while_the_grammar_can_go_on(bench_bundle):
+    """Where a grammar may end, llguidance offers eos; the bench's wrapper takes it away so both halves run alike."""
+    from edgekit.runtime import load
+    from edgekit.runtime.constraints import Constraint
+    from edgekit.sdk.bench.worker import _WithoutEos
+
+    model = load(bench_bundle, threads=1)
+    eos = sorted(model.tokenizer.eos_ids)
+    raw = model.grammar_vocabulary.matcher(Constraint.regex("a|ab"))
+    wrapped = _WithoutEos(model.grammar_vocabulary.matcher(Constraint.regex("a|ab")), model.tokenizer.eos_ids)
+    (a,) = model.tokenizer.encode("a")
+    for matcher in (raw, wrapped):
+        matcher.consume(a)
+    assert raw.allowed()[eos].all()  # "a" is complete: the grammar itself would let it stop here
+    mask = wrapped.allowed()
+    assert not mask[eos].any() and mask.sum() >= 1  # "b" still fits: the wrapper offers only that
+    (b,) = model.tokenizer.encode("b")
+    wrapped.consume(b)
+    assert wrapped.finished and wrapped.allowed()[eos].any()  # nothing else fits: eos stays, the match can end

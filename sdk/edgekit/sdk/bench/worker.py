@@ -129,10 +129,11 @@ def _constrained(job: dict, model, decode) -> dict:
     t = Timer()
     model.grammar_vocabulary.matcher(constraint)  # llguidance's view of the vocabulary: built once per model
     vocabulary_ms = t.ms()
+    eos = model.tokenizer.eos_ids
     free, held, results = [], [], []
     for _ in range(job["repeats"]):
         free.append(decode().timings.decode_tok_s)
-        results.append(decode(model.grammar_vocabulary.matcher(constraint)))
+        results.append(decode(_WithoutEos(model.grammar_vocabulary.matcher(constraint), eos)))
         held.append(results[-1].timings.decode_tok_s)
     last = results[-1]
     constrained_tok_s, free_tok_s = statistics.median(held), statistics.median(free)
@@ -151,6 +152,34 @@ def _constrained(job: dict, model, decode) -> dict:
             "text": last.text[:80],
         },
     }
+
+
+class _WithoutEos:
+    """A grammar matcher that never offers eos while anything else fits: eos is ignored here as in the free run.
+
+    llguidance allows eos wherever the grammar may end (after any complete item of a list), and consuming it ends
+    the match; without this the constrained half could stop early and time fewer tokens than the free half.
+    """
+
+    def __init__(self, matcher, eos_ids):
+        self._matcher = matcher
+        self._eos = [i for i in eos_ids if 0 <= i < matcher.width]
+
+    def allowed(self):
+        mask = self._matcher.allowed()
+        if self._eos:
+            without = mask.copy()
+            without[self._eos] = False
+            if without.any():
+                return without
+        return mask
+
+    def consume(self, token_id: int) -> None:
+        self._matcher.consume(token_id)
+
+    @property
+    def finished(self) -> bool:
+        return self._matcher.finished
 
 
 def _chosen(model) -> dict:
