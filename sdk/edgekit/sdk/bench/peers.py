@@ -154,7 +154,7 @@ def _build(gguf: Path, out: Path) -> None:  # runs in the subprocess: imports to
             [
                 sys.executable,
                 "-m",
-                "onnxruntime_genai.models.builder",
+                "edgekit.sdk.bench.genai_builder",  # the builder itself, fed the config names it reads
                 "-i",
                 str(hf),
                 "-o",

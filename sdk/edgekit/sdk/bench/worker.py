@@ -238,6 +238,18 @@ def streams_edgekit(job: dict) -> dict:
     }
 
 
+def _genai_max_length(job: dict, length: int) -> int:
+    """The KV capacity to ask genai for: ``length``, or its sliding window where the model has one.
+
+    genai sizes the KV cache to max_length and refuses one smaller than a sliding window ("KV cache capacity
+    (133) must be at least local_window_size (512)" for Gemma 3); the timed loops count their tokens themselves.
+    """
+    with open(os.path.join(job["model"], "genai_config.json"), encoding="utf-8") as f:
+        decoder = json.load(f)["model"]["decoder"]
+    window = (decoder.get("sliding_window") or {}).get("window_size") or 0
+    return max(length, int(window))
+
+
 def run_genai(job: dict) -> dict:
     t = Timer()
     import onnxruntime_genai as og
@@ -249,7 +261,8 @@ def run_genai(job: dict) -> dict:
 
     def generator():
         params = og.GeneratorParams(model)
-        params.set_search_options(do_sample=False, max_length=len(ids) + n + 1, min_length=len(ids) + n + 1)
+        length = len(ids) + n + 1
+        params.set_search_options(do_sample=False, max_length=_genai_max_length(job, length), min_length=length)
         return og.Generator(model, params)
 
     def prefill(gen) -> float:
@@ -382,7 +395,7 @@ def logits_genai(job: dict) -> dict:
 
     def generator(length: int):
         params = og.GeneratorParams(model)
-        params.set_search_options(do_sample=False, max_length=length + 1)
+        params.set_search_options(do_sample=False, max_length=_genai_max_length(job, length + 1))
         return og.Generator(model, params)
 
     out, row, how = None, 0, "one call per segment"
