@@ -14,37 +14,23 @@ from edgekit.sdk.bench.engines import PEERS
 ALL = "all"
 
 
-class PeerName(click.ParamType):
-    """A registered bench peer or ``all``; an unknown name is a usage error listing the known ones."""
-
-    name = "peer"
-
-    def convert(self, value, param, ctx):
-        if value == ALL:
-            return value
-        try:
-            PEERS.get(value)
-        except UnknownNameError as exc:
-            self.fail(f"{exc} (or '{ALL}')", param, ctx)
-        return value
-
-
-class ConstraintName(click.ParamType):
-    """A registered bench constraint or ``none``; an unknown name is a usage error listing the known ones."""
-
-    name = "constraint"
-
-    def convert(self, value, param, ctx):
-        if value == NO_CONSTRAINT:
-            return value
-        try:
-            BENCH_CONSTRAINTS.get(value)
-        except UnknownNameError as exc:
-            self.fail(f"{exc} (or '{NO_CONSTRAINT}')", param, ctx)
-        return value
-
-
 NO_CONSTRAINT = "none"
+
+
+class RegisteredName(click.ParamType):
+    """A name in ``registry`` or the one ``extra`` word; an unknown name is a usage error listing the known ones."""
+
+    def __init__(self, name: str, registry, extra: str):
+        self.name, self._registry, self._extra = name, registry, extra
+
+    def convert(self, value, param, ctx):
+        if value == self._extra:
+            return value
+        try:
+            self._registry.get(value)
+        except UnknownNameError as exc:
+            self.fail(f"{exc} (or '{self._extra}')", param, ctx)
+        return value
 
 
 def _command_line(ctx: click.Context) -> str:
@@ -83,7 +69,7 @@ def _stream_counts(value: str | None) -> tuple[int, ...]:
     "--vs",
     "peers",
     multiple=True,
-    type=PeerName(),
+    type=RegisteredName("peer", PEERS, ALL),
     help=f"Also run a peer on the same weights (repeatable; '{ALL}' = every peer: "
     f"{', '.join(PEERS.names())}). A peer that cannot run here is skipped with the reason and the fix.",
 )
@@ -121,7 +107,7 @@ def _stream_counts(value: str | None) -> tuple[int, ...]:
     "--constraint",
     "constraints",
     multiple=True,
-    type=ConstraintName(),
+    type=RegisteredName("constraint", BENCH_CONSTRAINTS, NO_CONSTRAINT),
     default=DEFAULT_CONSTRAINTS,
     show_default=True,
     help="Also decode under this grammar in edgekit's worker, interleaved with unconstrained decoding, and report "
