@@ -26,6 +26,7 @@ from edgekit.runtime.tools import parse_tools
 
 from .commands_match import same_call
 from .policy.metrics import RATES, accuracy_at_rate, oracle_accuracy, random_accuracy, recovery
+from .policy.metrics import percent_cell as _pct
 from .policy.policy import Policy
 from .policy.signals import post_signals, pre_signals
 
@@ -165,10 +166,6 @@ def commands_report(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             "exact_match": _share([r["required"]["correct"] for r in needing if "required" in r]),
         }
     return report
-
-
-def _pct(x: float) -> str:
-    return "  n/a" if x != x else f"{100 * x:5.1f}"
 
 
 def format_commands_report(report: Mapping[str, Any]) -> str:

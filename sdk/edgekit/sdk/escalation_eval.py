@@ -32,6 +32,7 @@ from .policy.metrics import (
     recovery,
     reliability,
 )
+from .policy.metrics import percent_cell as _pct
 from .policy.policy import Policy
 from .policy.probe import encode_hidden, format_comparison, has_hidden, probe_comparison
 from .policy.signals import POST_SIGNALS, PRE_SIGNALS, SIGNAL_DIRECTION, post_signals, pre_signals
@@ -177,10 +178,6 @@ def escalation_report(
 def _post_t(policy: Policy) -> float:
     model = policy.post_models.get("default")
     return model.threshold if model is not None else 1.0
-
-
-def _pct(x: float) -> str:
-    return "  n/a" if x != x else f"{100 * x:5.1f}"
 
 
 def format_report(report: Mapping[str, Any]) -> str:

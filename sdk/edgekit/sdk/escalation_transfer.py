@@ -18,6 +18,7 @@ import numpy as np
 
 from .policy.early_fit import prefix_rows
 from .policy.metrics import expected_calibration_error, reliability
+from .policy.metrics import percent_cell as _pct
 from .policy.policy import Policy
 
 __all__ = ["policy_scores", "transfer_report", "format_transfer"]
@@ -95,10 +96,6 @@ def _at_point(escalated: np.ndarray, correct: np.ndarray, cloud: np.ndarray) -> 
         "escalation_rate": float(escalated.mean()) if len(escalated) else float("nan"),
         "accuracy": float(np.where(escalated, cloud, correct).mean()) if len(escalated) else float("nan"),
     }
-
-
-def _pct(x: float) -> str:
-    return "  n/a" if x != x else f"{100 * x:5.1f}"
 
 
 def format_transfer(report: Mapping[str, Any]) -> str:

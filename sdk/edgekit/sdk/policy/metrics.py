@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 __all__ = [
+    "percent_cell",
     "auroc",
     "accuracy_at_rate",
     "oracle_accuracy",
@@ -126,3 +127,8 @@ def expected_calibration_error(
     if n == 0:
         return float("nan")
     return float(sum(count * abs(pred - seen) for pred, seen, count in cells) / n)
+
+
+def percent_cell(x: float) -> str:
+    """A share as a 5-wide percent for the eval tables ("  n/a" for NaN: a slice without that kind)."""
+    return "  n/a" if x != x else f"{100 * x:5.1f}"

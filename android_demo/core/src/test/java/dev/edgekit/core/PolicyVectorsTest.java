@@ -15,19 +15,32 @@ import org.junit.Test;
  * -> decisions of the embedded policy file; made by sdk/edgekit/sdk/policy/vectors.py).
  */
 public class PolicyVectorsTest {
+    private static Map<String, Object> vectorsFile() {
+        return TestFiles.object(TestFiles.readJson(TestFiles.property("edgekit.policyVectors")));
+    }
+
+    private static Policy policyOf(Map<String, Object> file) {
+        return Policy.fromMap(TestFiles.object(file.get("policy")), "policy_vectors.json policy");
+    }
+
+    private static Map<String, Double> signalsOf(Map<String, Object> vector) {
+        Map<String, Double> signals = new LinkedHashMap<>();
+        for (Map.Entry<String, Object> e : TestFiles.object(vector.get("signals")).entrySet()) {
+            signals.put(e.getKey(), Json.number(e.getValue(), e.getKey()));
+        }
+        return signals;
+    }
+
     @Test
     public void decisionsEqualThePythonPolicy() {
-        Map<String, Object> file = TestFiles.object(TestFiles.readJson(TestFiles.property("edgekit.policyVectors")));
-        Policy policy = Policy.fromMap(TestFiles.object(file.get("policy")), "policy_vectors.json policy");
+        Map<String, Object> file = vectorsFile();
+        Policy policy = policyOf(file);
         List<Object> vectors = TestFiles.array(file.get("vectors"));
         assertTrue("no vectors", vectors.size() >= 5);
         List<String> bad = new ArrayList<>();
         for (Object item : vectors) {
             Map<String, Object> v = TestFiles.object(item);
-            Map<String, Double> signals = new LinkedHashMap<>();
-            for (Map.Entry<String, Object> e : TestFiles.object(v.get("signals")).entrySet()) {
-                signals.put(e.getKey(), Json.number(e.getValue(), e.getKey()));
-            }
+            Map<String, Double> signals = signalsOf(v);
             String question = (String) v.get("question");
             Decision d = policy.decideRecorded(question, signals, (String) v.get("privacy"));
             Map<String, Object> exp = TestFiles.object(v.get("expected"));
@@ -41,17 +54,14 @@ public class PolicyVectorsTest {
 
     @Test
     public void earlyHandOffEqualsThePythonPolicy() {
-        Map<String, Object> file = TestFiles.object(TestFiles.readJson(TestFiles.property("edgekit.policyVectors")));
-        Policy policy = Policy.fromMap(TestFiles.object(file.get("policy")), "policy_vectors.json policy");
+        Map<String, Object> file = vectorsFile();
+        Policy policy = policyOf(file);
         List<Object> vectors = TestFiles.array(file.get("early_vectors"));
         List<String> bad = new ArrayList<>();
         int stops = 0;
         for (Object item : vectors) {
             Map<String, Object> v = TestFiles.object(item);
-            Map<String, Double> signals = new LinkedHashMap<>();
-            for (Map.Entry<String, Object> e : TestFiles.object(v.get("signals")).entrySet()) {
-                signals.put(e.getKey(), Json.number(e.getValue(), e.getKey()));
-            }
+            Map<String, Double> signals = signalsOf(v);
             String question = (String) v.get("question");
             Decision d = policy.earlyDecision(policy.classify(question), signals);
             stops += d.escalate ? 1 : 0;
