@@ -70,3 +70,48 @@ def test_builder_writes_a_gemma3_graph_that_genai_runs(tiny_hf_folder, tmp_path)
         worker_env(DEFAULT_VARIANT),
     )
     assert logits["vocab"] > 0 and (tmp_path / "logits.npy").stat().st_size > 0
+
+
+def _round_trip(data: dict, text: str) -> str:
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_str(json.dumps(data))
+    return tok.decode(tok.encode(text).ids)
+
+
+def _trained(byte_level: bool) -> dict:
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    corpus = ["the capital of France is Paris", "set a timer for five minutes", "wake me up at seven"] * 4
+    if byte_level:  # as SmolLM2's GGUF-derived file: byte-level BPE
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.Sequence([decoders.ByteLevel()])  # any decoder genai cannot read as is
+        alphabet = pre_tokenizers.ByteLevel.alphabet()
+    else:  # as Gemma 3's: spaces as "▁" through the normalizer, byte fallback, no pre-tokenizer
+        tok = Tokenizer(models.BPE(byte_fallback=True))
+        tok.normalizer = normalizers.Replace(" ", "\u2581")
+        tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse()])
+        alphabet = []
+    tok.train_from_iterator(
+        corpus, trainer=trainers.BpeTrainer(vocab_size=120, initial_alphabet=alphabet, show_progress=False)
+    )
+    return json.loads(tok.to_str())
+
+
+def test_genai_tokenizer_fix_only_touches_byte_level_tokenizers():
+    from edgekit.sdk.bench.peers import genai_readable_tokenizer
+
+    text = "set a timer for seven minutes"
+    byte_level = _trained(byte_level=True)
+    fixed = genai_readable_tokenizer(byte_level)
+    assert fixed["decoder"] == {"type": "ByteLevel"}  # genai's form (the tokenizers library wants more fields)
+    assert {k: v for k, v in fixed.items() if k != "decoder"} == {k: v for k, v in byte_level.items() if k != "decoder"}
+
+    fallback = _trained(byte_level=False)
+    kept = genai_readable_tokenizer(fallback)
+    assert kept["decoder"] == fallback["decoder"] and _round_trip(kept, text) == text
+    # what the unconditional rewrite did to it (a ByteLevel decoder, in the form the tokenizers library reads):
+    # the text no longer decodes
+    byte_level_decoder = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
+    assert _round_trip({**fallback, "decoder": byte_level_decoder}, text) != text

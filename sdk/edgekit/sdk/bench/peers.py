@@ -5,8 +5,8 @@
   GGUF (the exporters' float reference, ``save_pretrained``) and its builder
   runs on it (``python -m onnxruntime_genai.models.builder -p int4 -e cpu``),
   then its config is fixed (measured on this GGUF): eos id from the GGUF (2, not the
-  1 its tokenizer_config copy carries), the tokenizer's decoder a plain
-  ``{"type": "ByteLevel"}``, and the intra-op thread count set.
+  1 its tokenizer_config copy carries), a byte-level tokenizer's decoder a plain
+  ``{"type": "ByteLevel"}`` (``genai_readable_tokenizer``), and the intra-op thread count set.
 - optimum-executorch exports its own ``.pte`` from the same HF folder
   (``prepare_hf_folder``; see ``optimum_et.py``).
 Preparation imports torch, so it runs in a subprocess (``python -m edgekit.sdk.bench.peers``).
@@ -61,9 +61,33 @@ def find_gguf(manifest: Manifest, explicit: str | None = None) -> Path:
     return Path(builtin_model(alias).path())  # SourceError with the install command when absent
 
 
+# bumped when what _build writes changes, so a cached folder from an older build is rebuilt
+# (2: a byte-fallback tokenizer keeps its own decoder)
+_BUILD_FORMAT = 2
+
+
 def _key(gguf: Path) -> str:
     stat = gguf.stat()
-    return hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{int(stat.st_mtime)}".encode()).hexdigest()[:12]
+    text = f"{gguf.resolve()}:{stat.st_size}:{int(stat.st_mtime)}:{_BUILD_FORMAT}"
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _is_byte_level(data: dict) -> bool:
+    pre = data.get("pre_tokenizer") or {}
+    parts = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]
+    return any(isinstance(p, dict) and p.get("type") == "ByteLevel" for p in parts)
+
+
+def genai_readable_tokenizer(data: dict) -> dict:
+    """``tokenizer.json`` as onnxruntime-genai's tokenizer reads it.
+
+    On the GGUF-derived SmolLM2 tokenizer (byte-level BPE) genai's tokenizer turns spaces into id -1 until the
+    decoder is a plain ``{"type": "ByteLevel"}``. A byte-fallback tokenizer (Gemma 3: ``▁`` for spaces,
+    ``<0xNN>`` tokens) keeps its own decoder, which a ByteLevel decoder would garble.
+    """
+    if not _is_byte_level(data):
+        return data
+    return {**data, "decoder": {"type": "ByteLevel"}}
 
 
 def prepare_genai_model(gguf: Path, cache_dir: Path) -> Path:
@@ -179,9 +203,7 @@ def _build(gguf: Path, out: Path) -> None:  # runs in the subprocess: imports to
     config["model"]["eos_token_id"] = list(tok.eos_ids) if len(tok.eos_ids) > 1 else eos
     config_path.write_text(json.dumps(config, indent=4))
     tok_path = out / "tokenizer.json"
-    data = json.loads(tok_path.read_text())
-    data["decoder"] = {"type": "ByteLevel"}
-    tok_path.write_text(json.dumps(data))
+    tok_path.write_text(json.dumps(genai_readable_tokenizer(json.loads(tok_path.read_text()))))
 
 
 if __name__ == "__main__":
