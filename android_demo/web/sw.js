@@ -7,13 +7,15 @@ const CACHE = 'edgekit-web-v1'; // js/bundle.js CACHE_NAME
 const SHELL = [
   './', 'index.html', 'app.css', 'manifest.webmanifest', 'icons/icon.svg', 'icons/icon-192.png', 'icons/icon-512.png',
   'js/app.js', 'js/engine.js', 'js/bundle.js', 'js/chat.js', 'js/sampler.js', 'js/signals.js', 'js/answers.js',
-  'js/policy.js', 'js/redaction.js', 'js/cloud.js', 'js/settings.js',
+  'js/policy.js', 'js/redaction.js', 'js/cloud.js', 'js/settings.js', 'js/grammar.js', 'js/tool_grammar.js',
+  'js/tool_prompt.js', 'js/tool_stream.js', 'js/demo_tools.js',
   'node_modules/onnxruntime-web/dist/ort.wasm.min.mjs',
   // what ort.wasm.min.mjs loads from wasmPaths at session creation (the SIMD build; threads stay at 1)
   'node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.mjs',
   'node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm',
   'node_modules/@huggingface/tokenizers/dist/tokenizers.min.mjs',
   'node_modules/@huggingface/jinja/dist/index.js',
+  'node_modules/@mlc-ai/web-xgrammar/lib/index.js', // its WASM is inlined in the script
 ];
 const NETWORK_FIRST = /(?:edgekit\.json|policy\.json)$/;
 

@@ -262,3 +262,233 @@ def test_web_redaction_matches_python_redactor(vectors_run):
     reference, got = vectors_run
     for case, mine in zip(reference["redaction"], got["redaction"], strict=True):
         assert mine == {"redacted": case["redacted"], "mapping": case["mapping"]}, case["text"]
+
+
+# -- tool calls in the page ---------------------------------------------------------------------------------------
+TOOL_QUESTIONS = ["Set a timer for 5 minutes", "Convert 10 km to miles"]
+TOOL_NEW_TOKENS = 48  # a call to either demo tool fits (the grammar ends generation once the call is complete)
+
+
+def _expected_output(call: dict) -> dict:
+    """What the page's tool must return for a call, computed here from the call's arguments."""
+    args = json.loads(call["arguments"])
+    if call["name"] == "set_timer":
+        seconds = args["minutes"] * 60 + args.get("seconds", 0)
+        return {"status": "started", "seconds": seconds, "label": args.get("label") or "Timer"}
+    value, a, b = args["value"], args["from_unit"], args["to_unit"]
+    factors = {
+        ("km", "mi"): 1 / 1.609344,
+        ("mi", "km"): 1.609344,
+        ("kg", "lb"): 1 / 0.45359237,
+        ("lb", "kg"): 0.45359237,
+    }
+    if a == b:
+        return {"value": value, "unit": b}
+    if (a, b) == ("c", "f"):
+        return {"value": value * 9 / 5 + 32, "unit": b}
+    if (a, b) == ("f", "c"):
+        return {"value": (value - 32) * 5 / 9, "unit": b}
+    if (a, b) in factors:
+        return {"value": value * factors[(a, b)], "unit": b}
+    return {"error": f"cannot convert {a} to {b}"}
+
+
+def _python_tool_reference(bundle: Path, tools: list[dict], questions: list[str], choice: str) -> list[dict]:
+    from edgekit.runtime import load
+    from edgekit.runtime.tool_prompt import prepare_messages
+    from edgekit.runtime.tools import parse_tools
+
+    out = []
+    with load(bundle) as model:
+        takes = model.chat_template is not None and model.chat_template.takes_tools
+        for q in questions:
+            messages = [{"role": "user", "content": q}]
+            result = model.generate(
+                messages, tools=tools, tool_choice=choice, max_new_tokens=TOOL_NEW_TOKENS, temperature=0.0
+            )
+            turns = prepare_messages(messages, parse_tools(tools), takes)
+            out.append(
+                {
+                    "ids": list(result.token_ids),
+                    "prompt": model.tokenizer.encode(model.render_chat(turns)),
+                    "text": result.text,
+                    "finish": str(result.finish_reason),
+                    "calls": [{"name": c.name, "arguments": c.arguments} for c in result.tool_calls],
+                }
+            )
+    return out
+
+
+def test_web_tool_calls_equal_python_runtime_and_run_in_the_page(browser_ready, web_default_bundle):
+    """With the demo tools offered, the page renders the same prompt as the Python runtime (the generic tool format:
+    SmolLM2's template has no tools), its grammar (XGrammar) lets greedy decoding draw the same tokens as the
+    runtime's (llguidance), for a forced call ("required") and for a free choice ("auto"); every call parses against
+    its schema, and the demo tool really runs in the page (a timer that counts down, a unit conversion)."""
+    bundle = web_default_bundle
+    shot = OUTPUT / "web-demo-tool-calls.png"
+    shot.unlink(missing_ok=True)
+    with edgekit_serve(bundle) as url:
+        forced = run_driver(
+            {
+                "url": f"{url}/?policy=&tools=1&toolChoice=required&maxNewTokens={TOOL_NEW_TOKENS}",
+                "questions": TOOL_QUESTIONS,
+                "readTools": True,
+                "timerWaitMs": 2500,
+                "screenshot": str(shot),
+            }
+        )
+        assert forced.get("error") is None, forced.get("error")
+        free = run_driver(
+            {
+                "url": f"{url}/?policy=&tools=1&toolChoice=auto&maxNewTokens={TOOL_NEW_TOKENS}",
+                "questions": QUESTIONS[:1] + TOOL_QUESTIONS[:1],
+            }
+        )
+    (OUTPUT / "web-demo-tool-calls.json").write_text(json.dumps([forced, free], indent=1, ensure_ascii=False), "utf-8")
+    tools = forced["tools"]
+    assert [t["function"]["name"] for t in tools] == ["set_timer", "convert_units"]
+    for run, choice, questions in (
+        (forced, "required", TOOL_QUESTIONS),
+        (free, "auto", QUESTIONS[:1] + TOOL_QUESTIONS[:1]),
+    ):
+        assert free.get("error") is None, free.get("error")
+        reference = _python_tool_reference(bundle, tools, questions, choice)
+        for turn, ref in zip(run["turns"], reference, strict=True):
+            what = f"{turn['question']!r} ({choice})"
+            assert turn["error"] is None, f"{what}: {turn['error']}"
+            assert turn["promptIds"] == ref["prompt"], f"{what}: the tool prompt differs from the runtime's"
+            assert turn["tokenIds"] == ref["ids"], f"{what}:\n  python: {ref['ids']}\n  web:    {turn['tokenIds']}"
+            assert turn["finish"] == ref["finish"], what
+            assert (turn["toolCalls"] or []) == ref["calls"], what
+            if ref["calls"]:
+                assert turn["toolSource"] == "local" and turn["answer"] == "", what
+                assert turn["toolOutputs"] == [_expected_output(c) for c in ref["calls"]], what
+            else:
+                assert turn["answer"] == ref["text"], what
+    # "required": every request ends in a call that the page ran
+    for turn in forced["turns"]:
+        assert turn["finish"] == "tool_calls" and len(turn["toolCalls"]) == 1, turn
+    timers = [(i, t["timersLeft"][0]) for i, t in enumerate(forced["turns"]) if t["timersLeft"]]
+    for i, left in timers:
+        if left > 3:  # a running timer shows less time after the wait
+            assert forced["timersLater"][i][0] < left, (left, forced["timersLater"][i])
+    assert png_is_not_blank(shot)[0], f"screenshot {shot} looks blank"
+
+
+class _BadCallCloud:
+    """Fault injection: an OpenAI-compatible endpoint on 127.0.0.1 whose streamed tool call breaks the schema."""
+
+    def __init__(self, arguments: str):
+        import http.server
+        import threading
+
+        chunks = [
+            {"choices": [{"index": 0, "delta": {"role": "assistant"}}]},
+            {
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {
+                            "tool_calls": [
+                                {
+                                    "index": 0,
+                                    "id": "call_bad",
+                                    "type": "function",
+                                    "function": {"name": "set_timer", "arguments": ""},
+                                }
+                            ]
+                        },
+                    }
+                ]
+            },
+            {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": arguments}}]}}]},
+            {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+        ]
+        body = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep the test output clean
+                pass
+
+            def do_OPTIONS(self):
+                self.send_response(204)
+                self._cors()
+                self.end_headers()
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                data = body.encode()
+                self.send_response(200)
+                self._cors()
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _cors(self):
+                self.send_header("Access-Control-Allow-Origin", "*")
+                self.send_header("Access-Control-Allow-Headers", "*")
+                self.send_header("Access-Control-Allow-Methods", "POST, OPTIONS")
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_web_cloud_tool_calls_are_checked_before_they_run(browser_ready, default_bundle, tmp_path):
+    """Escalated with the tools: a real `edgekit serve` cloud returns a call, which the page checks against the
+    tool's schema and runs (route "cloud"); a cloud whose call breaks the schema is refused, and the page keeps
+    its own local answer (route "fallback"), never running the bad call."""
+    import httpx
+    from edgekit.sdk.policy.policy import Policy, RouterRule
+
+    app_bundle = default_bundle("gguf")
+    cloud_bundle = app_bundle  # the tools section alone outgrows a tiny bundle's context
+    policy = Policy.default()
+    policy = Policy(
+        families=policy.families,
+        router_rules=(RouterRule("ask_the_cloud", "keywords", words=("cloud",)), *policy.router_rules),
+        router_models=policy.router_models,
+        post_models=policy.post_models,
+        generation={"max_new_tokens": 8},
+    )
+    policy_file = policy.save(tmp_path / "policy.json")
+    question = "Cloud: set a timer for 2 minutes"
+    bad = _BadCallCloud('{"minutes": -5}')
+    try:
+        with (
+            edgekit_serve(cloud_bundle, "--model-id", "tiny", web=False) as cloud,
+            edgekit_serve(app_bundle, "--policy", str(policy_file)) as url,
+        ):
+            good = run_driver(
+                {"url": f"{url}/?cloud={cloud}&cloudModel=tiny&tools=1&toolChoice=required", "questions": [question]}
+            )
+            sent = [r for r in good["requests"] if r["url"].startswith(cloud)]
+            assert len(sent) == 1, good["requests"]
+            body = json.loads(sent[0]["body"])
+            direct = httpx.post(f"{cloud}/v1/chat/completions", json={**body, "stream": False}, timeout=120).json()
+            refused = run_driver(
+                {"url": f"{url}/?cloud={bad.url}&cloudModel=x&tools=1&toolChoice=required", "questions": [question]}
+            )
+    finally:
+        bad.close()
+    assert good.get("error") is None and refused.get("error") is None, (good.get("error"), refused.get("error"))
+    assert [t["function"]["name"] for t in body["tools"]] == ["set_timer", "convert_units"]
+    assert body["tool_choice"] == "required"
+    turn = good["turns"][0]
+    assert turn["route"] == "cloud" and turn["cloudError"] is None, (turn["cloudError"], turn)
+    expected = [
+        {"name": c["function"]["name"], "arguments": c["function"]["arguments"]}
+        for c in direct["choices"][0]["message"]["tool_calls"]
+    ]
+    assert turn["toolSource"] == "cloud" and turn["toolCalls"] == expected, (turn["toolCalls"], expected)
+    assert turn["toolOutputs"] == [_expected_output(c) for c in expected]
+    turn = refused["turns"][0]
+    assert turn["route"] == "fallback", turn
+    assert "refused" in turn["cloudError"] and "set_timer" in turn["cloudError"], turn["cloudError"]
+    assert turn["toolSource"] != "cloud", "the page ran a call that breaks the tool's schema"
+    assert turn["error"] is None, turn["error"]

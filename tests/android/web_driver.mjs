@@ -1,7 +1,8 @@
 // Drives the web demo in headless Debian Chromium with playwright-core (executablePath /usr/bin/chromium
 // and these flags: what works without a GPU or a sandbox). Called by tests/android/test_web_demo.py:
 //   node web_driver.mjs JOB.json   ->  one JSON object on stdout (a file: the policy vectors outgrow one argument)
-// Job: {webRoot, url, screenshot, questions: [..], vectors: {...}|null, offlineReload: bool, offlineQuestions, timeoutMs}
+// Job: {webRoot, url, screenshot, questions: [..], vectors: {...}|null, offlineReload: bool, offlineQuestions, timeoutMs,
+//       readTools: bool (the page's demo tools), timerWaitMs (read the turns' countdowns again after that wait)}
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -49,6 +50,10 @@ try {
         redacted: el.dataset.redacted ? JSON.parse(el.dataset.redacted) : null,
         cloudError: el.dataset.cloudError || null,
         earlyTokens: el.dataset.earlyTokens ? Number(el.dataset.earlyTokens) : null,
+        toolCalls: el.dataset.toolCalls ? JSON.parse(el.dataset.toolCalls) : null,
+        toolOutputs: el.dataset.toolOutputs ? JSON.parse(el.dataset.toolOutputs) : null,
+        toolSource: el.dataset.toolSource || null,
+        timersLeft: [...el.querySelectorAll('.timer')].map((t) => Number(t.dataset.left)),
         error: el.dataset.error || null,
         meta: el.querySelector('.meta').textContent,
       })));
@@ -62,6 +67,13 @@ try {
   out.status = await page.textContent('#status-text');
   out.turns = await askAll(job.questions || []);
   lap('answered');
+  if (job.readTools) out.tools = await page.evaluate(() => window.edgekitApp.tools);
+  if (job.timerWaitMs) {
+    // a timer really runs: read the countdowns again after a wait
+    await page.waitForTimeout(job.timerWaitMs);
+    out.timersLater = await page.evaluate(() => [...document.querySelectorAll('article.turn')].map(
+      (el) => [...el.querySelectorAll('.timer')].map((t) => Number(t.dataset.left))));
+  }
   if (job.screenshot) {
     await page.screenshot({ path: job.screenshot, fullPage: true });
   }

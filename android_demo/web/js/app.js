@@ -9,6 +9,8 @@ import { Redactor, StreamRestorer } from './redaction.js';
 import { CloudClient } from './cloud.js';
 import { loadSettings, saveSettings, serverHeaders, DEFAULTS } from './settings.js';
 import { keepOffline } from './bundle.js';
+import { DEMO_TOOLS, runTool } from './demo_tools.js';
+import { checkedCall, parseTools } from './tool_grammar.js';
 
 const $ = (id) => document.getElementById(id);
 const app = { model: null, policy: null, settings: loadSettings(), ready: null, turns: 0 };
@@ -50,6 +52,10 @@ async function start() {
   } catch (err) {
     if (!(err instanceof PolicyError)) throw err;
     status(err.message, { error: true });
+  }
+  if (s.tools) {
+    status('Preparing the tool grammar…');
+    await app.model.prepareTools(DEMO_TOOLS, s.toolChoice);
   }
   $('model-name').textContent = `${app.model.name} · ${app.policy ? 'policy loaded' : 'no policy: local only'}`;
   const verified = app.model.verified ? 'checksums verified' : 'sizes checked (sha256 needs https or localhost)';
@@ -95,12 +101,43 @@ function show(turn, fields) {
   }
 }
 
+// The demo tools, when Settings offer them: the same tools and tool_choice go to the local model and, on escalation,
+// to the cloud (as HybridClient passes a request's tools through).
+function toolFields() {
+  return app.settings.tools ? { tools: DEMO_TOOLS, tool_choice: app.settings.toolChoice || 'auto' } : {};
+}
+
+/** Shows each call on the turn's card and runs it in the page; source: "local" or "cloud". */
+function showCalls(turn, calls, source) {
+  const panel = turn.querySelector('.calls');
+  panel.textContent = '';
+  const outputs = calls.map((call) => {
+    const row = document.createElement('div');
+    row.className = 'call';
+    const head = document.createElement('code');
+    head.textContent = `${call.function.name}(${call.function.arguments})`;
+    row.append(head);
+    panel.append(row);
+    const { output, summary } = runTool(call, row);
+    row.title = summary;
+    return JSON.parse(output);
+  });
+  turn.dataset.toolCalls = JSON.stringify(calls.map((c) => ({ name: c.function.name, arguments: c.function.arguments })));
+  turn.dataset.toolOutputs = JSON.stringify(outputs);
+  turn.dataset.toolSource = source;
+}
+
+function showLocal(turn, result) {
+  turn.querySelector('.answer').textContent = result.text;
+  if (result.tool_calls?.length) showCalls(turn, result.tool_calls, 'local');
+}
+
 // early: {family, pre} to let the policy's early model stop after one of the first tokens (returns {stopped}), or null
 async function localAnswer(turn, messages, signal, early = null) {
   const answer = turn.querySelector('.answer');
   answer.textContent = '';
   // the hybrid client's local defaults (sdk/edgekit/sdk/hybrid.py: 128 tokens, then the policy's generation options)
-  const options = { max_new_tokens: 128, ...(app.policy?.generation || {}), signal };
+  const options = { max_new_tokens: 128, ...(app.policy?.generation || {}), ...toolFields(), signal };
   if (app.settings.maxNewTokens) options.max_new_tokens = Number(app.settings.maxNewTokens);
   let result = null;
   const tokens = [];
@@ -130,8 +167,30 @@ async function cloudAnswer(turn, messages, signal) {
   }
   const answer = turn.querySelector('.answer');
   answer.textContent = '';
-  for await (const delta of client.stream(outgoing, signal)) answer.textContent += restorer ? restorer.feed(delta) : delta;
+  const fields = toolFields();
+  const stream = client.stream(outgoing, signal, fields);
+  let done = null;
+  for (;;) {
+    const step = await stream.next();
+    if (step.done) { done = step.value; break; }
+    answer.textContent += restorer ? restorer.feed(step.value) : step.value;
+  }
   if (restorer) answer.textContent += restorer.flush();
+  if (done.toolCalls.length) {
+    // the cloud's calls, placeholders restored, each checked against the schema of a tool it was offered; a call
+    // that fails is refused (the local answer is kept, as HybridClient does), never run
+    const offered = parseTools(fields.tools);
+    const calls = [];
+    for (const [i, raw] of done.toolCalls.entries()) {
+      const restored = restorer ? { ...raw, function: { ...raw.function, arguments: restorer.redaction.restore(raw.function.arguments) } } : raw;
+      try {
+        calls.push(await checkedCall(restored, offered, `tool_calls[${i}]`));
+      } catch (err) {
+        throw new Error(`the cloud's tool call is refused: ${err.message}`);
+      }
+    }
+    showCalls(turn, calls, 'cloud');
+  }
   return answer.textContent;
 }
 
@@ -153,6 +212,7 @@ async function ask(question) {
         turn.dataset.earlyTokens = String(local.tokens);
       } else {
         result = local;
+        showLocal(turn, result);
         show(turn, { result });
         if (app.policy) {
           const post = { ...pre, ...postSignals(result, app.policy.answerKind(decision.family)) };
@@ -173,7 +233,7 @@ async function ask(question) {
         // offline or cloud down: keep (or produce) the local answer, say why
         turn.dataset.cloudError = err.message;
         if (!result) result = await localAnswer(turn, messages);
-        else turn.querySelector('.answer').textContent = result.text;
+        showLocal(turn, result);
         show(turn, { route: 'fallback', result });
         turn.querySelector('.reason').textContent += ` · cloud failed: ${err.message}`;
       }
@@ -192,6 +252,8 @@ function wireUi() {
     $(id).value = s[key] ?? DEFAULTS[key];
   }
   $('set-redact').checked = s.redact;
+  $('set-tools').checked = s.tools;
+  $('set-tool-choice').value = s.toolChoice;
   $('set-allow-cloud').checked = s.allowCloud;
   $('settings-toggle').addEventListener('click', () => {
     const form = $('settings');
@@ -203,7 +265,8 @@ function wireUi() {
     saveSettings({
       bundle: $('set-bundle').value || DEFAULTS.bundle, policy: $('set-policy').value, cloud: $('set-cloud').value,
       cloudModel: $('set-cloud-model').value, cloudKey: $('set-cloud-key').value, redact: $('set-redact').checked,
-      allowCloud: $('set-allow-cloud').checked, serverKey: s.serverKey, // kept: the page was opened with it
+      allowCloud: $('set-allow-cloud').checked, tools: $('set-tools').checked, toolChoice: $('set-tool-choice').value,
+      serverKey: s.serverKey, // kept: the page was opened with it
     });
     location.search = '';
   });
@@ -230,3 +293,4 @@ app.ready = start().catch((err) => {
   throw err;
 });
 app.ask = ask;
+app.tools = DEMO_TOOLS;

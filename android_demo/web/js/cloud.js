@@ -38,8 +38,9 @@ export class CloudClient {
     Object.assign(this, { model, apiKey, maxTokens, timeoutMs, retries });
   }
 
-  async open(messages, signal) {
-    const body = { model: this.model || 'default', messages, stream: true, stream_options: { include_usage: true } };
+  /** extra: request fields passed unchanged (tools, tool_choice), as the Python client's escalation does. */
+  async open(messages, signal, extra = {}) {
+    const body = { model: this.model || 'default', messages, stream: true, stream_options: { include_usage: true }, ...extra };
     if (this.maxTokens != null) body.max_tokens = this.maxTokens;
     const headers = { 'Content-Type': 'application/json', Accept: 'text/event-stream' };
     if (this.apiKey) headers.Authorization = `Bearer ${this.apiKey}`;
@@ -66,11 +67,16 @@ export class CloudClient {
     throw lastError;
   }
 
-  /** Streams the answer: yields text deltas; the generator's return value is {text, usage}. */
-  async *stream(messages, signal) {
-    const { response, timer } = await this.open(messages, signal);
+  /**
+   * Streams the answer: yields text deltas; the generator's return value is {text, usage, toolCalls}. Tool calls
+   * arrive as OpenAI's streamed deltas (choices[0].delta.tool_calls: an index, then the id, the name and pieces of the
+   * arguments) and are put together here; they are not checked (tool_grammar.js checkedCall does that).
+   */
+  async *stream(messages, signal, extra = {}) {
+    const { response, timer } = await this.open(messages, signal, extra);
     let text = '';
     let usage = null;
+    const calls = [];
     let finished = false;
     try {
       for await (const data of sseData(response.body)) {
@@ -81,11 +87,18 @@ export class CloudClient {
         if (event.usage) usage = event.usage;
         const delta = event.choices?.[0]?.delta?.content;
         if (delta) { text += delta; yield delta; }
+        for (const part of event.choices?.[0]?.delta?.tool_calls || []) {
+          const index = Number.isInteger(part.index) ? part.index : calls.length;
+          const call = calls[index] ??= { id: '', type: 'function', function: { name: '', arguments: '' } };
+          if (part.id) call.id = part.id;
+          if (part.function?.name) call.function.name += part.function.name;
+          if (part.function?.arguments) call.function.arguments += part.function.arguments;
+        }
       }
     } finally {
       clearTimeout(timer);
     }
     if (!finished) throw new CloudError('the cloud stream ended before [DONE] (connection cut)', 'protocol');
-    return { text, usage };
+    return { text, usage, toolCalls: calls.filter(Boolean) };
   }
 }

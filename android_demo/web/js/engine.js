@@ -12,6 +12,10 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { loadBundle } from './bundle.js';
 import { ChatFormat } from './chat.js';
 import { Sampler, SamplingOptions, summarize } from './sampler.js';
+import { GrammarVocabulary } from './grammar.js';
+import { parseToolChoice, parseTools, toOpenAI, toolGrammar } from './tool_grammar.js';
+import { hasToolTurns, prepareMessages } from './tool_prompt.js';
+import { toolPieces } from './tool_stream.js';
 
 export class GenerationError extends Error {}
 
@@ -76,6 +80,11 @@ export class WebModel {
     this.session = session;
     this.maxContext = manifest.context.max_context;
     this.eos = new Set(manifest.tokenizer.eos_ids || []);
+    // XGrammar's view of the vocabulary, built on the first answer with tools
+    this.grammar = new GrammarVocabulary(tokenizerJson, this.eos, {
+      encode: (text) => this.tokenizer.encode(text, { add_special_tokens: false }).ids,
+      decode: (ids) => this.tokenizer.decode(ids, { skip_special_tokens: false }),
+    });
     this.busy = false;
   }
 
@@ -96,9 +105,29 @@ export class WebModel {
   }
 
   /** The prompt string for a question or a message list (chat template when the bundle has one). */
-  prompt(input) {
+  prompt(input, templateTools = null) {
     const messages = typeof input === 'string' ? [{ role: 'user', content: input }] : input;
-    return this.chat.render(messages, true);
+    return this.chat.render(messages, true, templateTools);
+  }
+
+  /**
+   * What tools change in an answer (model.py stream): the turns to render, the tools the template reads itself,
+   * and the call grammar (null: free text). tool_choice "none" keeps the tools out of the prompt.
+   */
+  async toolPlan(input, options) {
+    const tools = parseTools(options.tools);
+    const choice = parseToolChoice(options.tool_choice, tools);
+    const shown = choice.mode === 'none' ? [] : tools;
+    const messages = typeof input === 'string' ? [{ role: 'user', content: input }] : input;
+    if (!shown.length && !hasToolTurns(messages)) return { tools, input, templateTools: null, grammar: null };
+    if (shown.length && !this.chat.template) throw new GenerationError('tools need the bundle\'s chat template');
+    const takes = this.chat.takesTools;
+    return {
+      tools,
+      input: prepareMessages(messages, shown, takes),
+      templateTools: takes && shown.length ? shown.map(toOpenAI) : null,
+      grammar: await toolGrammar(tools, choice),
+    };
   }
 
   emptyCache() {
@@ -135,6 +164,12 @@ export class WebModel {
     return logits.data.subarray(logits.data.length - vocab);
   }
 
+  /** Compiles the call grammar before the first answer needs it (XGrammar: about a second for the default model). */
+  async prepareTools(tools, toolChoice) {
+    const plan = await this.toolPlan('', { tools, tool_choice: toolChoice });
+    if (plan.grammar) (await this.grammar.matcher(plan.grammar, this.manifest.architecture.vocab_size, 'edgekit_root')).dispose();
+  }
+
   /**
    * Streams an answer: yields {text, token} pieces (text may be "" while a character or a possible stop string is
    * held back), then a last {result}. Options: max_new_tokens, temperature, top_k, top_p, min_p,
@@ -144,13 +179,15 @@ export class WebModel {
     if (this.busy) throw new GenerationError('the model is already answering; wait for that answer to finish');
     this.busy = true;
     try {
-      yield* this.run(input, options);
+      const plan = await this.toolPlan(input, options);
+      const pieces = this.run(plan.input, options, plan);
+      yield* (plan.grammar ? toolPieces(pieces, plan.tools) : pieces);
     } finally {
       this.busy = false;
     }
   }
 
-  async *run(input, options) {
+  async *run(input, options, plan = { templateTools: null, grammar: null }) {
     const defaults = this.manifest.generation_defaults || {};
     const pick = (k) => (options[k] ?? defaults[k]);
     const sampling = new SamplingOptions({
@@ -164,7 +201,7 @@ export class WebModel {
     const maxNew = pick('max_new_tokens') ?? 256;
     const stops = [].concat(options.stop ?? []).filter(Boolean);
     const maxStop = Math.max(0, ...stops.map((s) => s.length));
-    const promptText = typeof input === 'string' && options.chat === false ? input : this.prompt(input);
+    const promptText = typeof input === 'string' && options.chat === false ? input : this.prompt(input, plan.templateTools);
     const prompt = this.encode(promptText);
     if (!prompt.length) throw new GenerationError('the prompt is empty; type a question');
     const contextOverflow = prompt.length + 1 > this.maxContext;
@@ -178,6 +215,16 @@ export class WebModel {
     const t0 = performance.now();
     let logits = await this.forward(prompt, kv);
     const prefillMs = performance.now() - t0;
+    const matcher = plan.grammar ? await this.grammar.matcher(plan.grammar, logits.length, 'edgekit_root') : null;
+    try {
+      yield* this.decodeLoop(prompt, logits, kv, sampler, { maxNew, stops, maxStop, options, matcher, prefillMs });
+    } finally {
+      matcher?.dispose();
+      for (const t of Object.values(kv.past)) t.dispose?.();
+    }
+  }
+
+  async *decodeLoop(prompt, logits, kv, sampler, { maxNew, stops, maxStop, options, matcher, prefillMs }) {
     const history = new Set(prompt);
     const ids = [];
     const tokens = [];
@@ -185,9 +232,10 @@ export class WebModel {
     let decodedLen = 0; // characters of decode(ids) already turned into text
     let emitted = 0;
     let finish = 'length';
+    let cut = false; // a stop string ended the text (held-back text is then dropped, not flushed)
     const t1 = performance.now();
     for (;;) {
-      const choice = sampler.sample(logits, history);
+      const choice = sampler.sample(logits, history, matcher ? await matcher.allowed() : null);
       if (this.eos.has(choice.token)) { finish = 'eos'; break; }
       ids.push(choice.token);
       history.add(choice.token);
@@ -196,6 +244,8 @@ export class WebModel {
       let piece = '';
       if (!full.endsWith('\uFFFD')) { piece = full.slice(decodedLen); decodedLen = full.length; }
       const info = { id: choice.token, text: piece, logprob: choice.logprob, entropy: choice.entropy };
+      if (choice.best_id !== undefined) Object.assign(info, { best_id: choice.best_id, best_logprob: choice.best_logprob });
+      matcher?.consume(choice.token);
       tokens.push(info);
       const before = text.length;
       text += piece;
@@ -207,23 +257,24 @@ export class WebModel {
           yield { text: text.slice(emitted), token: info };
           emitted = text.length;
           finish = 'stop';
+          cut = true;
           break;
         }
         safe -= stopHoldback(text, stops);
       }
       if (safe > emitted) { yield { text: text.slice(emitted, safe), token: info }; emitted = safe; }
       else yield { text: '', token: info };
+      if (matcher && await matcher.finished()) { finish = 'stop'; break; } // the grammar is complete
       if (ids.length >= maxNew) { finish = 'length'; break; }
       if (options.signal?.aborted) { finish = 'stop'; break; }
       if (kv.length + 1 > this.maxContext) { finish = 'context'; break; }
       logits = await this.forward([choice.token], kv);
     }
-    if (finish !== 'stop') {
+    if (!cut) {
       const full = this.decode(ids);
       if (full.length > decodedLen) text += full.slice(decodedLen);
       if (text.length > emitted) yield { text: text.slice(emitted), token: null };
     }
-    for (const t of Object.values(kv.past)) t.dispose?.();
     const decodeMs = ids.length ? performance.now() - t1 : 0;
     yield { result: this.makeResult({ prompt, ids, tokens, text, finish, contextOverflow: false, prefillMs, decodeMs }) };
   }

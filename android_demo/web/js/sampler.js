@@ -57,8 +57,13 @@ export class Sampler {
     this.random = rng(options.seed);
   }
 
-  /** Returns {token, logprob, entropy} for one row of logits; history = ids seen so far (prompt + output). */
-  sample(logits, history) {
+  /**
+   * Returns {token, logprob, entropy} for one row of logits; history = ids seen so far (prompt + output). allowed: a
+   * grammar's mask (grammar.js), or null. Under a mask the other tokens get -inf after the penalty, the numbers are
+   * those of the raw logits renormalised over the allowed tokens, and {best_id, best_logprob} is the raw logits' own
+   * best token (where the grammar overrode the model), as sampler.py's constrained draw.
+   */
+  sample(logits, history, allowed = null) {
     const o = this.options;
     let x = logits;
     if (o.repetition_penalty !== 1 && history && history.size) {
@@ -68,9 +73,21 @@ export class Sampler {
         x[id] = x[id] > 0 ? x[id] / o.repetition_penalty : x[id] * o.repetition_penalty;
       }
     }
+    if (allowed) {
+      x = Float32Array.from(x);
+      for (let i = 0; i < x.length; i++) if (!allowed[i]) x[i] = -Infinity;
+    }
     const token = o.greedy ? argmax(x) : this.draw(x);
-    const [logprob, entropy] = tokenStats(logits, token);
-    return { token, logprob, entropy };
+    if (!allowed) {
+      const [logprob, entropy] = tokenStats(logits, token);
+      return { token, logprob, entropy };
+    }
+    const ids = [];
+    for (let i = 0; i < logits.length; i++) if (allowed[i]) ids.push(i);
+    const sub = Float32Array.from(ids, (i) => logits[i]);
+    const [logprob, entropy] = tokenStats(sub, ids.indexOf(token));
+    const best = argmax(logits);
+    return { token, logprob, entropy, best_id: best, best_logprob: tokenStats(logits, best)[0] };
   }
 
   draw(logits) {

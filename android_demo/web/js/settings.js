@@ -1,13 +1,13 @@
 // Settings: saved in localStorage; URL query parameters override them for one page load
-// (?bundle=…&policy=…&cloud=…&cloudModel=…&cloudKey=…&serverKey=…&redact=0|1&allowCloud=0|1&maxNewTokens=N), which is how a
+// (?bundle=…&policy=…&cloud=…&cloudModel=…&cloudKey=…&serverKey=…&redact=0|1&allowCloud=0|1&tools=0|1&toolChoice=auto|required&maxNewTokens=N), which is how a
 // QR code or the browser test points the app at a bundle and a cloud. serverKey is the key of `edgekit serve --api-key-env`:
 // with one, the server hands out the bundle and the policy only to requests that carry it.
 
 const KEY = 'edgekit.settings.v1';
 export const DEFAULTS = {
-  bundle: 'bundle/', policy: 'policy.json', cloud: '', cloudModel: '', cloudKey: '', serverKey: '', redact: true, allowCloud: true, maxNewTokens: '',
+  bundle: 'bundle/', policy: 'policy.json', cloud: '', cloudModel: '', cloudKey: '', serverKey: '', redact: true, allowCloud: true, tools: false, toolChoice: 'auto', maxNewTokens: '',
 };
-const BOOLEAN = new Set(['redact', 'allowCloud']);
+const BOOLEAN = new Set(['redact', 'allowCloud', 'tools']);
 
 export function loadSettings() {
   let saved = {};

@@ -10,7 +10,8 @@ applied once above the backend seam, so ONNX and ExecuTorch bundles constrain th
    ``stop``. Where the grammar could end or go on, the mask allows eos and the model decides.
 
 llguidance is imported on the first constrained call only, so plain generation pays nothing for it. Its view
-of the vocabulary (``LLTokenizer``, built from the bundle's tokenizer.json) is built once per loaded model.
+of the vocabulary (``LLTokenizer``, built from the token bytes of the bundle's tokenizer: token_bytes.py) is built
+once per loaded model.
 Grammars come from the kind's entry in ``_GRAMMARS``; an invalid schema, regex or grammar is a
 ``ConstraintError`` naming the kind and llguidance's reason, raised before any compute.
 """
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import ConfigError, RuntimeGenerationError
+from .token_bytes import TokenBytes, prepends_space, token_bytes
 
 if TYPE_CHECKING:  # imported lazily at run time (the first constrained call)
     import llguidance
@@ -202,35 +204,84 @@ def _one_line(message: str) -> str:
 
 
 # -- per model and per call -------------------------------------------------------------------------------
+class _Encoder:
+    """What ``llguidance.TokenizerWrapper`` wraps: the token bytes, and the runtime's tokenizer to tokenize with.
+
+    The attributes are the ones ``TokenizerWrapper.__init__`` reads (llguidance/_tokenizer.py); llguidance calls
+    the wrapper to tokenize text (``tokenize_str``, forced tokens). It also puts the 0xFF marker before each of
+    ``special_token_ids`` unless there already (python_ext/src/py.rs): token_bytes.py has put it there.
+    """
+
+    bos_token_id = None  # kept by llguidance and never read (python_ext/src/py.rs, PyTokenizer)
+
+    def __init__(self, tokenizer: Any, vocabulary: TokenBytes, eos_id: int):
+        self._tokenizer = tokenizer
+        self.tokens = vocabulary.tokens
+        self.special_token_ids = vocabulary.special_ids
+        self.eos_token_id = eos_id
+
+    def __call__(self, text: str) -> list[int]:
+        # str only: TokenizerWrapper probes with bytes, and the TypeError tokenizers raises sends it str from then on
+        # add_special_tokens=False, as llguidance's own copy encodes (toktrie_hf_tokenizers ByteTokenizerEnv)
+        return list(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+
 class GrammarVocabulary:
     """llguidance's view of a bundle's vocabulary (``LLTokenizer``), built on first use and then shared.
 
     Building it walks the whole vocabulary (llguidance's docs: ~1 s for a large tokenizer), so it happens once
     per loaded model, and only if a constraint is ever used. ``width`` is the logits width: masks have that
     many entries even when the model's embedding is padded past the tokenizer.
+
+    It is built from the token bytes of ``hf_tokenizer`` (the runtime's parsed ``tokenizers.Tokenizer``, which
+    also tokenizes for it: token_bytes.py) rather than from tokenizer.json, which llguidance would parse and keep
+    a second time. Without ``hf_tokenizer`` the file is parsed here, once, on the first constrained call.
     """
 
-    def __init__(self, tokenizer_json: Path, width: int, tokenizer_vocab: int, eos_ids: Sequence[int]):
+    def __init__(
+        self,
+        tokenizer_json: Path,
+        width: int,
+        tokenizer_vocab: int,
+        eos_ids: Sequence[int],
+        hf_tokenizer: Any = None,
+    ):
         self.tokenizer_json = Path(tokenizer_json)
         self.width = int(width)
         self.n_vocab = max(int(width), int(tokenizer_vocab))  # llguidance refuses a size below the tokenizer's
         self.eos_ids = [int(i) for i in eos_ids]
+        self._hf_tokenizer = hf_tokenizer
         self._lock = threading.Lock()
         self._tokenizer: llguidance.LLTokenizer | None = None
 
     def tokenizer(self) -> llguidance.LLTokenizer:
         with self._lock:
             if self._tokenizer is None:
-                llg = _llg()
                 try:
-                    text = self.tokenizer_json.read_text(encoding="utf-8")
-                    self._tokenizer = llg.LLTokenizer(text, n_vocab=self.n_vocab, eos_token=self.eos_ids or None)
+                    self._tokenizer = self._build(_llg())
                 except (OSError, ValueError) as exc:
                     raise RuntimeGenerationError(
                         f"constrained decoding cannot read the tokenizer {str(self.tokenizer_json)!r} "
                         f"({_one_line(str(exc))}); re-export the bundle"
                     ) from None
             return self._tokenizer
+
+    def _build(self, llg: Any) -> llguidance.LLTokenizer:
+        hf = self._hf_tokenizer if self._hf_tokenizer is not None else _read_tokenizer(self.tokenizer_json)
+        eos = self.eos_ids or None
+        if prepends_space(hf):  # llguidance's copy would encode without that space: let it keep its own copy
+            text = self.tokenizer_json.read_text(encoding="utf-8")
+            own: llguidance.LLTokenizer = llg.LLTokenizer(text, n_vocab=self.n_vocab, eos_token=eos)
+            return own
+        vocabulary = token_bytes(hf, self.n_vocab)
+        encoder = _Encoder(hf, vocabulary, self.eos_ids[0] if eos else vocabulary.eos_id)
+        wrapper = llg.TokenizerWrapper(encoder)
+        # given a wrapper, llguidance takes no n_vocab (token_bytes pads) and applies eos_token itself
+        # (LLTokenizer.py_new in python_ext/src/py.rs)
+        built: llguidance.LLTokenizer = llg.LLTokenizer(wrapper, eos_token=eos)
+        # llguidance copied the bytes into its token trie and keeps the wrapper only to tokenize with
+        wrapper.tokens = encoder.tokens = []
+        return built
 
     def matcher(self, constraint: Constraint) -> GrammarMatcher:
         """A fresh matcher for one call; an invalid schema/regex/grammar raises ``ConstraintError`` here."""
@@ -239,6 +290,15 @@ class GrammarVocabulary:
                 "constraint", f"use an edgekit.runtime.constraints.Constraint, not {type(constraint).__name__}"
             )
         return GrammarMatcher(constraint, self.tokenizer(), self.width)
+
+
+def _read_tokenizer(path: Path) -> Any:
+    from tokenizers import Tokenizer
+
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as exc:  # tokenizers raises a bare Exception for bad JSON
+        raise ValueError(str(exc)) from None
 
 
 class GrammarMatcher:

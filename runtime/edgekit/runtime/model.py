@@ -96,7 +96,11 @@ class LocalModel:
         self._pool = _CachePool(backend, keep=0 if backend.pools_caches else 2)
         # llguidance's view of the vocabulary, built on the first constrained call (constraints.py)
         self._grammar_vocabulary = GrammarVocabulary(
-            self.folder / manifest.tokenizer.file, backend.vocab_size, tokenizer.vocab_size, tokenizer.eos_ids
+            self.folder / manifest.tokenizer.file,
+            backend.vocab_size,
+            tokenizer.vocab_size,
+            tokenizer.eos_ids,
+            hf_tokenizer=tokenizer.hf_tokenizer,
         )
 
     # -- prompt building ----------------------------------------------------------------

@@ -13,9 +13,13 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import BundleError
 from .manifest import TokenizerInfo
+
+if TYPE_CHECKING:
+    import tokenizers
 
 __all__ = ["Tokenizer", "IncrementalDetokenizer"]
 
@@ -41,6 +45,11 @@ class Tokenizer:
     @classmethod
     def from_bundle(cls, folder: Path, info: TokenizerInfo) -> Tokenizer:
         return cls(Path(folder) / info.file, info)
+
+    @property
+    def hf_tokenizer(self) -> tokenizers.Tokenizer:
+        """The parsed ``tokenizers.Tokenizer``: llguidance's vocabulary is built from it (no second copy)."""
+        return self._tok
 
     @property
     def vocab_size(self) -> int:

@@ -17,7 +17,7 @@ from edgekit.runtime.manifest import MANIFEST_NAME, Manifest
 
 __all__ = ["APP_SHELL", "app_shell_path", "content_type", "default_web_root", "resolve_static", "resolve_bundle_file"]
 
-# What android_demo/web/index.html loads: its own files, the import map's three libraries, and what
+# What android_demo/web/index.html loads: its own files, the import map's four libraries, and what
 # onnxruntime-web's ort.wasm.min.mjs fetches from wasmPaths (the SIMD build, js/engine.js). The same list is the
 # service worker's SHELL (sw.js; a test keeps them equal). These are public even with an API key: a browser fetches
 # them before it can know the key.
@@ -41,11 +41,17 @@ APP_SHELL = frozenset(
         "js/redaction.js",
         "js/cloud.js",
         "js/settings.js",
+        "js/grammar.js",
+        "js/tool_grammar.js",
+        "js/tool_prompt.js",
+        "js/tool_stream.js",
+        "js/demo_tools.js",
         "node_modules/onnxruntime-web/dist/ort.wasm.min.mjs",
         "node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.mjs",
         "node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm",
         "node_modules/@huggingface/tokenizers/dist/tokenizers.min.mjs",
         "node_modules/@huggingface/jinja/dist/index.js",
+        "node_modules/@mlc-ai/web-xgrammar/lib/index.js",
     }
 )
 
