@@ -10,6 +10,7 @@ The policy itself is checked against tests/vectors/policy_vectors.json (made by 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -157,6 +158,45 @@ def policy_vectors() -> dict | None:
     if not POLICY_VECTORS.is_file():
         return None
     return json.loads(POLICY_VECTORS.read_text(encoding="utf-8"))
+
+
+PROBE_SIZE = 24  # hidden-state width of the synthetic probe (the vectors test runs no model)
+
+
+def probe_policy_vectors() -> dict | None:
+    """A version-2 policy (the committed vectors' policy plus a seeded hidden-state probe) and cases: recorded
+    signals with a hidden state each, and the whole flow's decision, made by the real Python policy
+    (``Policy.route`` with ``prompt_hidden``, then ``decide``). The threshold is the median probe score, so the
+    probe escalates about half of the questions the router keeps local."""
+    from edgekit.sdk.policy.policy import Policy
+    from edgekit.sdk.policy.prompt_probe import PromptProbe
+
+    data = policy_vectors()
+    if data is None:
+        return None
+    rng = np.random.default_rng(20261207)
+    base = Policy.from_dict(data["policy"])
+    cases = [c for c in data["vectors"] if c["privacy"] == "allow"][:40] + [
+        c for c in data["vectors"] if c["privacy"] != "allow"
+    ][:2]
+    weights = rng.normal(size=PROBE_SIZE)
+    # float32 values, as a model's hidden state is: the Java port holds them in a float[]
+    hidden = [rng.normal(size=PROBE_SIZE).astype(np.float32).astype(np.float64) for _ in cases]
+    scores = sorted(float(weights @ h) for h in hidden)
+    bias = -scores[len(scores) // 2]
+    probe = PromptProbe(tuple(float(w) for w in weights), bias, 0.5, "prompt", 4, {"made_by": "test"})
+    policy = dataclasses.replace(base, probe=probe)
+    vectors = []
+    for case, h in zip(cases, hidden, strict=True):
+        p = policy.with_privacy(case["privacy"])
+        routed = p.route(case["question"], case["signals"], prompt_hidden=h.tolist())
+        decided = routed if (routed.escalate or routed.stage == "privacy") else p.decide(routed.family, case["signals"])
+        expected = decided.to_dict()
+        expected.pop("signals")
+        if expected["probability"] is not None and abs(expected["probability"] - expected["threshold"]) < 1e-6:
+            continue  # too close to call across float implementations
+        vectors.append({**case, "hidden": h.tolist(), "expected": expected})
+    return {"policy": policy.to_dict(), "vectors": vectors}
 
 
 def compare_decision(expected: dict, got: dict) -> str | None:

@@ -19,6 +19,7 @@ from tests.android.manifest_schema import validate_manifest
 from tests.android.reference_vectors import (
     POLICY_VECTORS,
     chat_cases,
+    probe_policy_vectors,
     redaction_cases,
     sampler_cases,
     signal_cases,
@@ -151,11 +152,21 @@ def test_assistant_routes_escalates_redacts_and_falls_back(core, tmp_path: Path)
     run_junit(core, "AssistantTest", {"edgekit.tokenizer": str(default_tokenizer_json()), "edgekit.policy": str(path)})
 
 
-def test_policy_with_a_hidden_state_probe_is_refused_by_name(core, tmp_path: Path):
+def test_probe_policy_matches_python_policy(core, tmp_path: Path):
+    """A version-2 policy with a hidden-state probe: the Java decisions on recorded signals and hidden states equal
+    the Python policy's; a probe in a version-1 file and a hidden state of another size are refused by name."""
     from dataclasses import replace
 
     from edgekit.sdk.policy.base import base_policy
     from edgekit.sdk.policy.prompt_probe import PromptProbe
 
-    probe = replace(base_policy(), probe=PromptProbe((0.5, -0.25), 0.1, 0.5)).save(tmp_path / "probe.json")
-    run_junit(core, "PolicyProbeRefusalTest", {"edgekit.probePolicy": str(probe)})
+    vectors = probe_policy_vectors()
+    if vectors is None:
+        skip_or_fail("tests/vectors/policy_vectors.json is missing", "git checkout tests/vectors/policy_vectors.json")
+    path = tmp_path / "probe_vectors.json"
+    path.write_text(json.dumps(vectors), encoding="utf-8")
+    v1 = replace(base_policy(), probe=PromptProbe((0.5, -0.25), 0.1, 0.5)).to_dict()
+    v1["version"] = 1
+    v1_path = tmp_path / "probe_v1.json"
+    v1_path.write_text(json.dumps(v1), encoding="utf-8")
+    run_junit(core, "PolicyProbeTest", {"edgekit.probeVectors": str(path), "edgekit.probeV1": str(v1_path)})

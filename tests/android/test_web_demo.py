@@ -27,6 +27,7 @@ from tests.android.reference_vectors import (
     compare_decision,
     compare_signals,
     policy_vectors,
+    probe_policy_vectors,
     redaction_cases,
     signal_cases,
 )
@@ -207,12 +208,14 @@ def vectors_run(browser_ready, tiny_bundle):
         "signals": signal_cases(),
         "redaction": redaction_cases(),
         "policy": policy_vectors(),
+        "probe": probe_policy_vectors(),
     }
     job_vectors = {
         "tokenizer": CORPUS,
         "signals": [{k: c[k] for k in ("question", "answer_kind", "result")} for c in reference["signals"]],
         "redaction": [c["text"] for c in reference["redaction"]],
         "policy": reference["policy"],
+        "probe": reference["probe"],
     }
     with edgekit_serve(bundle) as url:
         run = run_driver({"url": f"{url}/?policy=", "questions": [], "vectors": job_vectors})
@@ -247,6 +250,22 @@ def test_web_policy_matches_python_policy(vectors_run):
         if (problem := compare_decision(case["expected"], decision))
     ]
     assert not bad, f"{len(bad)} early hand-off decisions differ in the browser:\n" + "\n".join(bad)
+
+
+def test_web_probe_policy_matches_python_policy(vectors_run):
+    """A version-2 policy with a hidden-state probe: the page's decisions on recorded signals and hidden states
+    equal the Python policy's, and the probe both escalates and keeps questions local."""
+    reference, got = vectors_run
+    if reference["probe"] is None:
+        skip_or_fail("tests/vectors/policy_vectors.json is missing", "git checkout tests/vectors/policy_vectors.json")
+    cases = reference["probe"]["vectors"]
+    assert {c["expected"]["rule"] for c in cases} >= {"router:probe", "post:accept"}, "the probe must decide both ways"
+    bad = [
+        f"{case['question'][:60]!r} ({case['privacy']}): {problem}"
+        for case, decision in zip(cases, got["probe"], strict=True)
+        if (problem := compare_decision(case["expected"], decision))
+    ]
+    assert not bad, f"{len(bad)} probe-policy decisions differ in the browser:\n" + "\n".join(bad)
 
 
 def test_web_signals_match_python_signals(vectors_run):
@@ -492,3 +511,60 @@ def test_web_cloud_tool_calls_are_checked_before_they_run(browser_ready, default
     assert "refused" in turn["cloudError"] and "set_timer" in turn["cloudError"], turn["cloudError"]
     assert turn["toolSource"] != "cloud", "the page ran a call that breaks the tool's schema"
     assert turn["error"] is None, turn["error"]
+
+
+def test_web_probe_reads_the_prompt_hidden_state_and_escalates(
+    browser_ready, web_default_bundle, tiny_bundle, tmp_path
+):
+    """The page computes the prompt's final hidden state after prefill (the graph's last_hidden output) and the
+    policy's probe on it: its probability equals the Python runtime's on the same bundle, the question the probe
+    scores high goes to the cloud before any token is generated (rule router:probe), the other stays local."""
+    import numpy as np
+    from edgekit.runtime import load
+    from edgekit.sdk.policy.policy import Policy
+    from edgekit.sdk.policy.prompt_probe import PromptProbe
+    from edgekit.sdk.policy.signals import pre_signals
+
+    bundle = web_default_bundle
+    questions = QUESTIONS  # both stay local under the default policy's rules and router models (checked below)
+    with load(bundle) as model:
+        states = [
+            np.asarray(
+                model.generate([{"role": "user", "content": q}], max_new_tokens=1, temperature=0.0).prompt_hidden,
+                dtype=np.float64,
+            ).reshape(-1)
+            for q in questions
+        ]
+    # a probe that scores the first question +4 and the second -4 (p 0.982 and 0.018): far from the threshold,
+    # so the browser's float rounding cannot flip a decision, while p itself is compared closely
+    diff = states[0] - states[1]
+    weights = 8.0 * diff / float(diff @ diff)
+    bias = -float(weights @ (states[0] + states[1])) / 2
+    base = Policy.default()
+    for q in questions:  # the router keeps them local, so the decision gets to the probe
+        assert base.route(q, pre_signals(q)).rule == "router:local", base.route(q, pre_signals(q))
+    policy = Policy(
+        families=base.families,
+        router_rules=base.router_rules,
+        router_models=base.router_models,
+        post_models=base.post_models,
+        generation={"max_new_tokens": 8},
+        probe=PromptProbe(tuple(float(w) for w in weights), bias, 0.5, "prompt", 1, {"made_by": "test"}),
+    )
+    expected = [policy.probe.probability(h) for h in states]
+    policy_file = policy.save(tmp_path / "policy.json")
+    with (
+        edgekit_serve(tiny_bundle("int8"), "--model-id", "tiny", web=False) as cloud,
+        edgekit_serve(bundle, "--policy", str(policy_file)) as url,
+    ):
+        run = run_driver({"url": f"{url}/?cloud={cloud}&cloudModel=tiny", "questions": questions})
+    assert run.get("error") is None, run.get("error")
+    assert "policy loaded" in run.get("status", "") or "Ready" in run.get("status", ""), run.get("status")
+    first, second = run["turns"]
+    assert first["error"] is None and second["error"] is None, (first["error"], second["error"])
+    assert first["route"] == "cloud" and first["rule"] == "router:probe", first
+    assert first["tokenIds"] is None, "the probe escalated after prefill: no local token was generated"
+    # the probe kept the second one local: it was generated on the page (the post stage may still hand it off)
+    assert second["tokenIds"] and second["rule"] != "router:probe", second
+    for turn, p in zip((first, second), expected, strict=True):
+        assert turn["probe"] is not None and abs(turn["probe"] - p) < 2e-3, (turn["question"], turn["probe"], p)

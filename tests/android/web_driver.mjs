@@ -50,6 +50,8 @@ try {
         redacted: el.dataset.redacted ? JSON.parse(el.dataset.redacted) : null,
         cloudError: el.dataset.cloudError || null,
         earlyTokens: el.dataset.earlyTokens ? Number(el.dataset.earlyTokens) : null,
+        probability: el.dataset.probability ? Number(el.dataset.probability) : null,
+        probe: el.dataset.probe ? Number(el.dataset.probe) : null,
         toolCalls: el.dataset.toolCalls ? JSON.parse(el.dataset.toolCalls) : null,
         toolOutputs: el.dataset.toolOutputs ? JSON.parse(el.dataset.toolOutputs) : null,
         toolSource: el.dataset.toolSource || null,
@@ -88,6 +90,10 @@ try {
         const policy = new Policy(v.policy.policy, 'policy_vectors.json');
         res.policy = v.policy.vectors.map((c) => decideVector(policy, c.question, c.signals, c.privacy));
         res.early = (v.policy.early_vectors || []).map((c) => policy.earlyDecision(policy.classify(c.question), c.signals));
+      }
+      if (v.probe) {
+        const policy = new Policy(v.probe.policy, 'probe vectors');
+        res.probe = v.probe.vectors.map((c) => decideVector(policy, c.question, c.signals, c.privacy, c.hidden));
       }
       if (v.signals) {
         res.signals = v.signals.map((c) => ({ pre: preSignals(c.question), post: postSignals(c.result, c.answer_kind) }));

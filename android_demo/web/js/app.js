@@ -85,6 +85,8 @@ function show(turn, fields) {
   if (fields.decision) {
     const d = fields.decision;
     turn.dataset.rule = d.rule;
+    if (d.probability != null) turn.dataset.probability = String(d.probability);
+    if (d.probe != null) turn.dataset.probe = String(d.probe); // the hidden-state probe's p (kept past the post stage)
     const p = d.probability == null ? '' : ` p=${d.probability.toFixed(2)}≥${d.threshold.toFixed(2)}?`;
     meta('.reason', `${d.rule}${p}`);
   }
@@ -203,6 +205,11 @@ async function ask(question) {
   let decision = app.policy ? app.policy.route(q, pre) : { escalate: false, stage: 'router', rule: 'no-policy', family: 'general' };
   let result = null;
   try {
+    if (app.policy?.needsProbe(decision)) {
+      // the policy's hidden-state probe reads the prompt's state after prefill, before any token is generated
+      const probed = await app.model.promptHidden(messages, toolFields());
+      if (!probed.overflow) decision = app.policy.probeDecision(decision, probed.hidden); // overflow: the post stage escalates
+    }
     if (!(decision.escalate && cloudAllowed)) {
       show(turn, { route: 'local', decision });
       const local = await localAnswer(turn, messages, undefined, cloudAllowed ? { family: decision.family, pre } : null);

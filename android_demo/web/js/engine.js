@@ -142,6 +142,14 @@ export class WebModel {
   }
 
   async forward(ids, kv) {
+    const out = await this.runGraph(ids, kv);
+    const logits = out[this.graph.logits];
+    const vocab = logits.dims[logits.dims.length - 1];
+    return logits.data.subarray(logits.data.length - vocab);
+  }
+
+  /** One graph run over `ids` after the cache `kv` (which it advances); returns every output. */
+  async runGraph(ids, kv) {
     const g = this.graph;
     const total = kv.length + ids.length;
     const feeds = {
@@ -159,9 +167,29 @@ export class WebModel {
     }
     kv.past = next;
     kv.length = total;
-    const logits = out[g.logits];
-    const vocab = logits.dims[logits.dims.length - 1];
-    return logits.data.subarray(logits.data.length - vocab);
+    return out;
+  }
+
+  /**
+   * The prompt's final hidden state after prefill, what a policy's probe reads before generation (the Python
+   * runtime's Result.prompt_hidden; HybridClient prefills for it the same way): {hidden, overflow}. hidden is null
+   * when the bundle's graph has no last_hidden output; overflow is true when the prompt does not fit the context
+   * (nothing is run). Same prompt as stream() builds from the same input and options (tools included).
+   */
+  async promptHidden(input, options = {}) {
+    const name = this.graph.last_hidden;
+    const plan = await this.toolPlan(input, options);
+    const prompt = this.encode(this.prompt(plan.input, plan.templateTools));
+    if (prompt.length + 1 > this.maxContext) return { hidden: null, overflow: true };
+    if (!name) return { hidden: null, overflow: false };
+    const kv = this.emptyCache();
+    try {
+      const h = (await this.runGraph(prompt, kv))[name];
+      const dim = h.dims[h.dims.length - 1];
+      return { hidden: Float32Array.from(h.data.subarray(h.data.length - dim)), overflow: false };
+    } finally {
+      for (const t of Object.values(kv.past)) t.dispose?.();
+    }
   }
 
   /** Compiles the call grammar before the first answer needs it (XGrammar: about a second for the default model). */

@@ -4,7 +4,7 @@
 // standardised logistic models. Checked against tests/vectors/policy_vectors.json in the browser test.
 
 export const POLICY_FORMAT = 'edgekit-policy';
-export const POLICY_VERSION = 1;
+export const POLICY_VERSIONS = [1, 2]; // 2 adds the optional hidden-state probe (policy.py POLICY_VERSION)
 const GENERAL = 'general';
 
 export class PolicyError extends Error {}
@@ -33,6 +33,34 @@ class LogisticModel {
   }
 }
 
+/**
+ * The hidden-state probe (sdk/edgekit/sdk/policy/prompt_probe.py): p = 1 / (1 + exp(-(bias + weights . h))) on the
+ * prompt's final hidden state h, known after prefill; p >= threshold escalates before any token is generated.
+ */
+class PromptProbe {
+  constructor(d, where) {
+    const bad = (why) => new PolicyError(`${where}: probe ${why}; re-run \`edgekit calibrate\``);
+    if (!d || typeof d !== 'object') throw bad('must be an object');
+    if ((d.state ?? 'prompt') !== 'prompt') throw bad(`state "${d.state}" is unknown (known: prompt)`);
+    if (!Array.isArray(d.weights) || !d.weights.length) throw bad('weights is empty or not a list');
+    if (![...d.weights, d.bias].every((v) => typeof v === 'number' && Number.isFinite(v))) throw bad('weights and bias must be finite numbers');
+    if (!(typeof d.threshold === 'number' && d.threshold >= 0 && d.threshold <= 1)) throw bad(`threshold ${d.threshold} must be a probability in [0, 1]`);
+    if ((d.hidden_size ?? d.weights.length) !== d.weights.length) throw bad(`hidden_size ${d.hidden_size} but ${d.weights.length} weights`);
+    Object.assign(this, { weights: Float64Array.from(d.weights), bias: d.bias, threshold: d.threshold });
+  }
+
+  probability(hidden) {
+    if (hidden.length !== this.weights.length) {
+      throw new PolicyError(`policy probe reads a hidden state of ${this.weights.length} values, the bundle gave ${hidden.length}; the policy was calibrated for another model: re-run \`edgekit calibrate\` on this bundle`);
+    }
+    let s = this.bias;
+    for (let i = 0; i < hidden.length; i++) s += this.weights[i] * hidden[i];
+    if (s >= 0) return 1 / (1 + Math.exp(-s));
+    const e = Math.exp(s);
+    return e / (1 + e);
+  }
+}
+
 const RULE_KINDS = {
   regex: (r, q) => new RegExp(r.pattern, 'iu').test(q),
   keywords: (r, q) => (r.words || []).some((w) => new RegExp(`\\b${w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`, 'iu').test(q)),
@@ -44,13 +72,11 @@ const RULE_KINDS = {
 export class Policy {
   constructor(data, where = 'policy') {
     if (!data || data.format !== POLICY_FORMAT) throw new PolicyError(`${where}: not an edgekit policy file (no "format": "${POLICY_FORMAT}")`);
-    if (data.version === 2 && data.probe) {
-      // a hidden-state probe needs the prompt's final hidden state, which this app's runtime does not read yet
-      throw new PolicyError(`${where}: this policy escalates with a hidden-state probe (version 2, from \`edgekit calibrate --domain\`), which this app cannot compute; serve it a policy without a probe (\`edgekit serve --policy FILE\`)`);
+    if (!POLICY_VERSIONS.includes(data.version)) {
+      throw new PolicyError(`${where}: policy version ${data.version} is not supported (this app reads ${POLICY_VERSIONS.join(' and ')}); re-run \`edgekit calibrate\``);
     }
-    if (data.version !== POLICY_VERSION) {
-      throw new PolicyError(`${where}: policy version ${data.version} is not supported (this app reads ${POLICY_VERSION}); re-run \`edgekit calibrate\``);
-    }
+    if (data.probe != null && data.version < 2) throw new PolicyError(`${where}: a "probe" needs policy version 2, the file says ${data.version}`);
+    this.probe = data.probe != null ? new PromptProbe(data.probe, where) : null;
     this.privacy = data.privacy || 'allow';
     this.families = (data.families || []).map((f) => ({ ...f, re: new RegExp(f.pattern, 'iu') }));
     this.rules = (data.router?.rules || []).map((r) => {
@@ -103,6 +129,24 @@ export class Policy {
     return decision(false, 'router', 'router:local', family);
   }
 
+  /**
+   * Stage 1, last step (policy.py route): the probe on the prompt's hidden state, for a question the rules and the
+   * router model kept local. Callers compute the state only when `needsProbe(decision)`, so a question a rule
+   * escalates is never prefilled for it.
+   */
+  needsProbe(routed) {
+    return Boolean(this.probe) && !routed.escalate && routed.stage === 'router';
+  }
+
+  probeDecision(routed, hidden) {
+    if (!hidden) {
+      throw new PolicyError('the policy has a hidden-state probe but the local model gave no prompt hidden state (a bundle exported without the last_hidden output); re-export the bundle with this edgekit or use a policy without a probe');
+    }
+    const p = this.probe.probability(hidden);
+    if (p >= this.probe.threshold) return { ...decision(true, 'router', 'router:probe', routed.family, p, this.probe.threshold), probe: p };
+    return { ...routed, probe: p }; // as policy.py keeps p in the decision's signals
+  }
+
   /** While generating, after token signals.prefix_tokens: stop and escalate now? (pre + prefix signals) */
   earlyDecision(family, signals) {
     if (!this.early || this.privacy === 'local-only' || signals.prefix_tokens > this.early.maxTokens) {
@@ -130,10 +174,12 @@ function decision(escalate, stage, rule, family, probability = null, threshold =
   return { escalate, stage, rule, family, probability, threshold };
 }
 
-/** The whole two-stage flow on recorded signals (sdk/edgekit/sdk/policy/vectors.py decide_vector). */
-export function decideVector(policy, question, signals, privacy = 'allow') {
+/** The whole two-stage flow on recorded signals (sdk/edgekit/sdk/policy/vectors.py decide_vector); hidden: the
+ * prompt's hidden state for a policy with a probe. */
+export function decideVector(policy, question, signals, privacy = 'allow', hidden = null) {
   const p = policy.withPrivacy(privacy);
-  const routed = p.route(question, signals);
+  let routed = p.route(question, signals);
+  if (p.needsProbe(routed)) routed = p.probeDecision(routed, hidden);
   return routed.escalate || routed.stage === 'privacy' ? routed : p.decide(routed.family, signals);
 }
 

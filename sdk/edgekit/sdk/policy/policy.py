@@ -69,9 +69,9 @@ __all__ = [
 ]
 
 POLICY_FORMAT = "edgekit-policy"
-# Version 2 adds the optional hidden-state "probe". A file without a probe is still written as version 1, so the
-# readers that predate the probe (the Java and web demos refuse versions they do not know) keep reading it, and a
-# file with one is never read by them as if it had none.
+# Version 2 adds the optional hidden-state "probe". A file without a probe is still written as version 1, so
+# readers that predate the probe (they refuse versions they do not know) keep reading it, and a file with one is
+# never read by them as if it had none. The Java and web demos read both versions.
 POLICY_VERSION = 2
 POLICY_VERSIONS = (1, 2)
 PRIVACY_MODES = ("allow", "local-only")

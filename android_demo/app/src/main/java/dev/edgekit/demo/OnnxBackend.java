@@ -64,6 +64,20 @@ public final class OnnxBackend implements Backend {
 
     @Override
     public float[] forward(int[] tokens) {
+        return run(tokens, false);
+    }
+
+    @Override
+    public float[] promptHidden(int[] prompt) {
+        if (graph.lastHidden == null) {
+            return null; // a bundle exported before the graph had the output
+        }
+        reset();
+        return run(prompt, true);
+    }
+
+    /** One run after the cached tokens: the last position's logits, or its final hidden state when {@code hidden}. */
+    private float[] run(int[] tokens, boolean hidden) {
         int total = length + tokens.length;
         if (total > maxContext) {
             throw new GenerationException("the context is full (" + maxContext + " tokens); start a new chat");
@@ -92,16 +106,17 @@ public final class OnnxBackend implements Backend {
                 pinned.put(graph.presentKey(i), keys[i]); // same buffer: updated in place
                 pinned.put(graph.presentValue(i), values[i]);
             }
-            try (OrtSession.Result result = session.run(inputs, Collections.singleton(graph.logits), pinned)) {
-                Optional<OnnxValue> logits = result.get(graph.logits);
-                if (!logits.isPresent()) {
-                    throw new GenerationException("the model returned no \"" + graph.logits + "\" output; re-export the bundle");
+            String wanted = hidden ? graph.lastHidden : graph.logits;
+            try (OrtSession.Result result = session.run(inputs, Collections.singleton(wanted), pinned)) {
+                Optional<OnnxValue> output = result.get(wanted);
+                if (!output.isPresent()) {
+                    throw new GenerationException("the model returned no \"" + wanted + "\" output; re-export the bundle");
                 }
-                FloatBuffer buffer = ((OnnxTensor) logits.get()).getFloatBuffer();
+                FloatBuffer buffer = ((OnnxTensor) output.get()).getFloatBuffer();
                 float[] all = new float[buffer.remaining()];
                 buffer.get(all);
                 length = total;
-                return all; // logits_to_keep = 1: exactly one row of vocab logits
+                return all; // logits_to_keep = 1: exactly one row (of vocab logits, or of the hidden state)
             }
         } catch (OrtException e) {
             throw new GenerationException("onnxruntime failed to run the model: " + e.getMessage(), e);

@@ -96,6 +96,14 @@ public final class Assistant {
         String question = questionOf(messages);
         Map<String, Double> pre = Signals.pre(question);
         Decision decision = policy != null ? policy.route(question, pre) : null;
+        if (decision != null && policy.needsProbe(decision)) {
+            // the policy's hidden-state probe reads the prompt's state after prefill, before any token is generated
+            // (a prompt that does not fit is left to the overflow rule below)
+            int[] prompt = promptIds(messages);
+            if (prompt.length + 1 <= backend.maxContext()) {
+                decision = policy.probeDecision(decision, backend.promptHidden(prompt));
+            }
+        }
         GenerationResult local = null;
         if (decision == null || !decision.escalate || cloud == null) {
             int[] prompt = promptIds(messages);

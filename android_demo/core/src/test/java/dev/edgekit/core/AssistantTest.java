@@ -10,6 +10,7 @@ import com.sun.net.httpserver.HttpServer;
 import dev.edgekit.core.bundle.BundleManifest;
 import dev.edgekit.core.cloud.ChatMessage;
 import dev.edgekit.core.cloud.OpenAiClient;
+import dev.edgekit.core.generate.Backend;
 import dev.edgekit.core.policy.Decision;
 import dev.edgekit.core.policy.Policy;
 import dev.edgekit.core.tokenizer.Tokenizer;
@@ -19,8 +20,11 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import org.junit.After;
 import org.junit.Before;
 import org.junit.Test;
@@ -29,7 +33,8 @@ import org.junit.Test;
  * The app's hybrid flow with the real default tokenizer, a real policy file written by the Python SDK
  * (-Dedgekit.policy: the default policy plus a keyword rule "cloud") and a cloud on 127.0.0.1: local answers stay
  * local; a routed question goes to the cloud redacted and comes back restored; a dead cloud falls back to the local
- * answer.
+ * answer; a policy with a hidden-state probe reads the prompt's state from the backend after prefill and escalates on
+ * it before generating.
  */
 public class AssistantTest {
     private HttpServer cloud;
@@ -141,5 +146,101 @@ public class AssistantTest {
         assertNotNull(a.cloudError);
         assertTrue(a.cloudError, a.cloudError.contains("cannot reach the cloud"));
         assertEquals(Collections.singletonList(Assistant.Route.CLOUD), rec.restarts.subList(0, 1));
+    }
+
+    /** The scripted backend, plus a fixed prompt hidden state and a count of the prefills made for it. */
+    private static final class ProbedBackend implements Backend {
+        final Backend inner;
+        final float[] hidden;
+        int probed;
+
+        ProbedBackend(Backend inner, float[] hidden) {
+            this.inner = inner;
+            this.hidden = hidden;
+        }
+
+        @Override
+        public float[] forward(int[] tokens) {
+            return inner.forward(tokens);
+        }
+
+        @Override
+        public int length() {
+            return inner.length();
+        }
+
+        @Override
+        public int maxContext() {
+            return inner.maxContext();
+        }
+
+        @Override
+        public void reset() {
+            inner.reset();
+        }
+
+        @Override
+        public float[] promptHidden(int[] prompt) {
+            probed++;
+            reset();
+            inner.forward(prompt);
+            return hidden;
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    /** The test policy file with a probe whose score is {@code bias + h[0] - h[1]} (escalate at p >= 0.5). */
+    private static Policy withProbe(double bias) throws IOException {
+        Map<String, Object> data = new LinkedHashMap<>(TestFiles.object(Json.parse(new String(
+                Files.readAllBytes(TestFiles.property("edgekit.policy")), StandardCharsets.UTF_8))));
+        Map<String, Object> probe = new LinkedHashMap<>();
+        probe.put("state", "prompt");
+        probe.put("hidden_size", 2L);
+        probe.put("weights", Arrays.<Object>asList(1.0, -1.0));
+        probe.put("bias", bias);
+        probe.put("threshold", 0.5);
+        data.put("version", 2L);
+        data.put("probe", probe);
+        return Policy.fromMap(data, "probe policy");
+    }
+
+    private Assistant.Answer askProbed(Policy probePolicy, ProbedBackend backend, String question) {
+        BundleManifest manifest = BundleManifest.parse(MANIFEST, "test manifest");
+        OpenAiClient client = new OpenAiClient(cloudUrl, "cloud-model", null, null, 2000, 5000, 0);
+        return new Assistant(manifest, tokenizer, backend, probePolicy, client, false)
+                .ask(Collections.singletonList(new ChatMessage("user", question)), new Recorder(), null);
+    }
+
+    @Test
+    public void theProbeEscalatesOnThePromptHiddenStateBeforeGenerating() throws IOException {
+        int[] answer = Arrays.copyOf(tokenizer.encode("Shakespeare."), tokenizer.encode("Shakespeare.").length + 1);
+        answer[answer.length - 1] = 2;
+        ProbedBackend backend = new ProbedBackend(new GeneratorTest.ScriptedBackend(answer, 0, 2048, tokenizer.vocabSize()),
+                new float[] {2.0f, -1.0f});
+        Assistant.Answer a = askProbed(withProbe(0.0), backend, QUESTION); // score 3: p 0.95
+        assertEquals(Assistant.Route.CLOUD, a.route);
+        assertEquals("router:probe", a.decision.rule);
+        assertEquals(0.9526, a.decision.probability, 1e-4);
+        assertNull("the probe escalated before generating", a.local);
+        assertEquals(1, backend.probed);
+
+        ProbedBackend low = new ProbedBackend(new GeneratorTest.ScriptedBackend(answer, 0, 2048, tokenizer.vocabSize()),
+                new float[] {2.0f, -1.0f});
+        Assistant.Answer kept = askProbed(withProbe(-6.0), low, QUESTION); // score -3: p 0.05, generated locally
+        assertNotNull("the probe kept the question local", kept.local);
+        assertFalse(kept.decision.rule, "router:probe".equals(kept.decision.rule));
+        assertEquals(1, low.probed);
+    }
+
+    @Test
+    public void aQuestionARuleEscalatesIsNeverPrefilledForTheProbe() throws IOException {
+        ProbedBackend backend = new ProbedBackend(new GeneratorTest.ScriptedBackend(new int[] {2}, 0, 2048, tokenizer.vocabSize()),
+                new float[] {2.0f, -1.0f});
+        Assistant.Answer a = askProbed(withProbe(0.0), backend, "Cloud please: what is new?");
+        assertEquals("router:rule:ask_the_cloud", a.decision.rule);
+        assertEquals(0, backend.probed);
     }
 }

@@ -63,6 +63,8 @@ public final class BundleManifest {
         public final String attentionMask;
         public final String logitsToKeep;
         public final String logits;
+        /** The output holding the final hidden state (the probe's input), or null in bundles without one. */
+        public final String lastHidden;
         public final String profile;
         public final int numLayers;
         public final int numKvHeads;
@@ -80,6 +82,7 @@ public final class BundleManifest {
             attentionMask = str(cfg, "attention_mask", "attention_mask");
             logitsToKeep = str(cfg, "logits_to_keep", "logits_to_keep");
             logits = str(cfg, "logits", "logits");
+            lastHidden = cfg.get("last_hidden") == null ? null : Json.string(cfg.get("last_hidden"), w + ".last_hidden");
             profile = str(cfg, "profile", "cpu");
             Map<String, Object> cache = Json.object(Json.require(cfg, "cache", w), w + ".cache");
             numLayers = (int) Json.integer(Json.require(cache, "num_layers", w + ".cache"), "cache.num_layers");

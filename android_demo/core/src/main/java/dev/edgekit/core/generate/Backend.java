@@ -17,6 +17,14 @@ public interface Backend extends AutoCloseable {
     /** Empties the cache for a new prompt. */
     void reset();
 
+    /**
+     * Empties the cache and runs {@code prompt}, returning the final hidden state of its last position (the graph's
+     * last_hidden output: what a policy's probe reads before generation), or null when the graph has none.
+     */
+    default float[] promptHidden(int[] prompt) {
+        return null;
+    }
+
     @Override
     void close();
 }

@@ -16,12 +16,15 @@ import java.util.regex.Pattern;
  * escalates; else the family's router model (standardised logistic regression, escalate when p >= threshold).
  * While generating (files with an "early" section): after each of the first early.max_tokens tokens, the early
  * model on the question's and the answer prefix's signals may stop and escalate ({@link #earlyDecision}).
+ * Version 2 files may add a hidden-state probe ({@link PromptProbe}): the last step of stage 1, for a question the
+ * rules and the router model keep local, on the prompt's final hidden state after prefill ({@link #probeDecision}).
  * Stage 2 (after generation): context overflow escalates; else the family's post model decides.
  * Checked against tests/vectors/policy_vectors.json (PolicyVectorsTest).
  */
 public final class Policy {
     public static final String FORMAT = "edgekit-policy";
-    public static final int VERSION = 1;
+    /** The newest version this app reads; 1 is read too (2 adds the optional probe, as in policy.py). */
+    public static final int VERSION = 2;
     private static final String GENERAL = "general";
     private static final int FLAGS = Pattern.CASE_INSENSITIVE | Pattern.UNICODE_CASE | Pattern.UNICODE_CHARACTER_CLASS;
 
@@ -168,6 +171,8 @@ public final class Policy {
     /** Tokens after which the early model may stop generation (0: the file has no early model). */
     public final int earlyMaxTokens;
     public final String privacy;
+    /** The hidden-state probe, or null (version 1 files, and version 2 files without one). */
+    public final PromptProbe probe;
     /** Local generation options the models were fitted with (e.g. max_new_tokens). */
     public final Map<String, Object> generation;
 
@@ -176,15 +181,14 @@ public final class Policy {
             throw new EdgekitException(where + ": not an edgekit policy file (no \"format\": \"" + FORMAT + "\")");
         }
         Object version = data.get("version");
-        if (Long.valueOf(2).equals(version) && data.get("probe") != null) {
-            // a hidden-state probe needs the prompt's final hidden state, which this app's runtime does not read yet
-            throw new EdgekitException(where + ": this policy escalates with a hidden-state probe (version 2, from "
-                    + "`edgekit calibrate --domain`), which this app cannot compute; give it a policy without a probe");
-        }
-        if (!(version instanceof Long) || (Long) version != VERSION) {
+        if (!(version instanceof Long) || (Long) version < 1 || (Long) version > VERSION) {
             throw new EdgekitException(where + ": policy version " + version + " is not supported (this app reads "
-                    + VERSION + "); re-run `edgekit calibrate`");
+                    + "1 and " + VERSION + "); re-run `edgekit calibrate`");
         }
+        if (data.get("probe") != null && (Long) version < 2) {
+            throw new EdgekitException(where + ": a \"probe\" needs policy version 2, the file says " + version);
+        }
+        probe = data.get("probe") == null ? null : new PromptProbe(Json.object(data.get("probe"), where + ".probe"), where);
         String p = privacyOverride != null ? privacyOverride : (data.get("privacy") == null ? "allow" : Json.string(data.get("privacy"), where + ".privacy"));
         if (!"allow".equals(p) && !"local-only".equals(p)) {
             throw new EdgekitException("privacy=\"" + p + "\" is unknown; use one of: allow, local-only");
@@ -295,6 +299,28 @@ public final class Policy {
         return new Decision(false, "router", "router:local", family);
     }
 
+    /**
+     * True when stage 1 gets to the probe: the policy has one, and the rules and router model kept the question
+     * local. Only then is the prompt prefilled for its hidden state, so a question a rule escalates never is.
+     */
+    public boolean needsProbe(Decision routed) {
+        return probe != null && !routed.escalate && "router".equals(routed.stage);
+    }
+
+    /** Stage 1, last step: the probe on the prompt's final hidden state (null: the bundle exports none). */
+    public Decision probeDecision(Decision routed, float[] hidden) {
+        if (hidden == null) {
+            throw new EdgekitException("the policy has a hidden-state probe but the local model gave no prompt hidden state "
+                    + "(a bundle exported without the last_hidden output); re-export the bundle with this edgekit or use a "
+                    + "policy without a probe");
+        }
+        double p = probe.probability(hidden);
+        if (p >= probe.threshold) {
+            return new Decision(true, "router", "router:probe", routed.family, p, probe.threshold);
+        }
+        return routed;
+    }
+
     /** While generating, after token prefix_tokens: stop and escalate now? (pre + prefix signals, {@link Signals#prefix}) */
     public Decision earlyDecision(String family, Map<String, Double> signals) {
         Double j = signals.get("prefix_tokens");
@@ -330,8 +356,16 @@ public final class Policy {
 
     /** The whole two-stage flow on recorded signals (sdk/edgekit/sdk/policy/vectors.py decide_vector). */
     public Decision decideRecorded(String question, Map<String, Double> signals, String privacyMode) {
+        return decideRecorded(question, signals, privacyMode, null);
+    }
+
+    /** The same with the prompt's hidden state, for a policy with a probe. */
+    public Decision decideRecorded(String question, Map<String, Double> signals, String privacyMode, float[] hidden) {
         Policy p = withPrivacy(privacyMode);
         Decision routed = p.route(question, signals);
+        if (p.needsProbe(routed)) {
+            routed = p.probeDecision(routed, hidden);
+        }
         return routed.escalate || "privacy".equals(routed.stage) ? routed : p.decide(routed.family, signals);
     }
 }
