@@ -103,6 +103,19 @@ def test_probe_escalates_before_generation_and_its_prefill_is_counted(tiny_local
         assert ruled.rule == "router:rule:long_prompt" and ruled.cost.local_probe_ms == 0
 
 
+def test_a_prompt_too_long_to_probe_is_escalated_by_the_overflow_rule(tiny_local):
+    """A prompt the context cannot hold has no hidden state to probe: the post stage escalates it on
+    context_overflow (no error about a missing state), without a rule that catches long prompts first."""
+    from edgekit.sdk.hybrid import HybridClient
+
+    policy = replace(_probe_policy(-4.0), router_rules=())
+    long_prompt = "word " * 700  # past the tiny bundle's 512-token context
+    with FaultyCloud(Fault("ok")) as cloud:
+        answer = HybridClient(tiny_local, _cloud(cloud), policy, generation=GEN).ask(long_prompt)
+    assert answer.route.value == "cloud" and answer.rule == "post:context_overflow", (answer.route, answer.rule)
+    assert len(cloud.requests) == 1
+
+
 def test_probe_escalation_streams_the_cloud_and_falls_back_offline(tiny_local):
     from edgekit.sdk.hybrid import HybridClient
 
@@ -206,30 +219,36 @@ def test_serve_gives_the_web_demo_the_bundles_policy(calibrated, tmp_path):
         assert httpx.get(f"{url}/policy.json", timeout=30).json()["version"] == 1  # --policy wins
 
 
-def test_web_demo_refuses_a_probe_policy_by_name(tmp_path):
+def test_web_demo_reads_a_probe_policy_and_refuses_a_broken_one(tmp_path):
+    """The web demo's policy reader (run in node) takes a version-2 file with a probe, and refuses by name a probe in
+    a version-1 file and a probe without weights, never reading either as a policy without a probe."""
     from edgekit.sdk.policy.policy import Policy
 
     if shutil.which("node") is None:
         from tests.fixtures.require import skip_or_fail
 
         skip_or_fail("node is not installed", "apt-get install nodejs (scripts/setup.sh installs it)")
-    path = _probe_policy(0.0).save(tmp_path / "probe.json")
     module = (REPO / "android_demo" / "web" / "js" / "policy.js").as_uri()
-    script = (
-        f"import {{ Policy }} from '{module}';"
-        f"const data = JSON.parse(require('fs').readFileSync({json.dumps(str(path))}, 'utf8'));"
-        "try { new Policy(data); console.log('accepted'); } catch (e) { console.log(e.message); }"
-    )
-    script = script.replace("require('fs')", "(await import('node:fs'))")
-    proc = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    assert "hidden-state probe" in proc.stdout and "without a probe" in proc.stdout
-    plain = Policy().save(tmp_path / "plain.json")
-    proc = subprocess.run(
-        ["node", "--input-type=module", "-e", script.replace(str(path), str(plain))],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert proc.stdout.strip() == "accepted"
+
+    def read(path: Path) -> str:
+        script = (
+            f"import {{ Policy }} from '{module}';"
+            f"const data = JSON.parse((await import('node:fs')).readFileSync({json.dumps(str(path))}, 'utf8'));"
+            "try { const p = new Policy(data); console.log(p.probe ? 'probe' : 'plain'); }"
+            " catch (e) { console.log(e.message); }"
+        )
+        proc = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    probed = _probe_policy(0.0).save(tmp_path / "probe.json")
+    assert read(probed) == "probe"
+    assert read(Policy().save(tmp_path / "plain.json")) == "plain"
+    data = json.loads(probed.read_text())
+    (tmp_path / "v1probe.json").write_text(json.dumps({**data, "version": 1}))
+    assert 'a "probe" needs policy version 2' in read(tmp_path / "v1probe.json")
+    (tmp_path / "empty.json").write_text(json.dumps({**data, "probe": {**data["probe"], "weights": []}}))
+    assert "probe weights is empty" in read(tmp_path / "empty.json")
 
 
 @pytest.mark.parametrize(

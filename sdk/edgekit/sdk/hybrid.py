@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,10 @@ _ERROR_KINDS = (
     (CircuitOpenError, "circuit_open"),
     (BudgetExceededError, "budget"),
 )
+
+
+class _PromptRefused(Exception):
+    """The probe's prefill found a prompt that does not fit the context: there is no state to read."""
 
 
 @dataclass(frozen=True)
@@ -305,9 +309,16 @@ class HybridClient:
 
         def prompt_hidden() -> Any:
             probed.append(self.local.generate(messages, **{**self._local_options(options), "max_new_tokens": 1}))
+            if probed[0].prompt_hidden is None and probed[0].context_overflow:
+                raise _PromptRefused
             return probed[0].prompt_hidden
 
-        decision = policy.route(question, pre, prompt_hidden=prompt_hidden)
+        try:
+            decision = policy.route(question, pre, prompt_hidden=prompt_hidden)
+        except _PromptRefused:
+            # nothing to probe: the local answer is refused too, and the post stage escalates on context_overflow
+            # (the Java and web apps skip the probe the same way)
+            decision = replace(policy, probe=None).route(question, pre)
         if "probe" in decision.signals:  # the answer reports what the probe read, whichever stage decides
             pre = {**pre, "probe": decision.signals["probe"]}
         return question, pre, decision, probed[0] if probed else None
