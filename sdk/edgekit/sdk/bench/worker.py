@@ -101,7 +101,8 @@ def run_edgekit(job: dict) -> dict:
     def decode(matcher=None):
         result = None
         sampler = Sampler(SamplingOptions())
-        for piece in run_generation(backend, backend.new_cache(), model.tokenizer, sampler, request, matcher):
+        cache.reset()  # the one cache, as a loaded model reuses its pool's: a new one per decode would count twice
+        for piece in run_generation(backend, cache, model.tokenizer, sampler, request, matcher):
             result = piece.result or result
         assert result is not None  # the last piece carries the result
         return result
