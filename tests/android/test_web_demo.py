@@ -45,6 +45,23 @@ pytestmark = pytest.mark.slow
 
 OUTPUT = REPO / "test-output" / "android"
 QUESTIONS = ["What is the capital of France?", "Write a haiku about the sea."]
+GRAMMAR_CASE = {  # one tool and a call to it, as the model writes it (tool_grammar.py call_text)
+    "tools": [
+        {
+            "type": "function",
+            "function": {
+                "name": "set_timer",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"minutes": {"type": "integer", "minimum": 0, "maximum": 90}},
+                    "required": ["minutes"],
+                    "additionalProperties": False,
+                },
+            },
+        }
+    ],
+    "text": '<tool_call>\n{"name":"set_timer","arguments":{"minutes":5}}\n</tool_call>',
+}
 MAX_NEW_TOKENS = 24  # the second answer runs to this limit: 24 decode steps compared token by token
 
 
@@ -216,6 +233,7 @@ def vectors_run(browser_ready, tiny_bundle):
         "redaction": [c["text"] for c in reference["redaction"]],
         "policy": reference["policy"],
         "probe": reference["probe"],
+        "grammar": GRAMMAR_CASE,
     }
     with edgekit_serve(bundle) as url:
         run = run_driver({"url": f"{url}/?policy=", "questions": [], "vectors": job_vectors})
@@ -266,6 +284,18 @@ def test_web_probe_policy_matches_python_policy(vectors_run):
         if (problem := compare_decision(case["expected"], decision))
     ]
     assert not bad, f"{len(bad)} probe-policy decisions differ in the browser:\n" + "\n".join(bad)
+
+
+def test_web_call_grammar_ends_exactly_when_the_call_is_complete(vectors_run):
+    """The page's grammar takes a call's own tokens one by one and is complete after the last one only, the step
+    where llguidance stops too, and then allows nothing but the bundle's own eos (the stop tokens it was given, not
+    ones XGrammar guesses from the vocabulary)."""
+    _, got = vectors_run
+    steps = got["grammar"]
+    assert steps and all(s["allowed"] for s in steps), steps
+    assert [s["finished"] for s in steps] == [False] * (len(steps) - 1) + [True], steps
+    after = got["grammarAfter"]
+    assert after["allowed"] == sorted(after["eos"]), after
 
 
 def test_web_signals_match_python_signals(vectors_run):

@@ -104,6 +104,21 @@ try {
           return { redacted, mapping: Object.fromEntries(r.mapping) };
         });
       }
+      if (v.grammar) {
+        // the call grammar on a call's own tokens: allowed at each step, and complete only after the last one
+        const m = window.edgekitApp.model;
+        const plan = await m.toolPlan('x', { tools: v.grammar.tools, tool_choice: 'required' });
+        const matcher = await m.grammar.matcher(plan.grammar, m.manifest.architecture.vocab_size, 'edgekit_root');
+        res.grammar = [];
+        for (const id of m.tokenizer.encode(v.grammar.text, { add_special_tokens: false }).ids) {
+          const allowed = (await matcher.allowed())[id] === 1;
+          matcher.consume(id);
+          res.grammar.push({ id, allowed, finished: await matcher.finished() });
+        }
+        const after = await matcher.allowed();
+        res.grammarAfter = { allowed: [...after.keys()].filter((i) => after[i]), eos: m.manifest.tokenizer.eos_ids };
+        matcher.dispose();
+      }
       if (v.tokenizer) {
         const m = window.edgekitApp.model;
         res.tokenizer = v.tokenizer.map((text) => m.tokenizer.encode(text, { add_special_tokens: false }).ids);

@@ -38,6 +38,7 @@ export class GrammarVocabulary {
   constructor(tokenizerJson, eosIds, text) {
     this.tokenizerJson = tokenizerJson;
     this.text = text;
+    this.eos = new Set(eosIds);
     this.special = specialIds(tokenizerJson, eosIds);
     this.width = 0;
     this.compiler = null;
@@ -49,7 +50,7 @@ export class GrammarVocabulary {
     if (this.compiler && this.width === width) return this.compiler;
     const t0 = performance.now();
     const info = await xgr().TokenizerInfo.createTokenizerInfo(
-      encodedVocab(this.tokenizerJson, width), vocabType(this.tokenizerJson), false, width, this.eosIds,
+      encodedVocab(this.tokenizerJson, width), vocabType(this.tokenizerJson), false, width, [...this.eos],
     );
     this.compiler = await xgr().GrammarCompiler.createGrammarCompiler(info);
     for (const grammar of this.compiled.values()) grammar.dispose();
@@ -65,7 +66,7 @@ export class GrammarVocabulary {
     const key = `${root}\n${ebnf}`;
     if (!this.compiled.has(key)) this.compiled.set(key, await compiler.compileGrammar(ebnf, root));
     const matcher = await xgr().GrammarMatcher.createGrammarMatcher(this.compiled.get(key));
-    return new GrammarMatcher(matcher, width, new Set(this.eosIds), this.special, this.text);
+    return new GrammarMatcher(matcher, width, this.eos, this.special, this.text);
   }
 }
 
