@@ -77,6 +77,7 @@ export class GrammarMatcher {
     this.eos = eos;
     this.special = special;
     this.text = text;
+    this.mask = null; // the mask of the current state: finished() and the next step's allowed() share it
   }
 
   /**
@@ -89,6 +90,11 @@ export class GrammarMatcher {
    * first token only, unless a longer allowed token also continues past the forced text (then the grammar is free).
    */
   async allowed() {
+    if (!this.mask) this.mask = await this.computeMask();
+    return this.mask;
+  }
+
+  async computeMask() {
     const bits = await this.matcher.getNextTokenBitmask();
     const mask = new Uint8Array(this.width);
     for (let i = 0; i < this.width; i++) mask[i] = (bits[i >>> 5] >>> (i & 31)) & 1;
@@ -112,6 +118,7 @@ export class GrammarMatcher {
 
   /** Feed the chosen token; a token the grammar refuses is a bug in the sampler, not the model. */
   consume(token) {
+    this.mask = null;
     if (!this.matcher.acceptToken(token)) throw new Error(`the grammar refused token ${token} that its own mask allowed`);
   }
 
