@@ -4,8 +4,10 @@ memory-bound limit and the generated markdown page. (A benchmark: nothing here a
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -198,6 +200,7 @@ def test_markdown_page_has_the_machine_header_and_a_row_per_engine(toy_run):
     assert "memory bandwidth" in page and "GiB/s" in page
     assert "decode ≥ 1.5× llama.cpp: not measured (llama.cpp skipped)" in page
     assert "cold start ≤ 400 ms" in page
+    assert "bytecode" in page  # the run says whether edgekit's modules were compiled before it was timed
 
 
 def test_write_markdown_with_several_bundles(tmp_path):
@@ -361,3 +364,28 @@ def test_constrained_half_never_ends_on_eos_while_the_grammar_can_go_on(bench_bu
     (b,) = model.tokenizer.encode("b")
     wrapped.consume(b)
     assert wrapped.finished and wrapped.allowed()[eos].any()  # nothing else fits: eos stays, the match can end
+
+
+def test_bytecode_caches_are_written_before_timed_runs_even_when_the_environment_forbids_them(tmp_path, monkeypatch):
+    """An editable checkout under PYTHONDONTWRITEBYTECODE compiles its sources in every process; the bench writes
+    the caches a pip install has, then finds them current."""
+    import importlib.util
+
+    from edgekit.sdk.bench.bytecode import compile_edgekit
+
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    root = tmp_path / "pkg"
+    (root / "sub").mkdir(parents=True)
+    modules = [root / "a.py", root / "sub" / "b.py"]
+    for path in modules:
+        path.write_text("VALUE = 1\n")
+    first = compile_edgekit([root])
+    assert (first.modules, first.missing, first.failed) == (2, 2, False)
+    assert all(Path(importlib.util.cache_from_source(str(path))).is_file() for path in modules)
+    assert "2 of 2 had no cache" in first.note()
+    again = compile_edgekit([root])
+    assert (again.modules, again.missing) == (2, 0) and "had bytecode caches" in again.note()
+    modules[1].write_text("VALUE = 2  # edited after its cache was written\n")
+    os.utime(modules[1], (modules[1].stat().st_atime, modules[1].stat().st_mtime + 5))
+    assert compile_edgekit([root]).missing == 1  # a stale cache counts as missing

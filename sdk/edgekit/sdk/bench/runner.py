@@ -164,9 +164,11 @@ def run_bench(config: BenchConfig, on_progress: OnProgress | None = None) -> Ben
     from edgekit.runtime import load
     from edgekit.runtime.cpu import physical_cores
 
+    from .bytecode import compile_edgekit
     from .roofline import measure_bandwidth
 
     peers = resolve_peers(config.peers)  # UnknownNameError before any work
+    bytecode = compile_edgekit()  # before any worker runs: cold start as a pip install has it (bytecode.py)
     threads = config.threads or physical_cores()
     engines = (EDGEKIT, *peers)
     steps = Steps(total=len(engines) + 2 + bool(config.streams), on_progress=on_progress)
@@ -193,6 +195,7 @@ def run_bench(config: BenchConfig, on_progress: OnProgress | None = None) -> Ben
         decode_tokens=config.decode_tokens,
         results=[],
     )
+    report.notes.append(bytecode.note())
 
     with steps.stage("bandwidth", "memory bandwidth") as stage:
         if config.roofline:
