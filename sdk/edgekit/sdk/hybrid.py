@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from edgekit.runtime.constraints import ConstraintError
 from edgekit.runtime.errors import (
     BudgetExceededError,
     CircuitOpenError,
@@ -119,11 +120,29 @@ def _fallback_note(error: Exception | None, shown: bool) -> str:
 
 
 _TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls")
+RESPONSE_FORMAT = "response_format"  # an option in OpenAI's shape: a grammar locally, passed as it is to the cloud
+
+
+def _with_format(options: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``options`` with the local ``constraint`` of their OpenAI ``response_format`` (checked before any work)."""
+    value = options.get(RESPONSE_FORMAT)
+    if value is None:
+        return options
+    from .serve.openai_api import ApiError, response_format_constraint
+
+    try:
+        constraint = response_format_constraint(value)
+    except ApiError as exc:
+        raise ConstraintError("response_format", exc.message) from None
+    return {**options, "constraint": constraint} if constraint is not None else options
 
 
 def _cloud_tool_fields(options: Mapping[str, Any]) -> dict[str, Any]:
-    """The tool fields of ``options`` for the cloud request, unchanged (typed ones back in OpenAI's shape)."""
+    """The tool and response-format fields of ``options`` for the cloud request, unchanged (typed ones back in
+    OpenAI's shape)."""
     out: dict[str, Any] = {}
+    if options.get(RESPONSE_FORMAT) is not None:
+        out[RESPONSE_FORMAT] = options[RESPONSE_FORMAT]
     if options.get("tools"):
         out["tools"] = [t.to_openai() if isinstance(t, Tool) else t for t in options["tools"]]
     choice = options.get("tool_choice")
@@ -139,7 +158,7 @@ def _cloud_tool_fields(options: Mapping[str, Any]) -> dict[str, Any]:
 
 def _constrained(options: Mapping[str, Any]) -> bool:
     """Tool calls and response formats have their own grammar: the early model was fitted on free answers."""
-    return bool(options.get("tools")) or options.get("response_format") is not None
+    return bool(options.get("tools")) or options.get("constraint") is not None
 
 
 def _prompt_tokens(local: Any, messages: list[dict[str, Any]]) -> int:
@@ -239,7 +258,8 @@ class HybridClient:
         return [dict(m) for m in messages]
 
     def _local_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
-        return {**self.generation, **options, "context_policy": "signal"}
+        local = {k: v for k, v in options.items() if k != RESPONSE_FORMAT}  # the runtime takes its constraint
+        return {**self.generation, **local, "context_policy": "signal"}
 
     def _prepare_escalation(self, messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Redaction]:
         """Budget and breaker gates, then redaction. Raises EscalationError (or ConfigError without a cloud)."""
@@ -401,6 +421,7 @@ class HybridClient:
         """
         started = time.perf_counter()
         _check_timeout(cloud_timeout)
+        options = _with_format(options)
         messages = self._messages(messages)
         question, pre, decision, probed = self._decide_pre(messages, options, policy)
         result: Any = None

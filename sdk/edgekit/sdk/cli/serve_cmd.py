@@ -46,7 +46,8 @@ _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if
     "policy_path",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Policy file the web demo reads at /policy.json (default: the bundle's own, else the shipped default)",
+    help="Policy file the web demo reads at /policy.json and a hybrid server (--cloud-url) decides with "
+    "(default: the bundle's own, else the shipped default)",
 )
 @click.option(
     "--allow-origin",
@@ -80,6 +81,44 @@ _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if
     help="Generations at once, each with its own KV cache; bundles whose graph has a batch dimension decode "
     "them in one call per token. More requests wait for a slot",
 )
+@click.option(
+    "--cloud-url",
+    default=None,
+    help="Hybrid: chat completions go through the escalation policy (--policy, else the bundle's, else the "
+    "shipped one) and escalate to this OpenAI-compatible base URL, e.g. https://api.openai.com/v1",
+)
+@click.option("--cloud-model", default=None, help="Hybrid: the cloud model name")
+@click.option(
+    "--cloud-key-env",
+    default="OPENAI_API_KEY",
+    show_default=True,
+    help="Hybrid: environment variable with the cloud's key ('' for none)",
+)
+@click.option(
+    "--cloud-timeout",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Hybrid: wall-clock limit of each cloud call; past it the local answer is sent. Default: 30",
+)
+@click.option(
+    "--target-accuracy",
+    type=float,
+    default=None,
+    help="Hybrid: escalate just enough to reach this accuracy (the policy's measured curve)",
+)
+@click.option(
+    "--max-escalation-rate",
+    type=float,
+    default=None,
+    help="Hybrid: the most accurate operating point that escalates at most this share of questions",
+)
+@click.option(
+    "--redact/--no-redact",
+    default=True,
+    show_default=True,
+    help="Hybrid: replace personal data by placeholders before the cloud sees a prompt",
+)
 @click.option("--force", is_flag=True, help="Load even if the memory check says the bundle will not fit.")
 @spin_option
 def serve(
@@ -97,6 +136,13 @@ def serve(
     queue_size,
     idle_timeout,
     parallel,
+    cloud_url,
+    cloud_model,
+    cloud_key_env,
+    cloud_timeout,
+    target_accuracy,
+    max_escalation_rate,
+    redact,
     force,
     spin,
 ):
@@ -108,6 +154,16 @@ def serve(
     from ..serve import EdgekitServer, ServeOptions, model_id_for
     from ..serve.web import default_web_root
 
+    if cloud_url:  # checked before the port is taken and the model loads
+        if not cloud_model:
+            raise ConfigError("--cloud-url needs --cloud-model NAME (the model the cloud should use)")
+        if cloud_key_env and not os.environ.get(cloud_key_env):
+            raise ConfigError(
+                f"--cloud-key-env {cloud_key_env}: that environment variable is not set; export the cloud's key "
+                "there, or pass --cloud-key-env '' for a cloud without one"
+            )
+    elif cloud_model or target_accuracy is not None or max_escalation_rate is not None:
+        raise ConfigError("--cloud-model, --target-accuracy and --max-escalation-rate need --cloud-url URL")
     token = None
     if api_key_env:
         token = os.environ.get(api_key_env)
@@ -171,9 +227,28 @@ def serve(
     try:
         click.echo(f"loading {options.model_id} (GET {server.url}/health is 503 until ready)", err=True)
         model = load(bundle, threads=threads, force=force, parallel=parallel, allow_spinning=spin)
-        server.set_model(model)
+        hybrid = None
+        if cloud_url:
+            from .ask_cmd import make_client
+
+            hybrid = make_client(
+                model,
+                cloud_url,
+                cloud_model,
+                cloud_key_env,
+                policy_path,
+                False,
+                redact,
+                cloud_timeout,
+                None,
+                target_accuracy,
+                max_escalation_rate,
+            )
+        server.set_model(model, hybrid)
         click.echo(
-            f"serving {options.model_id} at {server.url}/v1" + (f"  (web demo at {server.url}/)" if root else ""),
+            f"serving {options.model_id} at {server.url}/v1"
+            + (f"  (hybrid: escalates to {cloud_url})" if hybrid is not None else "")
+            + (f"  (web demo at {server.url}/)" if root else ""),
             err=True,
         )
         if host not in ("127.0.0.1", "localhost", "::1") and not token:
@@ -188,6 +263,8 @@ def serve(
         clean = server.stop(grace=max(idle_timeout, 10.0))
         loop.join(timeout=5)
         if model is not None and clean:  # never close a session a stuck worker may still be running
+            if server.hybrid is not None:
+                server.hybrid.close()
             model.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

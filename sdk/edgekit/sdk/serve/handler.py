@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from edgekit.runtime.constraints import ConstraintError
 from edgekit.runtime.errors import ContextOverflowError, EdgekitError, RuntimeGenerationError, ToolError
 
+from .hybrid_route import HybridChunks, answer_body, hybrid_options
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .openai_api import (
     FINISH_MAP,
@@ -33,6 +34,7 @@ from .openai_api import (
     parse_completion_request,
     text_chunk_body,
     text_completion_body,
+    tool_call_deltas,
     usage,
 )
 from .web import app_shell_path, content_type, resolve_bundle_file, resolve_static
@@ -440,6 +442,9 @@ class Handler(BaseHTTPRequestHandler):
         self._check_auth()
         model = self._model()
         request = parse_chat_request(self._read_json(), self.server.options.model_id)
+        if self.server.hybrid is not None:
+            self._hybrid(request)
+            return
         self._generate(model, request, _ChatShape(request), request.messages, {})
 
     def _completions(self, path: str) -> None:
@@ -471,19 +476,102 @@ class Handler(BaseHTTPRequestHandler):
                 result.prompt_tokens, len(result.token_ids), time.perf_counter() - started, result.context_overflow
             )
 
-    def _start(self, model: Any, source: Any, options: dict[str, Any], watch: _Watch) -> _Pieces:
-        """The stream, primed with its first piece: bad options and overflow raise here, before any byte."""
+    def _hybrid(self, request: Any) -> None:
+        """The hybrid flow (hybrid_route.py): local first, the cloud when the policy says so."""
+        if request.logprobs:
+            raise ApiError(
+                400,
+                "logprobs is not available from a server that escalates to a cloud (--cloud-url): a cloud answer "
+                "has no local token probabilities; omit logprobs, or serve without --cloud-url",
+                param="logprobs",
+                code="unsupported_parameter",
+            )
+        hybrid = self.server.hybrid
+        assert hybrid is not None  # the caller checked
+        watch = _Watch(self.connection, self.server.stopping)
+        self.server.mark_generating(self.connection, True)
+        answer = None
         try:
-            return _Pieces(model.stream(source, **options))
+            with self.server.generation_slot(watch.check):
+                started = time.perf_counter()
+                options = hybrid_options(request)
+                pieces = self._primed(lambda messages: hybrid.stream(messages, **options), request.messages)
+                try:
+                    if request.stream:
+                        answer = self._hybrid_stream(request, pieces, watch)
+                    else:
+                        answer = self._collect_answer(pieces, watch)
+                        self._send_json(200, answer_body(request, new_id(), answer))
+                finally:
+                    pieces.close()  # closes the local stream too: its KV cache goes back to the pool
+        finally:
+            self.server.mark_generating(self.connection, False)
+        if answer is not None:
+            cost = answer.cost
+            self.server.metrics.generation(
+                cost.local_prompt_tokens, cost.local_completion_tokens, time.perf_counter() - started, False
+            )
+            self.server.metrics.hybrid_answer(answer.route.value)
+
+    @staticmethod
+    def _primed(flow: Callable[[Any], Iterator[Any]], source: Any) -> _Pieces:
+        """``flow(source)`` primed with its first item: bad options and overflow raise here, before any byte."""
+        try:
+            return _Pieces(flow(source))
         except RuntimeGenerationError as exc:
             if not _tool_turns(source) or "chat template" not in str(exc):
                 raise _generation_error(exc) from None
         except EdgekitError as exc:
             raise _generation_error(exc) from None
         try:  # the bundle's template refuses "tool" turns: render them the generic way instead
-            return _Pieces(model.stream(_generic_tool_turns(source), **options))
+            return _Pieces(flow(_generic_tool_turns(source)))
         except EdgekitError as exc:
             raise _generation_error(exc) from None
+
+    @staticmethod
+    def _collect_answer(pieces: _Pieces, watch: _Watch) -> Any:
+        for event in pieces:
+            if event.answer is not None:
+                return event.answer
+            watch.check()
+        raise RuntimeError("the hybrid flow ended without an answer")
+
+    def _hybrid_stream(self, request: Any, pieces: _Pieces, watch: _Watch) -> Any:
+        chunks = HybridChunks(request, new_id(), int(time.time()))
+        self._open_stream()
+        try:
+            self._event(chunks.first())
+            for event in pieces:
+                for body in chunks.feed(event):
+                    self._event(body)
+                if chunks.answer is not None:
+                    break
+                watch.check()
+            if chunks.answer is None:
+                raise RuntimeError("the hybrid flow ended without an answer")
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+        except EdgekitError as exc:  # headers are out: report in-band as OpenAI does, then end without [DONE]
+            self._event(_generation_error(exc).body())
+        except _Cancelled as exc:
+            if exc.reason == "shutdown":
+                self._event(_SHUTDOWN.body())
+            raise
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):  # a write found the client gone
+            raise _Cancelled("client") from None
+        return chunks.answer
+
+    def _open_stream(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self._end_headers()
+        self.close_connection = True
+
+    def _start(self, model: Any, source: Any, options: dict[str, Any], watch: _Watch) -> _Pieces:
+        """The stream, primed with its first piece: bad options and overflow raise here, before any byte."""
+        return self._primed(lambda prompt: model.stream(prompt, **options), source)
 
     def _collect(self, pieces: _Pieces, watch: _Watch) -> Any:
         for piece in pieces:
@@ -493,12 +581,7 @@ class Handler(BaseHTTPRequestHandler):
         raise RuntimeError("the runtime's stream ended without a result")
 
     def _stream(self, shape: _Shape, pieces: _Pieces, watch: _Watch) -> Any:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Connection", "close")
-        self._end_headers()
-        self.close_connection = True
+        self._open_stream()
         result = None
         try:
             self._event(shape.first())
@@ -682,7 +765,7 @@ class _ChatShape(_Shape):
     def last(self, result: Any) -> list[dict[str, Any]]:
         events = [
             chunk_body(self.cid, self.request.model, self.created, {"tool_calls": [delta]}, None)
-            for delta in _tool_call_deltas(result.tool_calls)
+            for delta in tool_call_deltas(result.tool_calls)
         ]
         events.append(chunk_body(self.cid, self.request.model, self.created, {}, self.finish(result)))
         if self.request.include_usage:
@@ -697,15 +780,6 @@ class _ChatShape(_Shape):
                 )
             )
         return events
-
-
-def _tool_call_deltas(calls: Any) -> list[dict[str, Any]]:
-    """OpenAI's streamed calls: per call, a delta with index, id, type and name, then one with the arguments."""
-    deltas: list[dict[str, Any]] = []
-    for index, call in enumerate(calls):
-        head = {"index": index, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}
-        deltas += [head, {"index": index, "function": {"arguments": call.arguments}}]
-    return deltas
 
 
 class _TextShape(_Shape):

@@ -40,6 +40,11 @@ class ServerMetrics:
         self._bucket_counts = [0] * (len(LATENCY_BUCKETS) + 1)
         self._latency_sum = 0.0
         self._latency_count = 0
+        self.hybrid_routes: dict[str, int] = defaultdict(int)  # a hybrid server's answers by route
+
+    def hybrid_answer(self, route: str) -> None:
+        with self._lock:
+            self.hybrid_routes[route] += 1
 
     def request(self, endpoint: str, status: int) -> None:
         with self._lock:
@@ -104,6 +109,15 @@ class ServerMetrics:
             lines.append(f'edgekit_generation_seconds_bucket{{le="+Inf"}} {self._latency_count}')
             lines.append(f"edgekit_generation_seconds_sum {self._latency_sum:.6f}")
             lines.append(f"edgekit_generation_seconds_count {self._latency_count}")
+            if self.hybrid_routes:  # --cloud-url: where the answers came from (local, cloud, local_fallback)
+                lines += [
+                    "# HELP edgekit_hybrid_answers_total Chat answers of a hybrid server, by route.",
+                    "# TYPE edgekit_hybrid_answers_total counter",
+                ]
+                lines += [
+                    f'edgekit_hybrid_answers_total{{route="{route}"}} {count}'
+                    for route, count in sorted(self.hybrid_routes.items())
+                ]
             if decode_calls is not None:  # --parallel N: how often the concurrent generations shared a call
                 lines += [
                     "# HELP edgekit_decode_calls_total Decode calls of the model, by sequences decoded in one call.",

@@ -24,6 +24,7 @@ from edgekit.runtime.errors import ToolError
 from edgekit.runtime.tools import parse_tool_choice, parse_tools
 
 __all__ = [
+    "response_format_constraint",
     "ApiError",
     "ChatRequest",
     "CompletionRequest",
@@ -32,6 +33,7 @@ __all__ = [
     "completion_body",
     "text_completion_body",
     "chunk_body",
+    "tool_call_deltas",
     "text_chunk_body",
     "logprobs_body",
     "error_body",
@@ -104,6 +106,7 @@ class _Parsed:
     logprobs: bool = False
     top_logprobs: int = 0  # alternatives per token (chat top_logprobs, legacy logprobs=N)
     tool_choice: Any = None  # read once the tools are known (a named choice must name one)
+    response_format: dict[str, Any] | None = None  # as the client sent it (options has its Constraint)
 
 
 @dataclass
@@ -115,6 +118,7 @@ class ChatRequest:
     logprobs: bool = False
     options: dict[str, Any] = field(default_factory=dict)
     top_logprobs: int = 0
+    response_format: dict[str, Any] | None = None  # as sent (options["constraint"] is what the runtime enforces)
 
 
 @dataclass
@@ -316,11 +320,18 @@ def _response_format(value: Any, out: _Parsed, name: str) -> None:
     any compute (handler.py maps its ``ConstraintError``)."""
     if value is None:
         return
-    if not isinstance(value, dict) or not isinstance(value.get("type"), str) or value["type"] not in _RESPONSE_FORMATS:
-        raise _invalid(name, value, f"use an object whose type is one of {sorted(_RESPONSE_FORMATS)}")
-    constraint = _RESPONSE_FORMATS[value["type"]](value, name)
+    constraint = response_format_constraint(value, name)
+    out.response_format = value  # as sent: a hybrid server passes it to the cloud unchanged
     if constraint is not None:
         out.options["constraint"] = constraint
+
+
+def response_format_constraint(value: Any, name: str = "response_format") -> Constraint | None:
+    """The runtime ``Constraint`` of an OpenAI ``response_format`` (None for ``{"type": "text"}``); a malformed one
+    is an ``ApiError`` naming the field."""
+    if not isinstance(value, dict) or not isinstance(value.get("type"), str) or value["type"] not in _RESPONSE_FORMATS:
+        raise _invalid(name, value, f"use an object whose type is one of {sorted(_RESPONSE_FORMATS)}")
+    return _RESPONSE_FORMATS[value["type"]](value, name)
 
 
 def _modalities(value: Any, out: _Parsed, name: str) -> None:
@@ -521,6 +532,7 @@ def parse_chat_request(data: Any, served_model: str) -> ChatRequest:
         parsed.logprobs,
         parsed.options,
         top_logprobs=parsed.top_logprobs,
+        response_format=parsed.response_format,
     )
 
 
@@ -667,6 +679,15 @@ def text_completion_body(
     if extra:
         body["edgekit"] = extra
     return body
+
+
+def tool_call_deltas(calls: Any) -> list[dict[str, Any]]:
+    """OpenAI's streamed calls: per call, a delta with index, id, type and name, then one with the arguments."""
+    deltas: list[dict[str, Any]] = []
+    for index, call in enumerate(calls):
+        head = {"index": index, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}
+        deltas += [head, {"index": index, "function": {"arguments": call.arguments}}]
+    return deltas
 
 
 def chunk_body(

@@ -81,6 +81,7 @@ class EdgekitServer(BoundedPoolMixin, HTTPServer):
         self, model: Any, host: str = "127.0.0.1", port: int = 8080, *, options: ServeOptions, manifest: Any = None
     ):
         self.model = None
+        self.hybrid: Any = None  # a HybridClient over the model (--cloud-url): chat answers go through its policy
         self.manifest = manifest if manifest is not None else getattr(model, "manifest", None)
         self.options = options
         self.origin_policy = OriginPolicy(tuple(options.allowed_origins))
@@ -115,10 +116,12 @@ class EdgekitServer(BoundedPoolMixin, HTTPServer):
     def ready(self) -> bool:
         return self.model is not None
 
-    def set_model(self, model: Any) -> None:
-        """The model is loaded: /health turns 200 and /v1 answers."""
+    def set_model(self, model: Any, hybrid: Any = None) -> None:
+        """The model is loaded: /health turns 200 and /v1 answers. ``hybrid``: a ``HybridClient`` over ``model``
+        that answers chat completions (hybrid_route.py); /v1/completions stays local."""
         if self.manifest is None:
             self.manifest = getattr(model, "manifest", None)
+        self.hybrid = hybrid
         self.model = model
 
     @contextmanager
@@ -161,10 +164,12 @@ class serve_in_thread:
     Port 0 picks a free port (tests); httpx's own tests use the same pattern (tests/conftest.py, serve_in_thread).
     """
 
-    def __init__(self, model: Any, host: str = "127.0.0.1", port: int = 0, **options: Any):
+    def __init__(self, model: Any, host: str = "127.0.0.1", port: int = 0, hybrid: Any = None, **options: Any):
         bundle_dir = options.get("bundle_dir")
         model_id = options.pop("model_id", None) or model_id_for(model, bundle_dir)
-        self.server = EdgekitServer(model, host, port, options=ServeOptions(model_id=model_id, **options))
+        self.server = EdgekitServer(None, host, port, options=ServeOptions(model_id=model_id, **options))
+        if model is not None:
+            self.server.set_model(model, hybrid)
         self._thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, name="edgekit-serve", daemon=True
         )
