@@ -9,6 +9,7 @@ import dev.edgekit.core.generate.GenerationResult;
 import dev.edgekit.core.generate.Generator;
 import dev.edgekit.core.generate.Sampler;
 import dev.edgekit.core.generate.SamplingOptions;
+import dev.edgekit.core.generate.TokenInfo;
 import dev.edgekit.core.policy.Decision;
 import dev.edgekit.core.policy.Policy;
 import dev.edgekit.core.policy.Redactor;
@@ -24,8 +25,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Local first, cloud when the policy says so: the flow of sdk/edgekit/sdk/hybrid.py HybridClient.ask, for the
- * app. Route before generation on the question's signals; generate locally with streaming; decide after generation
- * on the answer's signals; escalate with redaction; if the cloud fails, keep the local answer ("fallback").
+ * app. Route before generation on the question's signals; generate locally with streaming, where the policy's early
+ * model may stop after one of the first tokens and escalate; decide after generation on the answer's signals;
+ * escalate with redaction; if the cloud fails, keep the local answer ("fallback", generated whole if it was stopped).
  * No Android or onnxruntime types here: the app passes its onnxruntime Backend, tests pass a scripted one.
  */
 public final class Assistant {
@@ -46,14 +48,22 @@ public final class Assistant {
         public final GenerationResult local; // null when the router sent the question straight to the cloud
         public final String cloudError;
         public final Map<String, Integer> redacted;
+        /** Local tokens generated before the policy's early model stopped the answer and escalated (0: it did not). */
+        public final int earlyTokens;
 
         Answer(String text, Route route, Decision decision, GenerationResult local, String cloudError, Map<String, Integer> redacted) {
+            this(text, route, decision, local, cloudError, redacted, 0);
+        }
+
+        Answer(String text, Route route, Decision decision, GenerationResult local, String cloudError, Map<String, Integer> redacted,
+               int earlyTokens) {
             this.text = text;
             this.route = route;
             this.decision = decision;
             this.local = local;
             this.cloudError = cloudError;
             this.redacted = redacted;
+            this.earlyTokens = earlyTokens;
         }
     }
 
@@ -117,18 +127,25 @@ public final class Assistant {
                             + backend.maxContext() + "; start a new chat or configure a cloud");
                 }
             } else {
+                String family = familyOf(decision, question);
                 Generator.Request request = new Generator.Request(prompt, maxNewTokens, new HashSet<>(manifest.eosIds),
                         Collections.<String>emptyList(), 256);
-                local = Generator.run(backend, tokenizer, new Sampler(SamplingOptions.greedy()), request,
+                EarlyWatch early = new EarlyWatch(family, pre);
+                local = Generator.runUntil(backend, tokenizer, new Sampler(SamplingOptions.greedy()), request,
                         (piece, token) -> {
                             if (!piece.isEmpty()) {
                                 listener.onText(piece);
                             }
-                        }, cancelled);
+                            early.see(token);
+                        }, () -> early.stopped != null || (cancelled != null && cancelled.get()));
+                if (early.stopped != null) {
+                    // the first tokens already showed the answer is not worth finishing: the cloud answers, and the
+                    // tokens after the stop were never computed (HybridClient._local's early stop)
+                    return escalate(messages, early.stopped, null, listener, early.prefix.size());
+                }
                 if (policy == null) {
                     return new Answer(local.text, Route.LOCAL, null, local, null, Collections.<String, Integer>emptyMap());
                 }
-                String family = familyOf(decision, question);
                 Map<String, Double> signals = new HashMap<>(pre);
                 signals.putAll(Signals.post(local.text, local.tokens, local.finishReason, local.contextOverflow,
                         policy.answerKind(family)));
@@ -138,14 +155,46 @@ public final class Assistant {
                 }
             }
         }
-        return escalate(messages, decision, local, listener);
+        return escalate(messages, decision, local, listener, 0);
+    }
+
+    /**
+     * The policy's early model over the answer's first tokens: after each of the first {@code early.max_tokens}, the
+     * question's and the prefix's signals may stop generation ({@link Policy#earlyDecision}). Only with a cloud to
+     * hand off to: without one, a stop would only make the device generate the answer twice.
+     */
+    private final class EarlyWatch {
+        final String family;
+        final Map<String, Double> pre;
+        final List<TokenInfo> prefix = new ArrayList<>();
+        final boolean active = policy != null && cloud != null && policy.earlyMaxTokens > 0;
+        Decision stopped;
+
+        EarlyWatch(String family, Map<String, Double> pre) {
+            this.family = family;
+            this.pre = pre;
+        }
+
+        void see(TokenInfo token) {
+            if (!active || token == null || stopped != null || prefix.size() >= policy.earlyMaxTokens) {
+                return;
+            }
+            prefix.add(token);
+            Map<String, Double> signals = new HashMap<>(pre);
+            signals.putAll(Signals.prefix(prefix));
+            Decision d = policy.earlyDecision(family, signals);
+            if (d.escalate) {
+                stopped = d;
+            }
+        }
     }
 
     private String familyOf(Decision decision, String question) {
         return decision != null ? decision.family : (policy != null ? policy.classify(question) : "general");
     }
 
-    private Answer escalate(List<ChatMessage> messages, Decision decision, GenerationResult local, Listener listener) {
+    private Answer escalate(List<ChatMessage> messages, Decision decision, GenerationResult local, Listener listener,
+                            int earlyTokens) {
         Redactor.Redaction redaction = new Redactor.Redaction();
         List<ChatMessage> outgoing = messages;
         if (redact) {
@@ -173,7 +222,7 @@ public final class Assistant {
             if (!tail.isEmpty()) {
                 listener.onText(tail);
             }
-            return new Answer(redaction.restore(reply.text), Route.CLOUD, decision, local, null, kinds);
+            return new Answer(redaction.restore(reply.text), Route.CLOUD, decision, local, null, kinds, earlyTokens);
         } catch (EscalationException e) {
             listener.onRestart(Route.FALLBACK, decision);
             if (local == null) {
@@ -189,7 +238,7 @@ public final class Assistant {
             } else {
                 listener.onText(local.text);
             }
-            return new Answer(local.text, Route.FALLBACK, decision, local, e.getMessage(), kinds);
+            return new Answer(local.text, Route.FALLBACK, decision, local, e.getMessage(), kinds, earlyTokens);
         }
     }
 

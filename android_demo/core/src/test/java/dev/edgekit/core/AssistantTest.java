@@ -235,6 +235,90 @@ public class AssistantTest {
         assertEquals(1, low.probed);
     }
 
+    /** The test policy file with an early model of p = 0.5 on every prefix: threshold 0 stops, 1 never does. */
+    private static Policy withEarly(double threshold) throws IOException {
+        Map<String, Object> data = new LinkedHashMap<>(TestFiles.object(Json.parse(new String(
+                Files.readAllBytes(TestFiles.property("edgekit.policy")), StandardCharsets.UTF_8))));
+        Map<String, Object> model = new LinkedHashMap<>();
+        model.put("features", Arrays.<Object>asList("prefix_tokens"));
+        model.put("mean", Arrays.<Object>asList(0.0));
+        model.put("std", Arrays.<Object>asList(1.0));
+        model.put("weights", Arrays.<Object>asList(0.0));
+        model.put("bias", 0.0);
+        model.put("threshold", threshold);
+        Map<String, Object> early = new LinkedHashMap<>();
+        early.put("max_tokens", 2L);
+        early.put("model", model);
+        data.put("early", early);
+        return Policy.fromMap(data, "early policy");
+    }
+
+    private static final String ANSWER = "Hamlet was written by William Shakespeare.";
+
+    private Answered askEarly(Policy earlyPolicy) {
+        BundleManifest manifest = BundleManifest.parse(MANIFEST, "test manifest");
+        int[] ids = tokenizer.encode(ANSWER);
+        int[] script = Arrays.copyOf(ids, ids.length + 1);
+        script[ids.length] = 2; // eos
+        List<ChatMessage> messages = Collections.singletonList(new ChatMessage("user", QUESTION));
+        int promptLength = new Assistant(manifest, tokenizer, new GeneratorTest.ScriptedBackend(new int[] {2}, 0, 2048,
+                tokenizer.vocabSize()), null, null, false).promptIds(messages).length;
+        GeneratorTest.ScriptedBackend backend = new GeneratorTest.ScriptedBackend(script, promptLength, 2048, tokenizer.vocabSize());
+        OpenAiClient client = new OpenAiClient(cloudUrl, "cloud-model", null, null, 2000, 5000, 0);
+        Recorder rec = new Recorder();
+        Assistant.Answer a = new Assistant(manifest, tokenizer, backend, earlyPolicy, client, false).ask(messages, rec, null);
+        return new Answered(a, rec, backend.length() - promptLength, ids.length);
+    }
+
+    private static final class Answered {
+        final Assistant.Answer answer;
+        final Recorder shown;
+        final int decoded; // forwards after the prompt: the tokens the device computed past the first
+        final int fullTokens;
+
+        Answered(Assistant.Answer answer, Recorder shown, int decoded, int fullTokens) {
+            this.answer = answer;
+            this.shown = shown;
+            this.decoded = decoded;
+            this.fullTokens = fullTokens;
+        }
+    }
+
+    @Test
+    public void theEarlyModelStopsAfterTheFirstTokenAndTheCloudAnswers() throws IOException {
+        Answered r = askEarly(withEarly(0.0));
+        assertEquals(Assistant.Route.CLOUD, r.answer.route);
+        assertEquals("early:model:" + policy.classify(QUESTION), r.answer.decision.rule);
+        assertEquals("early", r.answer.decision.stage);
+        assertEquals(1, r.answer.earlyTokens);
+        assertNull("the stopped answer is not kept", r.answer.local);
+        assertEquals("no token was computed after the stop", 0, r.decoded);
+        assertTrue(r.fullTokens > 3);
+        assertEquals(r.answer.text, r.shown.shown.toString());
+        assertEquals(Collections.singletonList(Assistant.Route.CLOUD), r.shown.restarts);
+        assertEquals(1, received.size());
+    }
+
+    @Test
+    public void anEarlyModelThatDoesNotFireLeavesTheLocalAnswerWhole() throws IOException {
+        Answered r = askEarly(withEarly(1.0));
+        assertEquals(Assistant.Route.LOCAL, r.answer.route);
+        assertEquals(ANSWER, r.answer.text);
+        assertEquals(0, r.answer.earlyTokens);
+        assertTrue(received.isEmpty());
+    }
+
+    @Test
+    public void anEarlyStopWithTheCloudGoneStillGivesTheWholeLocalAnswer() throws IOException {
+        cloud.stop(0);
+        Answered r = askEarly(withEarly(0.0));
+        assertEquals(Assistant.Route.FALLBACK, r.answer.route);
+        assertEquals(ANSWER, r.answer.text);
+        assertEquals(ANSWER, r.shown.shown.toString());
+        assertEquals(1, r.answer.earlyTokens);
+        assertNotNull(r.answer.cloudError);
+    }
+
     @Test
     public void aQuestionARuleEscalatesIsNeverPrefilledForTheProbe() throws IOException {
         ProbedBackend backend = new ProbedBackend(new GeneratorTest.ScriptedBackend(new int[] {2}, 0, 2048, tokenizer.vocabSize()),

@@ -49,6 +49,15 @@ public final class Generator {
 
     public static GenerationResult run(Backend backend, Tokenizer tokenizer, Sampler sampler, Request request,
                                        Listener listener, java.util.concurrent.atomic.AtomicBoolean cancelled) {
+        return runUntil(backend, tokenizer, sampler, request, listener, cancelled == null ? null : cancelled::get);
+    }
+
+    /**
+     * As above; {@code stop} is asked after each token (after the listener saw it) whether to end now, so a caller
+     * can stop on what the listener saw (the hybrid flow's early hand-off), and no further forward is computed.
+     */
+    public static GenerationResult runUntil(Backend backend, Tokenizer tokenizer, Sampler sampler, Request request,
+                                            Listener listener, java.util.function.BooleanSupplier stop) {
         int[] prompt = request.promptIds;
         if (prompt.length + 1 > backend.maxContext()) {
             throw new GenerationException("the prompt is " + prompt.length + " tokens and the model's context holds "
@@ -120,7 +129,7 @@ public final class Generator {
                 finish = FinishReason.LENGTH;
                 break;
             }
-            if (cancelled != null && cancelled.get()) {
+            if (stop != null && stop.getAsBoolean()) {
                 finish = FinishReason.STOP;
                 break;
             }
