@@ -58,3 +58,12 @@ def et_bundle(tiny_hf_folder: Path) -> Callable[[str], Path]:
         return build_cached(path, lambda folder: export_executorch(tiny_hf_folder, recipe, folder))
 
     return make
+
+
+def all_logits_bundle(tiny_hf_folder: Path) -> Path:
+    """The tiny llama as 8da4w, group 64, ``logits: "all"`` (every row from one call); cached like ``et_bundle``."""
+    from tests.fixtures.bundles import CACHE_ROOT, build_cached
+
+    path = CACHE_ROOT / "test-bundles" / f"tiny-et-8da4w-g64-all-{_key(tiny_hf_folder)}"
+    options = {"group_size": 64, "logits": "all"}
+    return build_cached(path, lambda folder: export_executorch(tiny_hf_folder, "8da4w", folder, options))

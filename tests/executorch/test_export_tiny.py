@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from edgekit.runtime.errors import BundleError, RuntimeGenerationError
 
-from .conftest import VALIDATION_TOKENS, export_executorch
+from .conftest import VALIDATION_TOKENS
 
 RECIPES = ("fp32", "8da8w", "8da8w-emb8", "8da4w", "8da4w-emb8")
 # Top-1 agreement floors against the float reference on the validation text (tiny random model, 500 positions).
@@ -96,7 +96,8 @@ def test_pte_constant_methods_describe_the_bundle(et_bundle):
     manifest = json.loads((bundle / "edgekit.json").read_text())
     runtime, _ = import_executorch_runtime()
     program = runtime.get().load_program(bundle / "model.pte")
-    read = {name: program.load_method(name).execute([]) for name in program.method_names if name != "forward"}
+    decoding = {"forward", manifest["backend_config"]["hidden_method"]}  # the two methods that take tokens
+    read = {name: program.load_method(name).execute([]) for name in program.method_names - decoding}
     assert read["get_max_context_len"] == [manifest["context"]["max_context"]]
     assert read["get_vocab_size"] == [manifest["architecture"]["vocab_size"]]
     assert read["get_n_layers"] == [manifest["architecture"]["num_layers"]]
@@ -183,13 +184,9 @@ def test_context_overflow_is_refused(et_bundle):
 
 def test_group_size_and_all_logits_options(tiny_hf_folder, et_bundle, tmp_path_factory):
     """8da4w with group 64 and a full-logits forward: recorded in the manifest, rows equal step-by-step decoding."""
-    from tests.fixtures.bundles import CACHE_ROOT, build_cached
+    from .conftest import all_logits_bundle
 
-    from .conftest import _key
-
-    path = CACHE_ROOT / "test-bundles" / f"tiny-et-8da4w-g64-all-{_key(tiny_hf_folder)}"
-    options = {"group_size": 64, "logits": "all"}
-    bundle = build_cached(path, lambda folder: export_executorch(tiny_hf_folder, "8da4w", folder, options))
+    bundle = all_logits_bundle(tiny_hf_folder)
     config = json.loads((bundle / "edgekit.json").read_text())["backend_config"]
     assert config["quantization"]["group_size"] == 64 and config["logits"] == "all"
     assert (bundle / "model.pte").read_bytes() != (et_bundle("8da4w") / "model.pte").read_bytes()

@@ -83,6 +83,22 @@ def test_smoothing_keeps_the_float_function_and_the_source_weights(tiny_loaded, 
     assert torch.equal(smoothed.embed_tokens.weight, torch.from_numpy(tensors["model.embed_tokens.weight"]))
 
 
+def test_smoothing_keeps_the_hidden_state_output(tiny_loaded, calibration, prompt_ids):
+    """The final norm's weight is divided by the head's scales: the hidden output must multiply them back."""
+    from edgekit.exporters.executorch.smooth import smooth_decoder
+
+    tensors = _with_outliers(tiny_loaded.tensors, tiny_loaded.config.num_layers)
+    plain, smoothed = _decoder(tiny_loaded, tensors), _decoder(tiny_loaded, tensors)
+    smooth_decoder(smoothed, calibration, 0.5)
+    assert smoothed.hidden_scale is not None and not torch.equal(smoothed.norm.weight, plain.norm.weight)
+    start = torch.zeros(1, dtype=torch.long)
+    with torch.no_grad():
+        logits, hidden = smoothed.forward_with_hidden(torch.tensor([prompt_ids]), start)
+        plain_logits, plain_hidden = plain.forward_with_hidden(torch.tensor([prompt_ids]), start)
+    torch.testing.assert_close(hidden, plain_hidden, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(logits, plain_logits, rtol=1e-4, atol=2e-4)
+
+
 def test_smoothing_cuts_int8_activation_error_on_outlier_channels(tiny_loaded, calibration, prompt_ids):
     # 8-bit weights: the activation error is what smoothing moves. (With 4-bit groups of 32 on this 64-wide toy the
     # migrated outlier costs as much weight precision as it saves; on SmolLM2-135M 8da4w gains, smooth.py.)

@@ -47,7 +47,11 @@ def export_decoder(module: nn.Module, max_seq_len: int):
 
 
 def lower_decoder(exported: Any, constant_methods: dict[str, Any]):
-    """Partition to XNNPACK and attach the constant methods; returns the EdgeProgramManager."""
+    """Partition to XNNPACK and attach the constant methods; returns the EdgeProgramManager.
+
+    ``exported``: one ExportedProgram (the ``forward`` method) or a mapping of method name to ExportedProgram,
+    lowered into one program (``to_edge_transform_and_lower`` takes either).
+    """
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
 
@@ -79,10 +83,11 @@ def serialize_program(edge: Any) -> tuple[bytes, dict[str, Any]]:
                 sym_shape_eval_pass=ConstraintBasedSymShapeEvalPass(),
             )
         )
-        code = program.exported_program().graph_module.code
+        code = program.exported_program("forward").graph_module.code
     finally:
         ctx.__exit__(None, None, None)
-    plan = program._emitter_output.program.execution_plan[0]
+    # The facts describe `forward`, the method the C++ runner runs (a second method plans its own arena).
+    plan = next(p for p in program._emitter_output.program.execution_plan if p.name == "forward")
     facts = {
         "delegate_calls": code.count("executorch_call_delegate("),
         "planned_activation_bytes": int(sum(plan.non_const_buffer_sizes)),

@@ -21,7 +21,9 @@ layers), which get an additive window mask instead of plain causal attention.
 
 Signature (the one ExecuTorch's C++ LLM runner expects, so its text runner
 can drive the same file): ``forward(tokens int64 [1, S], input_pos int64 [1])
--> logits float32 [1, vocab]`` for the last position.
+-> logits float32 [1, vocab]`` for the last position. ``forward_with_hidden``
+(exported as a second method through ``HiddenStateMethod``) also returns the
+final normed hidden state, the LM head's input, for the same rows.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from torch import nn
 from ..architectures import ArchitectureSpec, LayerAttention, spec_for
 from ..loaded_model import ModelConfig
 
-__all__ = ["EtDecoder", "load_custom_ops"]
+__all__ = ["EtDecoder", "HiddenStateMethod", "load_custom_ops"]
 
 
 def load_custom_ops() -> None:
@@ -229,6 +231,8 @@ class EtDecoder(nn.Module):
 
     ``all_logits=True`` builds the validation variant that returns
     ``[1, S, vocab]`` (every position, for teacher forcing).
+    ``forward_with_hidden`` returns ``(logits, hidden)``: the final normed hidden state of the same rows,
+    ``[1, hidden]`` (``[1, S, hidden]`` with ``all_logits``).
     """
 
     def __init__(
@@ -260,12 +264,20 @@ class EtDecoder(nn.Module):
             Block(spec, w, i, max_context, distinct.index(attentions[i])) for i in range(config.num_layers)
         )
         self.norm = RMSNorm(spec.norm_weight(w, "final_norm"), config.rms_norm_eps)
+        # Per-channel factors the hidden output is multiplied by, set by SmoothQuant (smooth.py): it divides the
+        # final norm's weight by scales it folds into the head, so the norm's output is no longer the model's own
+        # state. None: the norm is the model's (one multiply of [rows, hidden] when set, in forward_hidden only).
+        self.hidden_scale: torch.Tensor | None
+        self.register_buffer("hidden_scale", None, persistent=False)
         # A separate Parameter even when tied: the head is a linear (quantized as one),
         # the embedding a gather (quantized, or not, on its own).
         self.lm_head = _linear(spec.head(w))
         self.softcap = spec.final_logit_softcap
 
     def forward(self, tokens: torch.Tensor, input_pos: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_hidden(tokens, input_pos)[0]
+
+    def forward_with_hidden(self, tokens: torch.Tensor, input_pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         seqlen = tokens.shape[1]
         start_pos = cast(int, input_pos[0].item())  # an int64 tensor: an int (a SymInt under torch.export)
         # Bounds for torch.export's symbolic start position (ExecuTorch rope.py get_freqs does the same).
@@ -288,13 +300,34 @@ class EtDecoder(nn.Module):
             x = layer(x, *tables[rope], start_pos, masks.get(window))
         if not self.all_logits:
             x = x[:, -1, :]
-        logits = self.lm_head(self.norm(x))
+        hidden = self.norm(x)
+        logits = self.lm_head(hidden)
         if self.softcap:
             logits = torch.tanh(logits / self.softcap) * self.softcap
-        return logits
+        if self.hidden_scale is not None:
+            hidden = hidden * self.hidden_scale
+        return logits, hidden
 
     def reset_cache(self) -> None:
         """Zero the KV buffers (only those: the rotary tables are constants)."""
         for layer in cast("Iterable[Block]", self.layers):
             layer.self_attn.k_cache.zero_()
             layer.self_attn.v_cache.zero_()
+
+
+class HiddenStateMethod(nn.Module):
+    """``forward_with_hidden`` of a decoder as a module's ``forward``, for ``torch.export`` of a second method.
+
+    ExecuTorch's C++ text runner refuses a ``forward`` with more than one output (``TextDecoderRunner::step`` in
+    ``extension/llm/runner/text_decoder_runner.cpp`` checks "More then one output returned from executing LLM"),
+    so the hidden state comes from another method of the same program. Both methods are exported from the same
+    parameters and lowered together, and the serialized program stores the shared weights once (ExecuTorch's
+    multi-method llama export, ``examples/models/llama/export_llama_lib.py``, relies on the same deduplication).
+    """
+
+    def __init__(self, decoder: EtDecoder):
+        super().__init__()
+        self.decoder = decoder
+
+    def forward(self, tokens: torch.Tensor, input_pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.decoder.forward_with_hidden(tokens, input_pos)

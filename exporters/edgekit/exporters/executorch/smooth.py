@@ -19,7 +19,9 @@ Where the division folds (every pair is exact in float):
   read it);
 - ``up_proj`` rows → ``down_proj`` columns (SwiGLU is linear in ``up``);
 - the final ``norm`` weight → ``lm_head`` columns (the head is its own
-  Parameter in ``EtDecoder``, so the tied embedding is untouched).
+  Parameter in ``EtDecoder``, so the tied embedding is untouched); the
+  decoder's hidden-state output multiplies the scales back
+  (``EtDecoder.hidden_scale``), so it stays the model's final normed state.
 
 Statistics come from ``data/calibration_chats.json`` (chat-templated
 conversations + prose, kept apart from the validation text) run through the
@@ -183,6 +185,9 @@ def smooth_decoder(decoder: EtDecoder, sequences: list[list[int]], alpha: float)
     s = _scales(stats["lm_head"], [decoder.lm_head.weight], alpha)
     _set(decoder.norm, "weight", decoder.norm.weight / s)
     _scale_columns([decoder.lm_head], s)
+    # The hidden-state output (forward_with_hidden) is the model's normed state, not the smoothed head input.
+    previous = decoder.hidden_scale
+    decoder.hidden_scale = s.clone() if previous is None else previous * s
     return {
         "method": "smoothquant",
         "alpha": alpha,

@@ -5,6 +5,12 @@ default model takes minutes): build the decoder module, quantize,
 torch.export, lower to XNNPACK, serialize. ``TargetResult.metrics`` carries
 the stage times and the process's peak RSS after each stage.
 
+The program has two methods with the same inputs: ``forward`` (logits only,
+what ExecuTorch's C++ LLM runner runs) and ``forward_hidden`` (logits and the
+final normed hidden state, what the edgekit runtime runs for
+``Cache.last_hidden``; ``ExecuTorchSpec.hidden_method``). Both come from the
+one quantized decoder; the weights are stored once.
+
 Options: ``ExecuTorchOptions`` (``-o KEY=VALUE``, ``ExportSpec.options``), each
 field with its type, default and allowed values.
 """
@@ -33,12 +39,14 @@ __all__ = [
     "ExecuTorchTarget",
     "ExecuTorchOptions",
     "PROGRAM_FILE",
+    "HIDDEN_METHOD",
     "OPTIONS",
     "DEFAULT_MAX_SEQ_LEN",
     "require_executorch",
 ]
 
 PROGRAM_FILE = "model.pte"
+HIDDEN_METHOD = "forward_hidden"  # (logits, final normed hidden state); `forward` stays single-output
 DEFAULT_MAX_SEQ_LEN = 512  # prompt tokens per call; bounds the planned activation arena
 _REQUIRED_MODULES = ("torch", "executorch", "torchao")
 
@@ -141,7 +149,7 @@ class ExecuTorchTarget(ExportTarget):
         import executorch
 
         from .lower import export_decoder, lower_decoder, serialize_program
-        from .module import EtDecoder, load_custom_ops
+        from .module import EtDecoder, HiddenStateMethod, load_custom_ops
         from .quantize import effective_quant, quantize_decoder
         from .smooth import calibration_sequences, smooth_decoder
 
@@ -177,8 +185,11 @@ class ExecuTorchTarget(ExportTarget):
             stage.metrics.update(quantize_decoder(decoder, quant))
             timed("quantize", stage)
         quantization = {**quant.to_dict(), "smoothing": smoothing}
-        with steps.stage("export", f"torch.export, dynamic seq len 1..{max_seq_len}") as stage:
-            exported = export_decoder(decoder, max_seq_len)
+        with steps.stage("export", f"torch.export of 2 methods, dynamic seq len 1..{max_seq_len}") as stage:
+            exported = {
+                "forward": export_decoder(decoder, max_seq_len),
+                HIDDEN_METHOD: export_decoder(HiddenStateMethod(decoder), max_seq_len),
+            }
             del decoder
             timed("export", stage)
         constants = _constant_methods(model, max_context, max_seq_len, logits_mode)
@@ -201,6 +212,7 @@ class ExecuTorchTarget(ExportTarget):
             quantization=quantization,
             constant_methods=constants,
             executorch_version=getattr(executorch, "__version__", "") or _dist_version("executorch"),
+            hidden_method=HIDDEN_METHOD,
         )
         metrics.update(
             pte_bytes=len(data),

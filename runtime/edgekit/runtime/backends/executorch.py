@@ -16,6 +16,13 @@ tokens in one call and the remaining ``K - 1`` one at a time, reading one row
 per call: the same numbers a full-logits graph would give, at decode speed.
 A program exported with ``logits: "all"`` returns every row and is sliced.
 
+The final hidden state: programs that have ``backend_config.hidden_method`` (a
+second method, ``(logits, hidden)`` for the same rows, beside the
+single-output ``forward`` the C++ runner needs) are run through that method
+instead, and each forward sets ``cache.last_hidden`` [rows kept, hidden] from
+its second output (a few hundred floats per row, copied out by ExecuTorch
+like the logits). Older programs run ``forward`` and leave it None.
+
 Dependencies: this module imports nothing heavy at import time (the runtime's
 backend registry imports it only for ExecuTorch bundles). ``open()`` imports
 ``executorch`` and ``torch``: every ExecuTorch Python binding links torch's
@@ -108,6 +115,7 @@ class ExecuTorchCache(Cache):
         # Causal attention from input_pos never reads past `length`: nothing to clear in the buffers.
         self.length = 0
         self.history = []
+        self.last_hidden = None
 
 
 @register_backend("executorch")
@@ -121,7 +129,9 @@ class ExecuTorchBackend(Backend):
         self._program = program
         self._max_context = int(manifest.max_context)
         self._vocab = int(manifest.architecture.vocab_size)
-        self._method = program.load_method(spec.method)
+        # Only the method that runs is loaded: each loaded method plans its own KV buffers and delegates.
+        self._hidden = spec.hidden_method is not None
+        self._method = program.load_method(spec.hidden_method if spec.hidden_method is not None else spec.method)
         # Decode steps reuse these two tensors (one token, one position): no allocation per token.
         self._token1 = torch.zeros((1, 1), dtype=torch.long)
         self._pos1 = torch.zeros((1,), dtype=torch.long)
@@ -159,11 +169,12 @@ class ExecuTorchBackend(Backend):
                 "re-export the bundle or install the executorch version it was made with "
                 f"({spec.executorch_version or 'unknown'})"
             ) from None
-        if spec.method not in program.method_names:
-            raise BundleError(
-                f"{spec.program_file}: no method {spec.method!r} (has {', '.join(sorted(program.method_names))}); "
-                "the manifest and the program do not match, re-export the bundle"
-            )
+        for method in (spec.method, spec.hidden_method):
+            if method is not None and method not in program.method_names:
+                raise BundleError(
+                    f"{spec.program_file}: no method {method!r} (has {', '.join(sorted(program.method_names))}); "
+                    "the manifest and the program do not match, re-export the bundle"
+                )
         return program
 
     @property
@@ -177,7 +188,8 @@ class ExecuTorchBackend(Backend):
     def new_cache(self) -> ExecuTorchCache:
         return ExecuTorchCache(self)
 
-    def _execute(self, ids: np.ndarray, start: int) -> Any:
+    def _execute(self, ids: np.ndarray, start: int) -> tuple[Any, Any]:
+        """One call of the program: (logits, hidden state or None) as torch tensors."""
         if ids.shape[0] == 1:
             self._token1[0, 0] = int(ids[0])
             tokens = self._token1
@@ -185,10 +197,16 @@ class ExecuTorchBackend(Backend):
             tokens = self._torch.from_numpy(ids).view(1, -1)
         self._pos1[0] = start
         try:
-            (logits,) = self._method.execute([tokens, self._pos1])
+            outputs = self._method.execute([tokens, self._pos1])
         except RuntimeError as exc:
             raise RuntimeGenerationError(f"ExecuTorch forward failed at position {start} ({exc})") from None
-        return logits
+        if len(outputs) != (2 if self._hidden else 1):
+            raise RuntimeGenerationError(
+                f"{self.spec.program_file}: the method returned {len(outputs)} outputs, expected "
+                f"{'logits and the hidden state' if self._hidden else 'the logits only'}; the manifest and the "
+                "program do not match, re-export the bundle"
+            )
+        return outputs[0], (outputs[1] if self._hidden else None)
 
     def _make_resident(self, cache: ExecuTorchCache) -> None:
         if self._resident is cache:
@@ -200,11 +218,11 @@ class ExecuTorchBackend(Backend):
                 self._execute(done[begin : begin + self.spec.max_seq_len], begin)
         self._resident = cache
 
-    def _call(self, cache: ExecuTorchCache, ids: np.ndarray) -> Any:
-        logits = self._execute(ids, cache.length)
+    def _call(self, cache: ExecuTorchCache, ids: np.ndarray) -> tuple[Any, Any]:
+        out = self._execute(ids, cache.length)
         cache.history.append(ids.copy())  # the caller may reuse its array
         cache.length += ids.shape[0]
-        return logits
+        return out
 
     def forward(self, tokens: np.ndarray, cache: Cache, logits_to_keep: int = 1) -> np.ndarray:
         if not isinstance(cache, ExecuTorchCache) or cache._owner is not self:
@@ -231,29 +249,42 @@ class ExecuTorchBackend(Backend):
     def _forward_last(self, ids: np.ndarray, cache: ExecuTorchCache, keep: int) -> np.ndarray:
         n = ids.shape[0]
         if keep == 1 and n <= self.spec.max_seq_len:  # every generation call: one execute, one row
-            row: np.ndarray = self._call(cache, ids).numpy().reshape(1, -1)
+            logits, hidden = self._call(cache, ids)
+            # ExecuTorch copies outputs out on every call: views of them stay valid after the next forward
+            cache.last_hidden = None if hidden is None else hidden.numpy().reshape(1, -1)
+            row: np.ndarray = logits.numpy().reshape(1, -1)
             return row
         rows: list[np.ndarray] = []
+        states: list[np.ndarray] = []
         # Everything before the last `keep - 1` tokens goes in as few calls as max_seq_len allows;
         # the last of them yields the first kept row.
         head = n - keep + 1
-        logits = None
+        out = None
         for begin in range(0, head, self.spec.max_seq_len):
-            logits = self._call(cache, ids[begin : min(begin + self.spec.max_seq_len, head)])
-        assert logits is not None  # head >= 1 (keep <= n), so the loop ran
-        rows.append(logits.numpy().reshape(-1))
-        for i in range(head, n):
-            rows.append(self._call(cache, ids[i : i + 1]).numpy().reshape(-1))
+            out = self._call(cache, ids[begin : min(begin + self.spec.max_seq_len, head)])
+        assert out is not None  # head >= 1 (keep <= n), so the loop ran
+        for i in range(head, n + 1):
+            logits, hidden = out
+            rows.append(logits.numpy().reshape(-1))
+            if hidden is not None:
+                states.append(hidden.numpy().reshape(-1))
+            if i < n:
+                out = self._call(cache, ids[i : i + 1])
+        cache.last_hidden = np.stack(states).astype(np.float32, copy=False) if states else None
         return np.stack(rows).astype(np.float32, copy=False)
 
     def _forward_all(self, ids: np.ndarray, cache: ExecuTorchCache, keep: int) -> np.ndarray:
         n = ids.shape[0]
         parts: list[np.ndarray] = []
+        states: list[np.ndarray] = []
         for begin in range(0, n, self.spec.max_seq_len):
             chunk = ids[begin : begin + self.spec.max_seq_len]
-            logits = self._call(cache, chunk).numpy().reshape(chunk.shape[0], -1)
+            logits, hidden = self._call(cache, chunk)
             if begin + chunk.shape[0] > n - keep:  # only chunks that hold kept rows
-                parts.append(logits)
+                parts.append(logits.numpy().reshape(chunk.shape[0], -1))
+                if hidden is not None:
+                    states.append(hidden.numpy().reshape(chunk.shape[0], -1))
+        cache.last_hidden = np.concatenate(states)[-keep:].astype(np.float32, copy=False) if states else None
         return np.concatenate(parts)[-keep:].astype(np.float32, copy=False)
 
     def close(self) -> None:

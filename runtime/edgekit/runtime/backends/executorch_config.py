@@ -46,7 +46,14 @@ class ExecuTorchKV:
 
 @dataclass(frozen=True)
 class ExecuTorchSpec(BackendConfig):
-    """``backend_config`` of an ExecuTorch bundle."""
+    """``backend_config`` of an ExecuTorch bundle.
+
+    ``hidden_method``: the program's method that takes the same inputs as ``method`` and returns
+    ``(logits, last_hidden)``, the second output the final normed hidden state of the same rows (the LM head's
+    input; float32 [1, hidden], or [1, S, hidden] with ``logits: "all"``). The runtime runs it instead of
+    ``method`` and exposes the state as ``Cache.last_hidden``. A separate method because ExecuTorch's C++ text
+    runner refuses a ``forward`` with two outputs. None in bundles exported before it (no hidden state).
+    """
 
     class Key:
         PROGRAM_FILE = "program_file"
@@ -58,6 +65,7 @@ class ExecuTorchSpec(BackendConfig):
         QUANTIZATION = "quantization"
         CONSTANT_METHODS = "constant_methods"
         EXECUTORCH_VERSION = "executorch_version"
+        HIDDEN_METHOD = "hidden_method"
 
     program_file: BundlePath  # the .pte program
     kv_cache: ExecuTorchKV
@@ -69,6 +77,8 @@ class ExecuTorchSpec(BackendConfig):
     quantization: dict[str, Any] = field(default_factory=dict)
     constant_methods: dict[str, Any] = field(default_factory=dict)  # what the .pte answers to get_* calls
     executorch_version: str = ""
+    # method returning (logits, final normed hidden state); None: the program has none (older bundles)
+    hidden_method: Name | None = None
 
     def __post_init__(self) -> None:
         check_path_field(self.Key.PROGRAM_FILE, self.program_file)
