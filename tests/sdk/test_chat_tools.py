@@ -81,3 +81,29 @@ def test_hybrid_chat_shows_the_call_and_its_route(bundle, tools_file):
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith('-> set_timer({"minutes":5})  [call_'), result.stdout
     assert "local" in result.stderr
+
+
+def test_chat_tool_examples_file_is_read_and_bad_ones_are_one_line(bundle, tools_file, tmp_path):
+    good = tmp_path / "examples.jsonl"
+    rows = [{"utterance": "Set a timer for 9 minutes", "call": {"name": "set_timer", "arguments": {"minutes": 9}}}]
+    good.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = ("--tools", tools_file, "--tool-choice", "required", "-n", "120", "--temperature", "0")
+    result = _chat(bundle, *args, "--tool-examples", good, input=f"{ASK}\n")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("-> set_timer(")  # the grammar's call, with the example in the prompt
+    cases = [
+        ("[{]", "not JSON Lines or a JSON array"),
+        (
+            json.dumps([{"utterance": "x", "call": {"name": "set_timer", "arguments": {"minutes": 500}}}]),
+            "tool_examples[0].call.function.arguments in",
+        ),
+        ("", "the file holds no examples"),
+    ]
+    for text, message in cases:
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text(text)
+        result = _chat(bundle, *args, "--tool-examples", bad, input=f"{ASK}\n")
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert message in result.output and len(result.output.strip().splitlines()) == 1, result.output
+    result = _chat(bundle, "--tool-examples", good, input="")
+    assert result.exit_code == 1 and "examples need --tools FILE" in result.output

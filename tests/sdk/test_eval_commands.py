@@ -41,7 +41,7 @@ def test_eval_commands_on_the_tiny_bundle(tiny_bundle, tmp_path):
     records = tmp_path / "records.jsonl"
     r = run(
         "eval", "commands", tiny_bundle("fp32"), "--limit", 10, "--tools", TWO_TOOLS, "--required",
-        "--max-new-tokens", 48, "--records", records, "--json", "--quiet",
+        "--max-new-tokens", 48, "--records", records, "--json", "--quiet", "--examples", "none",
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
@@ -58,6 +58,28 @@ def test_eval_commands_on_the_tiny_bundle(tiny_bundle, tmp_path):
     r = run("eval", "commands", tiny_bundle("fp32"), "--limit", 3, "--tools", "set_timer", "--quiet")
     assert r.exit_code == 0, r.output
     assert "schema-valid local calls" in r.stdout and "oracle" in r.stdout and "set_timer" in r.stdout
+    assert "worked examples from the train split" in r.stdout  # the default: examples, and the header says so
+    assert all(x["examples_shown"] == 0 for x in lines)  # --examples none
+
+
+def test_worked_examples_come_from_the_pool_and_never_show_the_item_itself(tiny_bundle):
+    from edgekit.runtime import load
+    from edgekit.sdk.commands_eval import collect_command_records
+    from edgekit.sdk.evalset.commands import load_commands, load_tools
+    from edgekit.sdk.policy.policy import Policy
+
+    item = next(i for i in load_commands(split="train", tools=["set_timer"]) if i["kind"] == "call")
+    twin = {**item, "id": "twin"}  # the same request under another id: a fair example for it
+    with load(tiny_bundle("fp32")) as model:
+        kw = {"max_new_tokens": 4}
+        alone = collect_command_records(
+            model, [item], load_tools(["set_timer"]), Policy.default(), examples=[item], **kw
+        )
+        paired = collect_command_records(
+            model, [item], load_tools(["set_timer"]), Policy.default(), examples=[item, twin], **kw
+        )
+    assert alone[0]["examples_shown"] == 0  # its own row left out: nothing else in the pool
+    assert paired[0]["examples_shown"] == 1
 
 
 def test_eval_commands_overflowing_prompts_are_no_calls(tiny_bundle):

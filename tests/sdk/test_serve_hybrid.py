@@ -223,6 +223,7 @@ def test_bad_requests_to_a_hybrid_server_are_openai_errors(tiny_local, cloud_ser
             {"EDGEKIT_NO_SUCH_KEY": ""},
             "--cloud-key-env EDGEKIT_NO_SUCH_KEY: that environment variable is not set",
         ),
+        (["--tool-examples", "/nonexistent/examples.jsonl"], {}, "--tool-examples='/nonexistent/examples.jsonl'"),
     ],
 )
 def test_hybrid_serve_options_fail_in_one_line_before_loading(tiny_bundle, args, env, message):

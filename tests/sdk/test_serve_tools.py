@@ -194,3 +194,21 @@ def test_a_broken_earlier_call_is_a_400_naming_it(server):
     on_user = {"role": "user", "content": "x", "tool_calls": [{"function": {"name": "t"}}]}
     with pytest.raises(openai.BadRequestError, match="only an assistant message"):
         _chat(server, messages=[on_user], max_tokens=2)
+
+
+def test_tool_examples_are_shown_to_requests_with_tools(noise):
+    from edgekit.runtime.tool_examples import ToolExamples, example_turns
+
+    rows = [
+        {
+            "utterance": "Set a timer for 9 minutes",
+            "call": {"name": "set_timer", "arguments": {"minutes": 9, "unit": "min"}},
+        }
+    ]
+    pool = ToolExamples(rows)
+    with serve_in_thread(noise, tool_examples=pool) as srv:
+        shown = _chat(srv, tools=TOOLS, temperature=0, max_tokens=2)
+        untooled = _chat(srv, temperature=0, max_tokens=2)
+    by_hand = noise.generate([*example_turns(pool.examples), *MSGS], tools=TOOLS, max_new_tokens=1)
+    assert shown.usage.prompt_tokens == by_hand.prompt_tokens  # the example, as turns before the request
+    assert untooled.usage.prompt_tokens == noise.generate(MSGS, max_new_tokens=1).prompt_tokens

@@ -7,6 +7,7 @@ its sampler, so concurrent calls give the same results as sequential ones.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,6 +26,8 @@ from .results import FinishReason, Piece, Result, Timings
 from .sampler import Sampler, SamplingOptions
 from .spinning import SpinDecision
 from .tokenizer import Tokenizer
+from .tool_check import checked_call
+from .tool_examples import ToolExample, ToolExamples, example_turns
 from .tool_grammar import tool_constraint
 from .tool_prompt import has_tool_turns, prepare_messages
 from .tool_stream import tool_pieces
@@ -142,10 +145,11 @@ class LocalModel:
         return encode
 
     def _tool_prompt(
-        self, source: Any, tools: Sequence[Tool], chat: bool | None
+        self, source: Any, tools: Sequence[Tool], chat: bool | None, examples: ToolExamples | None = None
     ) -> tuple[Any, list[dict[str, Any]] | None]:
         """The prompt with the tools, earlier calls and tool results in it (tool_prompt.py), and the tools to
-        hand the template (None when it does not read them)."""
+        hand the template (None when it does not read them). ``examples``: the pool whose examples most like
+        the last user turn are shown before it (tool_examples.py)."""
         is_messages = isinstance(source, (list, tuple)) and all(isinstance(m, Mapping) for m in source)
         if not tools and not (is_messages and has_tool_turns(source)):
             return source, None
@@ -157,9 +161,40 @@ class LocalModel:
             source = [{"role": "user", "content": source}]
         elif not is_messages:
             return source, None  # _check_prompt names what is wrong with it
+        if examples is not None and tools:
+            source = self._with_examples(list(source), examples, tools)
         takes_tools = self.chat_template is not None and self.chat_template.takes_tools
         turns = prepare_messages(source, tools, takes_tools)
         return turns, ([t.to_openai() for t in tools] if takes_tools and tools else None)
+
+    def check_tool_examples(
+        self, examples: ToolExamples | Sequence[Any], tools: Sequence[Tool | Mapping[str, Any]]
+    ) -> ToolExamples:
+        """``examples`` as a pool, every example of one of ``tools`` checked against its schema now (``ToolError``
+        names the first bad one), as ``stream`` would check them at the first request."""
+        pool = examples if isinstance(examples, ToolExamples) else ToolExamples(examples)
+        typed = parse_tools(tools)
+        pool.checked(typed, self._example_check(typed))
+        return pool
+
+    def _example_check(self, tools: Sequence[Tool]) -> Callable[[ToolExample, str], ToolExample]:
+        def check(example: ToolExample, where: str) -> ToolExample:
+            raw = {"function": {"name": example.name, "arguments": json.dumps(dict(example.arguments))}}
+            call = checked_call(raw, tools, self._grammar_vocabulary, where)
+            return ToolExample(example.utterance, call.name, call.parsed_arguments())
+
+        return check
+
+    def _with_examples(
+        self, messages: list[Any], examples: ToolExamples, tools: Sequence[Tool]
+    ) -> list[dict[str, Any]]:
+        """``messages`` with the chosen examples as turns just before the last user turn. Every example of an offered
+        tool is checked against its schema first (one the schema refuses would teach a call the grammar forbids)."""
+        last = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=None)
+        if last is None or not isinstance(messages[last].get("content"), str):
+            return messages
+        chosen = examples.select(messages[last]["content"], checked=examples.checked(tools, self._example_check(tools)))
+        return [*messages[:last], *example_turns(chosen), *messages[last:]]
 
     def count_tokens(self, text_or_messages: str | Sequence[dict[str, Any]], chat: bool | None = None) -> int:
         """Prompt tokens that ``generate`` would feed for this input (same templating rules)."""
@@ -202,6 +237,7 @@ class LocalModel:
         tools: Sequence[Tool | Mapping[str, Any]] | None = None,
         tool_choice: str | Mapping[str, Any] | ToolChoice | None = None,
         parallel_tool_calls: bool = False,
+        tool_examples: ToolExamples | Sequence[Any] | None = None,
     ) -> Iterator[Piece]:
         """Yield ``Piece``s as tokens are generated; the last one has ``.result``.
 
@@ -220,7 +256,9 @@ class LocalModel:
         ``tool_calls`` holds it (finish reason ``tool_calls``; tool_stream.py). Messages may hold assistant
         turns with ``tool_calls`` and ``tool`` turns with the results. Bad tools raise ``ToolError``.
         One call per answer unless ``parallel_tool_calls=True``: small models, once free to go on, tend to
-        chain calls nobody asked for.
+        chain calls nobody asked for. ``tool_examples`` (a ``ToolExamples`` pool, or a list of ``{"utterance",
+        "call": {"name", "arguments"}}``) shows the examples most like the request as earlier turns
+        (tool_examples.py); each shown call is checked against its tool's schema.
         """
         started = time.perf_counter()
         defaults = self.manifest.generation_defaults
@@ -247,7 +285,12 @@ class LocalModel:
         if not isinstance(parallel_tool_calls, bool):
             raise ToolError("parallel_tool_calls", parallel_tool_calls, "use true or false")
         shown = tool_set if choice.mode is not ToolChoiceMode.NONE else ()  # none: the tools stay out of the prompt
-        source, template_tools = self._tool_prompt(prompt_or_messages, shown, chat)
+        pool = tool_examples if isinstance(tool_examples, ToolExamples) or tool_examples is None else None
+        if tool_examples is not None and pool is None:
+            if isinstance(tool_examples, (str, bytes, Mapping)) or not isinstance(tool_examples, Sequence):
+                raise ToolError("tool_examples", tool_examples, "use a ToolExamples pool or a list of examples")
+            pool = ToolExamples(tool_examples)
+        source, template_tools = self._tool_prompt(prompt_or_messages, shown, chat, pool)
         source = self._check_prompt(source)
         calls = tool_constraint(tool_set, choice, parallel_tool_calls)
         if calls is not None and constraint is not None:

@@ -22,6 +22,7 @@ import numpy as np
 from edgekit.runtime.errors import ToolError
 from edgekit.runtime.progress import OnProgress, ProgressEvent, no_progress
 from edgekit.runtime.tool_check import checked_call
+from edgekit.runtime.tool_examples import ToolExamples
 from edgekit.runtime.tools import parse_tools
 
 from .commands_match import same_call
@@ -72,16 +73,27 @@ def collect_command_records(
     *,
     max_new_tokens: int = 96,
     required: bool = False,
+    examples: Sequence[Mapping[str, Any]] = (),
     on_progress: OnProgress | None = None,
 ) -> list[dict[str, Any]]:
-    """One record per item: the local answer (auto), its calls checked, right or not, the policy's score."""
+    """One record per item: the local answer (auto), its calls checked, right or not, the policy's score.
+
+    ``examples`` (labelled command rows, e.g. the train split): the pool the runtime picks worked examples from
+    for each utterance (tool_examples.py); an item never sees itself in it."""
     on_progress = on_progress or no_progress
     typed = parse_tools(list(tools))
     records: list[dict[str, Any]] = []
     start = time.perf_counter()
     options = {"tools": list(tools), "temperature": 0.0, "max_new_tokens": max_new_tokens, "context_policy": "signal"}
+    pool_rows = [e for e in examples if e.get("kind") == "call"]
+    pool = ToolExamples(pool_rows) if pool_rows else None
     for n, item in enumerate(items, 1):
         messages = [{"role": "user", "content": item["utterance"]}]
+        shown = pool
+        if pool is not None and any(e.get("id") == item["id"] for e in pool_rows):  # leave the item itself out
+            shown = ToolExamples([e for e in pool_rows if e.get("id") != item["id"]])
+        if shown is not None:
+            options["tool_examples"] = shown
         result = model.generate(messages, tool_choice="auto", **options)
         calls = _calls(model, result, typed)
         record = {
@@ -93,6 +105,7 @@ def collect_command_records(
             "correct": _right(item, calls),
             "score": _score(policy, item["utterance"], result),
             "local_ms": result.timings.total_ms,
+            "examples_shown": len(shown.select(item["utterance"], [t.name for t in typed])) if shown else 0,
         }
         if required and item["kind"] == "call":
             forced = model.generate(messages, tool_choice="required", **options)
@@ -172,7 +185,7 @@ def format_commands_report(report: Mapping[str, Any]) -> str:
     kinds = report["kinds"]
     lines = [
         f"command report: {report['n']} utterances ({kinds['call']} need a tool, {kinds['chat']} chat, "
-        f"{kinds['no_tool']} no tool serves); tool_choice auto, greedy",
+        f"{kinds['no_tool']} no tool serves); tool_choice auto, greedy; {report.get('examples', 'no examples')}",
         f"schema-valid local calls   {_pct(report['schema_valid'])}%  ({report['local_calls']} calls)",
         f"exact match (name + args)  {_pct(report['exact_match'])}%  (a call at all: "
         f"{_pct(report['called_when_needed']).strip()}%)",

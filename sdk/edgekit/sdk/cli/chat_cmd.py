@@ -17,11 +17,12 @@ from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 import click
+from edgekit.runtime.errors import ToolError
 
 from .ask_cmd import HYBRID_KEYS, hybrid_options, hybrid_reply_stream
 from .run_cmd import check_sampling, generation_options, load_options, stream_kwargs
 from .text_input import InputEncodingError, checked_text, lenient_stdin
-from .tools_file import read_tools_file, show_call
+from .tools_file import read_tool_examples, read_tools_file, show_call
 
 ReplyStream = Callable[[list[dict[str, Any]]], Iterator[Any]]
 
@@ -116,10 +117,18 @@ def chat_loop(reply: ReplyStream, stdin: TextIO, stdout: TextIO, stderr: TextIO,
     default=None,
     help="auto (default with --tools), required, none, or the name of one tool to call.",
 )
+@click.option(
+    "--tool-examples",
+    "examples_file",
+    default=None,
+    type=click.Path(path_type=str),
+    help="JSON Lines of worked examples ({utterance, call: {name, arguments}}); the ones most like each request "
+    "are shown to the model before it (a small model copies them).",
+)
 @generation_options
 @load_options
 @hybrid_options
-def chat(bundle, system, tools_file, tool_choice, threads, no_verify, force, spin, **options):
+def chat(bundle, system, tools_file, tool_choice, examples_file, threads, no_verify, force, spin, **options):
     """Talk to the bundle at BUNDLE, turn by turn (/reset, /exit).
 
     With --cloud-url, hybrid: each answer shows its route."""
@@ -137,6 +146,13 @@ def chat(bundle, system, tools_file, tool_choice, threads, no_verify, force, spi
     kwargs.setdefault("context_policy", "truncate")  # a long chat drops its oldest turns instead of stopping
     if tools_file is not None or tool_choice is not None:
         _add_tools(kwargs, tools_file, tool_choice)
+    if examples_file is not None:
+        if tools_file is None:
+            raise ToolError("--tool-examples", examples_file, "examples need --tools FILE (the tools they call)")
+        try:  # every example checked against its tool's schema before the first turn
+            kwargs["tool_examples"] = model.check_tool_examples(read_tool_examples(examples_file), kwargs["tools"])
+        except ToolError as exc:
+            raise ToolError(f"{exc.field} in {examples_file}", exc.value, exc.rule) from None
     reply = local_reply_stream(model, **kwargs)
     if any(hybrid[k] for k in ("cloud_url", "policy_file", "local_only", "target_accuracy", "max_escalation_rate")):
         reply = hybrid_reply_stream(model, sys.stderr, hybrid, **kwargs)

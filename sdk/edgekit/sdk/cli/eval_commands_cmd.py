@@ -21,6 +21,15 @@ from .progress_render import StderrProgress
     help="Comma-separated tool names: offer only these (and keep only their utterances, chat and no-tool ones)",
 )
 @click.option("--required", is_flag=True, help="Also answer the tool-needing utterances with tool_choice 'required'")
+@click.option(
+    "--examples",
+    "examples_from",
+    type=click.Choice(["train", "none"]),
+    default="train",
+    show_default=True,
+    help="Worked examples the runtime shows per request: the most similar labelled calls of the train split "
+    "(never the request itself), or none",
+)
 @click.option("--max-new-tokens", type=int, default=96, show_default=True)
 @click.option(
     "--policy",
@@ -35,7 +44,7 @@ from .progress_render import StderrProgress
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON")
 @click.option("--quiet", is_flag=True)
 def commands(
-    bundle, split, limit, tool_names, required, max_new_tokens, policy_file, records_out, as_json, quiet
+    bundle, split, limit, tool_names, required, examples_from, max_new_tokens, policy_file, records_out, as_json, quiet
 ) -> None:
     """Run BUNDLE over the command set (greedy, tool_choice auto); print the schema-valid share of its calls,
     exact match of name and arguments, per-tool accuracy, plain answers to chat, no calls for requests no tool
@@ -56,6 +65,7 @@ def commands(
     if limit is not None:
         items = _spread(items, limit)
     policy = Policy.load(policy_file) if policy_file else Policy.default()
+    examples = load_commands(split="train", tools=names) if examples_from == "train" else []
     with load(bundle) as model:
         records = collect_command_records(
             model,
@@ -64,10 +74,17 @@ def commands(
             policy,
             max_new_tokens=max_new_tokens,
             required=required,
+            examples=examples,
             on_progress=StderrProgress(quiet=quiet),
         )
     if records_out:
         records_out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     report = commands_report(records)
     report.update(split=split, max_new_tokens=max_new_tokens)
+    if examples:
+        shown = [r["examples_shown"] for r in records]
+        report["examples"] = (
+            f"worked examples from the train split ({sum(bool(n) for n in shown)} of {len(shown)} requests shown "
+            f"some, {sum(shown) / max(1, len(shown)):.1f} on average)"
+        )
     click.echo(json.dumps(report, indent=2) if as_json else format_commands_report(report))

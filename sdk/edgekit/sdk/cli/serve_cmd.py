@@ -119,6 +119,14 @@ _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if
     show_default=True,
     help="Hybrid: replace personal data by placeholders before the cloud sees a prompt",
 )
+@click.option(
+    "--tool-examples",
+    "examples_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="JSON Lines of worked tool-call examples ({utterance, call: {name, arguments}}); requests with tools are "
+    "shown the ones most like them",
+)
 @click.option("--force", is_flag=True, help="Load even if the memory check says the bundle will not fit.")
 @spin_option
 def serve(
@@ -143,6 +151,7 @@ def serve(
     target_accuracy,
     max_escalation_rate,
     redact,
+    examples_file,
     force,
     spin,
 ):
@@ -198,6 +207,11 @@ def serve(
                 "compute (it will say so); pass --policy FILE with a policy without a probe for the demo",
                 err=True,
             )
+    tool_examples = None
+    if examples_file is not None:
+        from .tools_file import read_tool_examples
+
+        tool_examples = read_tool_examples(examples_file)  # a bad file fails here, before the port is taken
     if manifest is None:
         manifest = read_manifest(bundle)  # a bad bundle fails here in one line, before the port is taken
     options = ServeOptions(
@@ -211,6 +225,7 @@ def serve(
         queue_size=queue_size,
         idle_timeout=idle_timeout,
         parallel=parallel,
+        tool_examples=tool_examples,
     )
     try:
         server = EdgekitServer(None, host, port, options=options, manifest=manifest)

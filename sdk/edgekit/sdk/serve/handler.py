@@ -442,6 +442,8 @@ class Handler(BaseHTTPRequestHandler):
         self._check_auth()
         model = self._model()
         request = parse_chat_request(self._read_json(), self.server.options.model_id)
+        if self.server.options.tool_examples is not None and request.options.get("tools"):
+            request.options["tool_examples"] = self.server.options.tool_examples  # the runtime picks per request
         if self.server.hybrid is not None:
             self._hybrid(request)
             return

@@ -63,6 +63,7 @@ class ServeOptions:
     queue_size: int = 16  # accepted connections waiting for a worker; beyond it: 503
     idle_timeout: float = 15.0  # seconds a socket may stay silent (request line, headers, body, a stalled reader)
     parallel: int = 1  # generations at once (each has its own KV cache; they share the cores)
+    tool_examples: Any = None  # a ToolExamples pool shown to every request with tools (--tool-examples)
 
     def __post_init__(self) -> None:
         for name in ("workers", "queue_size", "parallel"):
