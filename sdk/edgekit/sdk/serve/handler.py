@@ -14,6 +14,7 @@ import select
 import socket
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
@@ -540,8 +541,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _hybrid_stream(self, request: Any, pieces: _Pieces, watch: _Watch) -> Any:
         chunks = HybridChunks(request, new_id(), int(time.time()))
-        self._open_stream()
-        try:
+        with self._sse():
             self._event(chunks.first())
             for event in pieces:
                 for body in chunks.feed(event):
@@ -553,7 +553,21 @@ class Handler(BaseHTTPRequestHandler):
                 raise RuntimeError("the hybrid flow ended without an answer")
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
-        except EdgekitError as exc:  # headers are out: report in-band as OpenAI does, then end without [DONE]
+        return chunks.answer
+
+    @contextmanager
+    def _sse(self) -> Iterator[None]:
+        """An SSE response: the headers, then the body the block writes; an error after the headers is reported
+        in-band (as OpenAI does) and the stream ends without [DONE]."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self._end_headers()
+        self.close_connection = True
+        try:
+            yield
+        except EdgekitError as exc:
             self._event(_generation_error(exc).body())
         except _Cancelled as exc:
             if exc.reason == "shutdown":
@@ -561,15 +575,6 @@ class Handler(BaseHTTPRequestHandler):
             raise
         except (BrokenPipeError, ConnectionResetError, TimeoutError):  # a write found the client gone
             raise _Cancelled("client") from None
-        return chunks.answer
-
-    def _open_stream(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Connection", "close")
-        self._end_headers()
-        self.close_connection = True
 
     def _start(self, model: Any, source: Any, options: dict[str, Any], watch: _Watch) -> _Pieces:
         """The stream, primed with its first piece: bad options and overflow raise here, before any byte."""
@@ -583,9 +588,8 @@ class Handler(BaseHTTPRequestHandler):
         raise RuntimeError("the runtime's stream ended without a result")
 
     def _stream(self, shape: _Shape, pieces: _Pieces, watch: _Watch) -> Any:
-        self._open_stream()
         result = None
-        try:
+        with self._sse():
             self._event(shape.first())
             for piece in pieces:
                 if piece.result is not None:
@@ -601,14 +605,6 @@ class Handler(BaseHTTPRequestHandler):
                 self._event(event)
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
-        except EdgekitError as exc:  # headers are out: report in-band as OpenAI does, then end without [DONE]
-            self._event(_generation_error(exc).body())
-        except _Cancelled as exc:
-            if exc.reason == "shutdown":
-                self._event(_SHUTDOWN.body())
-            raise
-        except (BrokenPipeError, ConnectionResetError, TimeoutError):  # a write found the client gone
-            raise _Cancelled("client") from None
         return result
 
     def _event(self, body: dict[str, Any]) -> None:
