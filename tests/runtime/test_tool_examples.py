@@ -130,3 +130,12 @@ def test_example_turns_carry_the_call_as_json_text():
     assert user == {"role": "user", "content": "Call Omar"}
     call = assistant["tool_calls"][0]["function"]
     assert call["name"] == "make_call" and json.loads(call["arguments"]) == {"contact": "Omar"}
+
+
+def test_a_pool_without_one_example_keeps_the_checks_made_for_the_others(toy):
+    pool = toy.check_tool_examples(POOL, [TIMER, CALL])
+    rest = pool.without(0)
+    assert [e.utterance for e in rest.examples] == [e["utterance"] for e in POOL[1:]]
+    (done,) = rest._checked.values()  # the one tool set checked above, less the dropped example
+    assert [e.utterance for e in done] == [e["utterance"] for e in POOL[1:]]
+    assert "Set a timer for 10 minutes" not in [e.utterance for e in rest.select("Set a timer for 10 minutes")]

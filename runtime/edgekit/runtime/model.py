@@ -172,7 +172,9 @@ class LocalModel:
     ) -> ToolExamples:
         """``examples`` as a pool, every example of one of ``tools`` checked against its schema now (``ToolError``
         names the first bad one), as ``stream`` would check them at the first request."""
-        pool = examples if isinstance(examples, ToolExamples) else ToolExamples(examples)
+        pool = ToolExamples.of(examples)
+        if pool is None:
+            raise ToolError("tool_examples", examples, "use a ToolExamples pool or a list of examples")
         typed = parse_tools(tools)
         pool.checked(typed, self._example_check(typed))
         return pool
@@ -285,11 +287,7 @@ class LocalModel:
         if not isinstance(parallel_tool_calls, bool):
             raise ToolError("parallel_tool_calls", parallel_tool_calls, "use true or false")
         shown = tool_set if choice.mode is not ToolChoiceMode.NONE else ()  # none: the tools stay out of the prompt
-        pool = tool_examples if isinstance(tool_examples, ToolExamples) or tool_examples is None else None
-        if tool_examples is not None and pool is None:
-            if isinstance(tool_examples, (str, bytes, Mapping)) or not isinstance(tool_examples, Sequence):
-                raise ToolError("tool_examples", tool_examples, "use a ToolExamples pool or a list of examples")
-            pool = ToolExamples(tool_examples)
+        pool = ToolExamples.of(tool_examples)
         source, template_tools = self._tool_prompt(prompt_or_messages, shown, chat, pool)
         source = self._check_prompt(source)
         calls = tool_constraint(tool_set, choice, parallel_tool_calls)

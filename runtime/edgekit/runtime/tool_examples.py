@@ -86,6 +86,21 @@ class ToolExamples:
         self._vectors = [self._vector(c) for c in grams]
         self._checked: dict[Any, tuple[ToolExample | None, ...]] = {}
 
+    @classmethod
+    def of(cls, value: Any) -> ToolExamples | None:
+        """``value`` as a pool: a pool as it is, a list of rows as a pool with the defaults, None as None."""
+        if value is None or isinstance(value, ToolExamples):
+            return value
+        if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+            raise ToolError("tool_examples", value, "use a ToolExamples pool or a list of examples")
+        return cls(value)
+
+    def without(self, index: int) -> ToolExamples:
+        """The pool less its example ``index`` (leave-one-out), keeping the checks already made for the others."""
+        rest = ToolExamples([e for i, e in enumerate(self.examples) if i != index], self.k, self.min_similarity)
+        rest._checked = {key: (*done[:index], *done[index + 1 :]) for key, done in self._checked.items()}
+        return rest
+
     def checked(self, tools: Sequence[Any], check: Callable[[ToolExample, str], ToolExample]) -> tuple[Any, ...]:
         """Every example of an offered tool in its checked, canonical form (None for the others), computed once per
         tool set: ``check`` raises ``ToolError`` naming ``where`` for an example the tool's schema refuses, so a

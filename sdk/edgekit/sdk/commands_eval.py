@@ -86,12 +86,14 @@ def collect_command_records(
     start = time.perf_counter()
     options = {"tools": list(tools), "temperature": 0.0, "max_new_tokens": max_new_tokens, "context_policy": "signal"}
     pool_rows = [e for e in examples if e.get("kind") == "call"]
-    pool = ToolExamples(pool_rows) if pool_rows else None
+    pool_ids = [e.get("id") for e in pool_rows]
+    # checked once here: the leave-one-out pools below keep these checks instead of repeating them per item
+    pool = model.check_tool_examples(ToolExamples(pool_rows), typed) if pool_rows else None
     for n, item in enumerate(items, 1):
         messages = [{"role": "user", "content": item["utterance"]}]
         shown = pool
-        if pool is not None and any(e.get("id") == item["id"] for e in pool_rows):  # leave the item itself out
-            shown = ToolExamples([e for e in pool_rows if e.get("id") != item["id"]])
+        if pool is not None and item["id"] in pool_ids:  # leave the item itself out
+            shown = pool.without(pool_ids.index(item["id"]))
         if shown is not None:
             options["tool_examples"] = shown
         result = model.generate(messages, tool_choice="auto", **options)
