@@ -21,6 +21,8 @@ from edgekit.runtime.backends.executorch import ExecuTorchBackend, import_execut
 from edgekit.runtime.errors import BundleError
 from edgekit.runtime.manifest import read_manifest
 
+from tests.fixtures.hidden_reference import reference_hidden
+
 from .conftest import all_logits_bundle
 
 PROMPT = [5, 17, 99, 4, 250, 31, 8, 1000, 77]
@@ -31,17 +33,6 @@ def _backend(folder) -> ExecuTorchBackend:
     backend = ExecuTorchBackend.open(folder, read_manifest(folder), BackendOptions(threads=1))
     assert isinstance(backend, ExecuTorchBackend)
     return backend
-
-
-def _reference_hidden(tiny_hf_folder, ids: list[int]) -> np.ndarray:
-    """transformers' final normed hidden state [S, hidden] of ``ids`` (the LM head's input)."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_hf_folder, dtype=torch.float32).eval()
-    with torch.no_grad():
-        out = model(torch.tensor([ids]), output_hidden_states=True)
-    return out.hidden_states[-1][0].numpy()
 
 
 def _embedding(tiny_hf_folder) -> np.ndarray:
@@ -57,7 +48,7 @@ def test_fp32_last_hidden_is_the_models_final_normed_state(et_bundle, tiny_hf_fo
     folder = et_bundle("fp32")
     backend = _backend(folder)
     assert read_manifest(folder).backend_spec.hidden_method == "forward_hidden"
-    reference = _reference_hidden(tiny_hf_folder, PROMPT)
+    reference = reference_hidden(tiny_hf_folder, PROMPT)
     table = _embedding(tiny_hf_folder)
 
     cache = backend.new_cache()
@@ -87,7 +78,7 @@ def test_result_carries_the_prompt_and_answer_hidden_states(et_bundle, tiny_hf_f
     result = model.generate("Tell me about cats.", max_new_tokens=5, temperature=0.0, logit_bias=bias, chat=False)
     assert len(result.token_ids) == 5 and result.finish_reason == "length"
     prompt = model.tokenizer.encode("Tell me about cats.")
-    reference = _reference_hidden(tiny_hf_folder, prompt + result.token_ids)
+    reference = reference_hidden(tiny_hf_folder, prompt + result.token_ids)
     for hidden in (result.prompt_hidden, result.answer_hidden):
         assert isinstance(hidden, np.ndarray) and hidden.dtype == np.float32 and hidden.shape == (HIDDEN,)
     # the state after the prompt drew the first token; the one after token 4 drew the last (token 5)

@@ -28,6 +28,8 @@ from edgekit.runtime.backends.onnx_config import OnnxGraphSpec  # noqa: E402
 from edgekit.runtime.errors import BundleError  # noqa: E402
 from edgekit.runtime.manifest import read_manifest, sha256_file  # noqa: E402
 
+from tests.fixtures.hidden_reference import reference_hidden  # noqa: E402
+
 PROMPT = [5, 17, 99, 4, 250, 31, 8, 1000, 77]
 
 
@@ -35,16 +37,6 @@ def _backend(folder) -> OnnxBackend:
     backend = OnnxBackend.open(folder, read_manifest(folder), BackendOptions(threads=1))
     assert isinstance(backend, OnnxBackend)
     return backend
-
-
-def _reference_hidden(tiny_hf_folder, ids: list[int]) -> np.ndarray:
-    """transformers' final normed hidden state [S, hidden] of ``ids`` (the LM head's input)."""
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_hf_folder, dtype=torch.float32).eval()
-    with torch.no_grad():
-        out = model(torch.tensor([ids]), output_hidden_states=True)
-    return out.hidden_states[-1][0].numpy()
 
 
 def _embedding(folder) -> np.ndarray:
@@ -56,7 +48,7 @@ def test_last_hidden_is_the_models_final_normed_state(tiny_bundle, tiny_hf_folde
     folder = tiny_bundle("fp32")
     backend = _backend(folder)
     assert read_manifest(folder).backend_spec.last_hidden == "last_hidden"
-    reference = _reference_hidden(tiny_hf_folder, PROMPT)
+    reference = reference_hidden(tiny_hf_folder, PROMPT)
     table = _embedding(folder)
 
     cache = backend.new_cache()
@@ -81,7 +73,7 @@ def test_result_carries_the_prompt_and_answer_hidden_states(tiny_bundle, tiny_hf
     result = model.generate("Tell me about cats.", max_new_tokens=5, temperature=0.0, logit_bias=bias, chat=False)
     assert len(result.token_ids) == 5 and result.finish_reason == "length"
     prompt = model.tokenizer.encode("Tell me about cats.")
-    reference = _reference_hidden(tiny_hf_folder, prompt + result.token_ids)
+    reference = reference_hidden(tiny_hf_folder, prompt + result.token_ids)
     for hidden in (result.prompt_hidden, result.answer_hidden):
         assert isinstance(hidden, np.ndarray) and hidden.dtype == np.float32 and hidden.shape == (64,)
     # the state after the prompt drew the first token; the one after token 4 drew the last (token 5)
