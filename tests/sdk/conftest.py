@@ -105,3 +105,21 @@ def tiny_local(request):
     model.bundle_dir = path
     yield model
     model.close()
+
+
+@pytest.fixture(scope="module")
+def cloud_model(tiny_bundle):
+    """The cloud side's model: the tiny fp32 bundle, a different one from ``tiny_local``'s int8."""
+    from edgekit.runtime import load
+
+    with load(tiny_bundle("fp32")) as model:
+        yield model
+
+
+@pytest.fixture(scope="module")
+def cloud_server(cloud_model):
+    """A real `edgekit serve` of ``cloud_model`` on 127.0.0.1, model id ``cloud-tiny``."""
+    from edgekit.sdk.serve import serve_in_thread
+
+    with serve_in_thread(cloud_model, model_id="cloud-tiny") as server:
+        yield server

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-from edgekit.runtime import load
 from edgekit.sdk import CloudConfig, HybridClient, Policy
 from edgekit.sdk.hybrid_answer import EventKind, Route
 from edgekit.sdk.policy.base import BASE_FAMILIES
@@ -12,18 +10,6 @@ from edgekit.sdk.serve import serve_in_thread
 
 ALWAYS = LogisticModel(("mean_logprob",), (0.0,), (1.0,), (0.0,), 0.0, 0.0)
 Q = [{"role": "user", "content": "What is 12 * 7?"}]
-
-
-@pytest.fixture(scope="module")
-def cloud_model(tiny_bundle):
-    with load(tiny_bundle("fp32")) as model:  # a different bundle from the local int8 one
-        yield model
-
-
-@pytest.fixture(scope="module")
-def cloud_server(cloud_model):
-    with serve_in_thread(cloud_model, model_id="cloud-tiny") as server:
-        yield server
 
 
 def _client(local, server, **kw):

@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import pytest
-from edgekit.runtime import load
 from edgekit.runtime.errors import ConfigError
 from edgekit.sdk import CloudConfig, HybridClient, Policy
 from edgekit.sdk.hybrid_answer import EventKind, Route
@@ -197,18 +196,6 @@ def test_early_decision_stops_only_within_its_tokens():
     assert pol.early_decision("arithmetic", {**pre, **prefix_signals(tokens)}).rule == "early:continue"
     assert pol.with_privacy("local-only").stop_early("arithmetic", {**pre, **prefix_signals(tokens[:1])}) is None
     assert set(PRE_SIGNALS) < set(EARLY_FEATURES)
-
-
-@pytest.fixture(scope="module")
-def cloud_model(tiny_bundle):
-    with load(tiny_bundle("fp32")) as model:
-        yield model
-
-
-@pytest.fixture(scope="module")
-def cloud_server(cloud_model):
-    with serve_in_thread(cloud_model, model_id="cloud-tiny") as server:
-        yield server
 
 
 def _cloud(server_url: str) -> CloudConfig:

@@ -69,18 +69,6 @@ EARLY = Policy(
 AFTER = Policy(families=BASE_FAMILIES, post_models={"default": _model()})
 
 
-@pytest.fixture(scope="module")
-def cloud_model(tiny_bundle):
-    with load(tiny_bundle("fp32")) as model:
-        yield model
-
-
-@pytest.fixture(scope="module")
-def cloud_server(cloud_model):
-    with serve_in_thread(cloud_model, model_id="cloud-tiny") as server:
-        yield server
-
-
 def _cloud(url: str, max_tokens: int = 8) -> CloudConfig:
     return CloudConfig(base_url=url + "/v1", model="cloud-tiny", api_key_env=None, max_tokens=max_tokens, max_retries=0)
 
