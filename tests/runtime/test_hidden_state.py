@@ -79,6 +79,9 @@ def test_result_carries_the_prompt_and_answer_hidden_states(tiny_bundle, tiny_hf
     # the state after the prompt drew the first token; the one after token 4 drew the last (token 5)
     np.testing.assert_allclose(result.prompt_hidden, reference[len(prompt) - 1], atol=1e-4, rtol=0)
     np.testing.assert_allclose(result.answer_hidden, reference[len(prompt) + 3], atol=1e-4, rtol=0)
+    # the answer's mean state: the states that drew tokens 1..5, the last prompt position through token 4
+    drew = reference[len(prompt) - 1 : len(prompt) + 4]
+    np.testing.assert_allclose(result.answer_hidden_mean, drew.mean(axis=0), atol=1e-4, rtol=0)
     # copies, not views of the cache's buffer: a later call does not change them
     kept = result.answer_hidden.copy()
     model.generate("Something else entirely", max_new_tokens=3, chat=False)
@@ -106,6 +109,7 @@ def test_a_bundle_without_the_output_still_loads(tiny_bundle, tmp_path):
     assert model.manifest.backend_spec.last_hidden is None
     result = model.generate("hi", max_new_tokens=3, chat=False)
     assert result.token_ids and result.prompt_hidden is None and result.answer_hidden is None
+    assert result.answer_hidden_mean is None
 
 
 def test_a_manifest_naming_a_missing_output_is_refused(tiny_bundle):

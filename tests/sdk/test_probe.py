@@ -60,6 +60,10 @@ def test_hidden_states_round_trip_through_a_record():
     assert np.array_equal(decode_hidden(record, "prompt"), state) and np.array_equal(
         decode_hidden(record, "answer"), -state
     )
+    assert "answer_mean" not in record["hidden"]  # optional: a result without the mean still has a record
+    with_mean = _States(state, -state)
+    with_mean.answer_hidden_mean = 2 * state
+    assert np.array_equal(decode_hidden({"hidden": encode_hidden(with_mean)}, "answer_mean"), 2 * state)
     no_states = _States(state, state)
     no_states.prompt_hidden = None  # a bundle without the output: no states, no record field
     assert encode_hidden(no_states) is None

@@ -135,9 +135,11 @@ class Result:
     ``prompt_hidden`` and ``answer_hidden`` are the model's final normed hidden states (the LM head's input,
     float32 [hidden]) where it decided: after reading the prompt (the state that drew the first token) and
     at the last step (the state that drew the last token, or eos; equal to ``prompt_hidden`` when nothing
-    was generated). Hidden-state probes of the escalation policy read them. None when the bundle's model has
-    no hidden-state output (ONNX bundles exported before it, ExecuTorch) or the prompt was refused. They are
-    left out of ``to_dict`` (hundreds of floats per answer) and of equality.
+    was generated). ``answer_hidden_mean`` is the mean of the states that drew each generated token
+    (``answer_hidden`` when nothing was generated): the answer as a whole, what the policy's answer probe reads
+    (it predicts a wrong answer better than the last state does). Hidden-state probes of the escalation policy
+    read them. None when the bundle's model has no hidden-state output (ONNX bundles exported before it) or the
+    prompt was refused. They are left out of ``to_dict`` (hundreds of floats per answer) and of equality.
     """
 
     text: str
@@ -152,6 +154,7 @@ class Result:
     tool_calls: tuple[ToolCall, ...] = ()  # with tools: the calls made (then ``text`` is "")
     prompt_hidden: np.ndarray | None = field(default=None, compare=False, repr=False)
     answer_hidden: np.ndarray | None = field(default=None, compare=False, repr=False)
+    answer_hidden_mean: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {

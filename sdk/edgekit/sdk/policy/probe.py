@@ -36,7 +36,10 @@ __all__ = [
 ]
 
 # record["hidden"] key -> Result attribute; the pre stage reads "prompt", the post stage "answer"
-HIDDEN_KEYS = {"prompt": "prompt_hidden", "answer": "answer_hidden"}
+HIDDEN_KEYS = {"prompt": "prompt_hidden", "answer": "answer_hidden", "answer_mean": "answer_hidden_mean"}
+# the mean of the states that drew the answer's tokens: measured, not yet read by a probe (records written before
+# the runtime kept it have none)
+OPTIONAL_KEYS = ("answer_mean",)
 # PCA components a probe keeps (of 576 for SmolLM2-135M). Out-of-fold AUROC of the probe alone on the shipped set
 # with the default model (gguf, max_new_tokens 40, seed 0), pre / post: 4 -> 0.811 / 0.800, 8 -> 0.806 / 0.835,
 # 16 -> 0.832 / 0.838, 32 -> 0.856 / 0.836, 64 -> 0.857 / 0.819; 16 is the best for the post stage.
@@ -44,11 +47,14 @@ COMPONENTS = 16
 
 
 def encode_hidden(result: Any) -> dict[str, str] | None:
-    """The result's hidden states as {"prompt": base64, "answer": base64} (little-endian float32), or None."""
+    """The result's hidden states as {"prompt": base64, "answer": base64, "answer_mean": base64} (little-endian
+    float32), or None without the first two; "answer_mean" is left out when the result has none."""
     out = {}
     for key, attr in HIDDEN_KEYS.items():
         value = getattr(result, attr, None)
         if value is None:
+            if key in OPTIONAL_KEYS:
+                continue
             return None
         out[key] = base64.b64encode(np.asarray(value, dtype="<f4").tobytes()).decode("ascii")
     return out
