@@ -164,10 +164,15 @@ PROBE_SIZE = 24  # hidden-state width of the synthetic probe (the vectors test r
 
 
 def probe_policy_vectors() -> dict | None:
-    """A version-2 policy (the committed vectors' policy plus a seeded hidden-state probe) and cases: recorded
-    signals with a hidden state each, and the whole flow's decision, made by the real Python policy
-    (``Policy.route`` with ``prompt_hidden``, then ``decide``). The threshold is the median probe score, so the
-    probe escalates about half of the questions the router keeps local."""
+    """A policy with both hidden-state probes (the committed vectors' policy plus a seeded prompt probe and a
+    seeded answer probe of a small width) and cases: recorded signals with a prompt state each and, for four cases
+    in five, an answer state (base64 float32, as vectors.py writes it), and the whole flow's decision, made by the
+    real Python policy (``Policy.route`` with ``prompt_hidden``, then ``decide`` with ``answer_hidden``). The
+    prompt probe's threshold is the median score, so it escalates about half of the questions the router keeps
+    local; the answer probe's score (about +-5) moves the post decisions both ways."""
+    import base64
+
+    from edgekit.sdk.policy.answer_probe import AnswerProbe
     from edgekit.sdk.policy.policy import Policy
     from edgekit.sdk.policy.prompt_probe import PromptProbe
 
@@ -185,16 +190,24 @@ def probe_policy_vectors() -> dict | None:
     scores = sorted(float(weights @ h) for h in hidden)
     bias = -scores[len(scores) // 2]
     probe = PromptProbe(tuple(float(w) for w in weights), bias, 0.5, "prompt", 4, {"made_by": "test"})
-    policy = dataclasses.replace(base, probe=probe)
+    answer_probe = AnswerProbe(tuple(float(w) for w in rng.normal(size=PROBE_SIZE)), 0.25, components=4)
+    answers = [rng.normal(size=PROBE_SIZE).astype("<f4") if i % 5 else None for i in range(len(cases))]
+    policy = dataclasses.replace(base, probe=probe, answer_probe=answer_probe)
     vectors = []
-    for case, h in zip(cases, hidden, strict=True):
+    for case, h, a in zip(cases, hidden, answers, strict=True):
         p = policy.with_privacy(case["privacy"])
         routed = p.route(case["question"], case["signals"], prompt_hidden=h.tolist())
-        decided = routed if (routed.escalate or routed.stage == "privacy") else p.decide(routed.family, case["signals"])
+        if routed.escalate or routed.stage == "privacy":
+            decided = routed
+        else:
+            decided = p.decide(routed.family, case["signals"], answer_hidden=a)
         expected = decided.to_dict()
         expected.pop("signals")
         if expected["probability"] is not None and abs(expected["probability"] - expected["threshold"]) < 1e-6:
             continue  # too close to call across float implementations
+        case = {k: v for k, v in case.items() if k != "answer_hidden"}
+        if a is not None:
+            case["answer_hidden"] = base64.b64encode(a.tobytes()).decode("ascii")
         vectors.append({**case, "hidden": h.tolist(), "expected": expected})
     return {"policy": policy.to_dict(), "vectors": vectors}
 

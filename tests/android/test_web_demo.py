@@ -16,6 +16,7 @@ Slow: Chromium and npm packages are installed on first use (tests/android/web_ha
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -168,11 +169,9 @@ def test_web_demo_escalation_round_trip(browser_ready, default_bundle, tiny_bund
     cloud_bundle = tiny_bundle("int8")
     # a real policy file: the default policy plus a router rule that escalates questions naming "cloud"
     policy = Policy.default()
-    policy = Policy(
-        families=policy.families,
+    policy = dataclasses.replace(  # the default policy (its answer probe too) with fewer tokens and one more rule
+        policy,
         router_rules=(RouterRule("ask_the_cloud", "keywords", words=("cloud",)), *policy.router_rules),
-        router_models=policy.router_models,
-        post_models=policy.post_models,
         generation={"max_new_tokens": 8},
         # p = 0.5 >= 0 after the first token: every answer the router lets through stops there
         early=EarlyStop(1, LogisticModel(EARLY_FEATURES, (0.0,) * 10, (1.0,) * 10, (0.0,) * 10, 0.0, 0.0)),
@@ -498,11 +497,9 @@ def test_web_cloud_tool_calls_are_checked_before_they_run(browser_ready, default
     app_bundle = default_bundle("gguf")
     cloud_bundle = app_bundle  # the tools section alone outgrows a tiny bundle's context
     policy = Policy.default()
-    policy = Policy(
-        families=policy.families,
+    policy = dataclasses.replace(  # the default policy (its answer probe too) with fewer tokens and one more rule
+        policy,
         router_rules=(RouterRule("ask_the_cloud", "keywords", words=("cloud",)), *policy.router_rules),
-        router_models=policy.router_models,
-        post_models=policy.post_models,
         generation={"max_new_tokens": 8},
     )
     policy_file = policy.save(tmp_path / "policy.json")
@@ -543,6 +540,23 @@ def test_web_cloud_tool_calls_are_checked_before_they_run(browser_ready, default
     assert turn["error"] is None, turn["error"]
 
 
+def _ask_with_policy(bundle, tiny_bundle, policy, tmp_path, questions):
+    """The page's answers to ``questions`` under ``policy``, with an edgekit serve of the tiny bundle as its cloud."""
+    policy_file = policy.save(tmp_path / "policy.json")
+    with (
+        edgekit_serve(tiny_bundle("int8"), "--model-id", "tiny", web=False) as cloud,
+        edgekit_serve(bundle, "--policy", str(policy_file)) as url,
+    ):
+        return run_driver({"url": f"{url}/?cloud={cloud}&cloudModel=tiny", "questions": questions})
+
+
+def _plus_minus_four(states):
+    """Weights and bias of a linear score that is +4 on the first state and -4 on the second."""
+    diff = states[0] - states[1]
+    weights = 8.0 * diff / float(diff @ diff)
+    return weights, -float(weights @ (states[0] + states[1])) / 2
+
+
 def test_web_probe_reads_the_prompt_hidden_state_and_escalates(
     browser_ready, web_default_bundle, tiny_bundle, tmp_path
 ):
@@ -567,9 +581,7 @@ def test_web_probe_reads_the_prompt_hidden_state_and_escalates(
         ]
     # a probe that scores the first question +4 and the second -4 (p 0.982 and 0.018): far from the threshold,
     # so the browser's float rounding cannot flip a decision, while p itself is compared closely
-    diff = states[0] - states[1]
-    weights = 8.0 * diff / float(diff @ diff)
-    bias = -float(weights @ (states[0] + states[1])) / 2
+    weights, bias = _plus_minus_four(states)
     base = Policy.default()
     for q in questions:  # the router keeps them local, so the decision gets to the probe
         assert base.route(q, pre_signals(q)).rule == "router:local", base.route(q, pre_signals(q))
@@ -578,16 +590,12 @@ def test_web_probe_reads_the_prompt_hidden_state_and_escalates(
         router_rules=base.router_rules,
         router_models=base.router_models,
         post_models=base.post_models,
+        answer_probe=base.answer_probe,
         generation={"max_new_tokens": 8},
         probe=PromptProbe(tuple(float(w) for w in weights), bias, 0.5, "prompt", 1, {"made_by": "test"}),
     )
     expected = [policy.probe.probability(h) for h in states]
-    policy_file = policy.save(tmp_path / "policy.json")
-    with (
-        edgekit_serve(tiny_bundle("int8"), "--model-id", "tiny", web=False) as cloud,
-        edgekit_serve(bundle, "--policy", str(policy_file)) as url,
-    ):
-        run = run_driver({"url": f"{url}/?cloud={cloud}&cloudModel=tiny", "questions": questions})
+    run = _ask_with_policy(bundle, tiny_bundle, policy, tmp_path, questions)
     assert run.get("error") is None, run.get("error")
     assert "policy loaded" in run.get("status", "") or "Ready" in run.get("status", ""), run.get("status")
     first, second = run["turns"]
@@ -598,3 +606,46 @@ def test_web_probe_reads_the_prompt_hidden_state_and_escalates(
     assert second["tokenIds"] and second["rule"] != "router:probe", second
     for turn, p in zip((first, second), expected, strict=True):
         assert turn["probe"] is not None and abs(turn["probe"] - p) < 2e-3, (turn["question"], turn["probe"], p)
+
+
+def test_web_answer_probe_reads_the_answers_mean_state(browser_ready, web_default_bundle, tiny_bundle, tmp_path):
+    """The page sums the final hidden state that drew each generated token, and the policy's answer probe reads
+    their mean after generation: its score equals the Python runtime's on the same bundle and answer, the answer it
+    scores high is handed to the cloud by the post model, the other is kept."""
+    import numpy as np
+    from edgekit.runtime import load
+    from edgekit.sdk.policy.answer_probe import AnswerProbe
+    from edgekit.sdk.policy.policy import LogisticModel, Policy
+
+    bundle = web_default_bundle
+    questions = QUESTIONS
+    new_tokens = 8
+    with load(bundle) as model:
+        results = [
+            model.generate([{"role": "user", "content": q}], max_new_tokens=new_tokens, temperature=0.0)
+            for q in questions
+        ]
+    states = [np.asarray(r.answer_hidden_mean, dtype=np.float64).reshape(-1) for r in results]
+    # scores +4 and -4 on the two answers: far from the threshold, so float rounding cannot flip a decision
+    weights, bias = _plus_minus_four(states)
+    base = Policy.default()
+    policy = Policy(
+        families=base.families,
+        router_rules=base.router_rules,
+        post_models={"default": LogisticModel(("answer_probe",), (0.0,), (1.0,), (1.0,), 0.0, 0.5)},
+        generation={"max_new_tokens": new_tokens},
+        answer_probe=AnswerProbe(tuple(float(w) for w in weights), bias, components=1, meta={"made_by": "test"}),
+    )
+    expected = [policy.answer_probe.signals(h)["answer_probe"] for h in states]
+    assert expected[0] == pytest.approx(4.0, abs=1e-6) and expected[1] == pytest.approx(-4.0, abs=1e-6)
+    run = _ask_with_policy(bundle, tiny_bundle, policy, tmp_path, questions)
+    assert run.get("error") is None, run.get("error")
+    first, second = run["turns"]
+    for turn, result in zip((first, second), results, strict=True):
+        assert turn["error"] is None, turn["error"]
+        assert turn["tokenIds"] == result.token_ids, (turn["question"], turn["tokenIds"], result.token_ids)
+    assert first["route"] == "cloud" and first["rule"] == "post:model:fact", first
+    assert second["route"] == "local" and second["rule"] == "post:accept", second
+    for turn, score in zip((first, second), expected, strict=True):
+        got, missing = turn["answerProbe"]
+        assert missing == 0 and abs(got - score) < 2e-2, (turn["question"], got, score)

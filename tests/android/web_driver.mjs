@@ -52,6 +52,7 @@ try {
         earlyTokens: el.dataset.earlyTokens ? Number(el.dataset.earlyTokens) : null,
         probability: el.dataset.probability ? Number(el.dataset.probability) : null,
         probe: el.dataset.probe ? Number(el.dataset.probe) : null,
+        answerProbe: el.dataset.answerProbe ? el.dataset.answerProbe.split(' ').map(Number) : null,
         toolCalls: el.dataset.toolCalls ? JSON.parse(el.dataset.toolCalls) : null,
         toolOutputs: el.dataset.toolOutputs ? JSON.parse(el.dataset.toolOutputs) : null,
         toolSource: el.dataset.toolSource || null,
@@ -86,14 +87,16 @@ try {
       const { preSignals, postSignals } = await import('./js/signals.js');
       const { Redactor } = await import('./js/redaction.js');
       const res = {};
+      // a vector's answer state: base64 little-endian float32 (vectors.py), null when it has none
+      const state = (b64) => (b64 ? new Float32Array(Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0)).buffer) : null);
       if (v.policy) {
         const policy = new Policy(v.policy.policy, 'policy_vectors.json');
-        res.policy = v.policy.vectors.map((c) => decideVector(policy, c.question, c.signals, c.privacy));
+        res.policy = v.policy.vectors.map((c) => decideVector(policy, c.question, c.signals, c.privacy, null, state(c.answer_hidden)));
         res.early = (v.policy.early_vectors || []).map((c) => policy.earlyDecision(policy.classify(c.question), c.signals));
       }
       if (v.probe) {
         const policy = new Policy(v.probe.policy, 'probe vectors');
-        res.probe = v.probe.vectors.map((c) => decideVector(policy, c.question, c.signals, c.privacy, c.hidden));
+        res.probe = v.probe.vectors.map((c) => decideVector(policy, c.question, c.signals, c.privacy, c.hidden, state(c.answer_hidden)));
       }
       if (v.signals) {
         res.signals = v.signals.map((c) => ({ pre: preSignals(c.question), post: postSignals(c.result, c.answer_kind) }));

@@ -72,6 +72,18 @@ def test_calibrate_from_records_writes_a_loadable_policy(bundle, tmp_path):
     assert "cross-validated AUROC" in r.output and "hidden-state probe vs today's signals" in r.output
     pol = Policy.load(out)
     assert "default" in pol.post_models and pol.meta["calibration"]["n"] == 24
+    # the records carry the answers' mean hidden states: the post models read the answer probe on them
+    first = json.loads(records.read_text().splitlines()[0])
+    assert pol.answer_probe is not None and "answer_mean" in first["hidden"]
+    assert all("answer_probe" in m.features for m in pol.post_models.values())
+    plain = tmp_path / "plain.json"
+    args = ("calibrate", "--records", records, "--folds", 2, "--no-answer-probe", "--router-precision", 0.9)
+    r = run(*args, "--out", plain)
+    assert r.exit_code == 0, r.output
+    assert Policy.load(plain).answer_probe is None
+    r = CliRunner().invoke(main, ["calibrate", "--records", str(records), "--router-precision", "1.5"])
+    assert r.exit_code != 0 and "--router-precision 1.5: must be a share in (0, 1]" in r.output
+    assert "Traceback" not in r.output
 
 
 def test_calibrate_needs_input():

@@ -87,6 +87,7 @@ function show(turn, fields) {
     turn.dataset.rule = d.rule;
     if (d.probability != null) turn.dataset.probability = String(d.probability);
     if (d.probe != null) turn.dataset.probe = String(d.probe); // the hidden-state probe's p (kept past the post stage)
+    if (d.answerProbe != null) turn.dataset.answerProbe = `${d.answerProbe} ${d.answerProbeMissing}`; // its score, and 1 when unread
     const p = d.probability == null ? '' : ` p=${d.probability.toFixed(2)}≥${d.threshold.toFixed(2)}?`;
     meta('.reason', `${d.rule}${p}`);
   }
@@ -223,7 +224,7 @@ async function ask(question) {
         show(turn, { result });
         if (app.policy) {
           const post = { ...pre, ...postSignals(result, app.policy.answerKind(decision.family)) };
-          decision = app.policy.decide(decision.family, post);
+          decision = app.policy.decide(decision.family, post, result.answer_hidden_mean);
         } else if (result.context_overflow) {
           decision = { escalate: true, stage: 'post', rule: 'post:context_overflow', family: 'general' };
         } else {

@@ -141,8 +141,11 @@ export class WebModel {
     return { past, length: 0 };
   }
 
+  /** The logits of the last position; kv.hidden is then its final hidden state (null: no last_hidden output). */
   async forward(ids, kv) {
     const out = await this.runGraph(ids, kv);
+    const h = this.graph.last_hidden ? out[this.graph.last_hidden] : null;
+    kv.hidden = h ? h.data.subarray(h.data.length - h.dims[h.dims.length - 1]) : null;
     const logits = out[this.graph.logits];
     const vocab = logits.dims[logits.dims.length - 1];
     return logits.data.subarray(logits.data.length - vocab);
@@ -256,6 +259,9 @@ export class WebModel {
     const history = new Set(prompt);
     const ids = [];
     const tokens = [];
+    // the states that drew each generated token, summed: their mean is what a policy's answer probe reads
+    // (Result.answer_hidden_mean in the Python runtime; one vector add per token)
+    let hiddenSum = null;
     let text = '';
     let decodedLen = 0; // characters of decode(ids) already turned into text
     let emitted = 0;
@@ -267,6 +273,10 @@ export class WebModel {
       if (this.eos.has(choice.token)) { finish = 'eos'; break; }
       ids.push(choice.token);
       history.add(choice.token);
+      if (kv.hidden) {
+        hiddenSum ??= new Float64Array(kv.hidden.length);
+        for (let i = 0; i < hiddenSum.length; i++) hiddenSum[i] += kv.hidden[i];
+      }
       // incremental detokenization: decode everything, hold back a trailing incomplete UTF-8 character (U+FFFD)
       const full = this.decode(ids);
       let piece = '';
@@ -304,11 +314,14 @@ export class WebModel {
       if (text.length > emitted) yield { text: text.slice(emitted), token: null };
     }
     const decodeMs = ids.length ? performance.now() - t1 : 0;
-    yield { result: this.makeResult({ prompt, ids, tokens, text, finish, contextOverflow: false, prefillMs, decodeMs }) };
+    // nothing generated: the state that drew eos, as the Python runtime keeps it
+    const answerHiddenMean = hiddenSum ? Float32Array.from(hiddenSum, (v) => v / ids.length) : kv.hidden ? Float32Array.from(kv.hidden) : null;
+    yield { result: this.makeResult({ prompt, ids, tokens, text, finish, contextOverflow: false, prefillMs, decodeMs, answerHiddenMean }) };
   }
 
-  makeResult({ prompt, ids, tokens, text, finish, contextOverflow, prefillMs, decodeMs }) {
+  makeResult({ prompt, ids, tokens, text, finish, contextOverflow, prefillMs, decodeMs, answerHiddenMean = null }) {
     return {
+      answer_hidden_mean: answerHiddenMean,
       text,
       token_ids: ids,
       prompt_ids: prompt,

@@ -4,7 +4,8 @@
 // standardised logistic models. Checked against tests/vectors/policy_vectors.json in the browser test.
 
 export const POLICY_FORMAT = 'edgekit-policy';
-export const POLICY_VERSIONS = [1, 2]; // 2 adds the optional hidden-state probe (policy.py POLICY_VERSION)
+// 2 adds the optional hidden-state probe, 3 the optional answer probe (policy.py POLICY_VERSION)
+export const POLICY_VERSIONS = [1, 2, 3];
 const GENERAL = 'general';
 
 export class PolicyError extends Error {}
@@ -34,19 +35,30 @@ class LogisticModel {
 }
 
 /**
+ * A folded probe section's weights and bias (sdk/edgekit/sdk/policy/folded.py) set on `probe`, checked: the state it
+ * reads, one finite weight per hidden dimension, a finite bias, hidden_size equal to the weights. Returns the
+ * section's error maker for the caller's own checks.
+ */
+function foldedWeights(probe, d, where, section, state) {
+  const bad = (why) => new PolicyError(`${where}: ${section} ${why}; re-run \`edgekit calibrate\``);
+  if (!d || typeof d !== 'object') throw bad('must be an object');
+  if ((d.state ?? state) !== state) throw bad(`state "${d.state}" is unknown (known: ${state})`);
+  if (!Array.isArray(d.weights) || !d.weights.length) throw bad('weights is empty or not a list');
+  if (![...d.weights, d.bias].every((v) => typeof v === 'number' && Number.isFinite(v))) throw bad('weights and bias must be finite numbers');
+  if ((d.hidden_size ?? d.weights.length) !== d.weights.length) throw bad(`hidden_size ${d.hidden_size} but ${d.weights.length} weights`);
+  Object.assign(probe, { weights: Float64Array.from(d.weights), bias: d.bias });
+  return bad;
+}
+
+/**
  * The hidden-state probe (sdk/edgekit/sdk/policy/prompt_probe.py): p = 1 / (1 + exp(-(bias + weights . h))) on the
  * prompt's final hidden state h, known after prefill; p >= threshold escalates before any token is generated.
  */
 class PromptProbe {
   constructor(d, where) {
-    const bad = (why) => new PolicyError(`${where}: probe ${why}; re-run \`edgekit calibrate\``);
-    if (!d || typeof d !== 'object') throw bad('must be an object');
-    if ((d.state ?? 'prompt') !== 'prompt') throw bad(`state "${d.state}" is unknown (known: prompt)`);
-    if (!Array.isArray(d.weights) || !d.weights.length) throw bad('weights is empty or not a list');
-    if (![...d.weights, d.bias].every((v) => typeof v === 'number' && Number.isFinite(v))) throw bad('weights and bias must be finite numbers');
+    const bad = foldedWeights(this, d, where, 'probe', 'prompt');
     if (!(typeof d.threshold === 'number' && d.threshold >= 0 && d.threshold <= 1)) throw bad(`threshold ${d.threshold} must be a probability in [0, 1]`);
-    if ((d.hidden_size ?? d.weights.length) !== d.weights.length) throw bad(`hidden_size ${d.hidden_size} but ${d.weights.length} weights`);
-    Object.assign(this, { weights: Float64Array.from(d.weights), bias: d.bias, threshold: d.threshold });
+    this.threshold = d.threshold;
   }
 
   probability(hidden) {
@@ -58,6 +70,27 @@ class PromptProbe {
     if (s >= 0) return 1 / (1 + Math.exp(-s));
     const e = Math.exp(s);
     return e / (1 + e);
+  }
+}
+
+/**
+ * The answer probe (sdk/edgekit/sdk/policy/answer_probe.py): answer_probe = bias + weights . m on the mean m of the
+ * final hidden states that drew the answer's tokens, a feature of every post model. Without that state (a bundle
+ * without last_hidden, or of another width) the score is 0, the average answer, and answer_probe_missing is 1.
+ */
+class AnswerProbe {
+  constructor(d, where) {
+    foldedWeights(this, d, where, 'answer_probe', 'answer_mean');
+  }
+
+  signals(hidden) {
+    if (!hidden || hidden.length !== this.weights.length) return { answer_probe: 0, answer_probe_missing: 1 };
+    let s = this.bias;
+    for (let i = 0; i < hidden.length; i++) {
+      if (!Number.isFinite(hidden[i])) return { answer_probe: 0, answer_probe_missing: 1 };
+      s += this.weights[i] * hidden[i];
+    }
+    return { answer_probe: s, answer_probe_missing: 0 };
   }
 }
 
@@ -77,6 +110,8 @@ export class Policy {
     }
     if (data.probe != null && data.version < 2) throw new PolicyError(`${where}: a "probe" needs policy version 2, the file says ${data.version}`);
     this.probe = data.probe != null ? new PromptProbe(data.probe, where) : null;
+    if (data.answer_probe != null && data.version < 3) throw new PolicyError(`${where}: an "answer_probe" needs policy version 3, the file says ${data.version}`);
+    this.answerProbe = data.answer_probe != null ? new AnswerProbe(data.answer_probe, where) : null;
     this.privacy = data.privacy || 'allow';
     this.families = (data.families || []).map((f) => ({ ...f, re: new RegExp(f.pattern, 'iu') }));
     this.rules = (data.router?.rules || []).map((r) => {
@@ -86,6 +121,10 @@ export class Policy {
     const models = (obj, w) => Object.fromEntries(Object.entries(obj || {}).map(([k, v]) => [k, new LogisticModel(v, `${where} ${w}.${k}`)]));
     this.routerModels = models(data.router?.models, 'router.models');
     this.postModels = models(data.post?.models, 'post.models');
+    const reading = Object.keys(this.postModels).filter((k) => this.postModels[k].features.includes('answer_probe')).sort();
+    if (reading.length && !this.answerProbe) {
+      throw new PolicyError(`policy post models ${reading.join(', ')} read the answer probe's score but the policy has no "answer_probe"; re-run \`edgekit calibrate\``);
+    }
     this.generation = data.generation || {};
     this.early = null;
     if (data.early) {
@@ -158,8 +197,16 @@ export class Policy {
     return decision(false, 'early', 'early:continue', family, p, m.threshold);
   }
 
-  /** Stage 2: escalate after the local answer's signals (pre + post)? */
-  decide(family, signals) {
+  /** Stage 2: escalate after the local answer's signals (pre + post)? answerHidden: the mean of the final hidden
+   * states that drew the answer's tokens (engine result.answer_hidden_mean), for a policy with an answer probe. */
+  decide(family, signals, answerHidden = null) {
+    if (!this.answerProbe) return this.decideOn(family, signals);
+    const read = this.answerProbe.signals(answerHidden);
+    // as policy.py keeps them in the decision's signals
+    return { ...this.decideOn(family, { ...signals, ...read }), answerProbe: read.answer_probe, answerProbeMissing: read.answer_probe_missing };
+  }
+
+  decideOn(family, signals) {
     if (this.privacy === 'local-only') return decision(false, 'privacy', 'privacy:local-only', family);
     if ((signals.context_overflow ?? 0) >= 1) return decision(true, 'post', 'post:context_overflow', family);
     const m = this.model(this.postModels, family);
@@ -175,12 +222,12 @@ function decision(escalate, stage, rule, family, probability = null, threshold =
 }
 
 /** The whole two-stage flow on recorded signals (sdk/edgekit/sdk/policy/vectors.py decide_vector); hidden: the
- * prompt's hidden state for a policy with a probe. */
-export function decideVector(policy, question, signals, privacy = 'allow', hidden = null) {
+ * prompt's hidden state for a policy with a probe; answerHidden: the answer's mean state for an answer probe. */
+export function decideVector(policy, question, signals, privacy = 'allow', hidden = null, answerHidden = null) {
   const p = policy.withPrivacy(privacy);
   let routed = p.route(question, signals);
   if (p.needsProbe(routed)) routed = p.probeDecision(routed, hidden);
-  return routed.escalate || routed.stage === 'privacy' ? routed : p.decide(routed.family, signals);
+  return routed.escalate || routed.stage === 'privacy' ? routed : p.decide(routed.family, signals, answerHidden);
 }
 
 /** The answer prefix's signals (sdk/edgekit/sdk/policy/early.py prefix_signals): tokens with logprob, entropy. */

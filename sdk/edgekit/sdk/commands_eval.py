@@ -53,7 +53,8 @@ def _score(policy: Policy, question: str, result: Any) -> float:
     routed = policy.route(question, pre)
     if routed.escalate:
         return 1.0 + (routed.probability or 0.0)
-    post = policy.decide(routed.family, {**pre, **post_signals(result, policy.answer_kind(routed.family), question)})
+    signals = {**pre, **post_signals(result, policy.answer_kind(routed.family), question)}
+    post = policy.decide(routed.family, signals, answer_hidden=result.answer_hidden_mean)
     if post.probability is None:
         return 1.0 if post.escalate else 0.0
     return float(post.probability)

@@ -21,7 +21,8 @@ from edgekit.runtime.errors import EscalationError
 from edgekit.runtime.progress import OnProgress, ProgressEvent, no_progress
 
 from .evalset import check
-from .policy.calibration import cross_validated_scores, router_thresholds, two_stage_scores
+from .policy.answer_fit import answer_state, has_answer_states
+from .policy.calibration import ROUTER_PRECISION, cross_validated_scores, router_thresholds, two_stage_scores
 from .policy.metrics import (
     RATES,
     accuracy_at_rate,
@@ -143,14 +144,16 @@ def escalation_report(
     *,
     folds: int = 5,
     seed: int = 0,
-    router_precision: float = 0.95,
+    router_precision: float = ROUTER_PRECISION,
     policy: Policy | None = None,
 ) -> dict[str, Any]:
     """Cross-validated escalation metrics per labelled family and overall."""
     records = list(records)
     folds = max(2, min(folds, len(records) // 4)) if len(records) >= 8 else 2
+    min_family = 30 if len(records) >= 120 else 10**9
+    with_probe = has_answer_states(records)  # as `edgekit calibrate` fits them: with the answer probe
     p_pre, p_post = cross_validated_scores(
-        records, folds=folds, seed=seed, min_family=30 if len(records) >= 120 else 10**9
+        records, folds=folds, seed=seed, min_family=min_family, answer_probe=with_probe
     )
     router_t = router_thresholds(records, p_pre, router_precision)
     scores = two_stage_scores(records, p_pre, p_post, router_t)
@@ -159,13 +162,18 @@ def escalation_report(
         idx = [i for i, r in enumerate(records) if r["label_family"] == family]
         report["families"][family] = _block([records[i] for i in idx], p_pre[idx], p_post[idx], scores[idx])
     if has_hidden(records):  # records of a bundle with hidden states: the probes beside today's signals
-        report["probe"] = probe_comparison(records, p_pre, p_post, folds=folds, seed=seed)
+        p_signals = (
+            cross_validated_scores(records, folds=folds, seed=seed, min_family=min_family)[1] if with_probe else p_post
+        )
+        report["probe"] = probe_comparison(
+            records, p_pre, p_signals, folds=folds, seed=seed, p_joint=p_post if with_probe else None
+        )
     if policy is not None and (policy.post_models or policy.router_models):
         # the given policy file as it is (in-sample if it was fitted on these records)
         decided = []
         for r in records:
             routed = policy.route(r["question"], r["signals"])
-            post = policy.decide(routed.family, r["signals"])
+            post = policy.decide(routed.family, r["signals"], answer_hidden=answer_state(r))
             decided.append(1.0 + (routed.probability or 0.0) if routed.escalate else (post.probability or 0.0))
         wrong = [not r["correct"] for r in records]
         report["policy_file"] = {

@@ -346,7 +346,7 @@ class HybridClient:
     @staticmethod
     def _decide_post(policy: Policy, family: str, question: str, pre: Mapping[str, float], result: Any) -> Decision:
         signals = {**pre, **post_signals(result, policy.answer_kind(family), question)}
-        return policy.decide(family, signals)
+        return policy.decide(family, signals, answer_hidden=getattr(result, "answer_hidden_mean", None))
 
     # -- the decision flow -------------------------------------------------------------
     def ask(

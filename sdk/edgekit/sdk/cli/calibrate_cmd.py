@@ -54,6 +54,19 @@ def read_records(path: Path) -> list[dict]:
     show_default=True,
     help="Fit an early hand-off over the first N tokens of each answer (0: none)",
 )
+@click.option(
+    "--router-precision",
+    type=float,
+    default=0.98,
+    show_default=True,
+    help="Out-of-fold share of wrong answers among those the router (and the early hand-off) escalate unseen; "
+    "lower saves more local decoding and ranks worse",
+)
+@click.option(
+    "--no-answer-probe",
+    is_flag=True,
+    help="Fit the post models on the signals alone, even when the records carry the answers' hidden states",
+)
 @click.option("--max-new-tokens", type=int, default=48, show_default=True)
 @click.option("--folds", type=int, default=5, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -81,6 +94,8 @@ def calibrate(
     target_rate,
     target_accuracy,
     early_tokens,
+    router_precision,
+    no_answer_probe,
     max_new_tokens,
     folds,
     seed,
@@ -113,6 +128,8 @@ def calibrate(
         return
     out = out or Path("policy.json")
 
+    if not 0.0 < router_precision <= 1.0:
+        raise ConfigError(f"--router-precision {router_precision}: must be a share in (0, 1]")
     if early_tokens < 0:
         raise ConfigError(f"--early-tokens {early_tokens}: must be >= 0 (0 fits no early hand-off)")
     if records_in:
@@ -152,6 +169,9 @@ def calibrate(
         folds=folds,
         seed=seed,
         early_tokens=early_tokens,
+        router_precision=router_precision,
+        early_precision=router_precision,
+        answer_probe=not no_answer_probe,
         generation={"max_new_tokens": max_new_tokens},
         meta={
             "model": model_name,

@@ -201,12 +201,7 @@ def serve(
             raise ConfigError(
                 f"--policy {str(policy_file)!r}: no such file; pass a policy written by `edgekit calibrate`"
             )
-        if Policy.load(policy_file).probe is not None:  # refuse a malformed policy now, not in the phone's browser
-            click.echo(
-                f"warning: {policy_file.name} escalates with a hidden-state probe, which the web demo cannot "
-                "compute (it will say so); pass --policy FILE with a policy without a probe for the demo",
-                err=True,
-            )
+        Policy.load(policy_file)  # refuse a malformed policy now, not in the phone's browser (which reads its probes)
     tool_examples = None
     if examples_file is not None:
         from .tools_file import read_tool_examples

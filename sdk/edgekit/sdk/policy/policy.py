@@ -19,8 +19,11 @@ the same file; tests/vectors/policy_vectors.json holds shared test vectors):
    rule ``early:model:<family>``.
 2. **After generation**, on pre + post signals:
    a. ``context_overflow == 1`` → cloud, rule ``post:context_overflow``;
-   b. the post model of the family (same lookup) : p ≥ threshold → cloud, rule ``post:model:<family>``;
-   c. else keep the local answer, rule ``post:accept``.
+   b. the ``answer_probe`` (version 3 files only; answer_probe.py), on the mean ``m`` of the final hidden states
+      that drew the answer's tokens: signal ``answer_probe = bias + weights . m`` and ``answer_probe_missing = 0``;
+      without that state (or of another width) ``answer_probe = 0`` and ``answer_probe_missing = 1``;
+   c. the post model of the family (same lookup) : p ≥ threshold → cloud, rule ``post:model:<family>``;
+   d. else keep the local answer, rule ``post:accept``.
 
 A model is a standardised logistic regression::
 
@@ -49,6 +52,7 @@ from typing import Any
 from edgekit.runtime.errors import ConfigError
 from edgekit.runtime.registry import Registry
 
+from .answer_probe import PROBE_SIGNAL, AnswerProbe
 from .early import EarlyStop
 from .logistic import LogisticModel
 from .operating import OperatingCurve, check_target
@@ -71,9 +75,10 @@ __all__ = [
 POLICY_FORMAT = "edgekit-policy"
 # Version 2 adds the optional hidden-state "probe". A file without a probe is still written as version 1, so
 # readers that predate the probe (they refuse versions they do not know) keep reading it, and a file with one is
-# never read by them as if it had none. The Java and web demos read both versions.
-POLICY_VERSION = 2
-POLICY_VERSIONS = (1, 2)
+# never read by them as if it had none. Version 3 adds the optional "answer_probe" (a post-model feature on the
+# answer's mean hidden state), on the same terms. The Java and web demos read every version.
+POLICY_VERSION = 3
+POLICY_VERSIONS = (1, 2, 3)
 PRIVACY_MODES = ("allow", "local-only")
 GENERAL = "general"
 
@@ -194,10 +199,17 @@ class Policy:
     probe: PromptProbe | None = None  # escalates before generation on the prompt's hidden state
     operating: OperatingCurve | None = None  # measured thresholds for a stated accuracy or escalation budget
     early: EarlyStop | None = None  # may stop local generation after each of its first tokens and escalate
+    answer_probe: AnswerProbe | None = None  # the post models' feature on the answer's mean hidden state
 
     def __post_init__(self) -> None:
         if self.privacy not in PRIVACY_MODES:
             raise ConfigError(f"privacy={self.privacy!r} is unknown; use one of: {', '.join(PRIVACY_MODES)}")
+        reading = sorted(f for f, m in self.post_models.items() if PROBE_SIGNAL in m.features)
+        if reading and self.answer_probe is None:
+            raise ConfigError(
+                f"policy post models {', '.join(reading)} read the answer probe's score but the policy has no "
+                '"answer_probe"; re-run `edgekit calibrate`'
+            )
 
     # -- decisions ------------------------------------------------------------------
     def classify(self, question: str) -> str:
@@ -293,9 +305,14 @@ class Policy:
         post = {name: replace(model, threshold=point.threshold) for name, model in self.post_models.items()}
         return replace(self, post_models=post)
 
-    def decide(self, family: str, signals: Mapping[str, float]) -> Decision:
-        """Stage 2: escalate after seeing the local answer's signals (pre + post)?"""
+    def decide(self, family: str, signals: Mapping[str, float], answer_hidden: Any = None) -> Decision:
+        """Stage 2: escalate after seeing the local answer's signals (pre + post)?
+
+        ``answer_hidden``: the mean of the final hidden states that drew the answer's tokens
+        (``Result.answer_hidden_mean``), read by the policy's answer probe when it has one."""
         signals = dict(signals)
+        if self.answer_probe is not None:
+            signals.update(self.answer_probe.signals(answer_hidden))
         if self.privacy == "local-only":
             return Decision(False, "privacy", "privacy:local-only", family, signals=signals)
         if signals.get("context_overflow", 0.0) >= 1.0:
@@ -309,10 +326,15 @@ class Policy:
         return Decision(False, "post", "post:accept", family, p, model.threshold, signals)
 
     # -- file -------------------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        """The oldest file version that holds this policy (older readers keep reading what they can)."""
+        return 3 if self.answer_probe is not None else 2 if self.probe is not None else 1
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "format": POLICY_FORMAT,
-            "version": POLICY_VERSION if self.probe is not None else 1,
+            "version": self.version,
             "privacy": self.privacy,
             "families": [{"name": f.name, "pattern": f.pattern, "answer_kind": f.answer_kind} for f in self.families],
             "router": {
@@ -325,6 +347,8 @@ class Policy:
         }
         if self.probe is not None:
             out["probe"] = self.probe.to_dict()
+        if self.answer_probe is not None:
+            out["answer_probe"] = self.answer_probe.to_dict()
         if self.operating is not None:
             out["operating"] = self.operating.to_dict()
         if self.early is not None:
@@ -348,6 +372,8 @@ class Policy:
             )
         if "probe" in data and version < 2:
             raise ConfigError(f'{where}: a "probe" needs policy version 2, the file says {version}')
+        if "answer_probe" in data and version < 3:
+            raise ConfigError(f'{where}: an "answer_probe" needs policy version 3, the file says {version}')
         try:
             families = tuple(
                 FamilyRule(str(f["name"]), str(f["pattern"]), f.get("answer_kind")) for f in data.get("families") or []
@@ -377,6 +403,7 @@ class Policy:
             probe=PromptProbe.from_dict(data["probe"], where) if data.get("probe") is not None else None,
             operating=OperatingCurve.from_dict(data["operating"], where) if data.get("operating") else None,
             early=EarlyStop.from_dict(data["early"], where) if data.get("early") else None,
+            answer_probe=AnswerProbe.from_dict(data["answer_probe"], where) if data.get("answer_probe") else None,
         )
 
     @classmethod

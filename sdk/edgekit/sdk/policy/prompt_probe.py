@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 from edgekit.runtime.errors import ConfigError
 
+from .folded import folded_dict, read_folded
+
 __all__ = ["PROBE_STATES", "PromptProbe"]
 
 # the states a probe may read: only the prompt's, the one known before generation
@@ -80,37 +82,8 @@ class PromptProbe:
         return cls(tuple(float(x) for x in v), bias, float(threshold), "prompt", int(k), dict(meta or {}))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "hidden_size": self.hidden_size,
-            "components": self.components,
-            "weights": list(self.weights),
-            "bias": self.bias,
-            "threshold": self.threshold,
-            "meta": dict(self.meta),
-        }
+        return folded_dict(self, threshold=self.threshold)
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "policy") -> PromptProbe:
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"{where}: probe must be an object; re-run `edgekit calibrate`")
-        try:
-            weights = tuple(float(w) for w in data["weights"])
-            size = int(data.get("hidden_size", len(weights)))
-            probe = cls(
-                weights=weights,
-                bias=float(data["bias"]),
-                threshold=float(data["threshold"]),
-                state=str(data.get("state", "prompt")),
-                components=int(data.get("components", 0)),
-                meta=dict(data.get("meta") or {}),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(
-                f"{where}: probe is malformed ({type(exc).__name__}: {exc}); re-run `edgekit calibrate`"
-            ) from None
-        if size != len(weights):
-            raise ConfigError(
-                f"{where}: probe hidden_size {size} but {len(weights)} weights; re-run `edgekit calibrate`"
-            )
-        return probe
+        return cls(**read_folded(data, where, "probe", "prompt", numbers=("threshold",)))

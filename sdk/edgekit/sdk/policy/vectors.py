@@ -2,8 +2,10 @@
 
     python -m edgekit.sdk.policy.vectors RECORDS.jsonl tests/vectors/policy_vectors.json
 
-A vector is ``{"question", "privacy", "signals": {all pre + post signals},
-"expected": {"escalate", "stage", "rule", "family", "probability", "threshold"}}``.
+A vector is ``{"question", "privacy", "signals": {all pre + post signals}, "answer_hidden" (policies with an
+answer probe, when the record has the state: the answer's mean hidden state as base64 little-endian float32),
+"expected": {"escalate", "stage", "rule", "family", "probability", "threshold"}}``; a vector without
+``answer_hidden`` is decided as on a bundle without states (the probe's score 0).
 The decision is the whole two-stage flow: the router's decision when it
 escalates (or privacy stops it), else the post-generation decision. The file
 embeds the policy it was made with, so the Java and web tests need no other input.
@@ -14,23 +16,38 @@ j}, "expected": the early decision}``, stops and continues both.
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from .answer_fit import ANSWER_KEY, answer_state
 from .policy import Policy
 
-__all__ = ["decide_vector", "make_vectors"]
+__all__ = ["decide_vector", "make_vectors", "vector_hidden"]
+
+
+def vector_hidden(vector: Mapping[str, Any]) -> np.ndarray | None:
+    """A vector's answer state (float64), or None when it has none."""
+    encoded = vector.get("answer_hidden")
+    return None if encoded is None else np.frombuffer(base64.b64decode(encoded), dtype="<f4").astype(np.float64)
 
 
 def decide_vector(
-    policy: Policy, question: str, signals: Mapping[str, float], privacy: str = "allow"
+    policy: Policy, question: str, signals: Mapping[str, float], privacy: str = "allow", answer_hidden: Any = None
 ) -> dict[str, Any]:
+    """The decision on recorded signals; ``answer_hidden``: the answer's mean state for a policy with an answer
+    probe (without one, the probe's score is 0 and ``answer_probe_missing`` 1, as on a bundle without states)."""
     policy = policy.with_privacy(privacy)
     routed = policy.route(question, signals)
-    decision = routed if (routed.escalate or routed.stage == "privacy") else policy.decide(routed.family, signals)
+    if routed.escalate or routed.stage == "privacy":
+        decision = routed
+    else:
+        decision = policy.decide(routed.family, signals, answer_hidden=answer_hidden)
     out = decision.to_dict()
     out.pop("signals")
     return out
@@ -41,7 +58,8 @@ def make_vectors(policy: Policy, records: Sequence[Mapping[str, Any]], per_kind:
     chosen: list[dict[str, Any]] = []
     by_rule: dict[str, int] = {}
     for r in records:
-        got = decide_vector(policy, r["question"], r["signals"])
+        state = answer_state(r) if policy.answer_probe is not None else None
+        got = decide_vector(policy, r["question"], r["signals"], answer_hidden=state)
         key = f"{got['rule']}|{got['escalate']}|{got['family']}"
         if by_rule.get(key, 0) >= per_kind:
             continue
@@ -52,7 +70,10 @@ def make_vectors(policy: Policy, records: Sequence[Mapping[str, Any]], per_kind:
         ):
             continue  # too close to call across float implementations
         by_rule[key] = by_rule.get(key, 0) + 1
-        chosen.append({"question": r["question"], "privacy": "allow", "signals": dict(r["signals"]), "expected": got})
+        vector = {"question": r["question"], "privacy": "allow", "signals": dict(r["signals"]), "expected": got}
+        if state is not None and got["stage"] == "post":  # the state matters only where the post stage decides
+            vector["answer_hidden"] = r["hidden"][ANSWER_KEY]
+        chosen.append(vector)
     for r in records[:2]:
         chosen.append(
             {

@@ -12,10 +12,11 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
-import java.util.Collections;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * The edgekit ONNX decoder graph on onnxruntime-android, implementing the core's Backend seam. Graph I/O is the
@@ -35,6 +36,7 @@ public final class OnnxBackend implements Backend {
     private final OnnxTensor[] keys;
     private final OnnxTensor[] values;
     private int length;
+    private float[] lastHidden; // the final hidden state behind the latest forward's logits (null: no such output)
 
     /** Loads {@code modelPath} (its external data file must sit beside it) with {@code threads} intra-op threads. */
     public OnnxBackend(String modelPath, BundleManifest manifest, int threads) throws OrtException {
@@ -58,6 +60,18 @@ public final class OnnxBackend implements Backend {
         }
     }
 
+    /** One output as floats: logits_to_keep = 1, so exactly one row (of vocab logits, or of the hidden state). */
+    private static float[] floats(OrtSession.Result result, String name) throws OrtException {
+        Optional<OnnxValue> output = result.get(name);
+        if (!output.isPresent()) {
+            throw new GenerationException("the model returned no \"" + name + "\" output; re-export the bundle");
+        }
+        FloatBuffer buffer = ((OnnxTensor) output.get()).getFloatBuffer();
+        float[] all = new float[buffer.remaining()];
+        buffer.get(all);
+        return all;
+    }
+
     private static FloatBuffer directFloats(int n) {
         return ByteBuffer.allocateDirect(n * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
     }
@@ -68,16 +82,26 @@ public final class OnnxBackend implements Backend {
     }
 
     @Override
+    public float[] lastHidden() {
+        return lastHidden;
+    }
+
+    @Override
     public float[] promptHidden(int[] prompt) {
         if (graph.lastHidden == null) {
             return null; // a bundle exported before the graph had the output
         }
         reset();
-        return run(prompt, true);
+        run(prompt, true);
+        return lastHidden;
     }
 
-    /** One run after the cached tokens: the last position's logits, or its final hidden state when {@code hidden}. */
-    private float[] run(int[] tokens, boolean hidden) {
+    /**
+     * One run after the cached tokens: the last position's logits (none when {@code hiddenOnly}); the final hidden
+     * state of that position, when the graph has the output, is kept for {@link #lastHidden} (576 floats a token
+     * for the default model, against its 49152 logits).
+     */
+    private float[] run(int[] tokens, boolean hiddenOnly) {
         int total = length + tokens.length;
         if (total > maxContext) {
             throw new GenerationException("the context is full (" + maxContext + " tokens); start a new chat");
@@ -106,17 +130,17 @@ public final class OnnxBackend implements Backend {
                 pinned.put(graph.presentKey(i), keys[i]); // same buffer: updated in place
                 pinned.put(graph.presentValue(i), values[i]);
             }
-            String wanted = hidden ? graph.lastHidden : graph.logits;
-            try (OrtSession.Result result = session.run(inputs, Collections.singleton(wanted), pinned)) {
-                Optional<OnnxValue> output = result.get(wanted);
-                if (!output.isPresent()) {
-                    throw new GenerationException("the model returned no \"" + wanted + "\" output; re-export the bundle");
-                }
-                FloatBuffer buffer = ((OnnxTensor) output.get()).getFloatBuffer();
-                float[] all = new float[buffer.remaining()];
-                buffer.get(all);
+            Set<String> wanted = new HashSet<>();
+            if (!hiddenOnly) {
+                wanted.add(graph.logits);
+            }
+            if (graph.lastHidden != null) {
+                wanted.add(graph.lastHidden);
+            }
+            try (OrtSession.Result result = session.run(inputs, wanted, pinned)) {
+                lastHidden = graph.lastHidden == null ? null : floats(result, graph.lastHidden);
                 length = total;
-                return all; // logits_to_keep = 1: exactly one row (of vocab logits, or of the hidden state)
+                return hiddenOnly ? null : floats(result, graph.logits);
             }
         } catch (OrtException e) {
             throw new GenerationException("onnxruntime failed to run the model: " + e.getMessage(), e);
@@ -142,6 +166,7 @@ public final class OnnxBackend implements Backend {
     @Override
     public void reset() {
         length = 0; // old positions are never read: attention only looks at the first `total` slots
+        lastHidden = null;
     }
 
     @Override

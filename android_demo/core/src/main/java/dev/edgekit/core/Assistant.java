@@ -149,7 +149,7 @@ public final class Assistant {
                 Map<String, Double> signals = new HashMap<>(pre);
                 signals.putAll(Signals.post(local.text, local.tokens, local.finishReason, local.contextOverflow,
                         policy.answerKind(family)));
-                decision = policy.decide(family, signals);
+                decision = policy.decide(family, signals, local.answerHiddenMean);
                 if (!decision.escalate || cloud == null) {
                     return new Answer(local.text, Route.LOCAL, decision, local, null, Collections.<String, Integer>emptyMap());
                 }

@@ -1,5 +1,6 @@
 package dev.edgekit.core;
 
+import static org.junit.Assert.assertArrayEquals;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertNotNull;
@@ -180,6 +181,11 @@ public class AssistantTest {
         }
 
         @Override
+        public float[] lastHidden() {
+            return hidden; // the same state at every position: the answer's mean is this state
+        }
+
+        @Override
         public float[] promptHidden(int[] prompt) {
             probed++;
             reset();
@@ -192,10 +198,15 @@ public class AssistantTest {
         }
     }
 
+    /** The test policy file (-Dedgekit.policy) as a map to change. */
+    private static Map<String, Object> testPolicyData() throws IOException {
+        return new LinkedHashMap<>(TestFiles.object(Json.parse(new String(
+                Files.readAllBytes(TestFiles.property("edgekit.policy")), StandardCharsets.UTF_8))));
+    }
+
     /** The test policy file with a probe whose score is {@code bias + h[0] - h[1]} (escalate at p >= 0.5). */
     private static Policy withProbe(double bias) throws IOException {
-        Map<String, Object> data = new LinkedHashMap<>(TestFiles.object(Json.parse(new String(
-                Files.readAllBytes(TestFiles.property("edgekit.policy")), StandardCharsets.UTF_8))));
+        Map<String, Object> data = testPolicyData();
         Map<String, Object> probe = new LinkedHashMap<>();
         probe.put("state", "prompt");
         probe.put("hidden_size", 2L);
@@ -235,10 +246,53 @@ public class AssistantTest {
         assertEquals(1, low.probed);
     }
 
+    /** The test policy file with an answer probe {@code bias + m[0] - m[1]}, the only feature of its post model. */
+    private static Policy withAnswerProbe(double bias) throws IOException {
+        Map<String, Object> data = testPolicyData();
+        Map<String, Object> probe = new LinkedHashMap<>();
+        probe.put("state", "answer_mean");
+        probe.put("hidden_size", 2L);
+        probe.put("weights", Arrays.<Object>asList(1.0, -1.0));
+        probe.put("bias", bias);
+        Map<String, Object> model = new LinkedHashMap<>();
+        model.put("features", Arrays.<Object>asList("answer_probe"));
+        model.put("mean", Arrays.<Object>asList(0.0));
+        model.put("std", Arrays.<Object>asList(1.0));
+        model.put("weights", Arrays.<Object>asList(1.0));
+        model.put("bias", 0.0);
+        model.put("threshold", 0.5);
+        Map<String, Object> post = new LinkedHashMap<>();
+        post.put("models", Collections.singletonMap("default", model));
+        data.put("version", 3L);
+        data.put("answer_probe", probe);
+        data.put("post", post);
+        return Policy.fromMap(data, "answer probe policy");
+    }
+
+    @Test
+    public void theAnswerProbeReadsTheMeanStateOfTheGeneratedAnswer() throws IOException {
+        int[] answer = Arrays.copyOf(tokenizer.encode("Shakespeare."), tokenizer.encode("Shakespeare.").length + 1);
+        answer[answer.length - 1] = 2;
+        float[] state = {2.0f, -1.0f};
+        ProbedBackend backend = new ProbedBackend(new GeneratorTest.ScriptedBackend(answer, 0, 2048, tokenizer.vocabSize()), state);
+        Assistant.Answer a = askProbed(withAnswerProbe(0.0), backend, QUESTION); // score 3: p 0.95
+        assertNotNull("generated locally first", a.local);
+        assertArrayEquals(state, a.local.answerHiddenMean, 1e-6f);
+        assertEquals(Assistant.Route.CLOUD, a.route);
+        assertEquals("post:model:" + a.decision.family, a.decision.rule);
+        assertEquals(0.9526, a.decision.probability, 1e-4);
+        assertEquals(0, backend.probed);
+
+        ProbedBackend low = new ProbedBackend(new GeneratorTest.ScriptedBackend(answer, 0, 2048, tokenizer.vocabSize()), state);
+        Assistant.Answer kept = askProbed(withAnswerProbe(-6.0), low, QUESTION); // score -3: p 0.05, kept
+        assertEquals(Assistant.Route.LOCAL, kept.route);
+        assertEquals("post:accept", kept.decision.rule);
+        assertEquals(0.0474, kept.decision.probability, 1e-4);
+    }
+
     /** The test policy file with an early model of p = 0.5 on every prefix: threshold 0 stops, 1 never does. */
     private static Policy withEarly(double threshold) throws IOException {
-        Map<String, Object> data = new LinkedHashMap<>(TestFiles.object(Json.parse(new String(
-                Files.readAllBytes(TestFiles.property("edgekit.policy")), StandardCharsets.UTF_8))));
+        Map<String, Object> data = testPolicyData();
         Map<String, Object> model = new LinkedHashMap<>();
         model.put("features", Arrays.<Object>asList("prefix_tokens"));
         model.put("mean", Arrays.<Object>asList(0.0));

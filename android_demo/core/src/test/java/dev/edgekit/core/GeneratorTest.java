@@ -108,6 +108,50 @@ public class GeneratorTest {
     }
 
     @Test
+    public void theAnswerStateIsTheMeanOfTheStatesThatDrewItsTokens() {
+        // a backend whose "hidden state" is its cache length: the state that drew token i (0-based) is P + i
+        String answer = "one two three four";
+        int[] ids = tokenizer.encode(answer);
+        int[] script = Arrays.copyOf(ids, ids.length + 1);
+        script[ids.length] = EOS;
+        int[] prompt = tokenizer.encode("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+        ScriptedBackend inner = new ScriptedBackend(script, prompt.length, 2048, tokenizer.vocabSize());
+        Backend withState = new Backend() {
+            public float[] forward(int[] tokens) {
+                return inner.forward(tokens);
+            }
+
+            public float[] lastHidden() {
+                return new float[] {inner.length(), 1.0f};
+            }
+
+            public int length() {
+                return inner.length();
+            }
+
+            public int maxContext() {
+                return inner.maxContext();
+            }
+
+            public void reset() {
+                inner.reset();
+            }
+
+            public void close() {
+            }
+        };
+        Set<Integer> eosIds = new HashSet<>(Collections.singletonList(EOS));
+        GenerationResult r = Generator.run(withState, tokenizer, new Sampler(SamplingOptions.greedy()),
+                new Generator.Request(prompt, 100, eosIds, Collections.<String>emptyList(), 4), null, null);
+        int n = ids.length;
+        assertEquals(n, r.tokenIds.length);
+        // the state that drew eos is not part of the answer
+        assertArrayEquals(new float[] {prompt.length + (n - 1) / 2.0f, 1.0f}, r.answerHiddenMean, 1e-5f);
+        GenerationResult none = run(answer, true, 100, Collections.<String>emptyList(), 2048, new ArrayList<>());
+        assertEquals("a backend without states gives none", null, none.answerHiddenMean);
+    }
+
+    @Test
     public void aStopStringCutsTheTextAndIsNeverStreamed() {
         List<String> pieces = new ArrayList<>();
         String answer = "Paris is the capital.\nUser: and Rome?";

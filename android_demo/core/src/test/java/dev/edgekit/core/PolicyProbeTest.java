@@ -39,7 +39,8 @@ public class PolicyProbeTest {
                 hidden[i] = (float) Json.number(h.get(i), "hidden");
             }
             String question = (String) v.get("question");
-            Decision d = policy.decideRecorded(question, signals, (String) v.get("privacy"), hidden);
+            Decision d = policy.decideRecorded(question, signals, (String) v.get("privacy"), hidden,
+                    TestFiles.floats(v.get("answer_hidden")));
             rules.add(d.rule);
             String problem = PolicyVectorsTest.compare(TestFiles.object(v.get("expected")), d);
             if (problem != null) {
@@ -48,6 +49,27 @@ public class PolicyProbeTest {
         }
         assertTrue("the probe must escalate some questions: " + rules, rules.contains("router:probe"));
         assertTrue(bad.size() + " of " + vectors.size() + " decisions differ from Python:\n" + String.join("\n", bad), bad.isEmpty());
+    }
+
+    @Test
+    public void anAnswerProbeOutsideVersionThreeOrWithoutItsModelsIsRefused() {
+        Map<String, Object> file = TestFiles.object(TestFiles.readJson(TestFiles.property("edgekit.probeVectors")));
+        Map<String, Object> v2 = new LinkedHashMap<>(TestFiles.object(file.get("policy")));
+        v2.put("version", 2L);
+        try {
+            Policy.fromMap(v2, "v2 policy");
+            fail("a version 2 policy with an answer probe was accepted");
+        } catch (EdgekitException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("needs policy version 3"));
+        }
+        Map<String, Object> without = new LinkedHashMap<>(TestFiles.object(file.get("policy")));
+        without.remove("answer_probe");
+        try {
+            Policy.fromMap(without, "policy without its answer probe");
+            fail("post models that read the answer probe were accepted without it");
+        } catch (EdgekitException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("has no \"answer_probe\""));
+        }
     }
 
     @Test

@@ -42,7 +42,8 @@ public class PolicyVectorsTest {
             Map<String, Object> v = TestFiles.object(item);
             Map<String, Double> signals = signalsOf(v);
             String question = (String) v.get("question");
-            Decision d = policy.decideRecorded(question, signals, (String) v.get("privacy"));
+            Decision d = policy.decideRecorded(question, signals, (String) v.get("privacy"), null,
+                    TestFiles.floats(v.get("answer_hidden")));
             Map<String, Object> exp = TestFiles.object(v.get("expected"));
             String problem = compare(exp, d);
             if (problem != null) {

@@ -48,4 +48,16 @@ final class TestFiles {
         }
         return out;
     }
+
+    /** A base64 little-endian float32 vector (vectors.py answer_hidden), or null. */
+    static float[] floats(Object base64) {
+        if (base64 == null) {
+            return null;
+        }
+        java.nio.FloatBuffer buffer = java.nio.ByteBuffer.wrap(java.util.Base64.getDecoder().decode((String) base64))
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+        float[] out = new float[buffer.remaining()];
+        buffer.get(out);
+        return out;
+    }
 }

@@ -25,6 +25,15 @@ public interface Backend extends AutoCloseable {
         return null;
     }
 
+    /**
+     * The final hidden state of the last position of the latest {@link #forward} (the state that drew the logits it
+     * returned), or null when the graph has no last_hidden output. The generator sums these over an answer's tokens:
+     * their mean is what a policy's answer probe reads.
+     */
+    default float[] lastHidden() {
+        return null;
+    }
+
     @Override
     void close();
 }

@@ -14,9 +14,14 @@ public final class GenerationResult {
     public final double prefillMs;
     public final double decodeMs;
     public final boolean contextOverflow;
+    /**
+     * The mean of the final hidden states that drew each generated token (the state that drew eos when none was
+     * generated; the Python runtime's Result.answer_hidden_mean), or null when the backend gives no states.
+     */
+    public final float[] answerHiddenMean;
 
     GenerationResult(String text, int[] tokenIds, FinishReason finishReason, int promptTokens, List<TokenInfo> tokens,
-                     double prefillMs, double decodeMs, boolean contextOverflow) {
+                     double prefillMs, double decodeMs, boolean contextOverflow, float[] answerHiddenMean) {
         this.text = text;
         this.tokenIds = tokenIds;
         this.finishReason = finishReason;
@@ -26,6 +31,7 @@ public final class GenerationResult {
         this.prefillMs = prefillMs;
         this.decodeMs = decodeMs;
         this.contextOverflow = contextOverflow;
+        this.answerHiddenMean = answerHiddenMean;
     }
 
     public double decodeTokensPerSecond() {

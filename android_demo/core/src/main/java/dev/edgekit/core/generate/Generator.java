@@ -93,6 +93,7 @@ public final class Generator {
         int emitted = 0;
         FinishReason finish = FinishReason.LENGTH;
         long decodeStart = System.nanoTime();
+        double[] hiddenSum = null; // the states that drew the generated tokens (one vector add per token)
 
         while (true) {
             Sampler.Choice choice = sampler.sample(logits, history);
@@ -102,6 +103,15 @@ public final class Generator {
             }
             ids.add(choice.token);
             history.add(choice.token);
+            float[] drew = backend.lastHidden();
+            if (drew != null) {
+                if (hiddenSum == null) {
+                    hiddenSum = new double[drew.length];
+                }
+                for (int i = 0; i < drew.length; i++) {
+                    hiddenSum[i] += drew[i];
+                }
+            }
             String piece = detok.push(choice.token);
             TokenInfo info = new TokenInfo(choice.token, piece, choice.logprob, choice.entropy);
             tokens.add(info);
@@ -150,7 +160,16 @@ public final class Generator {
         for (int i = 0; i < out.length; i++) {
             out[i] = ids.get(i);
         }
-        return new GenerationResult(text.toString(), out, finish, prompt.length, tokens, prefillMs, decodeMs, false);
+        float[] mean = null;
+        if (hiddenSum != null) {
+            mean = new float[hiddenSum.length];
+            for (int i = 0; i < mean.length; i++) {
+                mean[i] = (float) (hiddenSum[i] / out.length);
+            }
+        } else if (out.length == 0 && backend.lastHidden() != null) {
+            mean = backend.lastHidden().clone(); // nothing generated: the state that drew eos
+        }
+        return new GenerationResult(text.toString(), out, finish, prompt.length, tokens, prefillMs, decodeMs, false, mean);
     }
 
     /** Length of the longest tail of {@code text} that is a proper prefix of a stop string. */

@@ -18,13 +18,15 @@ import java.util.regex.Pattern;
  * model on the question's and the answer prefix's signals may stop and escalate ({@link #earlyDecision}).
  * Version 2 files may add a hidden-state probe ({@link PromptProbe}): the last step of stage 1, for a question the
  * rules and the router model keep local, on the prompt's final hidden state after prefill ({@link #probeDecision}).
- * Stage 2 (after generation): context overflow escalates; else the family's post model decides.
+ * Stage 2 (after generation): context overflow escalates; else the family's post model decides. Version 3 files
+ * may add an answer probe ({@link AnswerProbe}), a post-model feature read from the mean of the final hidden states
+ * that drew the answer's tokens ({@link #decide(String, Map, float[])}).
  * Checked against tests/vectors/policy_vectors.json (PolicyVectorsTest).
  */
 public final class Policy {
     public static final String FORMAT = "edgekit-policy";
-    /** The newest version this app reads; 1 is read too (2 adds the optional probe, as in policy.py). */
-    public static final int VERSION = 2;
+    /** The newest version this app reads, and every older one (2 adds the optional probe, 3 the answer probe). */
+    public static final int VERSION = 3;
     private static final String GENERAL = "general";
     private static final int FLAGS = Pattern.CASE_INSENSITIVE | Pattern.UNICODE_CASE | Pattern.UNICODE_CHARACTER_CLASS;
 
@@ -136,6 +138,10 @@ public final class Policy {
             }
         }
 
+        boolean reads(String signal) {
+            return features.contains(signal);
+        }
+
         double probability(Map<String, Double> signals) {
             double s = bias;
             for (int i = 0; i < features.size(); i++) {
@@ -173,6 +179,8 @@ public final class Policy {
     public final String privacy;
     /** The hidden-state probe, or null (version 1 files, and version 2 files without one). */
     public final PromptProbe probe;
+    /** The answer probe, or null (files before version 3, and version 3 files without one). */
+    public final AnswerProbe answerProbe;
     /** Local generation options the models were fitted with (e.g. max_new_tokens). */
     public final Map<String, Object> generation;
 
@@ -183,12 +191,17 @@ public final class Policy {
         Object version = data.get("version");
         if (!(version instanceof Long) || (Long) version < 1 || (Long) version > VERSION) {
             throw new EdgekitException(where + ": policy version " + version + " is not supported (this app reads "
-                    + "1 and " + VERSION + "); re-run `edgekit calibrate`");
+                    + "1 to " + VERSION + "); re-run `edgekit calibrate`");
         }
         if (data.get("probe") != null && (Long) version < 2) {
             throw new EdgekitException(where + ": a \"probe\" needs policy version 2, the file says " + version);
         }
         probe = data.get("probe") == null ? null : new PromptProbe(Json.object(data.get("probe"), where + ".probe"), where);
+        if (data.get("answer_probe") != null && (Long) version < 3) {
+            throw new EdgekitException(where + ": an \"answer_probe\" needs policy version 3, the file says " + version);
+        }
+        answerProbe = data.get("answer_probe") == null ? null
+                : new AnswerProbe(Json.object(data.get("answer_probe"), where + ".answer_probe"), where);
         String p = privacyOverride != null ? privacyOverride : (data.get("privacy") == null ? "allow" : Json.string(data.get("privacy"), where + ".privacy"));
         if (!"allow".equals(p) && !"local-only".equals(p)) {
             throw new EdgekitException("privacy=\"" + p + "\" is unknown; use one of: allow, local-only");
@@ -213,6 +226,17 @@ public final class Policy {
         Object post = data.get("post");
         if (post != null) {
             models(Json.object(post, where + ".post").get("models"), postModels, where + ".post.models");
+        }
+        List<String> reading = new ArrayList<>();
+        for (Map.Entry<String, Model> e : postModels.entrySet()) {
+            if (e.getValue().reads(AnswerProbe.SIGNAL)) {
+                reading.add(e.getKey());
+            }
+        }
+        if (!reading.isEmpty() && answerProbe == null) {
+            Collections.sort(reading);
+            throw new EdgekitException("policy post models " + String.join(", ", reading) + " read the answer probe's "
+                    + "score but the policy has no \"answer_probe\"; re-run `edgekit calibrate`");
         }
         Object early = data.get("early");
         if (early != null) {
@@ -334,8 +358,20 @@ public final class Policy {
         return new Decision(false, "early", "early:continue", family, p, earlyModel.threshold);
     }
 
-    /** Stage 2: escalate after seeing the local answer's signals (pre + post)? */
+    /** Stage 2: escalate after seeing the local answer's signals (pre + post)? (no answer state) */
     public Decision decide(String family, Map<String, Double> signals) {
+        return decide(family, signals, null);
+    }
+
+    /**
+     * Stage 2 with the mean of the final hidden states that drew the answer's tokens
+     * ({@code GenerationResult.answerHiddenMean}), which the answer probe reads when the policy has one.
+     */
+    public Decision decide(String family, Map<String, Double> signals, float[] answerHidden) {
+        if (answerProbe != null) {
+            signals = new LinkedHashMap<>(signals);
+            answerProbe.addSignals(answerHidden, signals);
+        }
         if ("local-only".equals(privacy)) {
             return new Decision(false, "privacy", "privacy:local-only", family);
         }
@@ -361,11 +397,17 @@ public final class Policy {
 
     /** The same with the prompt's hidden state, for a policy with a probe. */
     public Decision decideRecorded(String question, Map<String, Double> signals, String privacyMode, float[] hidden) {
+        return decideRecorded(question, signals, privacyMode, hidden, null);
+    }
+
+    /** The same with the answer's mean hidden state too, for a policy with an answer probe. */
+    public Decision decideRecorded(String question, Map<String, Double> signals, String privacyMode, float[] hidden,
+                                   float[] answerHidden) {
         Policy p = withPrivacy(privacyMode);
         Decision routed = p.route(question, signals);
         if (p.needsProbe(routed)) {
             routed = p.probeDecision(routed, hidden);
         }
-        return routed.escalate || "privacy".equals(routed.stage) ? routed : p.decide(routed.family, signals);
+        return routed.escalate || "privacy".equals(routed.stage) ? routed : p.decide(routed.family, signals, answerHidden);
     }
 }

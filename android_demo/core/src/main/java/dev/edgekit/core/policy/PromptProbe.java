@@ -2,7 +2,6 @@ package dev.edgekit.core.policy;
 
 import dev.edgekit.core.EdgekitException;
 import dev.edgekit.core.Json;
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -18,37 +17,15 @@ public final class PromptProbe {
     PromptProbe(Map<String, Object> d, String where) {
         Object state = d.get("state");
         if (state != null && !"prompt".equals(state)) {
-            throw bad(where, "state \"" + state + "\" is unknown (known: prompt)");
+            throw FoldedWeights.bad(where, "probe", "state \"" + state + "\" is unknown (known: prompt)");
         }
-        List<Object> list = Json.array(Json.require(d, "weights", where), where + ".weights");
-        if (list.isEmpty()) {
-            throw bad(where, "weights is empty");
-        }
-        weights = new double[list.size()];
-        for (int i = 0; i < weights.length; i++) {
-            weights[i] = Json.number(list.get(i), where + ".weights[" + i + "]");
-        }
-        bias = Json.number(Json.require(d, "bias", where), where + ".bias");
+        FoldedWeights folded = new FoldedWeights(d, where, "probe");
+        weights = folded.weights;
+        bias = folded.bias;
         threshold = Json.number(Json.require(d, "threshold", where), where + ".threshold");
-        for (double w : weights) {
-            if (!Double.isFinite(w)) {
-                throw bad(where, "weights and bias must be finite numbers");
-            }
-        }
-        if (!Double.isFinite(bias)) {
-            throw bad(where, "weights and bias must be finite numbers");
-        }
         if (!(threshold >= 0 && threshold <= 1)) {
-            throw bad(where, "threshold " + threshold + " must be a probability in [0, 1]");
+            throw FoldedWeights.bad(where, "probe", "threshold " + threshold + " must be a probability in [0, 1]");
         }
-        Object size = d.get("hidden_size");
-        if (size != null && Json.number(size, where + ".hidden_size") != weights.length) {
-            throw bad(where, "hidden_size " + size + " but " + weights.length + " weights");
-        }
-    }
-
-    private static EdgekitException bad(String where, String why) {
-        return new EdgekitException(where + ": probe " + why + "; re-run `edgekit calibrate`");
     }
 
     public int hiddenSize() {
