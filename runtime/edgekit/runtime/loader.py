@@ -40,6 +40,7 @@ def load(
     allow_spinning: bool | str | None = None,
     prefill_chunk: int = 256,
     parallel: int = 1,
+    hidden_states: bool = True,
 ) -> LocalModel:
     """Load the bundle folder ``path``.
 
@@ -51,7 +52,9 @@ def load(
     CPUs the threads need are idle while the bundle loads (spinning.py), True/False ("on"/"off") force it;
     the choice and its reason are ``model.spinning``. parallel: generations expected at once (each holds a
     KV cache, counted by the memory check); above 1, a backend with batched decode (``Backend.max_batch``)
-    decodes them together (batching.py), others run them side by side.
+    decodes them together (batching.py), others run them side by side. hidden_states: read the model's final
+    hidden state (``Result.prompt_hidden``, ``answer_hidden``, ``answer_hidden_mean``: what the escalation
+    policy's probes read); False leaves them None (``edgekit bench`` measures what they cost).
     """
     started = time.perf_counter()
     try:
@@ -97,7 +100,9 @@ def load(
     cpu_after = spinning.sample() if auto_spin else None
     threads = threads or physical_cores()  # resolved once: the spinning decision and the backend use the same count
     spin = spinning.decide(spin_mode, threads, cpu_before, cpu_after)
-    options = BackendOptions(threads=threads, allow_spinning=spin.allow, prefill_chunk=prefill_chunk)
+    options = BackendOptions(
+        threads=threads, allow_spinning=spin.allow, prefill_chunk=prefill_chunk, hidden_states=bool(hidden_states)
+    )
     backend = backend_cls.open(folder, manifest, options)
     if parallel > 1 and backend.max_batch >= parallel:
         backend = DecodeBatcher(backend, parallel)

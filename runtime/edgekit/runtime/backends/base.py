@@ -28,6 +28,7 @@ class BackendOptions:
     threads: int | None = None  # intra-op threads; None = physical cores
     allow_spinning: bool = False  # load() decides it from the CPUs' idleness (spinning.py)
     prefill_chunk: int = 256  # longest prompt slice per forward call
+    hidden_states: bool = True  # read the final hidden state output when the model has one (Cache.last_hidden)
 
 
 class Cache(ABC):

@@ -120,7 +120,16 @@ class ExecuTorchCache(Cache):
 
 @register_backend("executorch")
 class ExecuTorchBackend(Backend):
-    def __init__(self, path: Path, spec: ExecuTorchSpec, manifest: Manifest, runtime: Any, torch: Any, program: Any):
+    def __init__(
+        self,
+        path: Path,
+        spec: ExecuTorchSpec,
+        manifest: Manifest,
+        runtime: Any,
+        torch: Any,
+        program: Any,
+        hidden_states: bool = True,
+    ):
         self.path = path
         self.spec = spec
         self.manifest = manifest
@@ -130,8 +139,8 @@ class ExecuTorchBackend(Backend):
         self._max_context = int(manifest.max_context)
         self._vocab = int(manifest.architecture.vocab_size)
         # Only the method that runs is loaded: each loaded method plans its own KV buffers and delegates.
-        self._hidden = spec.hidden_method is not None
-        self._method = program.load_method(spec.hidden_method if spec.hidden_method is not None else spec.method)
+        self._hidden = spec.hidden_method is not None and hidden_states
+        self._method = program.load_method(spec.hidden_method if self._hidden else spec.method)
         # Decode steps reuse these two tensors (one token, one position): no allocation per token.
         self._token1 = torch.zeros((1, 1), dtype=torch.long)
         self._pos1 = torch.zeros((1,), dtype=torch.long)
@@ -154,7 +163,7 @@ class ExecuTorchBackend(Backend):
                 f"edgekit.json: the program's KV cache holds {spec.kv_cache.max_context} positions but the manifest "
                 f"says max_context {manifest.max_context}; re-export the bundle"
             )
-        return cls(path, spec, manifest, runtime, torch, program)
+        return cls(path, spec, manifest, runtime, torch, program, hidden_states=options.hidden_states)
 
     @staticmethod
     def _load(runtime: Any, path: Path, spec: ExecuTorchSpec) -> Any:

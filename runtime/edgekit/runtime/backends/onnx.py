@@ -112,7 +112,7 @@ class OnnxCache(Cache):
 
 @register_backend("onnx")
 class OnnxBackend(Backend):
-    def __init__(self, session: Any, spec: OnnxGraphSpec, manifest: Manifest):
+    def __init__(self, session: Any, spec: OnnxGraphSpec, manifest: Manifest, hidden_states: bool = True):
         self.session = session
         self.spec = spec
         self.manifest = manifest
@@ -143,8 +143,8 @@ class OnnxBackend(Backend):
         self.has_mask = spec.attention_mask in inputs
         self.has_keep = spec.logits_to_keep in inputs
         self.has_positions = _POSITION_IDS in inputs
-        # the final hidden state output (None: a bundle exported before it, or a graph without it)
-        self.hidden_name: str | None = spec.last_hidden
+        # the final hidden state output (None: a bundle exported before it, a graph without it, or not wanted)
+        self.hidden_name: str | None = spec.last_hidden if hidden_states else None
         self.hidden_size = int(manifest.architecture.hidden_size)
         # Batched decode needs a batch dimension (graphs exported before it had a fixed 1), the shared
         # buffer (each sequence a row of one tensor) and the mask (per-row lengths reach seqlens_k).
@@ -175,7 +175,7 @@ class OnnxBackend(Backend):
                 f"{str(exc).splitlines()[0][:300]}); "
                 "re-export the bundle or upgrade onnxruntime"
             ) from None
-        return cls(session, spec, manifest)
+        return cls(session, spec, manifest, hidden_states=options.hidden_states)
 
     @property
     def max_context(self) -> int:

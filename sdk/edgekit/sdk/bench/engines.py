@@ -56,6 +56,7 @@ class Variant:
     options: Mapping[str, Any] = field(default_factory=dict)
     default: bool = True  # the engine's out-of-the-box configuration
     constraint: str | None = None  # a BENCH_CONSTRAINTS name: decode under that grammar too (constrained.py)
+    hidden_cost: bool = False  # also decode without reading the hidden states, interleaved (hidden_cost.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +65,7 @@ class Variant:
             "options": dict(self.options),
             "default": self.default,
             "constraint": self.constraint,
+            "hidden_cost": self.hidden_cost,
         }
 
 
@@ -126,6 +128,11 @@ def _edgekit_variants(ctx: BenchContext) -> tuple[Variant, ...]:
 
         for name in ctx.config.constraints:
             rows.append(Variant(BENCH_CONSTRAINTS.get(name).label, default=False, constraint=name))
+        from .hidden_cost import HIDDEN_COST_LABEL
+
+        config = ctx.manifest.backend_config
+        if config.get("last_hidden") or config.get("hidden_method"):  # a bundle whose model gives the states
+            rows.append(Variant(HIDDEN_COST_LABEL, default=False, hidden_cost=True))
     return tuple(rows)
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .constrained import OVERHEAD_LIMIT
+from .hidden_cost import HIDDEN_COST_LIMIT
 from .machine import BUSY_LOAD_PER_CORE
 from .records import BenchReport, EngineResult
 
@@ -90,6 +91,7 @@ def check_targets(report: BenchReport) -> list[TargetCheck]:
             shown = f"{value:.3f}" if target.unit == "" else f"{value:.0f}{target.unit}"
         checks.append(TargetCheck(target, _OPS[target.op](value, target.factor), f"{goal}: {shown}"))
     checks.extend(_constraint_checks(report))
+    checks.extend(_hidden_cost_checks(report))
     return checks
 
 
@@ -108,6 +110,24 @@ def _constraint_checks(report: BenchReport) -> list[TargetCheck]:
                 f"{overhead:.1f}% ({measured['tok_s']:.1f} vs {measured['unconstrained_tok_s']:.1f} tok/s)"
             )
             checks.append(TargetCheck(CONSTRAINT_TARGET, overhead <= CONSTRAINT_TARGET.factor, text))
+    return checks
+
+
+# the hidden-state row's own same-process ratio (its extra["hidden_cost"], hidden_cost.py)
+HIDDEN_COST_TARGET = Target("hidden_cost", "hidden-state probe cost", "<=", HIDDEN_COST_LIMIT * 100, unit="%")
+
+
+def _hidden_cost_checks(report: BenchReport) -> list[TargetCheck]:
+    checks = []
+    for row in report.results:
+        measured = row.extra.get("hidden_cost") if row.engine == "edgekit" and row.ok else None
+        if measured:
+            overhead = measured["overhead"] * 100
+            text = (
+                f"{HIDDEN_COST_TARGET.label} ≤ {HIDDEN_COST_TARGET.factor:g}% of decode: {overhead:.1f}% "
+                f"({measured['tok_s']:.1f} tok/s reading them vs {measured['without_tok_s']:.1f} without)"
+            )
+            checks.append(TargetCheck(HIDDEN_COST_TARGET, overhead <= HIDDEN_COST_TARGET.factor, text))
     return checks
 
 
@@ -189,6 +209,15 @@ def format_report(report: BenchReport) -> str:
                 f"{_fmt(e.get('export_peak_rss_mib'))} MiB ({e['export']}); their .pte {_fmt(e.get('pte_mib'), '.1f')} "
                 f"MiB. edgekit's bundle: .pte {_fmt(e.get('bundle_model_mib'), '.1f')} MiB, export stages "
                 f"{_fmt(e.get('bundle_export_s'))} s, export peak RSS {_fmt(e.get('bundle_export_peak_rss_mib'))} MiB"
+            )
+    for r in report.results:
+        cost = r.extra.get("hidden_cost") if r.ok else None
+        if cost:
+            facts.append(
+                f"hidden-state row: the same worker decodes {cost['generated_tokens']} tokens with the model's final "
+                f"hidden state read ({cost['hidden_size']} floats a token, summed for the answer probe) and with the "
+                f"bundle loaded without it, interleaved {cost['repeats']}× (medians {cost['tok_s']:.1f} and "
+                f"{cost['without_tok_s']:.1f} tok/s; same tokens: {'yes' if cost['same_tokens'] else 'no'})"
             )
     for r in report.results:
         measured = r.extra.get("constrained") if r.ok else None

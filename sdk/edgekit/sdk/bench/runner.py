@@ -98,6 +98,7 @@ def _speed_row(engine: Engine, variant: Variant, prepared: Prepared, job: dict, 
                 "model": prepared.model,
                 "options": dict(variant.options),
                 "constraint": variant.constraint,
+                "hidden_cost": variant.hidden_cost,
             },
             env={**worker_env(variant), **prepared.env},
         )
@@ -116,6 +117,8 @@ def _speed_row(engine: Engine, variant: Variant, prepared: Prepared, job: dict, 
         row.extra.setdefault("build", out["build"])
     if "constrained" in out:
         row.extra["constrained"] = out["constrained"]
+    if "hidden_cost" in out:
+        row.extra["hidden_cost"] = out["hidden_cost"]
     return row
 
 

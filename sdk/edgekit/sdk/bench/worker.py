@@ -119,6 +119,10 @@ def run_edgekit(job: dict) -> dict:
     }
     if job.get("constraint"):
         out.update(_constrained(job, model, decode))
+    if job.get("hidden_cost"):
+        from edgekit.sdk.bench.hidden_cost import measure_hidden_cost
+
+        out.update(measure_hidden_cost(job, model, decode))
     return out
 
 

@@ -82,7 +82,8 @@ def _stream_counts(value: str | None) -> tuple[int, ...]:
     "--variants/--no-variants",
     default=True,
     show_default=True,
-    help="Also run each engine's labelled rows: its thread-wait setting toggled, and edgekit under --constraint.",
+    help="Also run each engine's labelled rows: its thread-wait setting toggled, edgekit under --constraint, and "
+    "edgekit without reading the hidden states (what the escalation policy's probes cost).",
 )
 @click.option(
     "--quality/--no-quality",
