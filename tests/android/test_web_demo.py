@@ -367,6 +367,35 @@ def _python_tool_reference(bundle: Path, tools: list[dict], questions: list[str]
     return out
 
 
+def _python_follow_up(bundle: Path, tools: list[dict], turns: list[dict]) -> list[dict]:
+    """The runtime's reply after each page turn's calls and their outputs (tool_choice "none", greedy)."""
+    from edgekit.runtime import load
+    from edgekit.runtime.tool_prompt import prepare_messages
+
+    out = []
+    with load(bundle) as model:
+        takes = model.chat_template is not None and model.chat_template.takes_tools
+        for turn in turns:
+            calls = [
+                {"id": f"call_{i}", "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                for i, c in enumerate(turn["toolCalls"])
+            ]
+            messages = [
+                {"role": "user", "content": turn["question"]},
+                {"role": "assistant", "content": None, "tool_calls": calls},
+                *(
+                    {"role": "tool", "tool_call_id": c["id"], "content": json.dumps(o, separators=(",", ":"))}
+                    for c, o in zip(calls, turn["toolOutputs"], strict=True)
+                ),
+            ]
+            result = model.generate(
+                messages, tools=tools, tool_choice="none", max_new_tokens=TOOL_NEW_TOKENS, temperature=0.0
+            )
+            prompt = model.tokenizer.encode(model.render_chat(prepare_messages(messages, [], takes)))
+            out.append({"ids": list(result.token_ids), "prompt": prompt, "text": result.text})
+    return out
+
+
 def test_web_tool_calls_equal_python_runtime_and_run_in_the_page(browser_ready, web_default_bundle):
     """With the demo tools offered, the page renders the same prompt as the Python runtime (the generic tool format:
     SmolLM2's template has no tools), its grammar (XGrammar) lets greedy decoding draw the same tokens as the
@@ -413,9 +442,17 @@ def test_web_tool_calls_equal_python_runtime_and_run_in_the_page(browser_ready, 
                 assert turn["toolOutputs"] == [_expected_output(c) for c in ref["calls"]], what
             else:
                 assert turn["answer"] == ref["text"], what
-    # "required": every request ends in a call that the page ran
+    # "required": every request ends in a call that the page ran, and its output went back to the model, whose
+    # reply is the runtime's on the same conversation, token for token
     for turn in forced["turns"]:
         assert turn["finish"] == "tool_calls" and len(turn["toolCalls"]) == 1, turn
+    for turn, ref in zip(forced["turns"], _python_follow_up(bundle, tools, forced["turns"]), strict=True):
+        what = f"the reply after {turn['question']!r}"
+        assert turn["followUpPromptIds"] == ref["prompt"], f"{what}: the prompt with the tool result differs"
+        assert turn["followUpTokenIds"] == ref["ids"], (
+            f"{what}:\n  python: {ref['ids']}\n  web: {turn['followUpTokenIds']}"
+        )
+        assert turn["followUp"] == ref["text"] and ref["text"], what
     timers = [(i, t["timersLeft"][0]) for i, t in enumerate(forced["turns"]) if t["timersLeft"]]
     for i, left in timers:
         if left > 3:  # a running timer shows less time after the wait
@@ -490,9 +527,10 @@ class _BadCallCloud:
 def test_web_cloud_tool_calls_are_checked_before_they_run(browser_ready, default_bundle, tmp_path):
     """Escalated with the tools: a real `edgekit serve` cloud returns a call, which the page checks against the
     tool's schema and runs (route "cloud"); a cloud whose call breaks the schema is refused, and the page keeps
-    its own local answer (route "fallback"), never running the bad call."""
+    its own local answer (route "fallback"), never running the bad call. A local answer the post stage escalates
+    never runs its own call: only the cloud's runs."""
     import httpx
-    from edgekit.sdk.policy.policy import Policy, RouterRule
+    from edgekit.sdk.policy.policy import LogisticModel, Policy, RouterRule
 
     app_bundle = default_bundle("gguf")
     cloud_bundle = app_bundle  # the tools section alone outgrows a tiny bundle's context
@@ -503,15 +541,28 @@ def test_web_cloud_tool_calls_are_checked_before_they_run(browser_ready, default
         generation={"max_new_tokens": 8},
     )
     policy_file = policy.save(tmp_path / "policy.json")
+    # the post stage hands every generated answer to the cloud (p = 0.5 >= 0): the local call must never run
+    always = LogisticModel(("mean_logprob",), (0.0,), (1.0,), (0.0,), 0.0, 0.0)
+    post_policy = dataclasses.replace(
+        policy, post_models={"default": always}, early=None, generation={"max_new_tokens": TOOL_NEW_TOKENS}
+    )
+    post_file = post_policy.save(tmp_path / "post.json")
     question = "Cloud: set a timer for 2 minutes"
     bad = _BadCallCloud('{"minutes": -5}')
     try:
         with (
             edgekit_serve(cloud_bundle, "--model-id", "tiny", web=False) as cloud,
             edgekit_serve(app_bundle, "--policy", str(policy_file)) as url,
+            edgekit_serve(app_bundle, "--policy", str(post_file)) as post_url,
         ):
             good = run_driver(
                 {"url": f"{url}/?cloud={cloud}&cloudModel=tiny&tools=1&toolChoice=required", "questions": [question]}
+            )
+            post = run_driver(
+                {
+                    "url": f"{post_url}/?cloud={cloud}&cloudModel=tiny&tools=1&toolChoice=required",
+                    "questions": ["Set a timer for 3 minutes"],
+                }
             )
             sent = [r for r in good["requests"] if r["url"].startswith(cloud)]
             assert len(sent) == 1, good["requests"]
@@ -533,6 +584,13 @@ def test_web_cloud_tool_calls_are_checked_before_they_run(browser_ready, default
     ]
     assert turn["toolSource"] == "cloud" and turn["toolCalls"] == expected, (turn["toolCalls"], expected)
     assert turn["toolOutputs"] == [_expected_output(c) for c in expected]
+    assert turn["ranBy"] == ["cloud"], turn["ranBy"]
+    turn = post["turns"][0]
+    assert post.get("error") is None and turn["error"] is None, (post.get("error"), turn["error"])
+    assert turn["finish"] == "tool_calls", "the local answer is a complete call (which must not run)"
+    assert turn["route"] == "cloud" and turn["rule"].startswith("post:model:"), turn
+    assert turn["ranBy"] == ["cloud"], f"the escalated local answer's call ran: {turn['ranBy']}"
+    assert turn["followUp"] is None  # the cloud's call is run and shown; no reply is asked of the local model
     turn = refused["turns"][0]
     assert turn["route"] == "fallback", turn
     assert "refused" in turn["cloudError"] and "set_timer" in turn["cloudError"], turn["cloudError"]

@@ -110,7 +110,8 @@ function toolFields() {
   return app.settings.tools ? { tools: DEMO_TOOLS, tool_choice: app.settings.toolChoice || 'auto' } : {};
 }
 
-/** Shows each call on the turn's card and runs it in the page; source: "local" or "cloud". */
+/** Shows each call on the turn's card and runs it in the page; source: "local" or "cloud". Returns each call's
+ * output (the tool message's content, parsed). */
 function showCalls(turn, calls, source) {
   const panel = turn.querySelector('.calls');
   panel.textContent = '';
@@ -128,20 +129,54 @@ function showCalls(turn, calls, source) {
   turn.dataset.toolCalls = JSON.stringify(calls.map((c) => ({ name: c.function.name, arguments: c.function.arguments })));
   turn.dataset.toolOutputs = JSON.stringify(outputs);
   turn.dataset.toolSource = source;
+  turn.dataset.ranBy = [turn.dataset.ranBy, source].filter(Boolean).join(' '); // every side whose calls ran
+  return outputs;
 }
 
 function showLocal(turn, result) {
   turn.querySelector('.answer').textContent = result.text;
-  if (result.tool_calls?.length) showCalls(turn, result.tool_calls, 'local');
+}
+
+/**
+ * The local answer is kept: run its calls in the page, then send their results back to the model for its reply, as
+ * an OpenAI client does (the assistant turn with its tool_calls, one role "tool" message per call with the output
+ * and its tool_call_id), the tools kept out of the prompt (tool_choice "none"), so the reply is words, not another
+ * call. The calls run only once the policy has kept the answer: an escalated answer's calls never run.
+ */
+async function keepLocal(turn, messages, result) {
+  showLocal(turn, result);
+  if (!result.tool_calls?.length) return;
+  const outputs = showCalls(turn, result.tool_calls, 'local');
+  const turns = [
+    ...messages,
+    { role: 'assistant', content: null, tool_calls: result.tool_calls },
+    ...result.tool_calls.map((call, i) => ({ role: 'tool', tool_call_id: call.id, content: JSON.stringify(outputs[i]) })),
+  ];
+  const el = turn.querySelector('.followup');
+  const options = { ...generationOptions(), tools: DEMO_TOOLS, tool_choice: 'none' };
+  let reply = null;
+  for await (const piece of app.model.stream(turns, options)) {
+    if (piece.result) reply = piece.result;
+    else if (piece.text) el.textContent += piece.text;
+  }
+  el.textContent = reply.text;
+  turn.dataset.followUp = reply.text;
+  turn.dataset.followUpPromptIds = JSON.stringify(reply.prompt_ids);
+  turn.dataset.followUpTokenIds = JSON.stringify(reply.token_ids);
+}
+
+// the hybrid client's local defaults (sdk/edgekit/sdk/hybrid.py: 128 tokens, then the policy's generation options)
+function generationOptions() {
+  const options = { max_new_tokens: 128, ...(app.policy?.generation || {}) };
+  if (app.settings.maxNewTokens) options.max_new_tokens = Number(app.settings.maxNewTokens);
+  return options;
 }
 
 // early: {family, pre} to let the policy's early model stop after one of the first tokens (returns {stopped}), or null
 async function localAnswer(turn, messages, signal, early = null) {
   const answer = turn.querySelector('.answer');
   answer.textContent = '';
-  // the hybrid client's local defaults (sdk/edgekit/sdk/hybrid.py: 128 tokens, then the policy's generation options)
-  const options = { max_new_tokens: 128, ...(app.policy?.generation || {}), ...toolFields(), signal };
-  if (app.settings.maxNewTokens) options.max_new_tokens = Number(app.settings.maxNewTokens);
+  const options = { ...generationOptions(), ...toolFields(), signal };
   let result = null;
   const tokens = [];
   const watch = early && app.policy?.early;
@@ -232,6 +267,7 @@ async function ask(question) {
         }
       }
       show(turn, { decision });
+      if (result && !(decision.escalate && cloudAllowed)) await keepLocal(turn, messages, result);
     }
     if (decision.escalate && cloudAllowed) {
       show(turn, { route: 'cloud', decision });
@@ -241,8 +277,8 @@ async function ask(question) {
         // offline or cloud down: keep (or produce) the local answer, say why
         turn.dataset.cloudError = err.message;
         if (!result) result = await localAnswer(turn, messages);
-        showLocal(turn, result);
         show(turn, { route: 'fallback', result });
+        await keepLocal(turn, messages, result);
         turn.querySelector('.reason').textContent += ` · cloud failed: ${err.message}`;
       }
     }

@@ -29,6 +29,7 @@ from .commands_match import same_call
 from .policy.metrics import RATES, accuracy_at_rate, oracle_accuracy, random_accuracy, recovery
 from .policy.metrics import percent_cell as _pct
 from .policy.policy import Policy
+from .policy.probe import encode_hidden
 from .policy.signals import post_signals, pre_signals
 
 __all__ = ["collect_command_records", "commands_report", "format_commands_report"]
@@ -46,18 +47,18 @@ def _calls(model: Any, result: Any, tools: Sequence[Any]) -> list[dict[str, Any]
     return out
 
 
-def _score(policy: Policy, question: str, result: Any) -> float:
-    """The policy's escalation score: above 1 when its router escalates before generation, else the post
-    model's probability (1 for a context overflow, 0 without a model)."""
+def _score(policy: Policy, question: str, result: Any) -> tuple[float, dict[str, float]]:
+    """The policy's escalation score (above 1 when its router escalates before generation, else the post
+    model's probability: 1 for a context overflow, 0 without a model) and the signals it read."""
     pre = pre_signals(question)
     routed = policy.route(question, pre)
     if routed.escalate:
-        return 1.0 + (routed.probability or 0.0)
+        return 1.0 + (routed.probability or 0.0), dict(pre)
     signals = {**pre, **post_signals(result, policy.answer_kind(routed.family), question)}
     post = policy.decide(routed.family, signals, answer_hidden=result.answer_hidden_mean)
     if post.probability is None:
-        return 1.0 if post.escalate else 0.0
-    return float(post.probability)
+        return (1.0 if post.escalate else 0.0), signals
+    return float(post.probability), signals
 
 
 def _right(item: Mapping[str, Any], calls: Sequence[Mapping[str, Any]]) -> bool:
@@ -99,6 +100,7 @@ def collect_command_records(
             options["tool_examples"] = shown
         result = model.generate(messages, tool_choice="auto", **options)
         calls = _calls(model, result, typed)
+        score, signals = _score(policy, item["utterance"], result)
         record = {
             **{k: item[k] for k in ("id", "group", "kind", "split", "template", "utterance", "expected")},
             "text": result.text,
@@ -106,7 +108,9 @@ def collect_command_records(
             "finish_reason": str(result.finish_reason),
             "context_overflow": bool(result.context_overflow),
             "correct": _right(item, calls),
-            "score": _score(policy, item["utterance"], result),
+            "score": score,
+            "signals": signals,  # what the policy read, so another policy can be scored on the same answers
+            "hidden": encode_hidden(result),
             "local_ms": result.timings.total_ms,
             "examples_shown": len(shown.select(item["utterance"], [t.name for t in typed])) if shown else 0,
         }
