@@ -190,7 +190,10 @@ def probe_policy_vectors() -> dict | None:
     scores = sorted(float(weights @ h) for h in hidden)
     bias = -scores[len(scores) // 2]
     probe = PromptProbe(tuple(float(w) for w in weights), bias, 0.5, "prompt", 4, {"made_by": "test"})
-    answer_probe = AnswerProbe(tuple(float(w) for w in rng.normal(size=PROBE_SIZE)), 0.25, components=4)
+    assert base.answer_probe is not None  # its models, on a seeded probe of a small width
+    answer_probe = AnswerProbe(
+        tuple(float(w) for w in rng.normal(size=PROBE_SIZE)), 0.25, components=4, models=base.answer_probe.models
+    )
     answers = [rng.normal(size=PROBE_SIZE).astype("<f4") if i % 5 else None for i in range(len(cases))]
     policy = dataclasses.replace(base, probe=probe, answer_probe=answer_probe)
     vectors = []

@@ -690,9 +690,16 @@ def test_web_answer_probe_reads_the_answers_mean_state(browser_ready, web_defaul
     policy = Policy(
         families=base.families,
         router_rules=base.router_rules,
-        post_models={"default": LogisticModel(("answer_probe",), (0.0,), (1.0,), (1.0,), 0.0, 0.5)},
+        # the signal models keep every answer (p 0.047): only the probe's models can escalate one
+        post_models={"default": LogisticModel(("mean_logprob",), (0.0,), (1.0,), (0.0,), -3.0, 0.5)},
         generation={"max_new_tokens": new_tokens},
-        answer_probe=AnswerProbe(tuple(float(w) for w in weights), bias, components=1, meta={"made_by": "test"}),
+        answer_probe=AnswerProbe(
+            tuple(float(w) for w in weights),
+            bias,
+            components=1,
+            meta={"made_by": "test"},
+            models={"default": LogisticModel(("answer_probe",), (0.0,), (1.0,), (1.0,), 0.0, 0.5)},
+        ),
     )
     expected = [policy.answer_probe.signals(h)["answer_probe"] for h in states]
     assert expected[0] == pytest.approx(4.0, abs=1e-6) and expected[1] == pytest.approx(-4.0, abs=1e-6)

@@ -14,7 +14,7 @@ from edgekit.runtime.errors import ConfigError
 from edgekit.sdk import CloudClient, CloudConfig, HybridClient
 from edgekit.sdk.hybrid_answer import EventKind, Route
 from edgekit.sdk.policy.answer_fit import fit_post_with_probe, post_probability
-from edgekit.sdk.policy.answer_probe import MISSING_SIGNAL, PROBE_SIGNAL, AnswerProbe
+from edgekit.sdk.policy.answer_probe import MISSING_SIGNAL, PROBE_SIGNAL, AnswerProbe, probe_state
 from edgekit.sdk.policy.base import BASE_FAMILIES, DEFAULT_FEATURES
 from edgekit.sdk.policy.calibration import calibrate, cross_validated_scores
 from edgekit.sdk.policy.metrics import auroc
@@ -58,7 +58,8 @@ def test_joint_fit_reads_the_state_that_carries_the_label():
 
 def test_joint_models_fold_into_one_probe_feature():
     records = _records(300)
-    models, probe = fit_post_with_probe(records, min_family=30, min_class=10, components=8)
+    probe = fit_post_with_probe(records, min_family=30, min_class=10, components=8)
+    models = probe.models
     assert set(models) == {"arithmetic", "fact", "general", "default"} and probe.hidden_size == WIDTH
     for family in ("arithmetic", "fact", "general"):  # fitted jointly: the probe's score enters the logit as it is
         model = models[family]
@@ -74,44 +75,69 @@ def test_joint_models_fold_into_one_probe_feature():
     model = models[r["family"]]
     h = np.frombuffer(base64.b64decode(r["hidden"]["answer_mean"]), "<f4").astype(np.float64)
     by_hand = model.probability({**r["signals"], PROBE_SIGNAL: probe.bias + float(np.dot(probe.weights, h))})
-    assert post_probability(models, probe, r) == pytest.approx(by_hand, abs=1e-12)
+    assert post_probability(probe, r) == pytest.approx(by_hand, abs=1e-12)
 
 
 def test_calibrate_writes_a_version_3_policy_that_round_trips(tmp_path):
     result = calibrate(_records(), target_rate=0.3, early_tokens=0)
     policy = result.policy
     assert policy.answer_probe is not None and policy.to_dict()["version"] == 3
+    # the signal models stay for the answers the probe does not read, at the same threshold
+    assert all(PROBE_SIGNAL not in m.features for m in policy.post_models.values())
+    assert {m.threshold for m in policy.post_models.values()} == {
+        m.threshold for m in policy.answer_probe.models.values()
+    }
     assert result.report["cv_auroc_post"] > 0.9 and result.report["answer_probe_components"] == 16
     assert Policy.load(policy.save(tmp_path / "p.json")) == policy
     without = calibrate(_records(), target_rate=0.3, early_tokens=0, answer_probe=False).policy
     assert without.answer_probe is None and without.to_dict()["version"] == 1
 
 
-def test_decide_reads_the_state_and_says_when_it_has_none():
-    probe = AnswerProbe((1.0, -1.0), 0.5)
-    model = LogisticModel((PROBE_SIGNAL,), (0.0,), (1.0,), (1.0,), 0.0, 0.5)
-    policy = Policy(families=BASE_FAMILIES, post_models={"default": model}, answer_probe=probe)
-    hit = policy.decide("general", {}, answer_hidden=np.array([2.0, 0.0], dtype=np.float32))
+READS = LogisticModel((PROBE_SIGNAL,), (0.0,), (1.0,), (1.0,), 0.0, 0.5)  # p = sigmoid(answer_probe)
+NEVER = LogisticModel(("mean_logprob",), (0.0,), (1.0,), (0.0,), -3.0, 0.5)  # p = 0.047: keeps every answer
+
+
+def test_decide_reads_the_state_and_leaves_the_rest_to_the_signal_models():
+    probe = AnswerProbe((1.0, -1.0), 0.5, models={"default": READS})
+    policy = Policy(families=BASE_FAMILIES, post_models={"default": NEVER}, answer_probe=probe)
+    signals = {"mean_logprob": -1.0}
+    hit = policy.decide("general", signals, answer_hidden=np.array([2.0, 0.0], dtype=np.float32))
     assert hit.escalate and hit.signals[PROBE_SIGNAL] == pytest.approx(2.5) and hit.signals[MISSING_SIGNAL] == 0.0
-    miss = policy.decide("general", {}, answer_hidden=[0.0, 3.0])
+    miss = policy.decide("general", signals, answer_hidden=[0.0, 3.0])
     assert not miss.escalate and miss.signals[PROBE_SIGNAL] == pytest.approx(-2.5)
-    for absent in (None, [1.0, 2.0, 3.0]):  # no state, or a model of another width: the average answer
-        blind = policy.decide("general", {}, answer_hidden=absent)
-        assert blind.signals == {PROBE_SIGNAL: 0.0, MISSING_SIGNAL: 1.0} and blind.probability == pytest.approx(0.5)
+    for absent in (None, [1.0, 2.0, 3.0]):  # no state, or a model of another width: the signal models decide
+        blind = policy.decide("general", signals, answer_hidden=absent)
+        assert blind.signals[PROBE_SIGNAL] == 0.0 and blind.signals[MISSING_SIGNAL] == 1.0
+        assert blind.probability == pytest.approx(NEVER.probability(signals)) and not blind.escalate
+
+
+def test_probe_state_leaves_out_tool_calls_and_requests_that_offered_tools():
+    class Answer:
+        answer_hidden_mean = np.ones(2)
+        tool_calls: tuple = ()
+
+    assert probe_state(Answer()) is Answer.answer_hidden_mean
+    assert probe_state(Answer(), tools_offered=True) is None
+    called = Answer()
+    called.tool_calls = ("a call",)
+    assert probe_state(called) is None
 
 
 def test_bad_answer_probe_sections_are_refused_by_name():
-    model = LogisticModel((PROBE_SIGNAL,), (0.0,), (1.0,), (1.0,), 0.0, 0.5)
-    with pytest.raises(ConfigError, match='has no "answer_probe"'):
-        Policy(post_models={"default": model})
-    good = Policy(post_models={"default": model}, answer_probe=AnswerProbe((1.0,), 0.0)).to_dict()
-    assert Policy.from_dict(json.loads(json.dumps(good))).answer_probe == AnswerProbe((1.0,), 0.0)
+    with pytest.raises(ConfigError, match='only the models of "answer_probe" read'):
+        Policy(post_models={"default": READS})
+    with pytest.raises(ConfigError, match="models default do not read 'answer_probe'"):
+        AnswerProbe((1.0,), 0.0, models={"default": NEVER})
+    probe = AnswerProbe((1.0,), 0.0, models={"default": READS})
+    good = Policy(post_models={"default": NEVER}, answer_probe=probe).to_dict()
+    assert Policy.from_dict(json.loads(json.dumps(good))).answer_probe == probe
     cases = [
         ({**good, "version": 2}, "needs policy version 3"),
         ({**good, "answer_probe": {**good["answer_probe"], "state": "prompt"}}, "state 'prompt' is unknown"),
         ({**good, "answer_probe": {**good["answer_probe"], "hidden_size": 4}}, "hidden_size 4 but 1 weights"),
         ({**good, "answer_probe": {**good["answer_probe"], "weights": []}}, "weights is empty"),
         ({**good, "answer_probe": {"bias": 0.0}}, "answer_probe is malformed"),
+        ({**good, "answer_probe": {**good["answer_probe"], "models": [1]}}, "answer_probe.models must be an object"),
         ({**good, "answer_probe": {**good["answer_probe"], "bias": float("nan")}}, "finite"),
         ({**good, "version": 4}, "version 4 is not supported"),
     ]
@@ -133,10 +159,10 @@ def test_hybrid_client_reads_the_answer_state_of_the_local_model(tiny_local, api
     q = [{"role": "user", "content": "What is the capital of France?"}]
     h = tiny_local.generate(q, max_new_tokens=6, temperature=0.0).answer_hidden_mean
     assert h is not None
-    model = LogisticModel((PROBE_SIGNAL,), (0.0,), (1.0,), (1.0,), 0.0, 0.5)
     for offset, escalates in ((1.0, True), (-1.0, False)):
-        probe = AnswerProbe(tuple(float(x) for x in h), offset - float(np.dot(h.astype(np.float64), h)))
-        policy = Policy(families=BASE_FAMILIES, post_models={"default": model}, answer_probe=probe)
+        bias = offset - float(np.dot(h.astype(np.float64), h))
+        probe = AnswerProbe(tuple(float(x) for x in h), bias, models={"default": READS})
+        policy = Policy(families=BASE_FAMILIES, post_models={"default": NEVER}, answer_probe=probe)
         reply = (
             httpx.Response(200, content=sse_body(["Par", "is"]))
             if streamed
@@ -158,5 +184,11 @@ def test_hybrid_client_reads_the_answer_state_of_the_local_model(tiny_local, api
 def test_shipped_policy_reads_the_default_models_width():
     policy = Policy.default()
     assert policy.answer_probe is not None and policy.answer_probe.hidden_size == 576
-    assert all(PROBE_SIGNAL in m.features for m in policy.post_models.values())
+    assert all(PROBE_SIGNAL in m.features for m in policy.answer_probe.models.values())
+    assert set(policy.answer_probe.models) == set(policy.post_models)
+    # a stated target moves the thresholds of both sets of models alike
+    aimed = policy.at_operating_point(max_escalation_rate=0.3)
+    assert aimed.answer_probe is not None
+    thresholds = {m.threshold for m in (*aimed.post_models.values(), *aimed.answer_probe.models.values())}
+    assert len(thresholds) == 1 and thresholds != {m.threshold for m in policy.post_models.values()}
     assert replace(policy, answer_probe=None, post_models={}).to_dict()["version"] == 1

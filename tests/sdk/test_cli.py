@@ -75,7 +75,7 @@ def test_calibrate_from_records_writes_a_loadable_policy(bundle, tmp_path):
     # the records carry the answers' mean hidden states: the post models read the answer probe on them
     first = json.loads(records.read_text().splitlines()[0])
     assert pol.answer_probe is not None and "answer_mean" in first["hidden"]
-    assert all("answer_probe" in m.features for m in pol.post_models.values())
+    assert all("answer_probe" in m.features for m in pol.answer_probe.models.values())
     plain = tmp_path / "plain.json"
     args = ("calibrate", "--records", records, "--folds", 2, "--no-answer-probe", "--router-precision", 0.9)
     r = run(*args, "--out", plain)

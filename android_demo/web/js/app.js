@@ -259,7 +259,9 @@ async function ask(question) {
         show(turn, { result });
         if (app.policy) {
           const post = { ...pre, ...postSignals(result, app.policy.answerKind(decision.family)) };
-          decision = app.policy.decide(decision.family, post, result.answer_hidden_mean);
+          // the answer probe reads plain answers only (answer_probe.py probe_state): not a request that offered tools
+          const state = app.settings.tools || result.tool_calls?.length ? null : result.answer_hidden_mean;
+          decision = app.policy.decide(decision.family, post, state);
         } else if (result.context_overflow) {
           decision = { escalate: true, stage: 'post', rule: 'post:context_overflow', family: 'general' };
         } else {

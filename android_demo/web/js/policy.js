@@ -75,12 +75,16 @@ class PromptProbe {
 
 /**
  * The answer probe (sdk/edgekit/sdk/policy/answer_probe.py): answer_probe = bias + weights . m on the mean m of the
- * final hidden states that drew the answer's tokens, a feature of every post model. Without that state (a bundle
- * without last_hidden, or of another width) the score is 0, the average answer, and answer_probe_missing is 1.
+ * final hidden states that drew a plain answer's tokens, read by its own post models (`models`). Without that
+ * state (a request that offered tools, a bundle without last_hidden, another width) the score is 0,
+ * answer_probe_missing is 1, and the policy's signal models decide.
  */
 class AnswerProbe {
   constructor(d, where) {
     foldedWeights(this, d, where, 'answer_probe', 'answer_mean');
+    this.models = Object.fromEntries(Object.entries(d.models || {}).map(([k, v]) => [k, new LogisticModel(v, `${where} answer_probe.models.${k}`)]));
+    const blind = Object.keys(this.models).filter((k) => !this.models[k].features.includes('answer_probe')).sort();
+    if (blind.length) throw new PolicyError(`${where}: answer_probe models ${blind.join(', ')} do not read "answer_probe"; re-run \`edgekit calibrate\``);
   }
 
   signals(hidden) {
@@ -122,8 +126,8 @@ export class Policy {
     this.routerModels = models(data.router?.models, 'router.models');
     this.postModels = models(data.post?.models, 'post.models');
     const reading = Object.keys(this.postModels).filter((k) => this.postModels[k].features.includes('answer_probe')).sort();
-    if (reading.length && !this.answerProbe) {
-      throw new PolicyError(`policy post models ${reading.join(', ')} read the answer probe's score but the policy has no "answer_probe"; re-run \`edgekit calibrate\``);
+    if (reading.length) {
+      throw new PolicyError(`policy post models ${reading.join(', ')} read the answer probe's score, which only the models of "answer_probe" read; re-run \`edgekit calibrate\``);
     }
     this.generation = data.generation || {};
     this.early = null;
@@ -200,16 +204,17 @@ export class Policy {
   /** Stage 2: escalate after the local answer's signals (pre + post)? answerHidden: the mean of the final hidden
    * states that drew the answer's tokens (engine result.answer_hidden_mean), for a policy with an answer probe. */
   decide(family, signals, answerHidden = null) {
-    if (!this.answerProbe) return this.decideOn(family, signals);
+    if (!this.answerProbe) return this.decideOn(family, signals, this.postModels);
     const read = this.answerProbe.signals(answerHidden);
+    const models = read.answer_probe_missing ? this.postModels : this.answerProbe.models;
     // as policy.py keeps them in the decision's signals
-    return { ...this.decideOn(family, { ...signals, ...read }), answerProbe: read.answer_probe, answerProbeMissing: read.answer_probe_missing };
+    return { ...this.decideOn(family, { ...signals, ...read }, models), answerProbe: read.answer_probe, answerProbeMissing: read.answer_probe_missing };
   }
 
-  decideOn(family, signals) {
+  decideOn(family, signals, models) {
     if (this.privacy === 'local-only') return decision(false, 'privacy', 'privacy:local-only', family);
     if ((signals.context_overflow ?? 0) >= 1) return decision(true, 'post', 'post:context_overflow', family);
-    const m = this.model(this.postModels, family);
+    const m = this.model(models, family);
     if (!m) return decision(false, 'post', 'post:accept', family);
     const p = m.probability(signals);
     if (p >= m.threshold) return decision(true, 'post', `post:model:${family}`, family, p, m.threshold);

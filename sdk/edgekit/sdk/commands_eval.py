@@ -26,6 +26,7 @@ from edgekit.runtime.tool_examples import ToolExamples
 from edgekit.runtime.tools import parse_tools
 
 from .commands_match import same_call
+from .policy.answer_probe import probe_state
 from .policy.metrics import RATES, accuracy_at_rate, oracle_accuracy, random_accuracy, recovery
 from .policy.metrics import percent_cell as _pct
 from .policy.policy import Policy
@@ -55,7 +56,7 @@ def _score(policy: Policy, question: str, result: Any) -> tuple[float, dict[str,
     if routed.escalate:
         return 1.0 + (routed.probability or 0.0), dict(pre)
     signals = {**pre, **post_signals(result, policy.answer_kind(routed.family), question)}
-    post = policy.decide(routed.family, signals, answer_hidden=result.answer_hidden_mean)
+    post = policy.decide(routed.family, signals, answer_hidden=probe_state(result, tools_offered=True))
     if post.probability is None:
         return (1.0 if post.escalate else 0.0), signals
     return float(post.probability), signals

@@ -21,7 +21,7 @@ from edgekit.runtime.errors import EscalationError
 from edgekit.runtime.progress import OnProgress, ProgressEvent, no_progress
 
 from .evalset import check
-from .policy.answer_fit import answer_state, has_answer_states
+from .policy.answer_fit import has_answer_states, record_state
 from .policy.calibration import ROUTER_PRECISION, cross_validated_scores, router_thresholds, two_stage_scores
 from .policy.metrics import (
     RATES,
@@ -173,7 +173,7 @@ def escalation_report(
         decided = []
         for r in records:
             routed = policy.route(r["question"], r["signals"])
-            post = policy.decide(routed.family, r["signals"], answer_hidden=answer_state(r))
+            post = policy.decide(routed.family, r["signals"], answer_hidden=record_state(r))
             decided.append(1.0 + (routed.probability or 0.0) if routed.escalate else (post.probability or 0.0))
         wrong = [not r["correct"] for r in records]
         report["policy_file"] = {

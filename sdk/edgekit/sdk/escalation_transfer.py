@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .policy.answer_fit import answer_state
+from .policy.answer_fit import record_state
 from .policy.early_fit import prefix_rows
 from .policy.metrics import expected_calibration_error, reliability
 from .policy.metrics import percent_cell as _pct
@@ -37,7 +37,7 @@ def policy_scores(policy: Policy, records: Sequence[Mapping[str, Any]]) -> dict[
     for i, r in enumerate(records):
         routed = policy.route(r["question"], r["signals"])
         p_pre[i] = routed.probability or 0.0
-        post = policy.decide(routed.family, r["signals"], answer_hidden=answer_state(r))
+        post = policy.decide(routed.family, r["signals"], answer_hidden=record_state(r))
         p_post[i] = post.probability or 0.0
         stop = None
         if not routed.escalate and policy.early is not None:

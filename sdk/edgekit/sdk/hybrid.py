@@ -49,6 +49,7 @@ from .cloud import BreakerState, Budget, BudgetCaps, CloudChunk, CloudClient, Cl
 from .cloud.deadline import CloudDeadlineError
 from .hybrid_answer import Answer, Cost, EventKind, HybridEvent, Route
 from .policy import Policy, post_signals, pre_signals, question_of
+from .policy.answer_probe import probe_state
 from .policy.base import base_policy
 from .policy.early import prefix_signals
 from .policy.operating import check_target
@@ -344,9 +345,11 @@ class HybridClient:
         return question, pre, decision, probed[0] if probed else None
 
     @staticmethod
-    def _decide_post(policy: Policy, family: str, question: str, pre: Mapping[str, float], result: Any) -> Decision:
+    def _decide_post(
+        policy: Policy, family: str, question: str, pre: Mapping[str, float], result: Any, tools: bool
+    ) -> Decision:
         signals = {**pre, **post_signals(result, policy.answer_kind(family), question)}
-        return policy.decide(family, signals, answer_hidden=getattr(result, "answer_hidden_mean", None))
+        return policy.decide(family, signals, answer_hidden=probe_state(result, tools))
 
     # -- the decision flow -------------------------------------------------------------
     def ask(
@@ -434,7 +437,8 @@ class HybridClient:
                 stopped, result = result, None
                 decision = stopped.decision
             else:
-                decision = self._decide_post(policy, decision.family, question, pre, result)
+                tools = bool(options.get("tools"))
+                decision = self._decide_post(policy, decision.family, question, pre, result, tools)
             if not decision.escalate and result is not None:
                 yield HybridEvent(
                     EventKind.FINAL,

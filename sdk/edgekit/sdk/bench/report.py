@@ -95,40 +95,46 @@ def check_targets(report: BenchReport) -> list[TargetCheck]:
     return checks
 
 
-# the constrained row's own same-process ratio (its extra["constrained"], constrained.py), not a row attribute
+# Rows whose own worker measured an overhead as a same-process ratio (row.extra[key]), not a row attribute: the
+# constrained rows (constrained.py) and the hidden-state row (hidden_cost.py).
 CONSTRAINT_TARGET = Target("constrained", "constrained-decoding overhead", "<=", OVERHEAD_LIMIT * 100, unit="%")
-
-
-def _constraint_checks(report: BenchReport) -> list[TargetCheck]:
-    checks = []
-    for row in report.results:
-        measured = row.extra.get("constrained") if row.engine == "edgekit" and row.ok else None
-        if measured:
-            overhead = measured["overhead"] * 100
-            text = (
-                f"{CONSTRAINT_TARGET.label} ({measured['name']}) ≤ {CONSTRAINT_TARGET.factor:g}% of decode: "
-                f"{overhead:.1f}% ({measured['tok_s']:.1f} vs {measured['unconstrained_tok_s']:.1f} tok/s)"
-            )
-            checks.append(TargetCheck(CONSTRAINT_TARGET, overhead <= CONSTRAINT_TARGET.factor, text))
-    return checks
-
-
-# the hidden-state row's own same-process ratio (its extra["hidden_cost"], hidden_cost.py)
 HIDDEN_COST_TARGET = Target("hidden_cost", "hidden-state probe cost", "<=", HIDDEN_COST_LIMIT * 100, unit="%")
 
 
-def _hidden_cost_checks(report: BenchReport) -> list[TargetCheck]:
+def _overhead_checks(
+    report: BenchReport, key: str, target: Target, text: Callable[[dict, float], str]
+) -> list[TargetCheck]:
     checks = []
     for row in report.results:
-        measured = row.extra.get("hidden_cost") if row.engine == "edgekit" and row.ok else None
+        measured = row.extra.get(key) if row.engine == "edgekit" and row.ok else None
         if measured:
             overhead = measured["overhead"] * 100
-            text = (
-                f"{HIDDEN_COST_TARGET.label} ≤ {HIDDEN_COST_TARGET.factor:g}% of decode: {overhead:.1f}% "
-                f"({measured['tok_s']:.1f} tok/s reading them vs {measured['without_tok_s']:.1f} without)"
-            )
-            checks.append(TargetCheck(HIDDEN_COST_TARGET, overhead <= HIDDEN_COST_TARGET.factor, text))
+            checks.append(TargetCheck(target, overhead <= target.factor, text(measured, overhead)))
     return checks
+
+
+def _constraint_checks(report: BenchReport) -> list[TargetCheck]:
+    return _overhead_checks(
+        report,
+        "constrained",
+        CONSTRAINT_TARGET,
+        lambda m, overhead: (
+            f"{CONSTRAINT_TARGET.label} ({m['name']}) ≤ {CONSTRAINT_TARGET.factor:g}% of decode: "
+            f"{overhead:.1f}% ({m['tok_s']:.1f} vs {m['unconstrained_tok_s']:.1f} tok/s)"
+        ),
+    )
+
+
+def _hidden_cost_checks(report: BenchReport) -> list[TargetCheck]:
+    return _overhead_checks(
+        report,
+        "hidden_cost",
+        HIDDEN_COST_TARGET,
+        lambda m, overhead: (
+            f"{HIDDEN_COST_TARGET.label} ≤ {HIDDEN_COST_TARGET.factor:g}% of decode: {overhead:.1f}% "
+            f"({m['tok_s']:.1f} tok/s reading them vs {m['without_tok_s']:.1f} without)"
+        ),
+    )
 
 
 COLUMNS = (

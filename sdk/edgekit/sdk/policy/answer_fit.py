@@ -7,7 +7,7 @@ setup). The joint design matrix has one block per model (the eligible families w
 its rows' standardised signals and an intercept column, zeros elsewhere; one more block, shared by all rows, holds
 the standardised PCA components of the answer's mean state. One L2-penalised fit (calibration.fit_logistic) then
 gives every model's weights and the probe's, which fold into per-model ``LogisticModel``s (feature
-``answer_probe``: mean 0, std 1, weight 1) and one ``AnswerProbe`` (a dot product on the state).
+``answer_probe``: mean 0, std 1, weight 1) and one ``AnswerProbe`` (a dot product on the state) that holds them.
 
 When every family has a model of its own the "default" block is empty; the fallback model (for families the
 calibration set lacks) is then a pooled fit of the default features with the probe's score as a feature.
@@ -16,6 +16,7 @@ calibration set lacks) is then a pooled fit of the default features with the pro
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -25,12 +26,12 @@ from .base import DEFAULT_FEATURES
 from .logistic import LogisticModel
 from .probe import COMPONENTS, decode_hidden
 
-__all__ = ["ANSWER_KEY", "answer_state", "has_answer_states", "fit_post_with_probe", "post_probability"]
+__all__ = ["ANSWER_KEY", "record_state", "has_answer_states", "fit_post_with_probe", "post_probability"]
 
 ANSWER_KEY = "answer_mean"  # the record["hidden"] state the probe reads
 
 
-def answer_state(record: Mapping[str, Any]) -> np.ndarray | None:
+def record_state(record: Mapping[str, Any]) -> np.ndarray | None:
     """The record's answer mean state, or None when it was written without one."""
     hidden = record.get("hidden")
     return decode_hidden(record, ANSWER_KEY) if isinstance(hidden, Mapping) and ANSWER_KEY in hidden else None
@@ -59,8 +60,8 @@ def fit_post_with_probe(
     min_class: int = 10,
     components: int = COMPONENTS,
     meta: Mapping[str, Any] | None = None,
-) -> tuple[dict[str, LogisticModel], AnswerProbe]:
-    """Post models (family -> model, with "default") whose feature ``answer_probe`` is the returned probe's score."""
+) -> AnswerProbe:
+    """The probe and its post models (``models``: family -> model, with "default"; feature ``answer_probe``)."""
     from .calibration import _eligible, fit_logistic, fit_model
 
     records = list(records)
@@ -116,10 +117,10 @@ def fit_post_with_probe(
     if "default" not in models:
         scored = [{**r, "signals": {**r["signals"], **probe.signals(h)}} for r, h in zip(records, hidden)]
         models["default"] = fit_model(scored, (*DEFAULT_FEATURES["post_default"], PROBE_SIGNAL), l2=l2)
-    return models, probe
+    return replace(probe, models=models)
 
 
-def post_probability(models: Mapping[str, LogisticModel], probe: AnswerProbe, record: Mapping[str, Any]) -> float:
-    """P(wrong) of one record under jointly fitted post models (its state from the record)."""
-    model = models.get(record["family"]) or models["default"]
+def post_probability(probe: AnswerProbe, record: Mapping[str, Any]) -> float:
+    """P(wrong) of one record under the probe's jointly fitted post models (its state from the record)."""
+    model = probe.models.get(record["family"]) or probe.models["default"]
     return model.probability({**record["signals"], **probe.signals(decode_hidden(record, ANSWER_KEY))})

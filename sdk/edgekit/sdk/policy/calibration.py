@@ -41,7 +41,7 @@ predictions, never on the data a model was fitted to. Thresholds:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -176,12 +176,12 @@ def cross_validated_scores(
         train = [r for i, r in enumerate(records) if i not in test]
         router = fit_stage(train, "router", l2, min_family, min_class)
         if answer_probe:
-            models, probe = fit_post_with_probe(train, l2=l2, min_family=min_family, min_class=min_class)
+            probe = fit_post_with_probe(train, l2=l2, min_family=min_family, min_class=min_class)
         else:
             post = fit_stage(train, "post", l2, min_family, min_class)
         for i in test_idx:
             p_pre[i] = _predict(router, records[i])
-            p_post[i] = post_probability(models, probe, records[i]) if answer_probe else _predict(post, records[i])
+            p_post[i] = post_probability(probe, records[i]) if answer_probe else _predict(post, records[i])
     return p_pre, p_post
 
 
@@ -295,13 +295,14 @@ def calibrate(
     point = curve.choose()
     post_t = point.threshold
     router_models = fit_stage(records, "router", l2, min_family, min_class)
+    # the signal models decide answers the probe does not read (tool calls, no state); the probe's, the others
+    post_models = fit_stage(records, "post", l2, min_family, min_class)
     probe = None
     if answer_probe:
-        post_models, probe = fit_post_with_probe(
+        probe = fit_post_with_probe(
             records, l2=l2, min_family=min_family, min_class=min_class, meta={"n": len(records)}
         )
-    else:
-        post_models = fit_stage(records, "post", l2, min_family, min_class)
+        probe = replace(probe, models={f: _with_threshold(m, post_t) for f, m in probe.models.items()})
     # a family routed by the pooled model in cross-validation gets that model under its own name and threshold
     router_final = {
         f: _with_threshold(router_models.get(f) or router_models["default"], t) for f, t in router_t.items()

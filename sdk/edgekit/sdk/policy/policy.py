@@ -20,9 +20,11 @@ the same file; tests/vectors/policy_vectors.json holds shared test vectors):
 2. **After generation**, on pre + post signals:
    a. ``context_overflow == 1`` → cloud, rule ``post:context_overflow``;
    b. the ``answer_probe`` (version 3 files only; answer_probe.py), on the mean ``m`` of the final hidden states
-      that drew the answer's tokens: signal ``answer_probe = bias + weights . m`` and ``answer_probe_missing = 0``;
-      without that state (or of another width) ``answer_probe = 0`` and ``answer_probe_missing = 1``;
-   c. the post model of the family (same lookup) : p ≥ threshold → cloud, rule ``post:model:<family>``;
+      that drew a free-text answer's tokens: signal ``answer_probe = bias + weights . m``, ``answer_probe_missing
+      = 0``, and the models are ``answer_probe.models``; without that state (a tool call, no state, another
+      width) ``answer_probe = 0``, ``answer_probe_missing = 1``, and the models are ``post.models``;
+   c. the post model of the family in those models (same lookup): p ≥ threshold → cloud, rule
+      ``post:model:<family>``;
    d. else keep the local answer, rule ``post:accept``.
 
 A model is a standardised logistic regression::
@@ -52,7 +54,7 @@ from typing import Any
 from edgekit.runtime.errors import ConfigError
 from edgekit.runtime.registry import Registry
 
-from .answer_probe import PROBE_SIGNAL, AnswerProbe
+from .answer_probe import MISSING_SIGNAL, PROBE_SIGNAL, AnswerProbe
 from .early import EarlyStop
 from .logistic import LogisticModel
 from .operating import OperatingCurve, check_target
@@ -75,7 +77,7 @@ __all__ = [
 POLICY_FORMAT = "edgekit-policy"
 # Version 2 adds the optional hidden-state "probe". A file without a probe is still written as version 1, so
 # readers that predate the probe (they refuse versions they do not know) keep reading it, and a file with one is
-# never read by them as if it had none. Version 3 adds the optional "answer_probe" (a post-model feature on the
+# never read by them as if it had none. Version 3 adds the optional "answer_probe" (post models that read the
 # answer's mean hidden state), on the same terms. The Java and web demos read every version.
 POLICY_VERSION = 3
 POLICY_VERSIONS = (1, 2, 3)
@@ -199,16 +201,16 @@ class Policy:
     probe: PromptProbe | None = None  # escalates before generation on the prompt's hidden state
     operating: OperatingCurve | None = None  # measured thresholds for a stated accuracy or escalation budget
     early: EarlyStop | None = None  # may stop local generation after each of its first tokens and escalate
-    answer_probe: AnswerProbe | None = None  # the post models' feature on the answer's mean hidden state
+    answer_probe: AnswerProbe | None = None  # post models that also read the answer's mean hidden state
 
     def __post_init__(self) -> None:
         if self.privacy not in PRIVACY_MODES:
             raise ConfigError(f"privacy={self.privacy!r} is unknown; use one of: {', '.join(PRIVACY_MODES)}")
         reading = sorted(f for f, m in self.post_models.items() if PROBE_SIGNAL in m.features)
-        if reading and self.answer_probe is None:
+        if reading:
             raise ConfigError(
-                f"policy post models {', '.join(reading)} read the answer probe's score but the policy has no "
-                '"answer_probe"; re-run `edgekit calibrate`'
+                f"policy post models {', '.join(reading)} read the answer probe's score, which only the models of "
+                '"answer_probe" read; re-run `edgekit calibrate`'
             )
 
     # -- decisions ------------------------------------------------------------------
@@ -303,21 +305,30 @@ class Policy:
             )
         point = self.operating.choose(target_accuracy, max_escalation_rate)
         post = {name: replace(model, threshold=point.threshold) for name, model in self.post_models.items()}
-        return replace(self, post_models=post)
+        probe = self.answer_probe
+        if probe is not None:
+            models = {name: replace(model, threshold=point.threshold) for name, model in probe.models.items()}
+            probe = replace(probe, models=models)
+        return replace(self, post_models=post, answer_probe=probe)
 
     def decide(self, family: str, signals: Mapping[str, float], answer_hidden: Any = None) -> Decision:
         """Stage 2: escalate after seeing the local answer's signals (pre + post)?
 
         ``answer_hidden``: the mean of the final hidden states that drew the answer's tokens
-        (``Result.answer_hidden_mean``), read by the policy's answer probe when it has one."""
+        (``Result.answer_hidden_mean``; ``answer_probe.probe_state`` gives None for a tool call), read by the
+        policy's answer probe when it has one."""
         signals = dict(signals)
+        models = self.post_models
         if self.answer_probe is not None:
-            signals.update(self.answer_probe.signals(answer_hidden))
+            read = self.answer_probe.signals(answer_hidden)
+            signals.update(read)
+            if not read[MISSING_SIGNAL]:
+                models = self.answer_probe.models
         if self.privacy == "local-only":
             return Decision(False, "privacy", "privacy:local-only", family, signals=signals)
         if signals.get("context_overflow", 0.0) >= 1.0:
             return Decision(True, "post", "post:context_overflow", family, signals=signals)
-        model = self._model(self.post_models, family)
+        model = self._model(models, family)
         if model is None:
             return Decision(False, "post", "post:accept", family, signals=signals)
         p = model.probability(signals)

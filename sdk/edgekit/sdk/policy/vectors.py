@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .answer_fit import ANSWER_KEY, answer_state
+from .answer_fit import ANSWER_KEY, record_state
 from .policy import Policy
 
 __all__ = ["decide_vector", "make_vectors", "vector_hidden"]
@@ -58,7 +58,7 @@ def make_vectors(policy: Policy, records: Sequence[Mapping[str, Any]], per_kind:
     chosen: list[dict[str, Any]] = []
     by_rule: dict[str, int] = {}
     for r in records:
-        state = answer_state(r) if policy.answer_probe is not None else None
+        state = record_state(r) if policy.answer_probe is not None else None
         got = decide_vector(policy, r["question"], r["signals"], answer_hidden=state)
         key = f"{got['rule']}|{got['escalate']}|{got['family']}"
         if by_rule.get(key, 0) >= per_kind:

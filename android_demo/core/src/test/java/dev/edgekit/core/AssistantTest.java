@@ -246,7 +246,7 @@ public class AssistantTest {
         assertEquals(1, low.probed);
     }
 
-    /** The test policy file with an answer probe {@code bias + m[0] - m[1]}, the only feature of its post model. */
+    /** The test policy file with an answer probe {@code bias + m[0] - m[1]}, the only feature of its own model. */
     private static Policy withAnswerProbe(double bias) throws IOException {
         Map<String, Object> data = testPolicyData();
         Map<String, Object> probe = new LinkedHashMap<>();
@@ -261,11 +261,9 @@ public class AssistantTest {
         model.put("weights", Arrays.<Object>asList(1.0));
         model.put("bias", 0.0);
         model.put("threshold", 0.5);
-        Map<String, Object> post = new LinkedHashMap<>();
-        post.put("models", Collections.singletonMap("default", model));
+        probe.put("models", Collections.singletonMap("default", model));
         data.put("version", 3L);
         data.put("answer_probe", probe);
-        data.put("post", post);
         return Policy.fromMap(data, "answer probe policy");
     }
 

@@ -62,13 +62,15 @@ public class PolicyProbeTest {
         } catch (EdgekitException e) {
             assertTrue(e.getMessage(), e.getMessage().contains("needs policy version 3"));
         }
-        Map<String, Object> without = new LinkedHashMap<>(TestFiles.object(file.get("policy")));
-        without.remove("answer_probe");
+        // the probe's models belong to the probe: a signal model that reads its score is refused
+        Map<String, Object> moved = new LinkedHashMap<>(TestFiles.object(file.get("policy")));
+        Map<String, Object> probe = TestFiles.object(moved.get("answer_probe"));
+        moved.put("post", java.util.Collections.singletonMap("models", probe.get("models")));
         try {
-            Policy.fromMap(without, "policy without its answer probe");
-            fail("post models that read the answer probe were accepted without it");
+            Policy.fromMap(moved, "policy with the probe's models as its signal models");
+            fail("signal models that read the answer probe were accepted");
         } catch (EdgekitException e) {
-            assertTrue(e.getMessage(), e.getMessage().contains("has no \"answer_probe\""));
+            assertTrue(e.getMessage(), e.getMessage().contains("only the models of \"answer_probe\" read"));
         }
     }
 

@@ -233,10 +233,10 @@ public final class Policy {
                 reading.add(e.getKey());
             }
         }
-        if (!reading.isEmpty() && answerProbe == null) {
+        if (!reading.isEmpty()) {
             Collections.sort(reading);
             throw new EdgekitException("policy post models " + String.join(", ", reading) + " read the answer probe's "
-                    + "score but the policy has no \"answer_probe\"; re-run `edgekit calibrate`");
+                    + "score, which only the models of \"answer_probe\" read; re-run `edgekit calibrate`");
         }
         Object early = data.get("early");
         if (early != null) {
@@ -257,7 +257,7 @@ public final class Policy {
 
     private final Map<String, Object> raw;
 
-    private static void models(Object node, Map<String, Model> into, String where) {
+    static void models(Object node, Map<String, Model> into, String where) {
         if (node == null) {
             return;
         }
@@ -368,9 +368,13 @@ public final class Policy {
      * ({@code GenerationResult.answerHiddenMean}), which the answer probe reads when the policy has one.
      */
     public Decision decide(String family, Map<String, Double> signals, float[] answerHidden) {
+        Map<String, Model> models = postModels;
         if (answerProbe != null) {
             signals = new LinkedHashMap<>(signals);
             answerProbe.addSignals(answerHidden, signals);
+            if (AnswerProbe.read(signals)) {
+                models = answerProbe.models;
+            }
         }
         if ("local-only".equals(privacy)) {
             return new Decision(false, "privacy", "privacy:local-only", family);
@@ -379,7 +383,7 @@ public final class Policy {
         if (overflow != null && overflow >= 1.0) {
             return new Decision(true, "post", "post:context_overflow", family);
         }
-        Model m = model(postModels, family);
+        Model m = model(models, family);
         if (m == null) {
             return new Decision(false, "post", "post:accept", family);
         }
