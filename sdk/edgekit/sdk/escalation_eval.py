@@ -22,7 +22,7 @@ from edgekit.runtime.progress import OnProgress, ProgressEvent, no_progress
 
 from .evalset import check
 from .policy.answer_fit import has_answer_states, record_state
-from .policy.calibration import ROUTER_PRECISION, cross_validated_scores, router_thresholds, two_stage_scores
+from .policy.calibration import ROUTER_PRECISION, cross_validated_stages, router_thresholds, two_stage_scores
 from .policy.metrics import (
     RATES,
     accuracy_at_rate,
@@ -151,10 +151,10 @@ def escalation_report(
     records = list(records)
     folds = max(2, min(folds, len(records) // 4)) if len(records) >= 8 else 2
     min_family = 30 if len(records) >= 120 else 10**9
-    with_probe = has_answer_states(records)  # as `edgekit calibrate` fits them: with the answer probe
-    p_pre, p_post = cross_validated_scores(
-        records, folds=folds, seed=seed, min_family=min_family, answer_probe=with_probe
-    )
+    p_pre, p_signals, p_joint = cross_validated_stages(
+        records, folds=folds, seed=seed, min_family=min_family, answer_probe=has_answer_states(records)
+    )  # the post models as `edgekit calibrate` fits them: with the answer probe when the records have its state
+    p_post = p_joint if p_joint is not None else p_signals
     router_t = router_thresholds(records, p_pre, router_precision)
     scores = two_stage_scores(records, p_pre, p_post, router_t)
     report: dict[str, Any] = {"folds": folds, "overall": _block(records, p_pre, p_post, scores), "families": {}}
@@ -162,12 +162,7 @@ def escalation_report(
         idx = [i for i, r in enumerate(records) if r["label_family"] == family]
         report["families"][family] = _block([records[i] for i in idx], p_pre[idx], p_post[idx], scores[idx])
     if has_hidden(records):  # records of a bundle with hidden states: the probes beside today's signals
-        p_signals = (
-            cross_validated_scores(records, folds=folds, seed=seed, min_family=min_family)[1] if with_probe else p_post
-        )
-        report["probe"] = probe_comparison(
-            records, p_pre, p_signals, folds=folds, seed=seed, p_joint=p_post if with_probe else None
-        )
+        report["probe"] = probe_comparison(records, p_pre, p_signals, folds=folds, seed=seed, p_joint=p_joint)
     if policy is not None and (policy.post_models or policy.router_models):
         # the given policy file as it is (in-sample if it was fitted on these records)
         decided = []

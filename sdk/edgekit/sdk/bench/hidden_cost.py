@@ -23,20 +23,10 @@ def measure_hidden_cost(job: dict, model: Any, decode: Callable[..., Any]) -> di
     """Decode with ``model`` (hidden states read) and with the bundle loaded without them, interleaved."""
     import numpy as np
     from edgekit.runtime import load
-    from edgekit.runtime.generation import DecodeRequest, run_generation
-    from edgekit.runtime.sampler import Sampler, SamplingOptions
+    from edgekit.sdk.bench.worker import edgekit_decoder
 
     blind = load(job["model"], threads=job["threads"], hidden_states=False, **job.get("options", {}))
-    cache = blind.backend.new_cache()
-    request = DecodeRequest(prompt_ids=job["prompt_ids"], max_new_tokens=job["decode_tokens"], eos_ids=frozenset())
-
-    def decode_blind():
-        result = None
-        cache.reset()
-        for piece in run_generation(blind.backend, cache, blind.tokenizer, Sampler(SamplingOptions()), request):
-            result = piece.result or result
-        return result
-
+    decode_blind = edgekit_decoder(blind, job)
     decode_blind()  # its cold first run, as decode() had one before this
     read, not_read = [], []
     last = blind_last = None

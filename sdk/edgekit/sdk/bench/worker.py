@@ -68,13 +68,32 @@ def _peer_result(
     }
 
 
+def edgekit_decoder(model, job: dict, cache=None):
+    """``decode(matcher=None) -> Result``: the job's prompt through the real generation loop (sampler + confidence +
+    detokenizer), ``decode_tokens`` greedy tokens, eos ignored, on ``cache`` (default: a new one of ``model``)."""
+    from edgekit.runtime.generation import DecodeRequest, run_generation
+    from edgekit.runtime.sampler import Sampler, SamplingOptions
+
+    cache = cache if cache is not None else model.backend.new_cache()
+    request = DecodeRequest(prompt_ids=job["prompt_ids"], max_new_tokens=job["decode_tokens"], eos_ids=frozenset())
+
+    def decode(matcher=None):
+        result = None
+        sampler = Sampler(SamplingOptions())
+        cache.reset()  # the one cache, as a loaded model reuses its pool's: a new one per decode would count twice
+        for piece in run_generation(model.backend, cache, model.tokenizer, sampler, request, matcher):
+            result = piece.result or result
+        assert result is not None  # the last piece carries the result
+        return result
+
+    return decode
+
+
 def run_edgekit(job: dict) -> dict:
     import numpy as np
 
     t = Timer()
     from edgekit.runtime import load
-    from edgekit.runtime.generation import DecodeRequest, run_generation
-    from edgekit.runtime.sampler import Sampler, SamplingOptions
 
     model = load(job["model"], threads=job["threads"], **job.get("options", {}))
     load_ms = t.ms()
@@ -95,18 +114,7 @@ def run_edgekit(job: dict) -> dict:
     for _ in range(job["repeats"]):
         cache.reset()
         prefills.append(prefill(cache))
-    # decode through the real generation loop (sampler + confidence + detokenizer), eos ignored
-    request = DecodeRequest(prompt_ids=ids, max_new_tokens=job["decode_tokens"], eos_ids=frozenset())
-
-    def decode(matcher=None):
-        result = None
-        sampler = Sampler(SamplingOptions())
-        cache.reset()  # the one cache, as a loaded model reuses its pool's: a new one per decode would count twice
-        for piece in run_generation(backend, cache, model.tokenizer, sampler, request, matcher):
-            result = piece.result or result
-        assert result is not None  # the last piece carries the result
-        return result
-
+    decode = edgekit_decoder(model, job, cache)  # the prefill's cache: one cache in the row's RSS
     result = decode()
     out = {
         "load_ms": load_ms,

@@ -24,7 +24,7 @@ import numpy as np
 from .answer_probe import PROBE_SIGNAL, AnswerProbe
 from .base import DEFAULT_FEATURES
 from .logistic import LogisticModel
-from .probe import COMPONENTS, decode_hidden
+from .probe import COMPONENTS, decode_hidden, has_hidden, principal_axes
 
 __all__ = ["ANSWER_KEY", "record_state", "has_answer_states", "fit_post_with_probe", "post_probability"]
 
@@ -38,18 +38,7 @@ def record_state(record: Mapping[str, Any]) -> np.ndarray | None:
 
 
 def has_answer_states(records: Sequence[Mapping[str, Any]]) -> bool:
-    return bool(records) and all(isinstance(r.get("hidden"), Mapping) and ANSWER_KEY in r["hidden"] for r in records)
-
-
-def _standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean, std = X.mean(axis=0), X.std(axis=0)
-    return mean, np.where(std < 1e-9, 1.0, std)
-
-
-def _signals(records: Sequence[Mapping[str, Any]], features: Sequence[str]) -> np.ndarray:
-    from .calibration import _matrix
-
-    return _matrix(records, features)
+    return has_hidden(records, (ANSWER_KEY,))
 
 
 def fit_post_with_probe(
@@ -62,7 +51,7 @@ def fit_post_with_probe(
     meta: Mapping[str, Any] | None = None,
 ) -> AnswerProbe:
     """The probe and its post models (``models``: family -> model, with "default"; feature ``answer_probe``)."""
-    from .calibration import _eligible, fit_logistic, fit_model
+    from .calibration import _eligible, _matrix, fit_logistic, fit_model, standardise
 
     records = list(records)
     n = len(records)
@@ -74,17 +63,15 @@ def fit_post_with_probe(
     if rest:
         blocks.append(("default", DEFAULT_FEATURES["post_default"], rest))
 
-    center = hidden.mean(axis=0)
     k = max(1, min(components, n - 1, hidden.shape[1]))
-    _, _, vt = np.linalg.svd(hidden - center, full_matrices=False)  # principal axes of the centred rows
-    basis = vt[:k].T
+    center, basis = principal_axes(hidden, k)
     comps = (hidden - center) @ basis
-    comp_mean, comp_std = _standardise(comps)
+    comp_mean, comp_std = standardise(comps)
 
     columns, layout = [], []
     for name, features, rows in blocks:
-        X = _signals([records[i] for i in rows], features)
-        mean, std = _standardise(X)
+        X = _matrix([records[i] for i in rows], features)
+        mean, std = standardise(X)
         block = np.zeros((n, len(features) + 1))
         block[rows, :-1] = (X - mean) / std
         block[rows, -1] = 1.0  # the block's own intercept (penalised; the shared bias is not)

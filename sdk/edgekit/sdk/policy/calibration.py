@@ -68,9 +68,11 @@ __all__ = [
     "EARLY_PRECISION",
     "fit_logistic",
     "fit_model",
+    "standardise",
     "CalibrationResult",
     "calibrate",
     "cross_validated_scores",
+    "cross_validated_stages",
     "two_stage_scores",
 ]
 
@@ -95,6 +97,12 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 100
     return theta[1:], float(theta[0])
 
 
+def standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and stds of ``X`` (a constant column's std is 1, so it standardises to 0)."""
+    mean, std = X.mean(axis=0), X.std(axis=0)
+    return mean, np.where(std < 1e-9, 1.0, std)
+
+
 def _matrix(records: Sequence[Mapping[str, Any]], features: Sequence[str]) -> np.ndarray:
     try:
         return np.array([[float(r["signals"][f]) for f in features] for r in records], dtype=float).reshape(
@@ -111,9 +119,7 @@ def fit_model(
 ) -> LogisticModel:
     X = _matrix(records, features)
     y = np.array([0.0 if r["correct"] else 1.0 for r in records])
-    mean = X.mean(axis=0)
-    std = X.std(axis=0)
-    std = np.where(std < 1e-9, 1.0, std)
+    mean, std = standardise(X)
     w, b = fit_logistic((X - mean) / std, y, l2=l2)
     return LogisticModel(tuple(features), tuple(map(float, mean)), tuple(map(float, std)), tuple(map(float, w)), b, 0.5)
 
@@ -158,7 +164,7 @@ def _folds(records, k: int, seed: int) -> list[np.ndarray]:
     return [np.where(assignment == f)[0] for f in range(k)]
 
 
-def cross_validated_scores(
+def cross_validated_stages(
     records,
     *,
     folds: int = 5,
@@ -167,22 +173,30 @@ def cross_validated_scores(
     min_family: int = 30,
     min_class: int = 10,
     answer_probe: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold (p_router, p_post) for every record; ``answer_probe``: post models fitted with the probe."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Out-of-fold (p_router, p_post of the signal models, p_post of the answer probe's models or None) for every
+    record, one pass over the folds; ``answer_probe``: fit the probe's models too."""
     p_pre = np.zeros(len(records))
-    p_post = np.zeros(len(records))
+    p_signals = np.zeros(len(records))
+    p_joint = np.zeros(len(records)) if answer_probe else None
     for test_idx in _folds(records, folds, seed):
         test = set(test_idx.tolist())
         train = [r for i, r in enumerate(records) if i not in test]
         router = fit_stage(train, "router", l2, min_family, min_class)
-        if answer_probe:
-            probe = fit_post_with_probe(train, l2=l2, min_family=min_family, min_class=min_class)
-        else:
-            post = fit_stage(train, "post", l2, min_family, min_class)
+        post = fit_stage(train, "post", l2, min_family, min_class)
+        probe = fit_post_with_probe(train, l2=l2, min_family=min_family, min_class=min_class) if answer_probe else None
         for i in test_idx:
             p_pre[i] = _predict(router, records[i])
-            p_post[i] = post_probability(probe, records[i]) if answer_probe else _predict(post, records[i])
-    return p_pre, p_post
+            p_signals[i] = _predict(post, records[i])
+            if p_joint is not None and probe is not None:
+                p_joint[i] = post_probability(probe, records[i])
+    return p_pre, p_signals, p_joint
+
+
+def cross_validated_scores(records, *, answer_probe: bool = False, **options: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold (p_router, p_post) for every record; ``answer_probe``: the post models fitted with the probe."""
+    p_pre, p_signals, p_joint = cross_validated_stages(records, answer_probe=answer_probe, **options)
+    return p_pre, (p_joint if p_joint is not None else p_signals)
 
 
 def router_thresholds(records, p_pre: np.ndarray, precision: float, min_routed: int = 3) -> dict[str, float]:
@@ -267,9 +281,10 @@ def calibrate(
         raise ConfigError(f"target_rate={target_rate!r} must be in [0, 1] (or give target_accuracy)")
     if target_accuracy is not None and not 0.0 <= target_accuracy <= 1.0:
         raise ConfigError(f"target_accuracy={target_accuracy!r} must be in [0, 1]")
-    p_pre, p_post = cross_validated_scores(
+    p_pre, p_signals, p_joint = cross_validated_stages(
         records, folds=folds, seed=seed, l2=l2, min_family=min_family, min_class=min_class, answer_probe=answer_probe
     )
+    p_post = p_joint if p_joint is not None else p_signals
     router_t = router_thresholds(records, p_pre, router_precision)
     scores = two_stage_scores(records, p_pre, p_post, router_t)
     correct = np.array([bool(r["correct"]) for r in records])
@@ -331,13 +346,8 @@ def calibrate(
     if early is not None:
         report["early"] = early.report
     if has_hidden(records):  # measured beside the policy, not part of it (the policy file has no probe yet)
-        p_signals = p_post
-        if answer_probe:  # the signal models alone, for the side-by-side table
-            _, p_signals = cross_validated_scores(
-                records, folds=folds, seed=seed, l2=l2, min_family=min_family, min_class=min_class
-            )
         report["probe_comparison"] = probe_comparison(
-            records, p_pre, p_signals, folds=folds, seed=seed, p_joint=p_post if answer_probe else None
+            records, p_pre, p_signals, folds=folds, seed=seed, p_joint=p_joint
         )
     policy = Policy(
         families=BASE_FAMILIES,

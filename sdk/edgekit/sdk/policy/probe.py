@@ -30,6 +30,7 @@ __all__ = [
     "encode_hidden",
     "decode_hidden",
     "has_hidden",
+    "principal_axes",
     "HiddenProbe",
     "fit_probe",
     "probe_scores",
@@ -67,12 +68,23 @@ def decode_hidden(record: Mapping[str, Any], key: str) -> np.ndarray:
     return np.frombuffer(base64.b64decode(record["hidden"][key]), dtype="<f4").astype(np.float64)
 
 
-def has_hidden(records: Sequence[Mapping[str, Any]]) -> bool:
-    """Every record has the states the side-by-side probes read (the prompt's and the answer's)."""
-    needed = [key for key in HIDDEN_KEYS if key not in OPTIONAL_KEYS]
+def has_hidden(records: Sequence[Mapping[str, Any]], keys: Sequence[str] | None = None) -> bool:
+    """Every record has the states ``keys`` (default: those the side-by-side probes read, the prompt's and the
+    answer's)."""
+    needed = [key for key in HIDDEN_KEYS if key not in OPTIONAL_KEYS] if keys is None else keys
     return bool(records) and all(
         isinstance(r.get("hidden"), Mapping) and all(key in r["hidden"] for key in needed) for r in records
     )
+
+
+def principal_axes(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows' mean [h] and their first ``k`` principal axes [h, k] (right singular vectors of the centred
+    rows; k = 0 gives none)."""
+    center = rows.mean(axis=0)
+    if not k:
+        return center, np.zeros((rows.shape[1], 0))
+    _, _, vt = np.linalg.svd(rows - center, full_matrices=False)
+    return center, vt[:k].T
 
 
 @dataclass(frozen=True)
@@ -100,20 +112,12 @@ def fit_probe(
     hidden: np.ndarray, signals: np.ndarray, wrong: np.ndarray, components: int = COMPONENTS, l2: float = 1.0
 ) -> HiddenProbe:
     """Fit on rows ``hidden`` [n, h] (and ``signals`` [n, s], s may be 0) for the label ``wrong`` [n]."""
-    from .calibration import fit_logistic
+    from .calibration import fit_logistic, standardise
 
-    center = hidden.mean(axis=0)
-    k = max(0, min(components, hidden.shape[0] - 1, hidden.shape[1]))
-    if k:
-        # principal axes of the centred training rows (right singular vectors)
-        _, _, vt = np.linalg.svd(hidden - center, full_matrices=False)
-        basis = vt[:k].T
-    else:
-        basis = np.zeros((hidden.shape[1], 0))
+    center, basis = principal_axes(hidden, max(0, min(components, hidden.shape[0] - 1, hidden.shape[1])))
     probe = HiddenProbe(center, basis, np.zeros(0), np.ones(0), np.zeros(0), 0.0)
     X = probe.features(hidden, signals)
-    mean, std = X.mean(axis=0), X.std(axis=0)
-    std = np.where(std < 1e-9, 1.0, std)
+    mean, std = standardise(X)
     w, b = fit_logistic((X - mean) / std, wrong.astype(float), l2=l2)
     return HiddenProbe(center, basis, mean, std, w, b)
 
