@@ -103,3 +103,32 @@ def test_gguf_recipe_repacks_gemma3_mix_exactly(gemma_gguf, tmp_path):
     scale = np.abs(reference).max()
     np.testing.assert_allclose(got, reference, atol=2e-4 * max(scale, 1.0), rtol=0)
     assert (got.argmax(-1) == reference.argmax(-1)).all()
+
+
+def test_offsets_in_zero_points_on_gemma3_mix_stay_within_their_bound(gemma_gguf, tmp_path):
+    """gguf-fast's zero-point form on the same mix: Q4_K (o_proj) becomes 8-bit codes with its offsets in the
+    zero points, the offset-free types keep their exact repack, and no correction op is left. The 8-bit layers
+    run on float activations here (int8_accuracy_level=0: onnxruntime's slow but exact kernel) so the only
+    difference from torch is the form's own offset error, at most scale/34 per block."""
+    import onnx
+
+    torch_model, model = gemma_gguf
+    recipe = dataclasses.replace(get_recipe("gguf-fast"), head_search_bits=None, int8_accuracy_level=0)
+    result = build_onnx(model, recipe, tmp_path, max_context=MAX_CONTEXT)
+    graph = onnx.load(str(tmp_path / "model.onnx"), load_external_data=False).graph
+    assert not [n.name for n in graph.node if "/correction" in n.name]
+    o_proj = [n for n in graph.node if n.op_type == "MatMulNBits" and n.name.startswith("layers.0.o/")]
+    assert o_proj and {a.name: a.i for a in o_proj[0].attribute}["bits"] == 8 and o_proj[0].input[3]
+    from edgekit.exporters.quant.block_types import decode_blocks
+
+    largest_scale = max(
+        float(np.abs(decode_blocks(t)[1]).max()) for t in model.gguf_tensors.values() if t.ggml_type == "Q4_K"
+    )
+    assert 0 < result.metrics["gguf_repack_max_error"] <= largest_scale / 34 * (1 + 1e-6)
+    reference = torch_logits(torch_model, IDS)
+    runner = GraphRunner(tmp_path, MAX_CONTEXT)
+    got = np.concatenate([runner.forward(IDS[:20], logits_to_keep=20)] + [runner.forward([t]) for t in IDS[20:]])
+    exact_tol = 2e-4 * max(np.abs(reference).max(), 1.0)
+    error = np.abs(got - reference).max()
+    assert exact_tol < error < 50 * exact_tol, (error, exact_tol)  # the offsets moved, by a bounded amount
+    assert (got.argmax(-1) == reference.argmax(-1)).mean() >= 0.9

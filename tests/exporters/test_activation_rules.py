@@ -28,26 +28,53 @@ def _levels(model_path: Path) -> dict[str, int]:
     }
 
 
-@pytest.mark.parametrize("name", ["gguf", "gguf-fast"])
-def test_gguf_recipes_put_each_matmul_on_its_level(tiny_model, tmp_path: Path, name):
-    """gguf: every 4-bit layer on float activations (exact); gguf-fast: int8 activations except gate/up.
-    Both keep the 8-bit head on int8 activations (refined, onnx/builder.py)."""
+def _matmuls(model_path: Path) -> dict[str, tuple[int, int, bool, bool]]:
+    """(accuracy_level, bits, has zero points, has the block correction) of every MatMulNBits, by name."""
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    corrected = {node.name.split("/")[0] for node in graph.node if "/correction" in node.name}
+    out = {}
+    for node in graph.node:
+        if node.op_type != "MatMulNBits":
+            continue
+        name = node.name.split("/")[0]
+        attrs = {a.name: a.i for a in node.attribute}
+        zero_points = len(node.input) > 3 and node.input[3] != ""
+        out[name] = (attrs["accuracy_level"], attrs["bits"], zero_points, name in corrected)
+    return out
+
+
+# recipe -> the (level, bits, zero points, correction) of a Q4_1 decoder matmul, by kind
+_Q4_1_FORMS = {
+    "gguf": dict.fromkeys(("q_k_v", "o", "gate_up", "down"), (0, 4, False, True)),
+    "gguf-fast": dict.fromkeys(("q_k_v", "o", "gate_up", "down"), (4, 8, True, False)),
+    "gguf-balanced": {
+        **dict.fromkeys(("q_k_v", "o", "gate_up"), (4, 8, True, False)),
+        "down": (0, 4, False, True),
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(_Q4_1_FORMS))
+def test_gguf_recipes_put_each_matmul_on_its_level_and_form(tiny_model, tmp_path: Path, name):
+    """gguf: every 4-bit layer on float activations, exact with the correction term; gguf-fast: int8 activations
+    with Q4_1's offsets in 8-bit zero points (no correction ops); gguf-balanced: the same except the down
+    projections, exact on float activations. All keep the Q8_0 head 8-bit on int8 activations (refined)."""
     from edgekit.exporters.onnx import build_onnx
     from edgekit.exporters.recipes import get_recipe
 
     recipe = get_recipe(name)
     build_onnx(tiny_model, recipe, tmp_path / name, 64)
-    levels = _levels(tmp_path / name / "model.onnx")
-    kinds = {layer.rsplit(".", 1)[-1] for layer in levels if layer.startswith("layers.")}
-    assert {"gate_up", "q_k_v", "o", "down"} <= kinds, levels
-    for matmul, level in levels.items():
+    forms = _matmuls(tmp_path / name / "model.onnx")
+    kinds = {layer.rsplit(".", 1)[-1] for layer in forms if layer.startswith("layers.")}
+    assert {"gate_up", "q_k_v", "o", "down"} <= kinds, forms
+    for matmul, form in forms.items():
+        if matmul == "lm_head_search":  # gguf-fast's 4-bit copy of the head for the candidate search
+            assert name == "gguf-fast" and form[:2] == (4, 4) and not form[3], (matmul, form)
+            continue
         if matmul == "lm_head":
-            want = 4
-        elif name == "gguf":
-            want = 0
-        else:
-            want = 0 if matmul.endswith(".gate_up") else 4
-        assert level == want, (matmul, level, levels)
+            assert form[:2] == (4, 8) and not form[3], (matmul, form)
+            continue
+        assert form == _Q4_1_FORMS[name][matmul.rsplit(".", 1)[-1]], (matmul, form, forms)
 
 
 def test_first_matching_rule_wins_over_the_width_default(tiny_model, tmp_path: Path):
@@ -75,13 +102,24 @@ def test_manifest_recipe_records_the_rules():
     from edgekit.exporters.recipe_types import QuantRecipe
     from edgekit.exporters.recipes import get_recipe
 
-    data = json.loads(json.dumps(get_recipe("gguf-fast").to_dict()))  # as the manifest stores it
-    assert {"pattern": "layers.*.gate_up", "accuracy_level": 0, "bits": 4} in data["activation_rules"]
+    data = json.loads(json.dumps(get_recipe("gguf-balanced").to_dict()))  # as the manifest stores it
+    assert {"pattern": "layers.*.down", "accuracy_level": 0, "bits": 4} in data["activation_rules"]
+    assert data["int8_offsets"] == "zero-point"
     rebuilt = QuantRecipe(**{**data, "targets": frozenset(data["targets"]), "extra": tuple(data["extra"].items())})
-    assert rebuilt == get_recipe("gguf-fast")
-    assert rebuilt.accuracy_level_for("layers.3.gate_up", 4) == 0
-    assert rebuilt.accuracy_level_for("layers.3.gate_up", 8) == 4  # 8-bit weights keep the fast int8 kernel
+    assert rebuilt == get_recipe("gguf-balanced")
+    assert rebuilt.accuracy_level_for("layers.3.down", 4) == 0
+    assert rebuilt.accuracy_level_for("layers.3.down", 8) == 4  # 8-bit weights keep the fast int8 kernel
     assert rebuilt.accuracy_level_for("layers.3.o", 4) == 4
+    # a manifest written before the field rebuilds with the exact correction
+    older = {k: v for k, v in data.items() if k != "int8_offsets"}
+    assert QuantRecipe(**{**older, "targets": frozenset(data["targets"]), "extra": ()}).int8_offsets == "correction"
+
+
+def test_an_unknown_offset_form_is_refused_with_the_known_ones():
+    from edgekit.exporters.recipes import get_recipe
+
+    with pytest.raises(ValueError, match="int8_offsets='dense'.*correction, zero-point"):
+        dataclasses.replace(get_recipe("gguf"), int8_offsets="dense")
 
 
 def test_a_bad_rule_width_is_refused():

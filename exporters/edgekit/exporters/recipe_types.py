@@ -8,10 +8,11 @@ imports them: no import cycle. Import these names from ``edgekit.exporters.recip
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from fnmatch import fnmatchcase
 from typing import Any
 
-__all__ = ["FLOAT_BITS", "QuantMethod", "QuantRecipe", "ActivationRule", "MATMUL_KINDS"]
+__all__ = ["FLOAT_BITS", "QuantMethod", "QuantRecipe", "ActivationRule", "MATMUL_KINDS", "OffsetForm"]
 
 FLOAT_BITS = 32  # "bits" of a tensor kept in float32
 
@@ -26,6 +27,15 @@ class QuantMethod:
     DYNAMIC = "dynamic"  # dynamic activation quantization (ExecuTorch 8da*w)
 
     ALL = frozenset({NONE, RTN, KQUANT, GGUF, DYNAMIC})
+
+
+class OffsetForm(str, Enum):
+    """How a GGUF block offset (Q4_1, Q4_K: ``w = d*q + m``) reaches a matmul on int8 activations
+    (``QuantRecipe.int8_offsets``); matmuls on float activations always take the exact correction."""
+
+    CORRECTION = "correction"  # exact weights, plus blocksum(x) @ correction.T: four small ops per matmul
+    # 8-bit codes with the offset in the zero point, within d/34 of it (quant/offset_zero_points.py)
+    ZERO_POINT = "zero-point"
 
 
 # What an ``ActivationRule`` selects: every MatMulNBits of the ONNX graph is named ``layers.{i}.{kind}`` or
@@ -105,6 +115,8 @@ class QuantRecipe:
     # choices stay the exact head's whenever its best token is in the copy's top k. None: the head computes every
     # logit. Costs the copy's bytes on disk and in RAM; pays where the head dominates decode (a large vocabulary).
     head_search_bits: int | None = None
+    # GGUF sources: the form of a block offset on the matmuls this recipe runs on int8 activations (OffsetForm)
+    int8_offsets: str = OffsetForm.CORRECTION.value
     extra: tuple[tuple[str, Any], ...] = field(default_factory=tuple)  # target-specific knobs, hashable
 
     def __post_init__(self) -> None:
@@ -123,6 +135,11 @@ class QuantRecipe:
         ):
             if bits not in (2, 4, 8, FLOAT_BITS):
                 raise ValueError(f"recipe {self.name!r}: {label}={bits} (must be 2, 4, 8 or {FLOAT_BITS})")
+        try:
+            object.__setattr__(self, "int8_offsets", OffsetForm(self.int8_offsets).value)
+        except ValueError:
+            known = ", ".join(f.value for f in OffsetForm)
+            raise ValueError(f"recipe {self.name!r}: int8_offsets={self.int8_offsets!r} (one of {known})") from None
         if self.head_search_bits not in (None, 4):
             raise ValueError(f"recipe {self.name!r}: head_search_bits={self.head_search_bits} (must be None or 4)")
         if self.group_size < 16 or self.group_size & (self.group_size - 1):

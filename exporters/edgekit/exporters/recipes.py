@@ -23,7 +23,7 @@ from dataclasses import replace
 from edgekit.runtime.errors import ConfigError
 from edgekit.runtime.registry import Registry
 
-from .recipe_types import FLOAT_BITS, ActivationRule, QuantMethod, QuantRecipe
+from .recipe_types import FLOAT_BITS, ActivationRule, OffsetForm, QuantMethod, QuantRecipe
 
 __all__ = [
     "QuantMethod",
@@ -33,6 +33,7 @@ __all__ = [
     "get_recipe",
     "AUTO_CANDIDATES",
     "FLOAT_BITS",
+    "OffsetForm",
 ]
 
 RECIPES: Registry[QuantRecipe] = Registry("quant recipe")
@@ -147,29 +148,57 @@ _GGUF = register_recipe(
     )
 )
 
+# The int8-activation recipes move Q4_1's block offsets into 8-bit zero points on the matmuls they run on int8
+# activations (OffsetForm.ZERO_POINT, quant/offset_zero_points.py): codes exact, each block's offset within d/34,
+# and none of the correction's four ops per matmul. Measured on SmolLM2-135M Q4_1, onnxruntime 1.32, 2 threads:
+# agreement / mean KL over the whole validation text (3,017 positions) and over the bench's 512 tokens; decode
+# tok/s and prefill ms from one `edgekit bench` run (103-token prompt, 64 tokens), gguf decoding 100.5 tok/s and
+# prefilling in 170 ms in the same run:
+#   every layer at level 4, offsets in zero points (gguf-fast)     0.967 / 0.971, KL 0.0024, 133.3 tok/s,  99 ms
+#   level 4 with the exact correction (the former gguf-fast)       0.968 (whole text),                      101 tok/s*
+#   down at level 0 exact, the rest as gguf-fast (gguf-balanced)   0.973 / 0.978, KL 0.0020, 111.7 tok/s, 106 ms
+#   q_k_v at level 0 exact, the rest as gguf-fast                  0.972 / 0.961, KL 0.0017, 117.8 tok/s, 128 ms
+#   layers 0, 1, 28, 29 at level 0 exact, the rest as gguf-fast   0.974 / 0.978, KL 0.0016, 120.3 tok/s, 106 ms
+#   (* another run of the same bench, gguf at 86.7 there.) gguf-fast itself, with the head's 4-bit search copy:
+#   0.967 over the whole text, KL 0.030. Only the down-at-level-0 variant keeps the golden prompt's answer
+#   ("The capital of France is Paris."; the others flip its near tie to "L'Étoile, ...").
+_INT8_OFFSETS = OffsetForm.ZERO_POINT.value
+
 register_recipe(
     replace(
         _GGUF,
         name="gguf-fast",
-        description="exact GGUF weights on int8 activations (4-bit gate/up on float), the head's search on a 4-bit "
-        "copy with its top 8 recomputed exactly: faster decode (+28% on Gemma 3 270M), agreement ~0.96-0.97, higher "
-        "KL; greedy answers can change at near ties; needs a GGUF source",
-        # the "gate_up at 0" row above: no single layer stands out (each layer alone at level 0 moves
-        # agreement by under 0.012, within the noise of 1,289 positions); per kind, gate_up keeps the most
-        # speed for the agreement it buys. The head search pays where the head dominates decode, measured on
-        # Gemma 3 270M Q4_K_M (262k vocabulary; its 6-bit head and layers repack as 8-bit), same method as above,
-        # agreement / KL / perplexity ratio over the whole validation text:
+        description="GGUF weights on int8 activations, Q4_1/Q4_K offsets in 8-bit zero points (codes exact, offsets "
+        "within scale/34), the head's search on a 4-bit copy with its top 8 recomputed exactly: fastest decode "
+        "(+33% on SmolLM2), agreement ~0.97, higher KL; greedy answers can change at near ties; needs a GGUF source",
+        # The head search pays where the head dominates decode, measured on Gemma 3 270M Q4_K_M (262k vocabulary;
+        # its 6-bit head and layers repack as 8-bit) with the exact correction on the 4-bit layers, agreement / KL /
+        # perplexity ratio over the whole validation text:
         #   gguf                               36.2 tok/s  0.967 / 0.0045 / 1.002   299 MB
-        #   gguf-fast without the search copy  38.2 tok/s  0.963 / 0.0059 / 0.997   299 MB
-        #   gguf-fast                          46.3 tok/s  0.963 / 0.0238 / 1.033   406 MB
-        # and on SmolLM2 (49k vocabulary) +5% for KL 0.0018 -> 0.029 and perplexity ratio 1.005 -> 1.036.
+        #   int8 activations, no search copy   38.2 tok/s  0.963 / 0.0059 / 0.997   299 MB
+        #   int8 activations and search copy   46.3 tok/s  0.963 / 0.0238 / 1.033   406 MB
+        # With the offsets in zero points (this recipe) Gemma 3 scores 0.959 / 0.025 / 1.049 and decodes at 91.0
+        # tok/s against gguf's 72.6 in one bench run; on SmolLM2 (49k vocabulary) the search copy changes nothing
+        # measurable (133.3 vs 131.4 tok/s) for KL 0.003 -> 0.03.
         accuracy_level=4,
         head_search_bits=4,
+        int8_offsets=_INT8_OFFSETS,
+    )
+)
+
+register_recipe(
+    replace(
+        _GGUF,
+        name="gguf-balanced",
+        description="GGUF weights on int8 activations with Q4_1/Q4_K offsets in 8-bit zero points, except the "
+        "down projections, exact on float activations: +11% decode and -38% prefill on SmolLM2 against gguf at "
+        "agreement ~0.975; needs a GGUF source",
+        accuracy_level=4,
+        int8_offsets=_INT8_OFFSETS,
         activation_rules=(
-            # 4-bit weights only: 8-bit ones have no fast kernel on float activations (ActivationRule)
-            ActivationRule("layers.*.gate_up", 0, bits=4),
-            ActivationRule("layers.*.gate", 0, bits=4),  # a mixed-type GGUF keeps gate and up apart
-            ActivationRule("layers.*.up", 0, bits=4),
+            # the down projection reads the widest activations (SiLU(gate)·up, K = intermediate size): on float
+            # activations it keeps the golden answer and the most agreement per tok/s of the variants above
+            ActivationRule("layers.*.down", 0, bits=4),
         ),
     )
 )

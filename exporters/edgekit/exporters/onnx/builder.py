@@ -31,7 +31,7 @@ Shape(attention_mask)[1] as int32.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +52,8 @@ from ..quant import (
     summarize_errors,
     tensor_error,
 )
-from ..recipes import FLOAT_BITS, QuantMethod, QuantRecipe
+from ..quant.offset_zero_points import zero_point_form
+from ..recipes import FLOAT_BITS, OffsetForm, QuantMethod, QuantRecipe
 from ..target_registry import TargetResult
 from .graph import MS_DOMAIN, GraphWriter
 
@@ -120,15 +121,18 @@ class _DecoderBuilder:
             return
         self.errors.append(tensor_error(name, kind, reference, part.quantized.dequantize(), part.quantized.nbytes()))
 
-    def _gguf_part(self, name: str, tensor: GGUFTensor | None, reference: np.ndarray) -> _Part:
-        """The gguf recipe: repack quantized blocks exactly, keep float types float."""
+    def _gguf_part(
+        self, name: str, tensor: GGUFTensor | None, reference: np.ndarray, offsets_in_zero_points: bool = False
+    ) -> _Part:
+        """The gguf recipe: repack quantized blocks exactly, keep float types float. ``offsets_in_zero_points``:
+        a type with block offsets takes the 8-bit zero-point form instead (quant/offset_zero_points.py)."""
         if tensor is None or tensor.ggml_type in FLOAT_GGUF_TYPES:
             return _Part(name, float_weight=reference)
         if tensor.ggml_type not in REPACKABLE_TYPES:  # supports() refuses these before we get here
             raise UnsupportedError(
                 f"GGUF tensor {tensor.gguf_name} is {tensor.ggml_type}; only {sorted(REPACKABLE_TYPES)} repack exactly"
             )
-        qm = repack_gguf(tensor)
+        qm = (zero_point_form(tensor) if offsets_in_zero_points else None) or repack_gguf(tensor)
         self.repack_max_error = max(self.repack_max_error, repack_error(tensor, qm))
         self.gguf_tensors_used += 1
         part = _Part(name, quantized=qm)
@@ -151,8 +155,11 @@ class _DecoderBuilder:
             return [_Part(name, float_weight=np.concatenate(floats, axis=0))]
         if self.recipe.method != QuantMethod.GGUF:
             return [self._quantized_part(name, np.concatenate(floats, axis=0), self.recipe.bits)]
+        # Offsets move into 8-bit zero points only where the matmul runs on int8 activations: 4-bit weights
+        # are what the exact repack gives these types, and 8-bit ones have no fast float-activation kernel.
+        widen = self.recipe.int8_offsets == OffsetForm.ZERO_POINT.value and self.recipe.accuracy_level_for(name, 4) > 0
         parts = [
-            self._gguf_part(f"layers.{layer}.{r}", self.spec.gguf_linear(self.model, r, layer), w)
+            self._gguf_part(f"layers.{layer}.{r}", self.spec.gguf_linear(self.model, r, layer), w, widen)
             for r, w in zip(roles, floats)
         ]
         return _fuse(name, parts)
@@ -528,6 +535,10 @@ def _fuse(name: str, parts: list[_Part]) -> list[_Part]:
     quantized = [q for q in qms if q is not None]
     if len(quantized) != len(qms):
         return parts
+    if any(q.zero_points is not None for q in quantized):
+        # a mixed-type GGUF: an exact 8-bit part (Q6_K, Q8_0) beside zero-point ones fuses with its default
+        # zero point written out
+        quantized = [replace(q, zero_points=q.zero_point_array()) for q in quantized]
     first = quantized[0]
     same = all(
         q.bits == first.bits
