@@ -132,3 +132,26 @@ def test_a_bad_head_search_width_is_refused():
 
     with pytest.raises(ValueError, match="head_search_bits=8"):
         dataclasses.replace(get_recipe("gguf-fast"), head_search_bits=8)
+
+
+def test_the_head_search_copy_is_built_only_where_the_head_holds_its_share(tiny_model, tmp_path: Path):
+    """gguf-fast's 4-bit search copy of the head pays only where the head dominates what a token reads
+    (head_search_min_share): the same tiny model gets it below the threshold and not above."""
+    from edgekit.exporters.onnx import build_onnx
+    from edgekit.exporters.recipes import get_recipe
+
+    cfg = tiny_model.config
+    q_dim, kv_dim = cfg.num_heads * cfg.head_dim, cfg.num_kv_heads * cfg.head_dim
+    layer = (
+        cfg.hidden_size * (q_dim + 2 * kv_dim) + q_dim * cfg.hidden_size + 3 * cfg.hidden_size * cfg.intermediate_size
+    )
+    share = cfg.vocab_size * cfg.hidden_size / (cfg.vocab_size * cfg.hidden_size + cfg.num_layers * layer)
+    built = {}
+    for label, threshold in (("below", share * 0.9), ("above", min(1.0, share * 1.1))):
+        recipe = dataclasses.replace(get_recipe("gguf-fast"), head_search_min_share=threshold)
+        build_onnx(tiny_model, recipe, tmp_path / label, 64)
+        built[label] = "lm_head_search" in _matmuls(tmp_path / label / "model.onnx")
+    assert built == {"below": True, "above": False}, (share, built)
+    assert get_recipe("gguf-fast").head_search_min_share == 0.5
+    with pytest.raises(ValueError, match="head_search_min_share=1.5"):
+        dataclasses.replace(get_recipe("gguf-fast"), head_search_min_share=1.5)

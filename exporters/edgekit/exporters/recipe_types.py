@@ -115,6 +115,9 @@ class QuantRecipe:
     # choices stay the exact head's whenever its best token is in the copy's top k. None: the head computes every
     # logit. Costs the copy's bytes on disk and in RAM; pays where the head dominates decode (a large vocabulary).
     head_search_bits: int | None = None
+    # ... only where the head holds at least this share of the weights a decoded token reads (head + decoder
+    # matmuls, from the model's config): the copy pays where the head dominates decode, and elsewhere only costs KL
+    head_search_min_share: float = 0.0
     # GGUF sources: the form of a block offset on the matmuls this recipe runs on int8 activations (OffsetForm)
     int8_offsets: str = OffsetForm.CORRECTION.value
     extra: tuple[tuple[str, Any], ...] = field(default_factory=tuple)  # target-specific knobs, hashable
@@ -140,6 +143,8 @@ class QuantRecipe:
         except ValueError:
             known = ", ".join(f.value for f in OffsetForm)
             raise ValueError(f"recipe {self.name!r}: int8_offsets={self.int8_offsets!r} (one of {known})") from None
+        if not 0.0 <= self.head_search_min_share <= 1.0:
+            raise ValueError(f"recipe {self.name!r}: head_search_min_share={self.head_search_min_share} (0 to 1)")
         if self.head_search_bits not in (None, 4):
             raise ValueError(f"recipe {self.name!r}: head_search_bits={self.head_search_bits} (must be None or 4)")
         if self.group_size < 16 or self.group_size & (self.group_size - 1):
