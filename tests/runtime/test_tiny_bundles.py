@@ -35,7 +35,7 @@ def test_tiny_fp32_bundle_greedy_equals_transformers(tiny_bundle, tiny_hf_folder
     assert result.text == model.tokenizer.decode(result.token_ids)
 
 
-@pytest.mark.parametrize("recipe", ["fp32", "int8", "int4", "gguf"])
+@pytest.mark.parametrize("recipe", ["fp32", "int8", "int4", "gguf", "gguf-fast"])
 def test_every_tiny_recipe_runs_and_streams(tiny_bundle, recipe):
     model = load(tiny_bundle(recipe))
     pieces = list(model.stream(MESSAGES, max_new_tokens=24, temperature=0.9, top_p=0.95, seed=7))
