@@ -18,16 +18,6 @@ def tiny_model(tiny_gguf, tmp_path_factory):
     return resolve_source(str(tiny_gguf), tmp_path_factory.mktemp("work"))
 
 
-def _levels(model_path: Path) -> dict[str, int]:
-    """accuracy_level of every MatMulNBits, by the matmul's name (``layers.{i}.{kind}`` or ``lm_head``)."""
-    graph = onnx.load(str(model_path), load_external_data=False).graph
-    return {
-        node.name.split("/")[0]: next(a.i for a in node.attribute if a.name == "accuracy_level")
-        for node in graph.node
-        if node.op_type == "MatMulNBits"
-    }
-
-
 def _matmuls(model_path: Path) -> dict[str, tuple[int, int, bool, bool]]:
     """(accuracy_level, bits, has zero points, has the block correction) of every MatMulNBits, by name."""
     graph = onnx.load(str(model_path), load_external_data=False).graph
@@ -87,7 +77,7 @@ def test_first_matching_rule_wins_over_the_width_default(tiny_model, tmp_path: P
         activation_rules=(ActivationRule("layers.0.*", 4), ActivationRule("layers.*.o", 1), ("lm_head", 0)),
     )
     build_onnx(tiny_model, recipe, tmp_path / "ruled", 64)
-    levels = _levels(tmp_path / "ruled" / "model.onnx")
+    levels = {name: form[0] for name, form in _matmuls(tmp_path / "ruled" / "model.onnx").items()}
     for name, level in levels.items():
         if name.startswith("layers.0."):
             want = 4
@@ -138,14 +128,11 @@ def test_the_head_search_copy_is_built_only_where_the_head_holds_its_share(tiny_
     """gguf-fast's 4-bit search copy of the head pays only where the head dominates what a token reads
     (head_search_min_share): the same tiny model gets it below the threshold and not above."""
     from edgekit.exporters.onnx import build_onnx
+    from edgekit.exporters.onnx.builder import head_share
     from edgekit.exporters.recipes import get_recipe
 
-    cfg = tiny_model.config
-    q_dim, kv_dim = cfg.num_heads * cfg.head_dim, cfg.num_kv_heads * cfg.head_dim
-    layer = (
-        cfg.hidden_size * (q_dim + 2 * kv_dim) + q_dim * cfg.hidden_size + 3 * cfg.hidden_size * cfg.intermediate_size
-    )
-    share = cfg.vocab_size * cfg.hidden_size / (cfg.vocab_size * cfg.hidden_size + cfg.num_layers * layer)
+    share = head_share(tiny_model.config)
+    assert 0 < share < 1
     built = {}
     for label, threshold in (("below", share * 0.9), ("above", min(1.0, share * 1.1))):
         recipe = dataclasses.replace(get_recipe("gguf-fast"), head_search_min_share=threshold)

@@ -183,7 +183,7 @@ register_recipe(
         # With the offsets in zero points (this recipe) Gemma 3 scores 0.959 / 0.025 / 1.049 and decodes at 91.0
         # tok/s against gguf's 72.6 in one bench run; on SmolLM2 (49k vocabulary) the search copy changes nothing
         # measurable (133.3 vs 131.4 tok/s) for KL 0.003 -> 0.03, so the copy is built only where the head holds
-        # at least half the weights a token reads: Gemma 3's 0.63, not SmolLM2's 0.21 (_DecoderBuilder.head_share).
+        # at least half the weights a token reads: Gemma 3's 0.63, not SmolLM2's 0.21 (onnx/builder.py head_share).
         accuracy_level=4,
         head_search_bits=4,
         head_search_min_share=0.5,

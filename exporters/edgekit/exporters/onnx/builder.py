@@ -41,7 +41,7 @@ from edgekit.runtime.progress import OnProgress, Steps
 from onnx import TensorProto
 
 from ..architectures import ArchitectureSpec, LayerAttention, spec_for
-from ..loaded_model import GGUFTensor, LoadedModel
+from ..loaded_model import GGUFTensor, LoadedModel, ModelConfig
 from ..quant import (
     REPACKABLE_TYPES,
     QuantizedMatrix,
@@ -380,15 +380,6 @@ class _DecoderBuilder:
 
         return hidden, head
 
-    def head_share(self) -> float:
-        """The LM head's share of the weights one decoded token reads (head + the decoder's matmuls), from the
-        config: 0.21 for SmolLM2-135M (49k vocabulary), 0.63 for Gemma 3 270M (262k)."""
-        cfg = self.cfg
-        q_dim, kv_dim, hidden = cfg.num_heads * cfg.head_dim, cfg.num_kv_heads * cfg.head_dim, cfg.hidden_size
-        per_layer = hidden * (q_dim + 2 * kv_dim) + q_dim * hidden + 3 * hidden * cfg.intermediate_size
-        head = cfg.vocab_size * hidden
-        return head / (head + cfg.num_layers * per_layer)
-
     def _search_head(self, part: _Part) -> _Part | None:
         """The head's narrower copy for the candidate search (QuantRecipe.head_search_bits), or None.
 
@@ -397,7 +388,7 @@ class _DecoderBuilder:
         """
         bits = self.recipe.head_search_bits
         qm = part.quantized
-        if bits is None or qm is None or qm.bits <= bits or self.head_share() < self.recipe.head_search_min_share:
+        if bits is None or qm is None or qm.bits <= bits or head_share(self.cfg) < self.recipe.head_search_min_share:
             return None
         copy = quantize_weight(qm.dequantize(), bits, self.recipe.group_size, False, QuantMethod.KQUANT)
         return _Part(f"{part.name}_search", quantized=copy)
@@ -531,6 +522,15 @@ class _DecoderBuilder:
         if spec.sandwich_norms:
             down = self.rms_norm(down, spec.norm_weight(model, "post_ffn", i), f"{p}.post_feedforward_layernorm")
         return down, residual
+
+
+def head_share(cfg: ModelConfig) -> float:
+    """The LM head's share of the weights one decoded token reads (head + the decoder's matmuls), from the
+    config: 0.21 for SmolLM2-135M (49k vocabulary), 0.63 for Gemma 3 270M (262k)."""
+    q_dim, kv_dim, hidden = cfg.num_heads * cfg.head_dim, cfg.num_kv_heads * cfg.head_dim, cfg.hidden_size
+    per_layer = hidden * (q_dim + 2 * kv_dim) + q_dim * hidden + 3 * hidden * cfg.intermediate_size
+    head = cfg.vocab_size * hidden
+    return head / (head + cfg.num_layers * per_layer)
 
 
 def _fuse(name: str, parts: list[_Part]) -> list[_Part]:
